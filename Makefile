@@ -1,0 +1,26 @@
+# make run: set up .venv if needed, then run the whole workflow on the embedded demo data.
+# make test: set up .venv if needed, then run the test suite.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+SNAKEMAKE := $(VENV)/bin/snakemake --cores all --resources gpu=1 --show-failed-logs
+
+.PHONY: setup run test clean
+
+setup: $(STAMP)
+
+# Reinstall only when the project's requirements change.
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --progress-bar off -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(SNAKEMAKE) --configfile config.yaml
+	@echo "Accuracy table: results/tables/accuracy.md (CSV: results/tables/accuracy.csv, plot: results/plots/accuracy.png)"
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean:
+	rm -rf results .snakemake

@@ -1,0 +1,14 @@
+from diffaug import steps
+from diffaug.runner import run_step
+
+with run_step(snakemake.log[0], snakemake.threads):
+    steps.train(
+        snakemake.input.real,
+        list(snakemake.input.generated),
+        snakemake.wildcards.variant,
+        int(snakemake.wildcards.seed),
+        snakemake.wildcards.split,
+        snakemake.params.classifier,
+        snakemake.output.weights,
+        snakemake.output.metrics,
+    )

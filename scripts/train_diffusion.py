@@ -1,0 +1,7 @@
+from diffaug import steps
+from diffaug.runner import run_step
+
+with run_step(snakemake.log[0], snakemake.threads):
+    steps.train_diffusion(
+        snakemake.input.manifest, snakemake.input.split, snakemake.params.diffusion, snakemake.output.model
+    )

@@ -1,0 +1,72 @@
+"""Audio file I/O (soundfile) and the resampling and mixing every stage shares."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+
+SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's command number
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used, with the file and the reason in its message."""
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read a file as float32 of shape (channels, samples) and its sample rate."""
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises several types for broken files
+        raise AudioError(f"{path}: unreadable audio ({exc})") from None
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: no samples")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path}: NaN or infinite samples")
+    return np.ascontiguousarray(data.T), int(rate)
+
+
+def to_mono(audio: torch.Tensor) -> torch.Tensor:
+    """Average channels: (channels, samples) -> (samples,)."""
+    return audio.mean(dim=0) if audio.dim() == 2 else audio
+
+
+def resample(audio: torch.Tensor, rate: int, target_rate: int) -> torch.Tensor:
+    """Resample along the last axis; a no-op when the rates match."""
+    if rate == target_rate:
+        return audio
+    return AF.resample(audio, rate, target_rate)
+
+
+def fit_length(audio: torch.Tensor, length: int) -> torch.Tensor:
+    """Cut or right-pad with zeros along the last axis to exactly `length` samples."""
+    n = audio.shape[-1]
+    if n >= length:
+        return audio[..., :length]
+    return torch.nn.functional.pad(audio, (0, length - n))
+
+
+def load_mono(path: str | os.PathLike, target_rate: int) -> torch.Tensor:
+    """Read a file, mix to mono and resample: a float32 tensor of shape (samples,)."""
+    data, rate = read_audio(path)
+    return resample(to_mono(torch.from_numpy(data)), rate, target_rate)
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, rate: int, subtype: str = "PCM_16") -> None:
+    """Write (samples,) or (channels, samples) audio atomically: to a side file, then renamed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.asarray(audio)
+    data = data.T if data.ndim == 2 else data
+    tmp = path.with_name(f".{path.name}.part")
+    channels = 1 if data.ndim == 1 else data.shape[1]
+    with sf.SoundFile(str(tmp), "w", rate, channels, subtype=subtype, format="WAV") as handle:
+        # Float WAVs otherwise get a PEAK chunk stamped with the time of writing: same audio, other bytes.
+        sf._snd.sf_command(handle._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, sf._snd.SF_FALSE)
+        handle.write(data)
+    os.replace(tmp, path)

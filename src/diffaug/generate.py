@@ -1,0 +1,167 @@
+"""Diffusion interpolation: invert two same-class clips to noise with deterministic DDIM, slerp the
+noises, decode, and turn the mel image back into audio.
+
+Work is batched: each source clip is inverted once and its noise reused by every pair that draws
+it, images stay float, Griffin-Lim runs in torch on the model's device, and WAVs are written batch
+by batch so memory depends on the batch size, not on how many clips are asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from .audio import fit_length, load_mono, resample, write_audio
+from .diffusion import mel_spec_of
+from .files import atomic_output
+from .mel_image import MelImager
+
+log = logging.getLogger(__name__)
+
+PAIR_COLUMNS = ("file", "class", "source_a", "source_b", "fsID_a", "fsID_b", "alpha")
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when present; `cuda` without CUDA is an error that says so."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("generate.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def choose_pairs(clips: pd.DataFrame, count: int, seed: int) -> list[tuple[str, str]]:
+    """`count` distinct unordered pairs of clips from different recordings (fsID), seeded."""
+    ids, recordings = clips["id"].to_numpy(), clips["fsID"].to_numpy()
+    order = np.argsort(ids, kind="stable")
+    ids, recordings = ids[order], recordings[order]
+    n = len(ids)
+    same = pd.Series(recordings).value_counts()
+    available = n * (n - 1) // 2 - int((same * (same - 1) // 2).sum())
+    if count > available:
+        raise ValueError(f"{count} pairs asked, but only {available} pairs of clips from different recordings exist")
+    rng = np.random.default_rng(seed)
+    chosen: dict[tuple[int, int], None] = {}
+    if count > available // 2:  # dense: enumerate and sample
+        every = [(i, j) for i, j in itertools.combinations(range(n), 2) if recordings[i] != recordings[j]]
+        picks = rng.choice(len(every), size=count, replace=False)
+        return [(ids[every[k][0]], ids[every[k][1]]) for k in picks]
+    while len(chosen) < count:
+        i, j = sorted(rng.choice(n, size=2, replace=False).tolist())
+        if recordings[i] != recordings[j]:
+            chosen.setdefault((i, j))
+    return [(ids[i], ids[j]) for i, j in chosen]
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Spherical interpolation between matching rows of two batches."""
+    flat_a, flat_b = a.flatten(1), b.flatten(1)
+    cos = (flat_a * flat_b).sum(1) / (flat_a.norm(dim=1) * flat_b.norm(dim=1))
+    theta = torch.arccos(cos.clamp(-1, 1)).view(-1, *[1] * (a.dim() - 1))
+    sin = torch.sin(theta).clamp_min(1e-8)
+    mixed = (torch.sin((1 - alpha) * theta) * a + torch.sin(alpha * theta) * b) / sin
+    linear = (1 - alpha) * a + alpha * b  # nearly parallel noises: slerp tends to lerp
+    return torch.where(theta < 1e-4, linear, mixed)
+
+
+class Interpolator:
+    """Deterministic DDIM inversion and decoding with one pipeline's UNet and scheduler."""
+
+    def __init__(self, pipeline, steps: int, device: torch.device, precision: str = "fp32"):
+        self.unet = pipeline.unet.to(device).eval()
+        self.scheduler = pipeline.scheduler
+        self.scheduler.set_timesteps(steps)
+        self.device = device
+        self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        alphas = self.scheduler.alphas_cumprod
+        final = torch.as_tensor(self.scheduler.final_alpha_cumprod)
+        stride = self.scheduler.config.num_train_timesteps // self.scheduler.num_inference_steps
+        self.timesteps = self.scheduler.timesteps.tolist()  # descending
+        self.alpha = {t: alphas[t] for t in self.timesteps}
+        self.alpha_prev = {t: alphas[t - stride] if t - stride >= 0 else final for t in self.timesteps}
+
+    def _eps(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype else contextlib.nullcontext()
+        with autocast:
+            return self.unet(x, t).sample.float()
+
+    @torch.inference_mode()
+    def invert(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in [-1, 1] -> the noise that DDIM decoding maps back to them."""
+        x = images.to(self.device, torch.float32)
+        for t in reversed(self.timesteps):
+            eps = self._eps(x, t)
+            a_prev, a_t = self.alpha_prev[t], self.alpha[t]
+            x0 = (x - (1 - a_prev).sqrt() * eps) / a_prev.sqrt()
+            x = a_t.sqrt() * x0 + (1 - a_t).sqrt() * eps
+        return x
+
+    @torch.inference_mode()
+    def decode(self, noise: torch.Tensor) -> torch.Tensor:
+        """Noise -> images in [-1, 1] through the scheduler's deterministic (eta 0) DDIM steps."""
+        x = noise.to(self.device, torch.float32)
+        for t in self.timesteps:
+            x = self.scheduler.step(self._eps(x, t), t, x, eta=0.0).prev_sample
+        return x
+
+
+def _batches(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def generate_class(
+    pipeline,
+    clips: pd.DataFrame,
+    out_dir: str | Path,
+    count: int,
+    settings: dict,
+    output_rate: int,
+    class_name: str,
+) -> pd.DataFrame:
+    """Write `count` interpolated WAVs for one class into `out_dir` with a `pairs.csv`; returns the pairs."""
+    device = resolve_device(settings["device"])
+    spec_imager = MelImager(mel_spec_of(pipeline)).to(device)
+    spec = spec_imager.spec
+    interpolator = Interpolator(pipeline, settings["steps"], device, settings.get("precision", "fp32"))
+    pairs = choose_pairs(clips, count, settings["seed"])
+    by_id = clips.set_index("id")
+    batch_size = settings["batch_size"]
+    log.info("%s: %d pairs from %d clips, %d steps on %s", class_name, count, len(clips), settings["steps"], device)
+
+    sources = sorted({clip for pair in pairs for clip in pair})
+    noise, loudness = {}, {}
+    for chunk in tqdm(list(_batches(sources, batch_size)), desc=f"{class_name}: invert", mininterval=2):
+        audio = torch.stack([fit_length(load_mono(by_id.loc[c, "path"], spec.sample_rate), spec.slice_samples) for c in chunk])
+        loudness.update(zip(chunk, audio.pow(2).mean(1).sqrt().tolist()))
+        images = spec_imager.audio_to_image(audio.to(device), quantize=settings.get("quantize", False)) * 2 - 1
+        noise.update(zip(chunk, interpolator.invert(images).cpu()))
+
+    generator = torch.Generator(device=device).manual_seed(settings["seed"])
+    rows = []
+    with atomic_output(out_dir) as tmp:
+        tmp.mkdir()
+        for start, chunk in enumerate(tqdm(list(_batches(pairs, batch_size)), desc=f"{class_name}: decode", mininterval=2)):
+            a = torch.stack([noise[p[0]] for p in chunk])
+            b = torch.stack([noise[p[1]] for p in chunk])
+            images = interpolator.decode(slerp(a, b, settings["alpha"]).to(device))
+            audio = spec_imager.image_to_audio((images + 1) / 2, generator).cpu()
+            audio = resample(audio, spec.sample_rate, output_rate)
+            for k, (source_a, source_b) in enumerate(chunk):
+                index = start * batch_size + k
+                target = 0.5 * (loudness[source_a] + loudness[source_b])
+                clip = audio[k] * target / audio[k].pow(2).mean().sqrt().clamp_min(1e-8)
+                clip = clip / max(1.0, float(clip.abs().max()) / 0.99)
+                name = f"{class_name}-{index:05d}.wav"
+                write_audio(tmp / name, clip.numpy(), output_rate)
+                rows.append((name, class_name, source_a, source_b, by_id.loc[source_a, "fsID"], by_id.loc[source_b, "fsID"], settings["alpha"]))
+        table = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+        table.to_csv(tmp / "pairs.csv", index=False)
+    return table

@@ -1,0 +1,94 @@
+"""Audio <-> mel-spectrogram images in the audio-diffusion convention, in torch on any device.
+
+An image is (batch, 1, y_res mels, x_res frames) with values in [0, 1]: decibels relative to the
+image's loudest bin, floored at -top_db. Pipelines store them as 8-bit greyscale; here they stay
+float unless `quantize` asks for the 8-bit round trip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torchaudio
+
+from .audio import fit_length
+
+
+@dataclass(frozen=True)
+class MelSpec:
+    """The fields of an audio-diffusion pipeline's `mel_config.json`."""
+
+    x_res: int = 256
+    y_res: int = 256
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    top_db: int = 80
+    n_iter: int = 32
+
+    def __post_init__(self):
+        if self.hop_length >= self.n_fft:
+            raise ValueError(f"mel hop_length {self.hop_length} must be below n_fft {self.n_fft}: windows must overlap")
+
+    @property
+    def slice_samples(self) -> int:
+        """Samples that make exactly `x_res` frames (the audio-diffusion slice length)."""
+        return self.x_res * self.hop_length - 1
+
+    @classmethod
+    def from_config(cls, config: dict) -> "MelSpec":
+        return cls(**{k: config[k] for k in asdict(cls()) if k in config})
+
+
+class MelImager(torch.nn.Module):
+    """Converts batches of mono audio to mel images and back (Griffin-Lim)."""
+
+    def __init__(self, spec: MelSpec):
+        super().__init__()
+        self.spec = spec
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=spec.sample_rate,
+            n_fft=spec.n_fft,
+            hop_length=spec.hop_length,
+            n_mels=spec.y_res,
+            power=2.0,
+            norm="slaney",
+            mel_scale="slaney",
+            pad_mode="constant",
+        )
+        # Least-squares inverse of the filterbank; negative energies are clipped afterwards.
+        self.register_buffer("fb_pinv", torch.linalg.pinv(self.mel.mel_scale.fb), persistent=False)
+        self.register_buffer("window", torch.hann_window(spec.n_fft), persistent=False)
+
+    def audio_to_image(self, audio: torch.Tensor, quantize: bool = False) -> torch.Tensor:
+        """(batch, samples) -> (batch, 1, y_res, x_res) in [0, 1]; audio is cut or padded to one slice."""
+        power = self.mel(fit_length(audio, self.spec.slice_samples))
+        db = 10 * torch.log10(power.clamp_min(1e-10))
+        db = db - db.amax(dim=(-2, -1), keepdim=True)
+        image = (db.clamp_min(-self.spec.top_db) + self.spec.top_db) / self.spec.top_db
+        image = image.unsqueeze(1)
+        return torch.round(image * 255) / 255 if quantize else image
+
+    def image_to_audio(self, image: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(batch, 1, y_res, x_res) in [0, 1] -> (batch, slice samples), peak-relative loudness."""
+        db = image.squeeze(1).float().clamp(0, 1) * self.spec.top_db - self.spec.top_db
+        power = torch.pow(10.0, db / 10)
+        linear = torch.matmul(power.transpose(-1, -2), self.fb_pinv).transpose(-1, -2).clamp_min(0)
+        return griffin_lim(linear.sqrt(), self.window, self.spec, generator)
+
+
+def griffin_lim(magnitude: torch.Tensor, window: torch.Tensor, spec: MelSpec, generator=None, momentum=0.99):
+    """Fast Griffin-Lim phase recovery for (batch, freq, frames) magnitudes."""
+    length = spec.slice_samples
+    istft = dict(n_fft=spec.n_fft, hop_length=spec.hop_length, window=window, center=True)
+    phase = torch.rand(magnitude.shape, generator=generator, device=magnitude.device) * 2 * torch.pi
+    angles = torch.polar(torch.ones_like(magnitude), phase)
+    previous = torch.zeros_like(angles)
+    for _ in range(spec.n_iter):
+        audio = torch.istft(magnitude * angles, length=length, **istft)
+        rebuilt = torch.stft(audio, return_complex=True, pad_mode="constant", **istft)
+        angles = rebuilt - previous * (momentum / (1 + momentum))
+        angles = angles / angles.abs().clamp_min(1e-16)
+        previous = rebuilt
+    return torch.istft(magnitude * angles, length=length, **istft)

@@ -1,0 +1,35 @@
+import pandas as pd
+import pytest
+import torch
+
+from diffaug.dataset import build_manifest
+from diffaug.diffusion import build_unet, save_pipeline
+from diffaug.mel_image import MelSpec
+from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
+
+TINY_MEL = MelSpec(x_res=16, y_res=16, sample_rate=22050, n_fft=1024, hop_length=512, top_db=80, n_iter=4)
+TINY_UNET = {"block_out_channels": [8, 16], "layers_per_block": 1, "norm_num_groups": 4}
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> tuple:
+    """A synthetic dataset of 80 clips (4 recordings x 2 clips per class) and its manifest."""
+    root = tmp_path_factory.mktemp("data") / "UrbanSound8K"
+    write_synthetic_dataset(root, SyntheticSpec(recordings_per_class=4, clips_per_recording=2, seed=3), progress=False)
+    return root, build_manifest(root)
+
+
+@pytest.fixture(scope="session")
+def tiny_pipeline(tmp_path_factory):
+    """An untrained tiny audio-diffusion pipeline folder."""
+    from diffusers import DDIMScheduler
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("pipe") / "model"
+    save_pipeline(folder, build_unet(TINY_MEL, TINY_UNET), DDIMScheduler(clip_sample=False), TINY_MEL)
+    return folder
+
+
+@pytest.fixture
+def manifest(tiny_dataset) -> pd.DataFrame:
+    return tiny_dataset[1].copy()

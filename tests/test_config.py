@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from diffaug.config import ConfigError, check_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def _config(**overrides):
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for dotted, value in overrides.items():
+        *parents, key = dotted.split("__")
+        node = config
+        for p in parents:
+            node = node[p]
+        node[key] = value
+    return config
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "config/ci.yaml", "config/urbansound8k.yaml"])
+def test_shipped_configs_are_valid(name):
+    config = _config()
+    for key, value in yaml.safe_load((ROOT / name).read_text()).items():
+        config[key] = value
+    check_config(config, SCHEMA)
+
+
+def test_unknown_key_is_named_with_the_allowed_ones():
+    config = _config()
+    config["classifier"]["learnig_rate"] = 0.1
+    with pytest.raises(ConfigError, match=r"classifier: unknown key\(s\) learnig_rate; allowed: .*learning_rate"):
+        check_config(config, SCHEMA)
+
+
+def test_wrong_value_lists_the_choices():
+    with pytest.raises(ConfigError, match=r"dataset\.source: 'urban' is not allowed; choose one of 'synthetic', 'urbansound8k'"):
+        check_config(_config(dataset__source="urban"), SCHEMA)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        check_config(_config(seeds=[], protocol__val_fraction=1.5), SCHEMA)
+    assert "seeds:" in str(error.value) and "protocol.val_fraction:" in str(error.value)
+
+
+def test_baseline_is_required_among_variants():
+    with pytest.raises(ConfigError, match="variants"):
+        check_config(_config(variants=["diffusion"]), SCHEMA)

@@ -1,0 +1,58 @@
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from diffaug.diffusion import load_pipeline
+from diffaug.generate import Interpolator, choose_pairs, generate_class, slerp
+
+
+def test_inversion_then_decoding_round_trips(tiny_pipeline):
+    """A UNet blind to its input predicts the same noise at every step, so DDIM inversion is exact."""
+    pipeline = load_pipeline(tiny_pipeline)
+    with torch.no_grad():
+        pipeline.unet.conv_in.weight.zero_()
+    interpolator = Interpolator(pipeline, steps=20, device=torch.device("cpu"))
+    images = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 1.6 - 0.8
+    noise = interpolator.invert(images)
+    assert (noise - images).abs().mean() > 0.1  # inversion moved far from the images
+    torch.testing.assert_close(interpolator.decode(noise), images, atol=1e-4, rtol=0)
+
+
+def test_slerp_ends_and_middle():
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 1, 8, 8, generator=g), torch.randn(4, 1, 8, 8, generator=g)
+    torch.testing.assert_close(slerp(a, b, 0.0), a)
+    torch.testing.assert_close(slerp(a, b, 1.0), b)
+    mid = slerp(a, b, 0.5)
+    # for independent Gaussian noises the midpoint keeps their norm, unlike the plain average
+    assert (mid.flatten(1).norm(dim=1) / a.flatten(1).norm(dim=1)).sub(1).abs().max() < 0.3
+    assert ((a + b) / 2).flatten(1).norm(dim=1).mean() < 0.8 * mid.flatten(1).norm(dim=1).mean()
+
+
+def test_pairs_come_from_different_recordings(manifest):
+    clips = manifest[manifest["class"] == "siren"]
+    pairs = choose_pairs(clips, 20, seed=0)  # 8 clips in 4 recordings: 24 cross-recording pairs
+    fsid = clips.set_index("id")["fsID"]
+    assert len(set(pairs)) == 20
+    assert all(fsid[a] != fsid[b] for a, b in pairs)
+    assert pairs == choose_pairs(clips, 20, seed=0) and pairs != choose_pairs(clips, 20, seed=1)
+    with pytest.raises(ValueError, match="25 pairs asked, but only 24"):
+        choose_pairs(clips, 25, seed=0)
+
+
+def test_generate_class_writes_wavs_and_pairs(tiny_pipeline, manifest, tmp_path):
+    clips = manifest[manifest["class"] == "dog_bark"]
+    settings = {"device": "cpu", "steps": 3, "seed": 0, "batch_size": 2, "alpha": 0.5}
+    out = tmp_path / "dog_bark"
+    table = generate_class(load_pipeline(tiny_pipeline), clips, out, 5, settings, 16000, "dog_bark")
+    written = pd.read_csv(out / "pairs.csv")
+    assert len(written) == 5 and list(written["file"]) == list(table["file"])
+    assert set(written["source_a"]) | set(written["source_b"]) <= set(clips["id"])
+    assert (written["fsID_a"] != written["fsID_b"]).all()
+    for name in written["file"]:
+        data, rate = sf.read(out / name)
+        assert rate == 16000 and data.ndim == 1 and len(data) > 0 and abs(data).max() <= 1
+    again = tmp_path / "again"
+    generate_class(load_pipeline(tiny_pipeline), clips, again, 5, settings, 16000, "dog_bark")
+    assert (out / written["file"][0]).read_bytes() == (again / written["file"][0]).read_bytes()

@@ -1,0 +1,72 @@
+"""The whole DAG on the tiny config, through the real `snakemake` command."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+CONFIGS = [str(ROOT / "config.yaml"), str(ROOT / "config" / "ci.yaml")]
+
+pytestmark = pytest.mark.workflow
+
+
+def snakemake(workdir, *args, configs=CONFIGS):
+    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
+               "--configfile", *configs, *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir
+
+
+def test_the_table_compares_every_variant(finished_run):
+    table = pd.read_csv(finished_run / "results" / "tables" / "accuracy.csv").set_index("variant")
+    assert list(table.index) == ["baseline", "diffusion", "published baseline", "published diffusion"]
+    assert (table.loc[["baseline", "diffusion"], "runs"] == 2).all()  # two seeds, one fold
+    assert table.loc[["baseline", "diffusion"], "accuracy_mean"].between(0, 1).all()
+    assert table.loc["published baseline", "accuracy_mean"] == pytest.approx(0.578)
+    markdown = (finished_run / "results" / "tables" / "accuracy.md").read_text()
+    assert "| diffusion | kfold | 2 |" in markdown
+    assert (finished_run / "results" / "plots" / "accuracy.png").stat().st_size > 1000
+
+
+def test_every_stage_left_its_outputs(finished_run):
+    results = finished_run / "results"
+    metrics = json.loads((results / "models" / "fold1" / "diffusion" / "seed1" / "metrics.json").read_text())
+    assert metrics["train_clips"]["generated"] == 20  # 2 per class
+    assert len(metrics["confusion_matrix"]) == 10 and 1 <= metrics["chosen_epoch"] <= 3
+    assert "test" in metrics["seed_style"]["note"]
+    pairs = pd.read_csv(results / "generated" / "fold1" / "siren" / "pairs.csv")
+    assert len(pairs) == 2 and (pairs["fsID_a"] != pairs["fsID_b"]).all()
+    split = json.loads((results / "splits" / "fold1.json").read_text())
+    manifest = pd.read_csv(results / "data" / "manifest.csv").set_index("id")
+    assert set(pairs["source_a"]) | set(pairs["source_b"]) <= set(split["train"])
+    assert (manifest.loc[split["test"], "fold"] == 1).all()
+    for rule in ("prepare_dataset", "manifest", "train_diffusion", "report"):
+        assert list((results / "logs").glob(f"{rule}*")), rule
+        assert list((results / "benchmarks").glob(f"{rule}*")), rule
+
+
+def test_nothing_reruns_when_nothing_changed(finished_run):
+    result = snakemake(finished_run, "-n")
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_a_mistyped_config_key_is_explained(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("classifier: {widths: [4], hidden: 8, epochs: 1, batch_size: 8, learning_rate: 0.1, epoch: 3}\n")
+    result = snakemake(tmp_path, "-n", configs=[*CONFIGS, str(bad)])
+    assert result.returncode != 0
+    assert "classifier: unknown key(s) epoch; allowed:" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,40 @@
+rule train_diffusion:
+    input:
+        manifest=rules.manifest.output.manifest,
+        split=rules.split.output.split,
+    output:
+        model=directory(f"{R}/diffusion/{{split}}/model"),
+    params:
+        diffusion=config["diffusion"],
+    log:
+        log_for("train_diffusion", "/{split}"),
+    benchmark:
+        benchmark_for("train_diffusion", "/{split}")
+    threads: THREADS.get("train_diffusion", 2)
+    resources:
+        mem_mb=8000,
+        runtime=240,
+        gpu=1,
+    conda:
+        "../../envs/diffaug.yaml"
+    script:
+        "../../scripts/train_diffusion.py"
+
+
+rule import_pretrained:
+    output:
+        model=directory(f"{R}/diffusion/pretrained/model"),
+    params:
+        source=config["diffusion"]["pretrained"],
+    log:
+        log_for("import_pretrained"),
+    benchmark:
+        benchmark_for("import_pretrained")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/diffaug.yaml"
+    script:
+        "../../scripts/import_pretrained.py"

@@ -1,0 +1,41 @@
+rule features:
+    input:
+        manifest=rules.manifest.output.manifest,
+        split=rules.split.output.split,
+    output:
+        features=f"{R}/features/{{split}}/real.safetensors",
+    params:
+        features=config["features"],
+    log:
+        log_for("features", "/{split}"),
+    benchmark:
+        benchmark_for("features", "/{split}")
+    threads: THREADS.get("features", 1)
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../../envs/diffaug.yaml"
+    script:
+        "../../scripts/features.py"
+
+
+rule features_generated:
+    input:
+        classes=expand(f"{R}/generated/{{{{split}}}}/{{class_name}}", class_name=CLASSES),
+    output:
+        features=f"{R}/features/{{split}}/diffusion.safetensors",
+    params:
+        features=config["features"],
+    log:
+        log_for("features_generated", "/{split}"),
+    benchmark:
+        benchmark_for("features_generated", "/{split}")
+    threads: THREADS.get("features", 1)
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/diffaug.yaml"
+    script:
+        "../../scripts/features_generated.py"

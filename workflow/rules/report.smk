@@ -1,0 +1,22 @@
+rule report:
+    input:
+        metrics=all_metrics(),
+    output:
+        table=f"{R}/tables/accuracy.csv",
+        markdown=f"{R}/tables/accuracy.md",
+        per_class=f"{R}/tables/per_class.csv",
+        plot=report(f"{R}/plots/accuracy.png", caption="../report/accuracy.rst", category="Accuracy"),
+    params:
+        protocol=config["protocol"],
+    log:
+        log_for("report"),
+    benchmark:
+        benchmark_for("report")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/diffaug.yaml"
+    script:
+        "../../scripts/report.py"
