@@ -31,3 +31,13 @@ def test_pipeline_folder_loads_with_both_libraries(tiny_pipeline):
     assert generator.pipe.unet.config.sample_size == [16, 16]
     image, (rate, audio) = generator.generate_spectrogram_and_audio(steps=2, generator=torch.Generator().manual_seed(0))
     assert rate == 22050 and image.size == (16, 16) and len(audio) > 0
+
+
+def test_a_pretrained_pipeline_folder_replaces_training(tiny_pipeline, tmp_path):
+    from diffaug.steps import import_pretrained
+
+    import_pretrained(str(tiny_pipeline), str(tmp_path / "copy"))
+    original, copy = load_pipeline(tiny_pipeline), load_pipeline(tmp_path / "copy")
+    assert mel_spec_of(copy) == mel_spec_of(original)
+    x = torch.rand(1, 1, 16, 16)
+    torch.testing.assert_close(copy.unet(x, 5).sample, original.unet(x, 5).sample)

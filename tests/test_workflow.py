@@ -16,8 +16,8 @@ pytestmark = pytest.mark.workflow
 
 
 def snakemake(workdir, *args, configs=CONFIGS):
-    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2",
-               "--configfile", *configs, *args]
+    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2", *args,
+               "--configfile", *configs]
     return subprocess.run(command, capture_output=True, text=True, timeout=900)
 
 
@@ -70,3 +70,41 @@ def test_a_mistyped_config_key_is_explained(tmp_path):
     assert result.returncode != 0
     assert "classifier: unknown key(s) epoch; allowed:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _urbansound8k_config(tmp_path, root):
+    config = tmp_path / "real.yaml"
+    config.write_text(f"dataset: {{source: urbansound8k, root: '{root}', download: false}}\n")
+    return [*CONFIGS, str(config)]
+
+
+def test_an_urbansound8k_copy_runs_through_the_same_rules(tiny_dataset, tmp_path):
+    configs = _urbansound8k_config(tmp_path, tiny_dataset[0])
+    result = snakemake(tmp_path, "results/splits/fold1.json", configs=configs)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "prepare_dataset" not in result.stderr  # the user's copy is read, never written
+    manifest = pd.read_csv(tmp_path / "results" / "data" / "manifest.csv")
+    assert len(manifest) == len(tiny_dataset[1])
+    assert manifest["path"].str.startswith(str(tiny_dataset[0])).all()
+
+
+def test_layout_problems_stop_the_run_listing_the_rows(tiny_dataset, tmp_path):
+    import shutil
+
+    root = tmp_path / "broken"
+    shutil.copytree(tiny_dataset[0], root)
+    meta_path = root / "metadata" / "UrbanSound8K.csv"
+    meta = pd.read_csv(meta_path)
+    meta.loc[3, "fold"] = 12
+    meta.loc[5, "class"] = "thunder"
+    meta.to_csv(meta_path, index=False)
+    result = snakemake(tmp_path, "results/data/manifest.csv", configs=_urbansound8k_config(tmp_path, root))
+    assert result.returncode != 0
+    assert f"row 5: {meta.slice_file_name[3]}" in result.stderr and "fold outside 1-10" in result.stderr
+    assert f"row 7: {meta.slice_file_name[5]}" in result.stderr and "unknown class" in result.stderr
+
+
+def test_a_missing_dataset_is_explained_before_any_work(tmp_path):
+    result = snakemake(tmp_path, "-n", configs=_urbansound8k_config(tmp_path, tmp_path / "nowhere"))
+    assert result.returncode != 0
+    assert "UrbanSound8K.csv not found" in result.stderr and "dataset.download: true" in result.stderr

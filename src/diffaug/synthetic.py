@@ -193,10 +193,12 @@ def synthesize_clip(class_name: str, rec: dict, seconds: float, rate: int, salie
     return mix / (np.abs(mix).max() + 1e-9) * rng.uniform(0.05, 0.9)
 
 
-def synthesize_metadata(spec: SyntheticSpec) -> pd.DataFrame:
-    """The dataset's rows, with each recording's format and parameters; no audio is made here."""
+def synthesize_metadata(spec: SyntheticSpec, classes: tuple[str, ...] = CLASSES) -> pd.DataFrame:
+    """The dataset's rows, with each recording's format; no audio is made here."""
     rows = []
     for class_id, class_name in enumerate(CLASSES):
+        if class_name not in classes:
+            continue
         class_rng = np.random.default_rng([spec.seed, class_id])
         folds = class_rng.permutation(np.arange(spec.recordings_per_class) % 10 + 1)
         for rec_index in range(spec.recordings_per_class):
@@ -229,7 +231,9 @@ def synthesize_metadata(spec: SyntheticSpec) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_synthetic_dataset(root: str | Path, spec: SyntheticSpec, progress: bool = True) -> pd.DataFrame:
+def write_synthetic_dataset(
+    root: str | Path, spec: SyntheticSpec, progress: bool = True, classes: tuple[str, ...] = CLASSES
+) -> pd.DataFrame:
     """Write the dataset under `root` (audio/fold*/, metadata/UrbanSound8K.csv) and return its metadata.
 
     `root` must be empty, absent, or a synthetic dataset written before (it is then replaced).
@@ -239,7 +243,7 @@ def write_synthetic_dataset(root: str | Path, spec: SyntheticSpec, progress: boo
         raise FileExistsError(f"{root}: not empty and not a synthetic dataset; refusing to overwrite it")
     staging = root.with_name(root.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
-    meta = synthesize_metadata(spec)
+    meta = synthesize_metadata(spec, classes)
     sound_params = {}
     for row in tqdm(meta.to_dict("records"), desc="synthesize", disable=not progress):
         name, fs_id, slice_index = row["class"], row["fsID"], int(row["slice_file_name"].split("-")[-1][:-4])
