@@ -4,9 +4,7 @@ from diffaug.runner import run_step
 with run_step(snakemake.log[0], snakemake.threads):
     steps.report(
         list(snakemake.input.metrics),
+        list(snakemake.input.scores),
         snakemake.params.protocol,
-        snakemake.output.table,
-        snakemake.output.markdown,
-        snakemake.output.per_class,
-        snakemake.output.plot,
+        dict(snakemake.output.items()),
     )

@@ -9,6 +9,7 @@ with run_step(snakemake.log[0], snakemake.threads):
         int(snakemake.wildcards.seed),
         snakemake.wildcards.split,
         snakemake.params.classifier,
+        snakemake.params.specaugment,
         snakemake.output.weights,
         snakemake.output.metrics,
     )

@@ -1,6 +1,6 @@
 import torch
 
-from diffaug.classifier import SoundCNN, confusion_matrix, train_classifier
+from diffaug.classifier import SoundCNN, confusion_matrix, spec_augment, train_classifier
 
 
 def test_seed_network_shapes():
@@ -37,3 +37,14 @@ def test_training_learns_and_chooses_the_epoch_on_validation():
     assert best_val > 0.6
     x, y = _blobs(30, 3)
     assert (model(x).argmax(1) == y).float().mean() > 0.6
+
+
+def test_spec_augment_masks_bands_and_frames_per_clip():
+    torch.manual_seed(0)
+    masked = spec_augment({"freq_masks": 1, "freq_width": 10, "time_masks": 1, "time_width": 8})(torch.ones(16, 1, 64, 44))
+    assert masked.shape == (16, 1, 64, 44)
+    zero_rows = (masked == 0).all(dim=3).sum(dim=(1, 2))  # fully masked mel bands per clip
+    zero_cols = (masked == 0).all(dim=2).sum(dim=(1, 2))  # fully masked frames per clip
+    assert (zero_rows < 10).all() and (zero_cols < 8).all() and zero_rows.sum() > 0 and zero_cols.sum() > 0
+    assert len({tuple(m.flatten().tolist()) for m in (masked == 0)}) > 1  # not the same mask for all
+    assert spec_augment({"freq_masks": 0, "freq_width": 1, "time_masks": 0, "time_width": 1})(masked).equal(masked)

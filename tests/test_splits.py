@@ -42,3 +42,20 @@ def test_random_split_holds_out_the_fraction_and_is_seeded(manifest):
 def test_a_fold_without_clips_is_an_error(manifest):
     with pytest.raises(ValueError, match="no clip of the dataset is in fold 9"):
         make_split(manifest, "fold9", PROTOCOL)
+
+
+def test_low_data_keeps_n_clips_per_class_by_recording(manifest):
+    protocol = {**PROTOCOL, "train_per_class": [3, None]}
+    assert split_names(protocol) == ["fold1-n3", "fold2-n3", "fold1", "fold2"]
+    full, low = make_split(manifest, "fold1", protocol), make_split(manifest, "fold1-n3", protocol)
+    assert low["test"] == full["test"] and low["train_per_class"] == 3
+    labelled = manifest.set_index("id").loc[low["train"] + low["val"]]
+    assert (labelled.groupby("class").size() == 3).all()
+    # whole recordings first: 2 clips per recording, so 3 clips span exactly 2 recordings
+    assert (labelled.groupby("class")["fsID"].nunique() == 2).all()
+    assert make_split(manifest, "fold1-n3", protocol) == low
+
+
+def test_bad_split_names_are_refused(manifest):
+    with pytest.raises(ValueError, match="unknown split name"):
+        make_split(manifest, "fold1-nx", PROTOCOL)

@@ -31,19 +31,27 @@ def finished_run(tmp_path_factory):
 
 def test_the_table_compares_every_variant(finished_run):
     table = pd.read_csv(finished_run / "results" / "tables" / "accuracy.csv").set_index("variant")
-    assert list(table.index) == ["baseline", "diffusion", "published baseline", "published diffusion"]
-    assert (table.loc[["baseline", "diffusion"], "runs"] == 2).all()  # two seeds, one fold
-    assert table.loc[["baseline", "diffusion"], "accuracy_mean"].between(0, 1).all()
+    arms = ["baseline", "diffusion", "diffusion_specaugment", "mel_average", "specaugment"]
+    assert list(table.index) == [*arms, "published baseline", "published diffusion"]
+    assert (table.loc[arms, "runs"] == 2).all()  # two seeds, one fold
+    assert table.loc[arms, "accuracy_mean"].between(0, 1).all()
     assert table.loc["published baseline", "accuracy_mean"] == pytest.approx(0.578)
     markdown = (finished_run / "results" / "tables" / "accuracy.md").read_text()
-    assert "| diffusion | kfold | 2 |" in markdown
+    assert "| all | diffusion | kfold | 2 |" in markdown
+    assert "Do generated clips keep their class?" in markdown
     assert (finished_run / "results" / "plots" / "accuracy.png").stat().st_size > 1000
 
 
 def test_every_stage_left_its_outputs(finished_run):
     results = finished_run / "results"
     metrics = json.loads((results / "models" / "fold1" / "diffusion" / "seed1" / "metrics.json").read_text())
-    assert metrics["train_clips"]["generated"] == 20  # 2 per class
+    assert metrics["train_clips"]["generated"] == 10  # 2 per class, half kept by the confidence filter
+    mel_average = json.loads((results / "models" / "fold1" / "mel_average" / "seed0" / "metrics.json").read_text())
+    assert mel_average["train_clips"]["generated"] == 20
+    kept = pd.read_csv(results / "generated" / "fold1" / "pairs.csv")
+    assert len(kept) == 20 and kept["kept"].sum() == 10 and kept["confidence"].between(0, 1).all()
+    fidelity = pd.read_csv(results / "tables" / "class_fidelity.csv")
+    assert set(fidelity["source"]) == {"diffusion", "mel_average"} and len(fidelity) == 20
     assert len(metrics["confusion_matrix"]) == 10 and 1 <= metrics["chosen_epoch"] <= 3
     assert "test" in metrics["seed_style"]["note"]
     pairs = pd.read_csv(results / "generated" / "fold1" / "siren" / "pairs.csv")

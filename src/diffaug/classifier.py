@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
+import torchaudio
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -28,11 +29,25 @@ class SoundCNN(nn.Module):
         return self.head(self.features(x))
 
 
+def spec_augment(settings: dict) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Frequency and time masking of (batch, 1, mels, frames) features, each clip its own masks."""
+    masks = [torchaudio.transforms.FrequencyMasking(settings["freq_width"], iid_masks=True)] * settings["freq_masks"]
+    masks += [torchaudio.transforms.TimeMasking(settings["time_width"], iid_masks=True)] * settings["time_masks"]
+    return nn.Sequential(*masks)
+
+
+@torch.inference_mode()
+def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Class probabilities for every row of `x`."""
+    model.eval()
+    chunks = [model(x[i : i + batch_size]).softmax(1) for i in range(0, len(x), batch_size)]
+    return torch.cat(chunks) if chunks else torch.empty(0, model.head[-1].out_features)
+
+
 @torch.inference_mode()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Predicted class index for every row of `x`."""
-    model.eval()
-    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]) if len(x) else torch.empty(0, dtype=torch.long)
+    return predict_proba(model, x, batch_size).argmax(1)
 
 
 def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
@@ -51,8 +66,11 @@ def train_classifier(
     settings: dict,
     seed: int,
     n_classes: int = 10,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ):
     """Adam + cross entropy; keeps the weights of the epoch with the best validation accuracy.
+
+    `augment`, if given, transforms each training batch (e.g. spec_augment masking).
 
     Test accuracy is measured every epoch only to report the seed-style figure (best epoch on
     test), which is labelled as such and never used to choose anything.
@@ -72,7 +90,8 @@ def train_classifier(
         total = 0.0
         for start in range(0, len(x), settings["batch_size"]):
             index = order[start : start + settings["batch_size"]]
-            loss = loss_fn(model(x[index]), y[index])
+            batch = augment(x[index]) if augment else x[index]
+            loss = loss_fn(model(batch), y[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

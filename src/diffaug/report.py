@@ -20,6 +20,7 @@ def runs_frame(metrics: list[dict]) -> pd.DataFrame:
         [
             {
                 "split": m["split"],
+                "labelled_per_class": _labelled(m.get("train_per_class")),
                 "variant": m["variant"],
                 "seed": m["seed"],
                 "test_accuracy": m["test_accuracy"],
@@ -29,6 +30,10 @@ def runs_frame(metrics: list[dict]) -> pd.DataFrame:
             for m in metrics
         ]
     )
+
+
+def _labelled(n) -> str:
+    return "all" if n is None or (isinstance(n, float) and math.isnan(n)) else str(int(n))
 
 
 def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
@@ -41,19 +46,19 @@ def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float
 
 
 def accuracy_table(runs: pd.DataFrame, protocol: str, baseline: str = "baseline") -> pd.DataFrame:
-    """A row per variant, then the published reference rows.
+    """A row per (labelled clips per class, variant), then the published reference rows.
 
     The gain is paired: each run is compared with the baseline run of the same split and seed.
     """
     base = runs[runs["variant"] == baseline].set_index(["split", "seed"])["test_accuracy"]
     rows = []
-    for variant, group in runs.groupby("variant", sort=False):
+    for (labelled, variant), group in runs.groupby(["labelled_per_class", "variant"], sort=False):
         acc = group["test_accuracy"].to_numpy()
-        paired = group.set_index(["split", "seed"])["test_accuracy"] - base
-        paired = paired.dropna().to_numpy()
+        paired = (group.set_index(["split", "seed"])["test_accuracy"] - base).dropna().to_numpy()
         gain, half = mean_interval(paired) if variant != baseline and len(paired) else (math.nan, math.nan)
         rows.append(
             {
+                "labelled_per_class": labelled,
                 "variant": variant,
                 "protocol": protocol,
                 "runs": len(group),
@@ -65,11 +70,15 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, baseline: str = "baseline"
                 "seed_style_accuracy_mean": group["seed_style_accuracy"].mean(),
             }
         )
-    order = {v: i for i, v in enumerate([baseline, *sorted(set(runs["variant"]) - {baseline})])}
-    table = pd.DataFrame(rows).sort_values("variant", key=lambda s: s.map(order)).reset_index(drop=True)
+    table = pd.DataFrame(rows)
+    variants = [baseline, *sorted(set(runs["variant"]) - {baseline})]
+    size = table["labelled_per_class"].map(lambda n: math.inf if n == "all" else int(n))
+    table = table.assign(_size=size, _variant=table["variant"].map(variants.index))
+    table = table.sort_values(["_size", "_variant"]).drop(columns=["_size", "_variant"]).reset_index(drop=True)
     published = pd.DataFrame(
         [
             {
+                "labelled_per_class": "all",
                 "variant": f"published {variant}",
                 "protocol": "random_split, best epoch on test",
                 "runs": 1,
@@ -82,10 +91,45 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, baseline: str = "baseline"
     return pd.concat([table, published], ignore_index=True)
 
 
+def fidelity_table(scores: dict[tuple[str, str], pd.DataFrame], baseline_metrics: list[dict]) -> pd.DataFrame:
+    """Per generating source and class: the share of generated clips that the split's baseline
+    classifier labels as their intended class, beside its accuracy on the real test clips.
+
+    `scores` maps (split, source) to score_generated's table, which used the split's baseline of
+    the first seed; the real-clip share comes from that same run's metrics.
+    """
+    rows = []
+    for (split, source), frame in scores.items():
+        runs = sorted((m for m in baseline_metrics if m["split"] == split), key=lambda m: m["seed"])
+        real = runs[0]["per_class_accuracy"] if runs else {}
+        for class_name, group in frame.groupby("class"):
+            rows.append({"source": source, "split": split, "class": class_name, "generated": len(group),
+                         "generated_share": (group["predicted"] == class_name).mean(),
+                         "real_test_share": real.get(class_name)})
+    if not rows:
+        return pd.DataFrame(columns=["source", "class", "generated", "generated_share", "real_test_share"])
+    table = pd.DataFrame(rows).astype({"real_test_share": float})
+    return (table.groupby(["source", "class"], sort=True)
+            .agg(generated=("generated", "sum"), generated_share=("generated_share", "mean"),
+                 real_test_share=("real_test_share", "mean"))
+            .reset_index())
+
+
+def fidelity_markdown(table: pd.DataFrame) -> str:
+    lines = ["| source | class | generated clips | labelled as intended % | real test clips labelled right % |",
+             "|---|---|---|---|---|"]
+    for r in table.to_dict("records"):
+        lines.append(f"| {r['source']} | {r['class']} | {r['generated']} | {_pct(r['generated_share'])} | {_pct(r['real_test_share'])} |")
+    note = ("\nBoth shares come from the split's baseline classifier (first seed). A generator that makes "
+            "class-faithful audio scores near the real clips' share; one that makes noise scores near 10 %.\n")
+    return "\n".join(lines) + "\n" + note
+
+
 def per_class_table(metrics: list[dict]) -> pd.DataFrame:
-    """Mean per-class test accuracy of each variant."""
-    rows = [{"variant": m["variant"], **m["per_class_accuracy"]} for m in metrics]
-    return pd.DataFrame(rows).groupby("variant", sort=False)[list(CLASSES)].mean().reset_index()
+    """Mean per-class test accuracy of each (labelled clips per class, variant)."""
+    rows = [{"labelled_per_class": _labelled(m.get("train_per_class")), "variant": m["variant"],
+             **m["per_class_accuracy"]} for m in metrics]
+    return pd.DataFrame(rows).groupby(["labelled_per_class", "variant"], sort=False)[list(CLASSES)].mean().reset_index()
 
 
 def _pct(value: float) -> str:
@@ -95,15 +139,16 @@ def _pct(value: float) -> str:
 def markdown_table(table: pd.DataFrame) -> str:
     """The accuracy table for reading: percentages, mean ± std and the gain with its interval."""
     lines = [
-        "| variant | protocol | runs | accuracy % (mean ± std) | gain over baseline, points (95 % CI) | seed-style best-epoch-on-test % |",
-        "|---|---|---|---|---|---|",
+        "| labelled per class | variant | protocol | runs | accuracy % (mean ± std) "
+        "| gain over baseline, points (95 % CI) | seed-style best-epoch-on-test % |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in table.to_dict("records"):
         acc = _pct(r["accuracy_mean"]) + (f" ± {_pct(r['accuracy_std'])}" if _pct(r.get("accuracy_std")) else "")
         gain = _pct(r.get("gain_mean"))
         if gain and _pct(r.get("gain_ci95_low")):
             gain += f" ({_pct(r['gain_ci95_low'])} to {_pct(r['gain_ci95_high'])})"
-        lines.append(f"| {r['variant']} | {r['protocol']} | {r['runs']} | {acc} | {gain} | {_pct(r.get('seed_style_accuracy_mean'))} |")
+        lines.append(f"| {r['labelled_per_class']} | {r['variant']} | {r['protocol']} | {r['runs']} | {acc} | {gain} | {_pct(r.get('seed_style_accuracy_mean'))} |")
     note = (
         "\nAccuracy is on test clips, with the epoch chosen on validation clips from the training side. "
         "The seed-style column picks the best epoch on the test clips themselves, as the published "
@@ -113,26 +158,33 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def accuracy_plot(runs: pd.DataFrame, path) -> None:
-    """Each run as a dot, mean ± std as a bar per variant, published figures as lines."""
+    """Per setting of labelled clips: each run as a dot, mean ± std as a bar per variant, and the
+    published figures as dashed lines."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    variants = list(dict.fromkeys(["baseline", *runs["variant"]]))
-    variants = [v for v in variants if v in set(runs["variant"])]
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(variants), 4))
-    for i, variant in enumerate(variants):
-        acc = 100 * runs.loc[runs["variant"] == variant, "test_accuracy"].to_numpy()
-        ax.bar(i, acc.mean(), yerr=acc.std(ddof=1) if len(acc) > 1 else 0, color="#9ecae1", capsize=6)
-        ax.scatter(np.full(len(acc), i) + np.linspace(-0.15, 0.15, len(acc)), acc, color="#08519c", zorder=3, s=14)
-    for name, value in PUBLISHED.items():
-        ax.axhline(100 * value, ls="--", lw=1, color="grey")
-        ax.text(len(variants) - 0.5, 100 * value, f"published {name}", va="bottom", ha="right", fontsize=8, color="grey")
-    ax.set_xticks(range(len(variants)), variants)
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title("Accuracy per variant (dots: runs; bars: mean ± std)")
+    variants = [v for v in dict.fromkeys(["baseline", *runs["variant"]]) if v in set(runs["variant"])]
+    settings = sorted(set(runs["labelled_per_class"]), key=lambda n: math.inf if n == "all" else int(n))
+    fig, axes = plt.subplots(1, len(settings), figsize=(len(settings) * (1.6 + 1.3 * len(variants)), 4.2),
+                             squeeze=False, sharey=True)
+    for ax, labelled in zip(axes[0], settings):
+        subset = runs[runs["labelled_per_class"] == labelled]
+        for i, variant in enumerate(variants):
+            acc = 100 * subset.loc[subset["variant"] == variant, "test_accuracy"].to_numpy()
+            if not len(acc):
+                continue
+            ax.bar(i, acc.mean(), yerr=acc.std(ddof=1) if len(acc) > 1 else 0, color="#9ecae1", capsize=6)
+            ax.scatter(i + np.linspace(-0.15, 0.15, len(acc)), acc, color="#08519c", zorder=3, s=14)
+        for name, value in PUBLISHED.items():
+            ax.axhline(100 * value, ls="--", lw=1, color="grey")
+            ax.text(len(variants) - 0.5, 100 * value, f"published {name}", va="bottom", ha="right", fontsize=7, color="grey")
+        ax.set_xticks(range(len(variants)), variants, rotation=20, ha="right")
+        ax.set_title(f"{labelled} labelled clips per class" if labelled != "all" else "all labelled clips", fontsize=10)
+        ax.set_ylim(0, 100)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    fig.suptitle("Accuracy per variant (dots: runs; bars: mean ± std)", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png")
     plt.close(fig)

@@ -16,13 +16,21 @@ import pandas as pd
 import torch
 
 from . import CLASSES
-from .classifier import accuracy, confusion_matrix, predict, train_classifier
+from .classifier import SoundCNN, accuracy, confusion_matrix, predict, predict_proba, spec_augment, train_classifier
 from .dataset import build_manifest, download_urbansound8k, METADATA_FILE
 from .features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
-from .files import atomic_output, save_tensors, write_json, write_text
+from .files import atomic_output, load_tensors, save_tensors, write_json, write_text
 from .mel_image import MelSpec
-from .report import accuracy_plot, accuracy_table, markdown_table, per_class_table, runs_frame
-from .splits import load_split, make_split, save_split
+from .report import (
+    accuracy_plot,
+    accuracy_table,
+    fidelity_markdown,
+    fidelity_table,
+    markdown_table,
+    per_class_table,
+    runs_frame,
+)
+from .splits import load_split, make_split, parse_split_name, save_split
 from .synthetic import SyntheticSpec, write_synthetic_dataset
 
 log = logging.getLogger(__name__)
@@ -79,9 +87,72 @@ def features_generated(class_dirs: list[str], features: dict, output: str) -> No
         pairs = pd.read_csv(Path(folder) / "pairs.csv")
         paths += [Path(folder) / f for f in pairs["file"]]
         labels += [CLASSES.index(c) for c in pairs["class"]]
-        ids += [f"{Path(folder).name}/{f}" for f in pairs["file"]]
+        ids += [f"{Path(folder).name}/{f}" for f in pairs["file"]]  # class/file
     x = extractor.from_files(paths, desc="features generated")
     save_feature_sets(output, {"train": (x, torch.tensor(labels), ids)})
+
+
+def features_mel_average(manifest_csv: str, split_json: str, real: str, pairs: dict, output: str) -> None:
+    """The same pairs as diffusion interpolation, each turned into the plain average of the two
+    clips' classifier mel spectrograms: augmentation without any diffusion model."""
+    from .generate import choose_pairs
+
+    table = pd.read_csv(manifest_csv)
+    train_ids = load_split(split_json)["train"]
+    x, y, ids = load_feature_sets(real)["train"]
+    row = {clip: i for i, clip in enumerate(ids)}
+    train = table[table["id"].isin(set(train_ids))]
+    xs, ys, names = [], [], []
+    for class_name, clips in train.groupby("class", sort=True):
+        for a, b in choose_pairs(clips, pairs["per_class"], pairs["seed"]):
+            xs.append((x[row[a]] + x[row[b]]) / 2)
+            ys.append(CLASSES.index(class_name))
+            names.append(f"{class_name}/{a}+{b}")
+    save_feature_sets(output, {"train": (torch.stack(xs), torch.tensor(ys), names)})
+    log.info("%d averaged pairs", len(names))
+
+
+def _baseline_model(weights: str, classifier: dict) -> SoundCNN:
+    model = SoundCNN(len(CLASSES), classifier["widths"], classifier["hidden"])
+    model.load_state_dict(load_tensors(weights)[0])
+    return model
+
+
+def score_generated(features: str, weights: str, classifier: dict, output: str) -> None:
+    """How the split's baseline classifier labels each generated clip: predicted class and the
+    probability it gives the intended class."""
+    x, y, ids = load_feature_sets(features)["train"]
+    proba = predict_proba(_baseline_model(weights, classifier), x)
+    scores = pd.DataFrame({
+        "clip": ids,
+        "class": [CLASSES[i] for i in y.tolist()],
+        "predicted": [CLASSES[i] for i in proba.argmax(1).tolist()],
+        "confidence": proba[torch.arange(len(y)), y].tolist(),
+    })
+    with atomic_output(output) as tmp:
+        scores.to_csv(tmp, index=False)
+    log.info("%.1f %% of %d generated clips labelled as intended", 100 * (scores["class"] == scores["predicted"]).mean(), len(scores))
+
+
+def select_generated(features: str, scores_csv: str, class_dirs: list[str], keep: float, output: str,
+                     pairs_csv: str) -> None:
+    """Keep, per class, the `keep` fraction of generated clips that the baseline gives the highest
+    probability of their intended class; `pairs_csv` lists every clip's sources, score and fate."""
+    x, y, ids = load_feature_sets(features)["train"]
+    scores = pd.read_csv(scores_csv)
+    if list(scores["clip"]) != list(ids):
+        raise ValueError(f"{scores_csv} does not list the clips of {features} in order; rerun score_generated")
+    pairs = pd.concat([pd.read_csv(Path(d) / "pairs.csv") for d in class_dirs])
+    pairs["clip"] = pairs["class"] + "/" + pairs["file"]  # the ids that features_generated gives
+    rank = scores.groupby("class")["confidence"].rank(ascending=False, method="first")
+    size = scores.groupby("class")["clip"].transform("size")
+    scores["kept"] = rank <= (keep * size).round().clip(lower=1)
+    index = torch.tensor(scores.index[scores["kept"]].to_numpy())
+    save_feature_sets(output, {"train": (x[index], y[index], [ids[i] for i in index.tolist()])})
+    table = pairs.merge(scores[["clip", "predicted", "confidence", "kept"]], on="clip", how="right")
+    with atomic_output(pairs_csv) as tmp:
+        table.drop(columns="clip").to_csv(tmp, index=False)
+    log.info("kept %d of %d generated clips", int(scores["kept"].sum()), len(scores))
 
 
 def train_diffusion(manifest_csv: str, split_json: str, diffusion: dict, output: str) -> None:
@@ -122,7 +193,7 @@ def interpolate(manifest_csv: str, split_json: str, model_dir: str, class_name: 
 
 
 def train(real: str, generated: list[str], variant: str, seed: int, split_name: str, classifier: dict,
-          weights: str, metrics: str) -> None:
+          specaugment: dict | None, weights: str, metrics: str) -> None:
     """Train one classifier run and write its weights and metrics."""
     sets = load_feature_sets(real)
     x, y, _ = sets["train"]
@@ -132,7 +203,10 @@ def train(real: str, generated: list[str], variant: str, seed: int, split_name: 
         x, y, n_generated = torch.cat([x, gx]), torch.cat([y, gy]), n_generated + len(gx)
     if len(sets["val"][2]) == 0:
         raise ValueError(f"{real}: the split has no validation clips, so no epoch can be chosen; raise protocol.val_fraction")
-    model, history, chosen = train_classifier((x, y), sets["val"][:2], sets["test"][:2], classifier, seed, len(CLASSES))
+    augment = spec_augment(specaugment) if specaugment else None
+    model, history, chosen = train_classifier(
+        (x, y), sets["val"][:2], sets["test"][:2], classifier, seed, len(CLASSES), augment
+    )
     test_x, test_y, _ = sets["test"]
     predicted = predict(model, test_x)
     matrix = confusion_matrix(predicted, test_y, len(CLASSES))
@@ -143,6 +217,7 @@ def train(real: str, generated: list[str], variant: str, seed: int, split_name: 
         metrics,
         {
             "split": split_name,
+            "train_per_class": parse_split_name(split_name)[1],
             "variant": variant,
             "seed": seed,
             "test_accuracy": accuracy(predicted, test_y),
@@ -164,14 +239,25 @@ def train(real: str, generated: list[str], variant: str, seed: int, split_name: 
              accuracy(predicted, test_y), chosen)
 
 
-def report(metrics: list[str], protocol: dict, table_csv: str, table_md: str, per_class_csv: str, plot: str) -> None:
+def report(metrics: list[str], scores: list[str], protocol: dict, outputs: dict) -> None:
+    """The accuracy, per-class and class-fidelity tables and the accuracy plot.
+
+    `scores` are results/scores/{split}/{source}.csv files; `outputs` maps table, markdown,
+    per_class, fidelity and plot to their paths.
+    """
     loaded = [json.loads(Path(p).read_text()) for p in metrics]
     runs = runs_frame(loaded)
     table = accuracy_table(runs, protocol["kind"])
-    with atomic_output(table_csv) as tmp:
-        table.to_csv(tmp, index=False)
-    with atomic_output(per_class_csv) as tmp:
-        per_class_table(loaded).to_csv(tmp, index=False)
-    write_text(table_md, "# Accuracy per variant\n\n" + markdown_table(table))
-    with atomic_output(plot) as tmp:
+    fidelity = fidelity_table(
+        {(Path(p).parent.name, Path(p).stem): pd.read_csv(p) for p in scores},
+        [m for m in loaded if m["variant"] == "baseline"],
+    )
+    for key, frame in (("table", table), ("per_class", per_class_table(loaded)), ("fidelity", fidelity)):
+        with atomic_output(outputs[key]) as tmp:
+            frame.to_csv(tmp, index=False)
+    text = "# Accuracy per variant\n\n" + markdown_table(table)
+    if len(fidelity):
+        text += "\n# Do generated clips keep their class?\n\n" + fidelity_markdown(fidelity)
+    write_text(outputs["markdown"], text)
+    with atomic_output(outputs["plot"]) as tmp:
         accuracy_plot(runs, tmp)

@@ -7,6 +7,7 @@ rule train_classifier:
         metrics=f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/metrics.json",
     params:
         classifier=config["classifier"],
+        specaugment=specaugment,
     log:
         log_for("train_classifier", "/{split}/{variant}/seed{seed}"),
     benchmark:

@@ -2,6 +2,7 @@ import sys
 from pathlib import Path
 
 from diffaug import CLASSES
+from diffaug.arms import ARMS
 from diffaug.config import ConfigError, check_config
 from diffaug.splits import split_names
 
@@ -23,13 +24,18 @@ METADATA = f"{DATA_ROOT}/metadata/UrbanSound8K.csv"
 if SOURCE == "urbansound8k" and not config["dataset"].get("download") and not Path(METADATA).is_file():
     sys.exit(f"{METADATA} not found: point dataset.root at an extracted UrbanSound8K, or set dataset.download: true")
 THREADS = config.get("threads", {})
-GENERATING = [v for v in config["variants"] if v != "baseline"]
+FIRST_SEED = config["seeds"][0]
+SOURCES = sorted({ARMS[v].generated for v in config["variants"]} - {None})
+# What each step reads of the generate section, so that e.g. `keep` does not rerun generation.
+GENERATION = {k: v for k, v in config["generate"].items() if k not in ("filter", "keep")}
+PAIRS = {"per_class": config["generate"]["per_class"], "seed": config["generate"]["seed"]}
 
 
 wildcard_constraints:
-    split=r"random|fold\d+",
+    split=r"(random|fold\d+)(-n\d+)?",
     class_name="|".join(CLASSES),
     variant="|".join(config["variants"]),
+    source="diffusion|mel_average",
     seed=r"\d+",
 
 
@@ -48,11 +54,37 @@ def diffusion_model(wildcards):
     return f"{R}/diffusion/{wildcards.split}/model"
 
 
+def source_features(split, source):
+    """Training features that a generating source adds: interpolated clips (kept ones when
+    filtering) or pairwise mel averages."""
+    if source == "mel_average":
+        return f"{R}/features/{split}/mel_average.safetensors"
+    if config["generate"]["filter"] == "confidence":
+        return f"{R}/features/{split}/generated_kept.safetensors"
+    return f"{R}/features/{split}/generated.safetensors"
+
+
 def generated_features(wildcards):
-    """Generated-clip features that a variant adds to the real training clips."""
-    if wildcards.variant == "baseline":
-        return []
-    return [f"{R}/features/{wildcards.split}/{wildcards.variant}.safetensors"]
+    source = ARMS[wildcards.variant].generated
+    return [source_features(wildcards.split, source)] if source else []
+
+
+def specaugment(wildcards):
+    return config["specaugment"] if ARMS[wildcards.variant].specaugment else None
+
+
+def unfiltered_features(wildcards):
+    if wildcards.source == "mel_average":
+        return source_features(wildcards.split, "mel_average")
+    return f"{R}/features/{wildcards.split}/generated.safetensors"
+
+
+def baseline_weights(wildcards):
+    return f"{R}/models/{wildcards.split}/baseline/seed{FIRST_SEED}/model.safetensors"
+
+
+def all_scores():
+    return expand(f"{R}/scores/{{split}}/{{source}}.csv", split=SPLITS, source=SOURCES)
 
 
 def all_metrics():

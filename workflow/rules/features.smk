@@ -24,7 +24,7 @@ rule features_generated:
     input:
         classes=expand(f"{R}/generated/{{{{split}}}}/{{class_name}}", class_name=CLASSES),
     output:
-        features=f"{R}/features/{{split}}/diffusion.safetensors",
+        features=f"{R}/features/{{split}}/generated.safetensors",
     params:
         features=config["features"],
     log:
@@ -39,3 +39,26 @@ rule features_generated:
         "../../envs/diffaug.yaml"
     script:
         "../../scripts/features_generated.py"
+
+
+rule features_mel_average:
+    input:
+        manifest=rules.manifest.output.manifest,
+        split=rules.split.output.split,
+        real=rules.features.output.features,
+    output:
+        features=f"{R}/features/{{split}}/mel_average.safetensors",
+    params:
+        pairs=PAIRS,
+    log:
+        log_for("features_mel_average", "/{split}"),
+    benchmark:
+        benchmark_for("features_mel_average", "/{split}")
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../../envs/diffaug.yaml"
+    script:
+        "../../scripts/features_mel_average.py"

@@ -6,7 +6,7 @@ rule interpolate:
     output:
         clips=directory(f"{R}/generated/{{split}}/{{class_name}}"),
     params:
-        generate=config["generate"],
+        generate=GENERATION,
         output_rate=config["features"]["sample_rate"],
     log:
         log_for("interpolate", "/{split}/{class_name}"),
@@ -21,3 +21,49 @@ rule interpolate:
         "../../envs/diffaug.yaml"
     script:
         "../../scripts/interpolate.py"
+
+
+rule score_generated:
+    input:
+        features=unfiltered_features,
+        weights=baseline_weights,
+    output:
+        scores=f"{R}/scores/{{split}}/{{source}}.csv",
+    params:
+        classifier=config["classifier"],
+    log:
+        log_for("score_generated", "/{split}/{source}"),
+    benchmark:
+        benchmark_for("score_generated", "/{split}/{source}")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/diffaug.yaml"
+    script:
+        "../../scripts/score_generated.py"
+
+
+rule select_generated:
+    input:
+        features=f"{R}/features/{{split}}/generated.safetensors",
+        scores=f"{R}/scores/{{split}}/diffusion.csv",
+        classes=expand(f"{R}/generated/{{{{split}}}}/{{class_name}}", class_name=CLASSES),
+    output:
+        features=f"{R}/features/{{split}}/generated_kept.safetensors",
+        pairs=f"{R}/generated/{{split}}/pairs.csv",
+    params:
+        keep=config["generate"]["keep"],
+    log:
+        log_for("select_generated", "/{split}"),
+    benchmark:
+        benchmark_for("select_generated", "/{split}")
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../../envs/diffaug.yaml"
+    script:
+        "../../scripts/select_generated.py"
