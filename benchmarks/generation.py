@@ -108,6 +108,7 @@ def main():
     parser.add_argument("--reference-pairs", type=int, default=None, help="pairs timed through the reference loop")
     parser.add_argument("--steps", type=int, help="DDIM steps (default: the config's)")
     parser.add_argument("--memory-counts", type=int, nargs=2, default=[20, 200])
+    parser.add_argument("--batch-size", type=int, help="generator batch size (default: the config's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
@@ -116,6 +117,7 @@ def main():
     config = yaml.safe_load(Path(args.config).read_text())
     settings = {**config["generate"], "device": args.device}
     settings["steps"] = args.steps or settings["steps"]
+    settings["batch_size"] = args.batch_size or settings["batch_size"]
     count = args.count or settings["per_class"]
     device = resolve_device(args.device)
     rate = config["features"]["sample_rate"]
@@ -165,6 +167,7 @@ def main():
         "model": args.model,
         "unet_parameters_m": round(sum(p.numel() for p in pipeline.unet.parameters()) / 1e6, 1),
         "steps": settings["steps"],
+        "batch_size": settings["batch_size"],
         "count_per_class": count,
         "class_training_clips": len(clips),
         "precision": settings["precision"] if device.type == "cuda" else "fp32",

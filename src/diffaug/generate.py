@@ -76,6 +76,8 @@ class Interpolator:
 
     def __init__(self, pipeline, steps: int, device: torch.device, precision: str = "fp32"):
         self.unet = pipeline.unet.to(device).eval()
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         self.scheduler = pipeline.scheduler
         self.scheduler.set_timesteps(steps)
         self.device = device
