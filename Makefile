@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SNAKEMAKE := $(VENV)/bin/snakemake --cores all --resources gpu=1 --show-failed-logs
 
-.PHONY: setup run test clean
+.PHONY: setup run test lint clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# Python with ruff, rule files with snakefmt, the workflow with snakemake --lint (which exits 0 on lints).
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src scripts tests benchmarks
+	$(VENV)/bin/ruff format --check src scripts tests benchmarks
+	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+	@out=$$($(VENV)/bin/snakemake --lint 2>&1); echo "$$out"; ! echo "$$out" | grep -q "^Lints for"
 
 clean:
 	rm -rf results .snakemake

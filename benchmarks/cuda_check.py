@@ -1,6 +1,6 @@
 """CUDA checks of generation: determinism on the device, precision effects and raw UNet pass times.
 
-    python benchmarks/cuda_check.py      # needs a CUDA device; prints one JSON line at the end
+python benchmarks/cuda_check.py      # needs a CUDA device; prints one JSON line at the end
 """
 
 from __future__ import annotations
@@ -51,9 +51,20 @@ def main():
         write_synthetic_dataset(tmp / "data", SyntheticSpec(), progress=False, classes=("siren",))
         clips = build_manifest(tmp / "data")
         outputs = {}
-        for name, device, precision in (("cuda_a", "cuda", "bf16"), ("cuda_b", "cuda", "bf16"),
-                                        ("cuda_fp32", "cuda", "fp32"), ("cpu", "cpu", "fp32")):
-            settings = {"device": device, "precision": precision, "steps": 20, "seed": 0, "batch_size": 16, "alpha": 0.5}
+        for name, device, precision in (
+            ("cuda_a", "cuda", "bf16"),
+            ("cuda_b", "cuda", "bf16"),
+            ("cuda_fp32", "cuda", "fp32"),
+            ("cpu", "cpu", "fp32"),
+        ):
+            settings = {
+                "device": device,
+                "precision": precision,
+                "steps": 20,
+                "seed": 0,
+                "batch_size": 16,
+                "alpha": 0.5,
+            }
             generate_class(load_pipeline(tmp / "model"), clips, tmp / name, 16, settings, 22050, "siren")
             outputs[name] = [read_audio(p)[0] for p in sorted((tmp / name).glob("*.wav"))]
         same = all((tmp / "cuda_a" / p.name).read_bytes() == p.read_bytes() for p in (tmp / "cuda_b").glob("*"))

@@ -39,7 +39,15 @@ from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
 ROOT = Path(__file__).resolve().parents[1]
 CLASS = "siren"
 PUBLISHED = {
-    "mel": {"x_res": 256, "y_res": 256, "sample_rate": 22050, "n_fft": 2048, "hop_length": 256, "top_db": 80, "n_iter": 32},
+    "mel": {
+        "x_res": 256,
+        "y_res": 256,
+        "sample_rate": 22050,
+        "n_fft": 2048,
+        "hop_length": 256,
+        "top_db": 80,
+        "n_iter": 32,
+    },
     "unet": {"block_out_channels": [128, 128, 256, 256, 512, 512], "layers_per_block": 2, "attention_levels": [4]},
 }
 
@@ -129,7 +137,9 @@ def main():
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        generate_class(pipeline, clips, workdir / f"memory{args.memory_child}", args.memory_child, settings, rate, CLASS)
+        generate_class(
+            pipeline, clips, workdir / f"memory{args.memory_child}", args.memory_child, settings, rate, CLASS
+        )
         peak = {"rss_mb_before": before, "rss_mb_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         if device.type == "cuda":
             peak["cuda_mb_peak"] = torch.cuda.max_memory_allocated() / 2**20
@@ -145,7 +155,9 @@ def main():
         counter = PassCounter(pipeline.unet)
         n_ref = args.reference_pairs or count
         ref_pairs = choose_pairs(clips, count, settings["seed"])[:n_ref]
-        ref_seconds = reference(pipeline, clips, ref_pairs[:1], settings["steps"], settings["alpha"], workdir / "warm", rate)
+        ref_seconds = reference(
+            pipeline, clips, ref_pairs[:1], settings["steps"], settings["alpha"], workdir / "warm", rate
+        )
         counter.samples = 0
         ref_seconds = reference(pipeline, clips, ref_pairs, settings["steps"], settings["alpha"], workdir / "ref", rate)
         ref_passes = counter.samples / n_ref
@@ -163,7 +175,9 @@ def main():
     key = "cuda_mb_peak" if device.type == "cuda" else "rss_mb_peak"
     small, large = (memory[str(n)][key] for n in args.memory_counts)
     result = {
-        "device": torch.cuda.get_device_name() if device.type == "cuda" else f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)",
+        "device": torch.cuda.get_device_name()
+        if device.type == "cuda"
+        else f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)",
         "model": args.model,
         "unet_parameters_m": round(sum(p.numel() for p in pipeline.unet.parameters()) / 1e6, 1),
         "steps": settings["steps"],
@@ -171,7 +185,11 @@ def main():
         "count_per_class": count,
         "class_training_clips": len(clips),
         "precision": settings["precision"] if device.type == "cuda" else "fp32",
-        "reference": {"pairs_timed": n_ref, "seconds_per_clip": ref_seconds / n_ref, "unet_passes_per_clip": ref_passes},
+        "reference": {
+            "pairs_timed": n_ref,
+            "seconds_per_clip": ref_seconds / n_ref,
+            "unet_passes_per_clip": ref_passes,
+        },
         "generator": {"seconds_per_clip": ours_seconds / count, "unet_passes_per_clip": ours_passes},
         "speedup": (ref_seconds / n_ref) / (ours_seconds / count),
         "peak_memory_mb": {str(n): memory[str(n)][key] for n in args.memory_counts},

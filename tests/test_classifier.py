@@ -7,7 +7,10 @@ def test_seed_network_shapes():
     model = SoundCNN()
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
-        (1, 64, (5, 5), (0, 0)), (64, 128, (5, 5), (0, 0)), (128, 256, (5, 5), (0, 0))]
+        (1, 64, (5, 5), (0, 0)),
+        (64, 128, (5, 5), (0, 0)),
+        (128, 256, (5, 5), (0, 0)),
+    ]
     assert model(torch.rand(2, 1, 64, 44)).shape == (2, 10)
     assert model.features[:-2](torch.rand(1, 1, 64, 44)).shape == (1, 256, 52, 32)
     assert SoundCNN(widths=(4, 8, 16), hidden=8)(torch.rand(3, 1, 64, 44)).shape == (3, 10)
@@ -29,7 +32,9 @@ def _blobs(n, seed):
 
 def test_training_learns_and_chooses_the_epoch_on_validation():
     settings = {"widths": [4, 8, 8], "hidden": 16, "epochs": 6, "batch_size": 16, "learning_rate": 1e-2}
-    model, history, chosen = train_classifier(_blobs(90, 0), _blobs(30, 1), _blobs(30, 2), settings, seed=0, n_classes=3)
+    model, history, chosen = train_classifier(
+        _blobs(90, 0), _blobs(30, 1), _blobs(30, 2), settings, seed=0, n_classes=3
+    )
     assert len(history) == 6
     best_val = max(h["val_accuracy"] for h in history)
     assert history[chosen - 1]["val_accuracy"] == best_val
@@ -41,7 +46,9 @@ def test_training_learns_and_chooses_the_epoch_on_validation():
 
 def test_spec_augment_masks_bands_and_frames_per_clip():
     torch.manual_seed(0)
-    masked = spec_augment({"freq_masks": 1, "freq_width": 10, "time_masks": 1, "time_width": 8})(torch.ones(16, 1, 64, 44))
+    masked = spec_augment({"freq_masks": 1, "freq_width": 10, "time_masks": 1, "time_width": 8})(
+        torch.ones(16, 1, 64, 44)
+    )
     assert masked.shape == (16, 1, 64, 44)
     zero_rows = (masked == 0).all(dim=3).sum(dim=(1, 2))  # fully masked mel bands per clip
     zero_cols = (masked == 0).all(dim=2).sum(dim=(1, 2))  # fully masked frames per clip

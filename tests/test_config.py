@@ -36,7 +36,9 @@ def test_unknown_key_is_named_with_the_allowed_ones():
 
 
 def test_wrong_value_lists_the_choices():
-    with pytest.raises(ConfigError, match=r"dataset\.source: 'urban' is not allowed; choose one of 'synthetic', 'urbansound8k'"):
+    with pytest.raises(
+        ConfigError, match=r"dataset\.source: 'urban' is not allowed; choose one of 'synthetic', 'urbansound8k'"
+    ):
         check_config(_config(dataset__source="urban"), SCHEMA)
 
 

@@ -9,8 +9,14 @@ from diffaug.diffusion import load_pipeline, mel_spec_of, save_pipeline, train_d
 def test_training_reduces_the_loss_and_saves_a_loadable_pipeline(tiny_dataset, tmp_path):
     images = training_images(tiny_dataset[1]["path"].head(16).tolist(), TINY_MEL, max_slices=2)
     assert images.shape[1:] == (1, 16, 16) and images.min() >= -1 and images.max() <= 1
-    settings = {"seed": 0, "unet": TINY_UNET, "num_train_timesteps": 1000, "learning_rate": 3e-3,
-                "steps": 60, "batch_size": 8}
+    settings = {
+        "seed": 0,
+        "unet": TINY_UNET,
+        "num_train_timesteps": 1000,
+        "learning_rate": 3e-3,
+        "steps": 60,
+        "batch_size": 8,
+    }
     unet, scheduler, losses = train_diffusion(images, TINY_MEL, settings)
     assert sum(losses[-10:]) < 0.7 * sum(losses[:10])
     save_pipeline(tmp_path / "model", unet, scheduler, TINY_MEL, {"loss": losses})

@@ -34,8 +34,10 @@ def test_short_clips_are_right_padded(tmp_path):
 
 
 def test_feature_sets_round_trip(tmp_path):
-    sets = {"train": (torch.rand(3, 1, 64, 44), torch.tensor([1, 2, 3]), ["a", "b", "c"]),
-            "test": (torch.rand(1, 1, 64, 44), torch.tensor([9]), ["d"])}
+    sets = {
+        "train": (torch.rand(3, 1, 64, 44), torch.tensor([1, 2, 3]), ["a", "b", "c"]),
+        "test": (torch.rand(1, 1, 64, 44), torch.tensor([9]), ["d"]),
+    }
     save_feature_sets(tmp_path / "f.safetensors", sets)
     loaded = load_feature_sets(tmp_path / "f.safetensors")
     for name, (x, y, ids) in sets.items():

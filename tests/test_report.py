@@ -10,11 +10,28 @@ def _runs():
     rows = []
     for split in ("fold1", "fold2"):
         for seed, base in ((0, 0.50), (1, 0.60)):
-            rows.append({"split": split, "labelled_per_class": "all", "variant": "baseline", "seed": seed, "test_accuracy": base,
-                         "seed_style_accuracy": base + 0.05, "chosen_epoch": 3})
-            rows.append({"split": split, "labelled_per_class": "all", "variant": "diffusion", "seed": seed,
-                         "test_accuracy": base + (0.10 if seed == 0 else 0.02),
-                         "seed_style_accuracy": base + 0.12, "chosen_epoch": 4})
+            rows.append(
+                {
+                    "split": split,
+                    "labelled_per_class": "all",
+                    "variant": "baseline",
+                    "seed": seed,
+                    "test_accuracy": base,
+                    "seed_style_accuracy": base + 0.05,
+                    "chosen_epoch": 3,
+                }
+            )
+            rows.append(
+                {
+                    "split": split,
+                    "labelled_per_class": "all",
+                    "variant": "diffusion",
+                    "seed": seed,
+                    "test_accuracy": base + (0.10 if seed == 0 else 0.02),
+                    "seed_style_accuracy": base + 0.12,
+                    "chosen_epoch": 4,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -51,23 +68,39 @@ def test_low_data_settings_sit_side_by_side_and_pair_within_their_split():
     low["test_accuracy"] -= 0.2
     table = accuracy_table(pd.concat([_runs(), low]), "kfold")
     assert list(zip(table["labelled_per_class"], table["variant"]))[:4] == [
-        ("50", "baseline"), ("50", "diffusion"), ("all", "baseline"), ("all", "diffusion")]
+        ("50", "baseline"),
+        ("50", "diffusion"),
+        ("all", "baseline"),
+        ("all", "diffusion"),
+    ]
     assert table.loc[0, "accuracy_mean"] == pytest.approx(0.35)
     assert table.loc[1, "gain_mean"] == pytest.approx(0.06)
 
 
 def test_runs_frame_reads_the_low_data_setting():
-    metrics = {"split": "fold1-n50", "variant": "baseline", "seed": 0, "test_accuracy": 0.5, "chosen_epoch": 2,
-               "seed_style": {"best_test_accuracy": 0.6}}
+    metrics = {
+        "split": "fold1-n50",
+        "variant": "baseline",
+        "seed": 0,
+        "test_accuracy": 0.5,
+        "chosen_epoch": 2,
+        "seed_style": {"best_test_accuracy": 0.6},
+    }
     frame = runs_frame([{**metrics, "train_per_class": 50}, {**metrics, "split": "fold1", "train_per_class": None}])
     assert list(frame["labelled_per_class"]) == ["50", "all"]
 
 
 def test_fidelity_compares_generated_with_real_test_clips():
-    scores = pd.DataFrame({"class": ["siren"] * 4 + ["dog_bark"] * 2,
-                           "predicted": ["siren", "siren", "siren", "drilling", "gun_shot", "dog_bark"]})
-    baseline = [{"split": "fold1", "seed": 1, "per_class_accuracy": {"siren": 0.1, "dog_bark": 0.1}},
-                {"split": "fold1", "seed": 0, "per_class_accuracy": {"siren": 0.9, "dog_bark": 0.4}}]
+    scores = pd.DataFrame(
+        {
+            "class": ["siren"] * 4 + ["dog_bark"] * 2,
+            "predicted": ["siren", "siren", "siren", "drilling", "gun_shot", "dog_bark"],
+        }
+    )
+    baseline = [
+        {"split": "fold1", "seed": 1, "per_class_accuracy": {"siren": 0.1, "dog_bark": 0.1}},
+        {"split": "fold1", "seed": 0, "per_class_accuracy": {"siren": 0.9, "dog_bark": 0.4}},
+    ]
     table = fidelity_table({("fold1", "diffusion"): scores}, baseline).set_index("class")
     assert table.loc["siren", "generated_share"] == 0.75 and table.loc["siren", "real_test_share"] == 0.9
     assert table.loc["dog_bark", "generated_share"] == 0.5 and table.loc["dog_bark", "generated"] == 2

@@ -1,17 +1,14 @@
 """Steps that combine modules: mel averages, scoring and selecting generated clips."""
 
-import json
-
 import pandas as pd
 import torch
 
-from diffaug import CLASSES
+from diffaug import CLASSES, steps
 from diffaug.classifier import SoundCNN
 from diffaug.features import load_feature_sets, save_feature_sets
 from diffaug.files import save_tensors
 from diffaug.generate import choose_pairs
 from diffaug.splits import make_split, save_split
-from diffaug import steps
 
 PROTOCOL = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
 CLASSIFIER = {"widths": [4, 4, 8], "hidden": 8, "epochs": 1, "batch_size": 8, "learning_rate": 0.01}
@@ -25,8 +22,13 @@ def test_mel_average_uses_the_diffusion_pairs(tiny_dataset, tmp_path):
     train = manifest[manifest["id"].isin(split["train"])].reset_index(drop=True)
     x = torch.rand(len(train), 1, 64, 44)
     save_feature_sets(tmp_path / "real.safetensors", {"train": (x, torch.tensor(train["classID"]), list(train["id"]))})
-    steps.features_mel_average(str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"),
-                               str(tmp_path / "real.safetensors"), {"per_class": 2, "seed": 4}, str(tmp_path / "avg.safetensors"))
+    steps.features_mel_average(
+        str(tmp_path / "manifest.csv"),
+        str(tmp_path / "split.json"),
+        str(tmp_path / "real.safetensors"),
+        {"per_class": 2, "seed": 4},
+        str(tmp_path / "avg.safetensors"),
+    )
     ax, ay, names = load_feature_sets(tmp_path / "avg.safetensors")["train"]
     assert len(names) == 20 and ay.tolist() == [c for c in range(10) for _ in range(2)]
     sirens = train[train["class"] == "siren"]
@@ -45,18 +47,36 @@ def test_scoring_and_confidence_selection(tmp_path):
     save_feature_sets(tmp_path / "generated.safetensors", {"train": (torch.rand(40, 1, 64, 44), labels, ids)})
     for c in CLASSES:
         (tmp_path / c).mkdir()
-        pd.DataFrame({"file": [f"{c}-{k:05d}.wav" for k in range(4)], "class": c, "source_a": "a", "source_b": "b",
-                      "fsID_a": 1, "fsID_b": 2, "alpha": 0.5}).to_csv(tmp_path / c / "pairs.csv", index=False)
-    steps.score_generated(str(tmp_path / "generated.safetensors"), str(tmp_path / "baseline.safetensors"),
-                          CLASSIFIER, str(tmp_path / "scores.csv"))
+        pd.DataFrame(
+            {
+                "file": [f"{c}-{k:05d}.wav" for k in range(4)],
+                "class": c,
+                "source_a": "a",
+                "source_b": "b",
+                "fsID_a": 1,
+                "fsID_b": 2,
+                "alpha": 0.5,
+            }
+        ).to_csv(tmp_path / c / "pairs.csv", index=False)
+    steps.score_generated(
+        str(tmp_path / "generated.safetensors"),
+        str(tmp_path / "baseline.safetensors"),
+        CLASSIFIER,
+        str(tmp_path / "scores.csv"),
+    )
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert list(scores["clip"]) == ids and scores["confidence"].between(0, 1).all()
-    steps.select_generated(str(tmp_path / "generated.safetensors"), str(tmp_path / "scores.csv"),
-                           [str(tmp_path / c) for c in CLASSES], 0.5, str(tmp_path / "kept.safetensors"),
-                           str(tmp_path / "pairs.csv"))
+    steps.select_generated(
+        str(tmp_path / "generated.safetensors"),
+        str(tmp_path / "scores.csv"),
+        [str(tmp_path / c) for c in CLASSES],
+        0.5,
+        str(tmp_path / "kept.safetensors"),
+        str(tmp_path / "pairs.csv"),
+    )
     kx, ky, kept_ids = load_feature_sets(tmp_path / "kept.safetensors")["train"]
     assert len(kept_ids) == 20 and (torch.bincount(ky, minlength=10) == 2).all()
     table = pd.read_csv(tmp_path / "pairs.csv")
     assert {"source_a", "confidence", "kept", "predicted"} <= set(table.columns) and table["kept"].sum() == 20
-    for c, group in table.groupby("class"):  # the kept ones are the most confident of their class
+    for _, group in table.groupby("class"):  # the kept ones are the most confident of their class
         assert group.loc[group["kept"], "confidence"].min() >= group.loc[~group["kept"], "confidence"].max()

@@ -35,7 +35,9 @@ def test_files_vary_like_the_real_dataset():
 
 def test_written_files_have_their_declared_format(tiny_dataset):
     root, manifest = tiny_dataset
-    meta = synthesize_metadata(SyntheticSpec(recordings_per_class=4, clips_per_recording=2, seed=3)).set_index("slice_file_name")
+    meta = synthesize_metadata(SyntheticSpec(recordings_per_class=4, clips_per_recording=2, seed=3)).set_index(
+        "slice_file_name"
+    )
     for row in manifest.itertuples():
         info = sf.info(row.path)
         assert info.samplerate == meta.loc[row.id, "sample_rate"]
@@ -52,7 +54,9 @@ def test_deterministic_for_a_seed(tmp_path):
     spec = SyntheticSpec(recordings_per_class=2, clips_per_recording=1, seed=5)
     write_synthetic_dataset(tmp_path / "a", spec, progress=False)
     write_synthetic_dataset(tmp_path / "b", spec, progress=False)
-    write_synthetic_dataset(tmp_path / "c", SyntheticSpec(recordings_per_class=2, clips_per_recording=1, seed=6), progress=False)
+    write_synthetic_dataset(
+        tmp_path / "c", SyntheticSpec(recordings_per_class=2, clips_per_recording=1, seed=6), progress=False
+    )
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert _digest(tmp_path / "a") != _digest(tmp_path / "c")
 

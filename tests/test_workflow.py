@@ -1,12 +1,14 @@
 """The whole DAG on the tiny config, through the real `snakemake` command."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -16,8 +18,18 @@ pytestmark = pytest.mark.workflow
 
 
 def snakemake(workdir, *args, configs=CONFIGS):
-    command = [str(SNAKEMAKE), "-s", str(ROOT / "Snakefile"), "-d", str(workdir), "--cores", "2", *args,
-               "--configfile", *configs]
+    command = [
+        str(SNAKEMAKE),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+        "--configfile",
+        *configs,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=900)
 
 
@@ -116,3 +128,42 @@ def test_a_missing_dataset_is_explained_before_any_work(tmp_path):
     result = snakemake(tmp_path, "-n", configs=_urbansound8k_config(tmp_path, tmp_path / "nowhere"))
     assert result.returncode != 0
     assert "UrbanSound8K.csv not found" in result.stderr and "dataset.download: true" in result.stderr
+
+
+def _rerun_table():
+    """(change, {rule: count or None}) rows of the README's table of what a change reruns."""
+    text = (ROOT / "README.md").read_text().split("### What a change reruns", 1)[1]
+    rows = []
+    for line in text.splitlines():
+        match = re.fullmatch(r"\| `(\{?[a-z_]+: .*)` \| (.*) \|", line.strip())
+        if match:
+            jobs = {}
+            for item in match[2].removeprefix("everything: ").split(", "):
+                name, _, count = item.partition(" ×")
+                jobs[name] = int(count) if count else 1
+            rows.append((match[1], jobs))
+    return rows
+
+
+def _planned_jobs(output: str) -> dict:
+    stats = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE) if m[1] != "all"}
+
+
+def test_the_readme_rerun_table_is_complete():
+    changed = {yaml.safe_load(change).popitem()[0] for change, _ in _rerun_table()}
+    assert changed == {"dataset", "protocol", "features", "diffusion", "generate", "classifier", "specaugment"}
+
+
+@pytest.mark.parametrize("change, expected", _rerun_table(), ids=[row[0] for row in _rerun_table()])
+def test_a_config_change_reruns_exactly_what_depends_on_it(finished_run, tmp_path, change, expected):
+    override = yaml.safe_load(change)
+    section, values = override.popitem()
+    base = yaml.safe_load(Path(CONFIGS[1]).read_text())
+    merged = {**base.get(section, {}), **values}
+    if section == "dataset":
+        merged["synthetic"] = {**base["dataset"]["synthetic"], **values["synthetic"]}
+    (tmp_path / "change.yaml").write_text(yaml.safe_dump({section: merged}))
+    result = snakemake(finished_run, "-n", configs=[*CONFIGS, str(tmp_path / "change.yaml")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert _planned_jobs(result.stdout + result.stderr) == expected

@@ -10,7 +10,6 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-
 SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's command number
 
 

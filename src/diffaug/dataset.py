@@ -56,7 +56,9 @@ def read_metadata(root: str | Path) -> pd.DataFrame:
     ]
     problems = [_row_list(meta[mask], reason) for mask, reason in checks if mask.any()]
     if not problems:
-        exists = [(root / "audio" / f"fold{f}" / n).is_file() for f, n in zip(fold.astype(int), meta["slice_file_name"])]
+        exists = [
+            (root / "audio" / f"fold{f}" / n).is_file() for f, n in zip(fold.astype(int), meta["slice_file_name"])
+        ]
         absent = ~pd.Series(exists, index=meta.index)
         if absent.any():
             problems.append(_row_list(meta[absent], "audio file not found"))

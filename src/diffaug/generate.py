@@ -82,7 +82,9 @@ class Interpolator:
         self.scheduler.set_timesteps(steps)
         self.device = device
         # Reduced precision only on CUDA: on a CPU it is slower and changes results for nothing.
-        self.dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision] if device.type == "cuda" else None
+        self.dtype = (
+            {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision] if device.type == "cuda" else None
+        )
         alphas = self.scheduler.alphas_cumprod
         final = torch.as_tensor(self.scheduler.final_alpha_cumprod)
         stride = self.scheduler.config.num_train_timesteps // self.scheduler.num_inference_steps
@@ -142,7 +144,9 @@ def generate_class(
     sources = sorted({clip for pair in pairs for clip in pair})
     noise, loudness = {}, {}
     for chunk in tqdm(list(_batches(sources, batch_size)), desc=f"{class_name}: invert", mininterval=2):
-        audio = torch.stack([fit_length(load_mono(by_id.loc[c, "path"], spec.sample_rate), spec.slice_samples) for c in chunk])
+        audio = torch.stack(
+            [fit_length(load_mono(by_id.loc[c, "path"], spec.sample_rate), spec.slice_samples) for c in chunk]
+        )
         loudness.update(zip(chunk, audio.pow(2).mean(1).sqrt().tolist()))
         images = spec_imager.audio_to_image(audio.to(device), quantize=settings.get("quantize", False)) * 2 - 1
         noise.update(zip(chunk, interpolator.invert(images).cpu()))
@@ -151,7 +155,9 @@ def generate_class(
     rows = []
     with atomic_output(out_dir) as tmp:
         tmp.mkdir()
-        for start, chunk in enumerate(tqdm(list(_batches(pairs, batch_size)), desc=f"{class_name}: decode", mininterval=2)):
+        for start, chunk in enumerate(
+            tqdm(list(_batches(pairs, batch_size)), desc=f"{class_name}: decode", mininterval=2)
+        ):
             a = torch.stack([noise[p[0]] for p in chunk])
             b = torch.stack([noise[p[1]] for p in chunk])
             images = interpolator.decode(slerp(a, b, settings["alpha"]).to(device))
@@ -164,7 +170,17 @@ def generate_class(
                 clip = clip / max(1.0, float(clip.abs().max()) / 0.99)
                 name = f"{class_name}-{index:05d}.wav"
                 write_audio(tmp / name, clip.numpy(), output_rate)
-                rows.append((name, class_name, source_a, source_b, by_id.loc[source_a, "fsID"], by_id.loc[source_b, "fsID"], settings["alpha"]))
+                rows.append(
+                    (
+                        name,
+                        class_name,
+                        source_a,
+                        source_b,
+                        by_id.loc[source_a, "fsID"],
+                        by_id.loc[source_b, "fsID"],
+                        settings["alpha"],
+                    )
+                )
         table = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
         table.to_csv(tmp / "pairs.csv", index=False)
     return table

@@ -37,7 +37,7 @@ class MelSpec:
         return self.x_res * self.hop_length - 1
 
     @classmethod
-    def from_config(cls, config: dict) -> "MelSpec":
+    def from_config(cls, config: dict) -> MelSpec:
         return cls(**{k: config[k] for k in asdict(cls()) if k in config})
 
 

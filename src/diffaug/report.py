@@ -103,32 +103,53 @@ def fidelity_table(scores: dict[tuple[str, str], pd.DataFrame], baseline_metrics
         runs = sorted((m for m in baseline_metrics if m["split"] == split), key=lambda m: m["seed"])
         real = runs[0]["per_class_accuracy"] if runs else {}
         for class_name, group in frame.groupby("class"):
-            rows.append({"source": source, "split": split, "class": class_name, "generated": len(group),
-                         "generated_share": (group["predicted"] == class_name).mean(),
-                         "real_test_share": real.get(class_name)})
+            rows.append(
+                {
+                    "source": source,
+                    "split": split,
+                    "class": class_name,
+                    "generated": len(group),
+                    "generated_share": (group["predicted"] == class_name).mean(),
+                    "real_test_share": real.get(class_name),
+                }
+            )
     if not rows:
         return pd.DataFrame(columns=["source", "class", "generated", "generated_share", "real_test_share"])
     table = pd.DataFrame(rows).astype({"real_test_share": float})
-    return (table.groupby(["source", "class"], sort=True)
-            .agg(generated=("generated", "sum"), generated_share=("generated_share", "mean"),
-                 real_test_share=("real_test_share", "mean"))
-            .reset_index())
+    return (
+        table.groupby(["source", "class"], sort=True)
+        .agg(
+            generated=("generated", "sum"),
+            generated_share=("generated_share", "mean"),
+            real_test_share=("real_test_share", "mean"),
+        )
+        .reset_index()
+    )
 
 
 def fidelity_markdown(table: pd.DataFrame) -> str:
-    lines = ["| source | class | generated clips | labelled as intended % | real test clips labelled right % |",
-             "|---|---|---|---|---|"]
+    lines = [
+        "| source | class | generated clips | labelled as intended % | real test clips labelled right % |",
+        "|---|---|---|---|---|",
+    ]
     for r in table.to_dict("records"):
-        lines.append(f"| {r['source']} | {r['class']} | {r['generated']} | {_pct(r['generated_share'])} | {_pct(r['real_test_share'])} |")
-    note = ("\nBoth shares come from the split's baseline classifier (first seed). A generator that makes "
-            "class-faithful audio scores near the real clips' share; one that makes noise scores near 10 %.\n")
+        lines.append(
+            f"| {r['source']} | {r['class']} | {r['generated']} "
+            f"| {_pct(r['generated_share'])} | {_pct(r['real_test_share'])} |"
+        )
+    note = (
+        "\nBoth shares come from the split's baseline classifier (first seed). A generator that makes "
+        "class-faithful audio scores near the real clips' share; one that makes noise scores near 10 %.\n"
+    )
     return "\n".join(lines) + "\n" + note
 
 
 def per_class_table(metrics: list[dict]) -> pd.DataFrame:
     """Mean per-class test accuracy of each (labelled clips per class, variant)."""
-    rows = [{"labelled_per_class": _labelled(m.get("train_per_class")), "variant": m["variant"],
-             **m["per_class_accuracy"]} for m in metrics]
+    rows = [
+        {"labelled_per_class": _labelled(m.get("train_per_class")), "variant": m["variant"], **m["per_class_accuracy"]}
+        for m in metrics
+    ]
     return pd.DataFrame(rows).groupby(["labelled_per_class", "variant"], sort=False)[list(CLASSES)].mean().reset_index()
 
 
@@ -148,7 +169,10 @@ def markdown_table(table: pd.DataFrame) -> str:
         gain = _pct(r.get("gain_mean"))
         if gain and _pct(r.get("gain_ci95_low")):
             gain += f" ({_pct(r['gain_ci95_low'])} to {_pct(r['gain_ci95_high'])})"
-        lines.append(f"| {r['labelled_per_class']} | {r['variant']} | {r['protocol']} | {r['runs']} | {acc} | {gain} | {_pct(r.get('seed_style_accuracy_mean'))} |")
+        lines.append(
+            f"| {r['labelled_per_class']} | {r['variant']} | {r['protocol']} | {r['runs']} | {acc} | {gain} "
+            f"| {_pct(r.get('seed_style_accuracy_mean'))} |"
+        )
     note = (
         "\nAccuracy is on test clips, with the epoch chosen on validation clips from the training side. "
         "The seed-style column picks the best epoch on the test clips themselves, as the published "
@@ -167,8 +191,9 @@ def accuracy_plot(runs: pd.DataFrame, path) -> None:
 
     variants = [v for v in dict.fromkeys(["baseline", *runs["variant"]]) if v in set(runs["variant"])]
     settings = sorted(set(runs["labelled_per_class"]), key=lambda n: math.inf if n == "all" else int(n))
-    fig, axes = plt.subplots(1, len(settings), figsize=(len(settings) * (1.6 + 1.3 * len(variants)), 4.2),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(settings), figsize=(len(settings) * (1.6 + 1.3 * len(variants)), 4.2), squeeze=False, sharey=True
+    )
     for ax, labelled in zip(axes[0], settings):
         subset = runs[runs["labelled_per_class"] == labelled]
         for i, variant in enumerate(variants):
@@ -179,7 +204,9 @@ def accuracy_plot(runs: pd.DataFrame, path) -> None:
             ax.scatter(i + np.linspace(-0.15, 0.15, len(acc)), acc, color="#08519c", zorder=3, s=14)
         for name, value in PUBLISHED.items():
             ax.axhline(100 * value, ls="--", lw=1, color="grey")
-            ax.text(len(variants) - 0.5, 100 * value, f"published {name}", va="bottom", ha="right", fontsize=7, color="grey")
+            ax.text(
+                len(variants) - 0.5, 100 * value, f"published {name}", va="bottom", ha="right", fontsize=7, color="grey"
+            )
         ax.set_xticks(range(len(variants)), variants, rotation=20, ha="right")
         ax.set_title(f"{labelled} labelled clips per class" if labelled != "all" else "all labelled clips", fontsize=10)
         ax.set_ylim(0, 100)

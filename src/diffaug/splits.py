@@ -26,7 +26,9 @@ def parse_split_name(name: str) -> tuple[str, int | None]:
     """("fold3", 50) for "fold3-n50"; ("random", None) for "random"."""
     base, _, n = name.partition("-n")
     if not (base == "random" or (base.startswith("fold") and base[4:].isdigit())) or (n and not n.isdigit()):
-        raise ValueError(f"unknown split name {name!r}: expected 'random' or 'fold1'..'fold10', optionally with '-n<N>'")
+        raise ValueError(
+            f"unknown split name {name!r}: expected 'random' or 'fold1'..'fold10', optionally with '-n<N>'"
+        )
     return base, int(n) if n else None
 
 

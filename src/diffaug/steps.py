@@ -17,7 +17,7 @@ import torch
 
 from . import CLASSES
 from .classifier import SoundCNN, accuracy, confusion_matrix, predict, predict_proba, spec_augment, train_classifier
-from .dataset import build_manifest, download_urbansound8k, METADATA_FILE
+from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
 from .features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
 from .files import atomic_output, load_tensors, save_tensors, write_json, write_text
 from .mel_image import MelSpec
@@ -45,7 +45,10 @@ def prepare_dataset(dataset: dict, metadata: str) -> None:
         log.info("wrote %d synthetic clips under %s", len(meta), root)
     elif not (root / METADATA_FILE).is_file():
         if not dataset["download"]:
-            raise FileNotFoundError(f"{root / METADATA_FILE} not found: set dataset.root to an extracted UrbanSound8K or dataset.download: true")
+            raise FileNotFoundError(
+                f"{root / METADATA_FILE} not found: set dataset.root to an extracted UrbanSound8K "
+                "or dataset.download: true"
+            )
         log.info("downloading UrbanSound8K into %s", root)
         download_urbansound8k(root)
 
@@ -123,19 +126,26 @@ def score_generated(features: str, weights: str, classifier: dict, output: str) 
     probability it gives the intended class."""
     x, y, ids = load_feature_sets(features)["train"]
     proba = predict_proba(_baseline_model(weights, classifier), x)
-    scores = pd.DataFrame({
-        "clip": ids,
-        "class": [CLASSES[i] for i in y.tolist()],
-        "predicted": [CLASSES[i] for i in proba.argmax(1).tolist()],
-        "confidence": proba[torch.arange(len(y)), y].tolist(),
-    })
+    scores = pd.DataFrame(
+        {
+            "clip": ids,
+            "class": [CLASSES[i] for i in y.tolist()],
+            "predicted": [CLASSES[i] for i in proba.argmax(1).tolist()],
+            "confidence": proba[torch.arange(len(y)), y].tolist(),
+        }
+    )
     with atomic_output(output) as tmp:
         scores.to_csv(tmp, index=False)
-    log.info("%.1f %% of %d generated clips labelled as intended", 100 * (scores["class"] == scores["predicted"]).mean(), len(scores))
+    log.info(
+        "%.1f %% of %d generated clips labelled as intended",
+        100 * (scores["class"] == scores["predicted"]).mean(),
+        len(scores),
+    )
 
 
-def select_generated(features: str, scores_csv: str, class_dirs: list[str], keep: float, output: str,
-                     pairs_csv: str) -> None:
+def select_generated(
+    features: str, scores_csv: str, class_dirs: list[str], keep: float, output: str, pairs_csv: str
+) -> None:
     """Keep, per class, the `keep` fraction of generated clips that the baseline gives the highest
     probability of their intended class; `pairs_csv` lists every clip's sources, score and fate."""
     x, y, ids = load_feature_sets(features)["train"]
@@ -157,7 +167,8 @@ def select_generated(features: str, scores_csv: str, class_dirs: list[str], keep
 
 def train_diffusion(manifest_csv: str, split_json: str, diffusion: dict, output: str) -> None:
     """Train on the split's training clips."""
-    from .diffusion import save_pipeline, train_diffusion as fit_diffusion, training_images
+    from .diffusion import save_pipeline, training_images
+    from .diffusion import train_diffusion as fit_diffusion
     from .generate import resolve_device
 
     table = pd.read_csv(manifest_csv).set_index("id")
@@ -180,8 +191,9 @@ def import_pretrained(source: str, output: str) -> None:
     save_pipeline(output, pipeline.unet, pipeline.scheduler, spec, {"pretrained": str(source)})
 
 
-def interpolate(manifest_csv: str, split_json: str, model_dir: str, class_name: str, generate: dict,
-                output_rate: int, output: str) -> None:
+def interpolate(
+    manifest_csv: str, split_json: str, model_dir: str, class_name: str, generate: dict, output_rate: int, output: str
+) -> None:
     from .diffusion import load_pipeline
     from .generate import generate_class
 
@@ -192,8 +204,17 @@ def interpolate(manifest_csv: str, split_json: str, model_dir: str, class_name: 
     generate_class(pipeline, clips, output, generate["per_class"], generate, output_rate, class_name)
 
 
-def train(real: str, generated: list[str], variant: str, seed: int, split_name: str, classifier: dict,
-          specaugment: dict | None, weights: str, metrics: str) -> None:
+def train(
+    real: str,
+    generated: list[str],
+    variant: str,
+    seed: int,
+    split_name: str,
+    classifier: dict,
+    specaugment: dict | None,
+    weights: str,
+    metrics: str,
+) -> None:
     """Train one classifier run and write its weights and metrics."""
     sets = load_feature_sets(real)
     x, y, _ = sets["train"]
@@ -202,7 +223,9 @@ def train(real: str, generated: list[str], variant: str, seed: int, split_name: 
         gx, gy, _ = load_feature_sets(path)["train"]
         x, y, n_generated = torch.cat([x, gx]), torch.cat([y, gy]), n_generated + len(gx)
     if len(sets["val"][2]) == 0:
-        raise ValueError(f"{real}: the split has no validation clips, so no epoch can be chosen; raise protocol.val_fraction")
+        raise ValueError(
+            f"{real}: the split has no validation clips, so no epoch can be chosen; raise protocol.val_fraction"
+        )
     augment = spec_augment(specaugment) if specaugment else None
     model, history, chosen = train_classifier(
         (x, y), sets["val"][:2], sets["test"][:2], classifier, seed, len(CLASSES), augment
@@ -235,8 +258,14 @@ def train(real: str, generated: list[str], variant: str, seed: int, split_name: 
             "history": history,
         },
     )
-    log.info("%s %s seed %d: test accuracy %.3f at epoch %d (chosen on validation)", split_name, variant, seed,
-             accuracy(predicted, test_y), chosen)
+    log.info(
+        "%s %s seed %d: test accuracy %.3f at epoch %d (chosen on validation)",
+        split_name,
+        variant,
+        seed,
+        accuracy(predicted, test_y),
+        chosen,
+    )
 
 
 def report(metrics: list[str], scores: list[str], protocol: dict, outputs: dict) -> None:

@@ -167,7 +167,10 @@ SOUND_MODELS = {
     "engine_idling": (_engine_idling, lambda r: {"rate": r.uniform(18, 45)}),
     "gun_shot": (_gun_shot, lambda r: {"tau": r.uniform(0.03, 0.15)}),
     "jackhammer": (_jackhammer, lambda r: {"rate": r.uniform(8, 25), "tau": r.uniform(0.005, 0.02)}),
-    "siren": (_siren, lambda r: {"f_lo": r.uniform(500, 800), "f_hi": r.uniform(1000, 1700), "rate": r.uniform(0.2, 3)}),
+    "siren": (
+        _siren,
+        lambda r: {"f_lo": r.uniform(500, 800), "f_hi": r.uniform(1000, 1700), "rate": r.uniform(0.2, 3)},
+    ),
     "street_music": (_street_music, lambda r: {"root": r.uniform(180, 400), "tempo": r.uniform(80, 140)}),
 }
 assert tuple(SOUND_MODELS) == CLASSES

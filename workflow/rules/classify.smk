@@ -5,18 +5,18 @@ rule train_classifier:
     output:
         weights=f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/model.safetensors",
         metrics=f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/metrics.json",
-    params:
-        classifier=config["classifier"],
-        specaugment=specaugment,
     log:
-        log_for("train_classifier", "/{split}/{variant}/seed{seed}"),
+        log_for("train_classifier", "{split}/{variant}/seed{seed}"),
     benchmark:
-        benchmark_for("train_classifier", "/{split}/{variant}/seed{seed}")
+        benchmark_for("train_classifier", "{split}/{variant}/seed{seed}")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: THREADS.get("train_classifier", 1)
     resources:
         mem_mb=4000,
         runtime=240,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        classifier=config["classifier"],
+        specaugment=specaugment,
     script:
         "../../scripts/train_classifier.py"

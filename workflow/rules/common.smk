@@ -39,12 +39,14 @@ wildcard_constraints:
     seed=r"\d+",
 
 
-def log_for(rule, pattern=""):
-    return f"{R}/logs/{rule}{pattern}.log"
+def log_for(rule, wildcards=None):
+    """results/logs/<rule>[/<wildcards>].log"""
+    return str(Path(R, "logs", rule, *filter(None, [wildcards]))) + ".log"
 
 
-def benchmark_for(rule, pattern=""):
-    return f"{R}/benchmarks/{rule}{pattern}.tsv"
+def benchmark_for(rule, wildcards=None):
+    """results/benchmarks/<rule>[/<wildcards>].tsv"""
+    return str(Path(R, "benchmarks", rule, *filter(None, [wildcards]))) + ".tsv"
 
 
 def diffusion_model(wildcards):

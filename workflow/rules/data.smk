@@ -3,18 +3,18 @@ if SOURCE == "synthetic" or config["dataset"].get("download"):
     rule prepare_dataset:
         output:
             metadata=METADATA,
-        params:
-            dataset=config["dataset"],
         log:
             log_for("prepare_dataset"),
         benchmark:
             benchmark_for("prepare_dataset")
+        conda:
+            "../../envs/diffaug.yaml"
         threads: 1
         resources:
             mem_mb=2000,
             runtime=120,
-        conda:
-            "../../envs/diffaug.yaml"
+        params:
+            dataset=config["dataset"],
         script:
             "../../scripts/prepare_dataset.py"
 
@@ -28,12 +28,12 @@ rule manifest:
         log_for("manifest"),
     benchmark:
         benchmark_for("manifest")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../../envs/diffaug.yaml"
     script:
         "../../scripts/manifest.py"
 
@@ -43,17 +43,17 @@ rule split:
         manifest=rules.manifest.output.manifest,
     output:
         split=f"{R}/splits/{{split}}.json",
-    params:
-        protocol=config["protocol"],
     log:
-        log_for("split", "/{split}"),
+        log_for("split", "{split}"),
     benchmark:
-        benchmark_for("split", "/{split}")
+        benchmark_for("split", "{split}")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        protocol=config["protocol"],
     script:
         "../../scripts/split.py"

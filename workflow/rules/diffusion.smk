@@ -4,19 +4,19 @@ rule train_diffusion:
         split=rules.split.output.split,
     output:
         model=directory(f"{R}/diffusion/{{split}}/model"),
-    params:
-        diffusion=config["diffusion"],
     log:
-        log_for("train_diffusion", "/{split}"),
+        log_for("train_diffusion", "{split}"),
     benchmark:
-        benchmark_for("train_diffusion", "/{split}")
+        benchmark_for("train_diffusion", "{split}")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: THREADS.get("train_diffusion", 2)
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=1,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        diffusion=config["diffusion"],
     script:
         "../../scripts/train_diffusion.py"
 
@@ -24,17 +24,17 @@ rule train_diffusion:
 rule import_pretrained:
     output:
         model=directory(f"{R}/diffusion/pretrained/model"),
-    params:
-        source=config["diffusion"]["pretrained"],
     log:
         log_for("import_pretrained"),
     benchmark:
         benchmark_for("import_pretrained")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        source=config["diffusion"]["pretrained"],
     script:
         "../../scripts/import_pretrained.py"

@@ -4,18 +4,18 @@ rule features:
         split=rules.split.output.split,
     output:
         features=f"{R}/features/{{split}}/real.safetensors",
-    params:
-        features=config["features"],
     log:
-        log_for("features", "/{split}"),
+        log_for("features", "{split}"),
     benchmark:
-        benchmark_for("features", "/{split}")
+        benchmark_for("features", "{split}")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: THREADS.get("features", 1)
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        features=config["features"],
     script:
         "../../scripts/features.py"
 
@@ -25,18 +25,18 @@ rule features_generated:
         classes=expand(f"{R}/generated/{{{{split}}}}/{{class_name}}", class_name=CLASSES),
     output:
         features=f"{R}/features/{{split}}/generated.safetensors",
-    params:
-        features=config["features"],
     log:
-        log_for("features_generated", "/{split}"),
+        log_for("features_generated", "{split}"),
     benchmark:
-        benchmark_for("features_generated", "/{split}")
+        benchmark_for("features_generated", "{split}")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: THREADS.get("features", 1)
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        features=config["features"],
     script:
         "../../scripts/features_generated.py"
 
@@ -48,17 +48,17 @@ rule features_mel_average:
         real=rules.features.output.features,
     output:
         features=f"{R}/features/{{split}}/mel_average.safetensors",
-    params:
-        pairs=PAIRS,
     log:
-        log_for("features_mel_average", "/{split}"),
+        log_for("features_mel_average", "{split}"),
     benchmark:
-        benchmark_for("features_mel_average", "/{split}")
+        benchmark_for("features_mel_average", "{split}")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        pairs=PAIRS,
     script:
         "../../scripts/features_mel_average.py"

@@ -5,20 +5,20 @@ rule interpolate:
         model=diffusion_model,
     output:
         clips=directory(f"{R}/generated/{{split}}/{{class_name}}"),
-    params:
-        generate=GENERATION,
-        output_rate=config["features"]["sample_rate"],
     log:
-        log_for("interpolate", "/{split}/{class_name}"),
+        log_for("interpolate", "{split}/{class_name}"),
     benchmark:
-        benchmark_for("interpolate", "/{split}/{class_name}")
+        benchmark_for("interpolate", "{split}/{class_name}")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: THREADS.get("interpolate", 2)
     resources:
         mem_mb=8000,
         runtime=240,
         gpu=1,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        generate=GENERATION,
+        output_rate=config["features"]["sample_rate"],
     script:
         "../../scripts/interpolate.py"
 
@@ -29,18 +29,18 @@ rule score_generated:
         weights=baseline_weights,
     output:
         scores=f"{R}/scores/{{split}}/{{source}}.csv",
-    params:
-        classifier=config["classifier"],
     log:
-        log_for("score_generated", "/{split}/{source}"),
+        log_for("score_generated", "{split}/{source}"),
     benchmark:
-        benchmark_for("score_generated", "/{split}/{source}")
+        benchmark_for("score_generated", "{split}/{source}")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        classifier=config["classifier"],
     script:
         "../../scripts/score_generated.py"
 
@@ -53,17 +53,17 @@ rule select_generated:
     output:
         features=f"{R}/features/{{split}}/generated_kept.safetensors",
         pairs=f"{R}/generated/{{split}}/pairs.csv",
-    params:
-        keep=config["generate"]["keep"],
     log:
-        log_for("select_generated", "/{split}"),
+        log_for("select_generated", "{split}"),
     benchmark:
-        benchmark_for("select_generated", "/{split}")
+        benchmark_for("select_generated", "{split}")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        keep=config["generate"]["keep"],
     script:
         "../../scripts/select_generated.py"

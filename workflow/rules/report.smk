@@ -8,17 +8,17 @@ rule report:
         per_class=f"{R}/tables/per_class.csv",
         fidelity=f"{R}/tables/class_fidelity.csv",
         plot=report(f"{R}/plots/accuracy.png", caption="../report/accuracy.rst", category="Accuracy"),
-    params:
-        protocol=config["protocol"],
     log:
         log_for("report"),
     benchmark:
         benchmark_for("report")
+    conda:
+        "../../envs/diffaug.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../../envs/diffaug.yaml"
+    params:
+        protocol=config["protocol"],
     script:
         "../../scripts/report.py"
