@@ -17,7 +17,7 @@ CONFIGS = [str(ROOT / "config.yaml"), str(ROOT / "config" / "ci.yaml")]
 pytestmark = pytest.mark.workflow
 
 
-def snakemake(workdir, *args, configs=CONFIGS):
+def snakemake(workdir, *args, configs=CONFIGS, timeout=900):
     command = [
         str(SNAKEMAKE),
         "-s",
@@ -30,7 +30,7 @@ def snakemake(workdir, *args, configs=CONFIGS):
         "--configfile",
         *configs,
     ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=900)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
