@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SNAKEMAKE := $(VENV)/bin/snakemake --cores all --resources gpu=1 --show-failed-logs
 
-.PHONY: setup run test lint clean
+.PHONY: setup run report test lint clean
 
 setup: $(STAMP)
 
@@ -18,6 +18,11 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(SNAKEMAKE) --configfile config.yaml
 	@echo "Accuracy table: results/tables/accuracy.md (CSV: results/tables/accuracy.csv, plot: results/plots/accuracy.png)"
+
+# An HTML report of the last run: tables, plots, generated examples and each rule's runtime.
+report: $(STAMP)
+	$(VENV)/bin/snakemake --report results/report.html --configfile config.yaml
+	@echo "Report: results/report.html"
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -104,3 +104,20 @@ def test_fidelity_compares_generated_with_real_test_clips():
     table = fidelity_table({("fold1", "diffusion"): scores}, baseline).set_index("class")
     assert table.loc["siren", "generated_share"] == 0.75 and table.loc["siren", "real_test_share"] == 0.9
     assert table.loc["dog_bark", "generated_share"] == 0.5 and table.loc["dog_bark", "generated"] == 2
+
+
+def test_figures_are_written_as_png(tmp_path):
+    import torch
+    from PIL import Image
+
+    from diffaug import CLASSES
+    from diffaug.plots import accuracy_plot, confusion_plot, examples_plot
+
+    accuracy_plot(_runs(), tmp_path / "accuracy.png")
+    metrics = [{"variant": v, "confusion_matrix": torch.eye(10, dtype=torch.long).tolist()} for v in ("a", "b")]
+    confusion_plot(metrics, tmp_path / "confusion.png")
+    images = {c: torch.rand(1, 16, 16) for c in CLASSES}
+    examples_plot(images, dict(list(images.items())[:3]), tmp_path / "examples.png")
+    sizes = {name: Image.open(tmp_path / f"{name}.png").size for name in ("accuracy", "confusion", "examples")}
+    assert sizes["confusion"][0] > sizes["confusion"][1]  # one panel per variant, side by side
+    assert all(w > 300 and h > 300 for w, h in sizes.values())

@@ -179,39 +179,3 @@ def markdown_table(table: pd.DataFrame) -> str:
         "figures did: it is optimistic and shown only for comparison.\n"
     )
     return "\n".join(lines) + "\n" + note
-
-
-def accuracy_plot(runs: pd.DataFrame, path) -> None:
-    """Per setting of labelled clips: each run as a dot, mean ± std as a bar per variant, and the
-    published figures as dashed lines."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    variants = [v for v in dict.fromkeys(["baseline", *runs["variant"]]) if v in set(runs["variant"])]
-    settings = sorted(set(runs["labelled_per_class"]), key=lambda n: math.inf if n == "all" else int(n))
-    fig, axes = plt.subplots(
-        1, len(settings), figsize=(len(settings) * (1.6 + 1.3 * len(variants)), 4.2), squeeze=False, sharey=True
-    )
-    for ax, labelled in zip(axes[0], settings):
-        subset = runs[runs["labelled_per_class"] == labelled]
-        for i, variant in enumerate(variants):
-            acc = 100 * subset.loc[subset["variant"] == variant, "test_accuracy"].to_numpy()
-            if not len(acc):
-                continue
-            ax.bar(i, acc.mean(), yerr=acc.std(ddof=1) if len(acc) > 1 else 0, color="#9ecae1", capsize=6)
-            ax.scatter(i + np.linspace(-0.15, 0.15, len(acc)), acc, color="#08519c", zorder=3, s=14)
-        for name, value in PUBLISHED.items():
-            ax.axhline(100 * value, ls="--", lw=1, color="grey")
-            ax.text(
-                len(variants) - 0.5, 100 * value, f"published {name}", va="bottom", ha="right", fontsize=7, color="grey"
-            )
-        ax.set_xticks(range(len(variants)), variants, rotation=20, ha="right")
-        ax.set_title(f"{labelled} labelled clips per class" if labelled != "all" else "all labelled clips", fontsize=10)
-        ax.set_ylim(0, 100)
-    axes[0][0].set_ylabel("test accuracy (%)")
-    fig.suptitle("Accuracy per variant (dots: runs; bars: mean ± std)", fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")
-    plt.close(fig)

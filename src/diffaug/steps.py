@@ -21,8 +21,8 @@ from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
 from .features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
 from .files import atomic_output, load_tensors, save_tensors, write_json, write_text
 from .mel_image import MelSpec
+from .plots import accuracy_plot, confusion_plot, examples_plot
 from .report import (
-    accuracy_plot,
     accuracy_table,
     fidelity_markdown,
     fidelity_table,
@@ -272,7 +272,7 @@ def report(metrics: list[str], scores: list[str], protocol: dict, outputs: dict)
     """The accuracy, per-class and class-fidelity tables and the accuracy plot.
 
     `scores` are results/scores/{split}/{source}.csv files; `outputs` maps table, markdown,
-    per_class, fidelity and plot to their paths.
+    per_class, fidelity, plot and confusion to their paths.
     """
     loaded = [json.loads(Path(p).read_text()) for p in metrics]
     runs = runs_frame(loaded)
@@ -290,3 +290,27 @@ def report(metrics: list[str], scores: list[str], protocol: dict, outputs: dict)
     write_text(outputs["markdown"], text)
     with atomic_output(outputs["plot"]) as tmp:
         accuracy_plot(runs, tmp)
+    with atomic_output(outputs["confusion"]) as tmp:
+        confusion_plot(loaded, tmp)
+
+
+def plot_examples(manifest_csv: str, split_json: str, class_dirs: list[str], mel: dict, output: str) -> None:
+    """Mel images (in the diffusion model's convention) of a real training clip and a generated
+    clip per class, side by side."""
+    from .audio import load_mono
+    from .mel_image import MelImager
+
+    imager = MelImager(MelSpec(**mel))
+    table = pd.read_csv(manifest_csv)
+    train = table[table["id"].isin(set(load_split(split_json)["train"]))].sort_values("id")
+    real, generated = {}, {}
+    for folder in map(Path, class_dirs):
+        files = sorted(folder.glob("*.wav"))
+        clips = train[train["class"] == folder.name]
+        if files and len(clips):
+            real[folder.name] = imager.audio_to_image(load_mono(clips["path"].iloc[0], imager.spec.sample_rate)[None])[
+                0
+            ]
+            generated[folder.name] = imager.audio_to_image(load_mono(files[0], imager.spec.sample_rate)[None])[0]
+    with atomic_output(output) as tmp:
+        examples_plot(real, generated, tmp)

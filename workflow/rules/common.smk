@@ -99,4 +99,7 @@ def all_metrics():
 
 
 def final_outputs():
-    return [f"{R}/tables/accuracy.csv", f"{R}/tables/accuracy.md", f"{R}/plots/accuracy.png"]
+    outputs = [f"{R}/tables/accuracy.csv", f"{R}/tables/accuracy.md", f"{R}/plots/accuracy.png"]
+    if "diffusion" in SOURCES:
+        outputs += expand(f"{R}/plots/examples_{{split}}.png", split=SPLITS)
+    return outputs

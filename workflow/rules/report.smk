@@ -3,11 +3,14 @@ rule report:
         metrics=all_metrics(),
         scores=all_scores(),
     output:
-        table=f"{R}/tables/accuracy.csv",
+        table=report(f"{R}/tables/accuracy.csv", caption="../report/accuracy_table.rst", category="Accuracy"),
         markdown=f"{R}/tables/accuracy.md",
-        per_class=f"{R}/tables/per_class.csv",
-        fidelity=f"{R}/tables/class_fidelity.csv",
+        per_class=report(f"{R}/tables/per_class.csv", caption="../report/per_class.rst", category="Accuracy"),
+        fidelity=report(
+            f"{R}/tables/class_fidelity.csv", caption="../report/class_fidelity.rst", category="Generated clips"
+        ),
         plot=report(f"{R}/plots/accuracy.png", caption="../report/accuracy.rst", category="Accuracy"),
+        confusion=report(f"{R}/plots/confusion.png", caption="../report/confusion.rst", category="Accuracy"),
     log:
         log_for("report"),
     benchmark:
@@ -22,3 +25,31 @@ rule report:
         protocol=config["protocol"],
     script:
         "../../scripts/report.py"
+
+
+rule plot_examples:
+    input:
+        manifest=rules.manifest.output.manifest,
+        split=rules.split.output.split,
+        classes=expand(f"{R}/generated/{{{{split}}}}/{{class_name}}", class_name=CLASSES),
+    output:
+        plot=report(
+            f"{R}/plots/examples_{{split}}.png",
+            caption="../report/examples.rst",
+            category="Generated clips",
+            labels={"split": "{split}"},
+        ),
+    log:
+        log_for("plot_examples", "{split}"),
+    benchmark:
+        benchmark_for("plot_examples", "{split}")
+    conda:
+        "../../envs/diffaug.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        mel=config["diffusion"]["mel"],
+    script:
+        "../../scripts/plot_examples.py"
