@@ -49,7 +49,7 @@ def main():
         unet = build_unet(spec, {"block_out_channels": [16, 32, 32], "layers_per_block": 1, "norm_num_groups": 8})
         save_pipeline(tmp / "model", unet, DDIMScheduler(clip_sample=False), spec)
         write_synthetic_dataset(tmp / "data", SyntheticSpec(), progress=False, classes=("siren",))
-        clips = build_manifest(tmp / "data")
+        clips = build_manifest(tmp / "data")[0]
         outputs = {}
         for name, device, precision in (
             ("cuda_a", "cuda", "bf16"),

@@ -31,8 +31,9 @@ from diffusers import DDIMScheduler
 from diffaug.audio import load_mono, resample
 from diffaug.dataset import build_manifest
 from diffaug.diffusion import build_unet, load_pipeline, save_pipeline
-from diffaug.generate import choose_pairs, generate_class, resolve_device
+from diffaug.generate import generate_class, resolve_device
 from diffaug.mel_image import MelSpec
+from diffaug.pairs import choose_pairs
 from diffaug.splits import make_split
 from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
 
@@ -76,7 +77,7 @@ def prepare(workdir: Path, model: str, config: dict) -> tuple[Path, pd.DataFrame
     save_pipeline(workdir / "model", build_unet(spec, spec_cfg["unet"]), DDIMScheduler(clip_sample=False), spec)
     data = workdir / "data"
     write_synthetic_dataset(data, SyntheticSpec(**config["dataset"]["synthetic"]), progress=False, classes=(CLASS,))
-    manifest = build_manifest(data)
+    manifest = build_manifest(data)[0]
     name = "random" if config["protocol"]["kind"] == "random_split" else f"fold{config['protocol']['test_folds'][0]}"
     train = set(make_split(manifest, name, config["protocol"])["train"])
     return workdir / "model", manifest[manifest["id"].isin(train)]

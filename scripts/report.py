@@ -5,6 +5,7 @@ with run_step(snakemake.log[0], snakemake.threads):
     steps.report(
         list(snakemake.input.metrics),
         list(snakemake.input.scores),
+        snakemake.input.rejected,
         snakemake.params.protocol,
         dict(snakemake.output.items()),
     )

@@ -16,7 +16,7 @@ def tiny_dataset(tmp_path_factory) -> tuple:
     """A synthetic dataset of 80 clips (4 recordings x 2 clips per class) and its manifest."""
     root = tmp_path_factory.mktemp("data") / "UrbanSound8K"
     write_synthetic_dataset(root, SyntheticSpec(recordings_per_class=4, clips_per_recording=2, seed=3), progress=False)
-    return root, build_manifest(root)
+    return root, build_manifest(root)[0]
 
 
 @pytest.fixture(scope="session")

@@ -51,3 +51,24 @@ def test_every_problem_is_reported_at_once():
 def test_baseline_is_required_among_variants():
     with pytest.raises(ConfigError, match="variants"):
         check_config(_config(variants=["diffusion"]), SCHEMA)
+
+
+def test_impossible_combinations_are_found_from_the_metadata():
+    from diffaug.config import plan_problems
+    from diffaug.synthetic import SyntheticSpec, synthesize_metadata
+
+    config = _config(protocol__test_folds=[1, 9])
+    metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
+    assert plan_problems(config, metadata) == [
+        "protocol.test_folds: fold 9 holds no clip of the dataset (its folds: 1, 2, 3, 4); remove it"
+    ]
+    config = _config(protocol__test_folds=[1], protocol__val_fraction=0.2)
+    # 3 recordings per class outside fold 1, one of them for validation: 2 x 2 clips, 4 cross-recording pairs
+    config["generate"]["per_class"] = 5
+    problems = plan_problems(config, metadata)
+    assert len(problems) == 10 and all("only 4 pairs" in p and p.startswith("generate.per_class") for p in problems)
+    config["generate"]["per_class"] = 4
+    assert plan_problems(config, metadata) == []
+    config["variants"] = ["baseline", "specaugment"]  # nothing generated: any count is fine
+    config["generate"]["per_class"] = 1000
+    assert plan_problems(config, metadata) == []

@@ -1,7 +1,9 @@
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 
 from diffaug.dataset import MANIFEST_COLUMNS, DatasetError, build_manifest, read_metadata
 
@@ -65,9 +67,73 @@ def test_missing_audio_files_are_listed(dataset_copy):
     assert str(error.value).count("audio file not found") == 2
 
 
+def test_duplicates_and_bad_ids_are_listed(dataset_copy):
+    def corrupt(meta):
+        meta.loc[1, "slice_file_name"] = meta.loc[0, "slice_file_name"]
+        meta["fsID"] = meta["fsID"].astype(str)
+        meta.loc[2, "fsID"] = "abc"
+
+    meta = _edit(dataset_copy, corrupt)
+    with pytest.raises(DatasetError) as error:
+        read_metadata(dataset_copy)
+    assert str(error.value).count("listed more than once") == 2
+    assert f"row 4: {meta.slice_file_name[2]}" in str(error.value) and "fsID is not a number" in str(error.value)
+
+
 def test_unreadable_audio_is_reported(dataset_copy):
     meta = pd.read_csv(dataset_copy / "metadata" / "UrbanSound8K.csv")
     row = meta.iloc[0]
     (dataset_copy / "audio" / f"fold{row.fold}" / row.slice_file_name).write_bytes(b"not a wav file at all")
     with pytest.raises(DatasetError, match=f"{row.slice_file_name}: unreadable audio"):
         build_manifest(dataset_copy)
+
+
+def _write_bad_files(root):
+    """One file of each kind of bad audio, each listed in the metadata; returns {name: reason part}."""
+    fold = root / "audio" / "fold1"
+    rate = 22050
+    sf.write(fold / "nan.wav", np.array([0.1, np.nan, 0.2] * 1000, np.float32), rate, subtype="FLOAT")
+    sf.write(fold / "inf.wav", np.array([0.1, np.inf] * 1000, np.float32), rate, subtype="FLOAT")
+    sf.write(fold / "silent.wav", np.zeros(rate, np.float32), rate)
+    sf.write(fold / "single.wav", np.array([0.5], np.float32), rate)
+    sf.write(fold / "long.wav", np.full(5 * rate, 0.1, np.float32), rate)
+    sf.write(fold / "empty.wav", np.zeros(0, np.float32), rate)
+    good = (fold / "nan.wav").read_bytes()
+    (fold / "truncated.wav").write_bytes(good[:20])
+    (fold / "random.wav").write_bytes(np.random.default_rng(0).bytes(3000))
+    (fold / "text.wav").write_text("this is not audio\n" * 50)
+    expected = {
+        "nan.wav": "NaN or infinite",
+        "inf.wav": "NaN or infinite",
+        "silent.wav": "silent",
+        "single.wav": "too short",
+        "long.wav": "longer than 4 s",
+        "empty.wav": "",
+        "truncated.wav": "unreadable",
+        "random.wav": "unreadable",
+        "text.wav": "unreadable",
+    }
+    meta_path = root / "metadata" / "UrbanSound8K.csv"
+    meta = pd.read_csv(meta_path)
+    rows = [{**meta.iloc[0].to_dict(), "slice_file_name": name, "fold": 1} for name in expected]
+    pd.concat([meta, pd.DataFrame(rows)]).to_csv(meta_path, index=False)
+    (fold / "stray.wav").write_bytes((root / "audio" / f"fold{meta.fold[0]}" / meta.slice_file_name[0]).read_bytes())
+    return {**expected, "stray.wav": "not in the metadata"}
+
+
+def test_every_bad_file_is_listed_with_its_reason_in_one_message(dataset_copy):
+    expected = _write_bad_files(dataset_copy)
+    with pytest.raises(DatasetError) as error:
+        build_manifest(dataset_copy)
+    lines = {line.split(":")[0].strip(): line for line in str(error.value).splitlines()[1:-1]}
+    assert set(lines) == {f"audio/fold1/{name}" for name in expected}
+    for name, reason in expected.items():
+        assert reason in lines[f"audio/fold1/{name}"]
+    assert "on_bad_file: skip" in str(error.value)
+
+
+def test_skip_leaves_bad_files_out_and_lists_them(dataset_copy, tiny_dataset):
+    expected = _write_bad_files(dataset_copy)
+    manifest, rejected = build_manifest(dataset_copy, on_bad_file="skip")
+    assert set(rejected["file"]) == set(expected)
+    assert len(manifest) == len(tiny_dataset[1]) and not set(manifest["id"]) & set(expected)

@@ -4,7 +4,8 @@ import soundfile as sf
 import torch
 
 from diffaug.diffusion import load_pipeline
-from diffaug.generate import Interpolator, choose_pairs, generate_class, slerp
+from diffaug.generate import Interpolator, generate_class, slerp
+from diffaug.pairs import choose_pairs
 
 
 def test_inversion_then_decoding_round_trips(tiny_pipeline):

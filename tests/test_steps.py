@@ -7,7 +7,7 @@ from diffaug import CLASSES, steps
 from diffaug.classifier import SoundCNN
 from diffaug.features import load_feature_sets, save_feature_sets
 from diffaug.files import save_tensors
-from diffaug.generate import choose_pairs
+from diffaug.pairs import choose_pairs
 from diffaug.splits import make_split, save_split
 
 PROTOCOL = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}

@@ -13,21 +13,50 @@ import torchaudio.functional as AF
 SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's command number
 
 
+MAX_SECONDS_READ = 600.0
+"""Longest audio read at all: a header claiming more is refused before any sample is read."""
+MIN_SECONDS = 0.01
+
+
 class AudioError(ValueError):
-    """An audio file that cannot be used, with the file and the reason in its message."""
+    """An audio file that cannot be used; `reason` says why, the message names the file too."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = str(path), reason
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read a file as float32 of shape (channels, samples) and its sample rate."""
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as handle:
+            if handle.frames > MAX_SECONDS_READ * handle.samplerate:
+                raise AudioError(path, f"header claims {handle.frames} frames, over {MAX_SECONDS_READ:.0f} s")
+            data = handle.read(dtype="float32", always_2d=True)
+            rate = handle.samplerate
+    except AudioError:
+        raise
     except Exception as exc:  # soundfile raises several types for broken files
-        raise AudioError(f"{path}: unreadable audio ({exc})") from None
+        raise AudioError(path, f"unreadable audio ({type(exc).__name__}: {exc})") from None
     if data.shape[0] == 0:
-        raise AudioError(f"{path}: no samples")
+        raise AudioError(path, "no samples")
     if not np.isfinite(data).all():
-        raise AudioError(f"{path}: NaN or infinite samples")
+        raise AudioError(path, "NaN or infinite samples")
     return np.ascontiguousarray(data.T), int(rate)
+
+
+def inspect_audio(path: str | os.PathLike, max_seconds: float) -> tuple[int, int, float]:
+    """(sample rate, channels, seconds) of a usable clip; AudioError for one that is too short,
+    too long, silent or unreadable."""
+    data, rate = read_audio(path)
+    seconds = data.shape[1] / rate
+    if seconds < MIN_SECONDS:
+        raise AudioError(path, f"too short ({data.shape[1]} samples, under {MIN_SECONDS * 1000:.0f} ms)")
+    if seconds > max_seconds + 0.01:
+        raise AudioError(path, f"longer than {max_seconds:g} s ({seconds:.2f} s)")
+    if not data.any():
+        raise AudioError(path, "silent (every sample is zero)")
+    return rate, data.shape[0], seconds
 
 
 def to_mono(audio: torch.Tensor) -> torch.Tensor:

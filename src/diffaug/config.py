@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import jsonschema
+import pandas as pd
 import yaml
 
 
@@ -37,3 +38,39 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
         lines = [f"  {_where(e)}: {_describe(e)}" for e in errors]
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     return config
+
+
+def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
+    """Settings that cannot work with this dataset, found from its metadata before any work:
+    test folds without clips, splits without validation recordings, more pairs asked than exist."""
+    from .arms import ARMS
+    from .pairs import count_pairs
+    from .splits import make_split, split_names
+
+    protocol, problems = config["protocol"], []
+    if protocol["kind"] == "kfold":
+        folds = sorted(set(metadata["fold"]))
+        for fold in protocol["test_folds"]:
+            if fold not in folds:
+                problems.append(
+                    f"protocol.test_folds: fold {fold} holds no clip of the dataset (its folds: "
+                    f"{', '.join(map(str, folds))}); remove it"
+                )
+        if problems:
+            return problems
+    clips = metadata.rename(columns={"slice_file_name": "id"})
+    generating = any(ARMS[v].generated for v in config["variants"])
+    per_class = config["generate"]["per_class"]
+    for name in split_names(protocol):
+        split = make_split(clips, name, protocol)
+        if not split["val"]:
+            problems.append(f"protocol.val_fraction: split {name} has no validation recording; raise it")
+        train = clips[clips["id"].isin(set(split["train"]))]
+        for class_name, group in train.groupby("class"):
+            available = count_pairs(group)
+            if generating and available < per_class:
+                problems.append(
+                    f"generate.per_class: {per_class} pairs asked, but split {name} has only {available} pairs of "
+                    f"{class_name} training clips from different recordings; lower it"
+                )
+    return problems

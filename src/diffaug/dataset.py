@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import soundfile as sf
+from tqdm.auto import tqdm
 
 from . import CLASSES
+from .audio import AudioError, inspect_audio
 
 METADATA_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
 METADATA_FILE = Path("metadata") / "UrbanSound8K.csv"
 MANIFEST_COLUMNS = ("id", "path", "fsID", "fold", "classID", "class", "salience", "sample_rate", "channels", "seconds")
+REJECTED_COLUMNS = ("file", "fold", "class", "reason")
 
 
 class DatasetError(ValueError):
@@ -30,8 +32,9 @@ def _row_list(rows: pd.DataFrame, reason: str, limit: int = 20) -> str:
 def read_metadata(root: str | Path) -> pd.DataFrame:
     """Read `metadata/UrbanSound8K.csv` under `root` and check every row against the layout.
 
-    Raises DatasetError naming the file and listing the rows with missing audio, unknown
-    classes, class ids that disagree with class names, or folds outside 1-10.
+    Raises DatasetError naming the file and listing the rows with unknown classes, class ids that
+    disagree with class names, folds outside 1-10 or file names listed twice. The audio files
+    themselves are checked by build_manifest.
     """
     root = Path(root)
     path = root / METADATA_FILE
@@ -53,41 +56,52 @@ def read_metadata(root: str | Path) -> pd.DataFrame:
         (known & (class_id != expected_id), "classID does not match the class name"),
         (~fold.isin(range(1, 11)), "fold outside 1-10"),
         (meta["slice_file_name"].duplicated(keep=False), "file name listed more than once"),
+        (pd.to_numeric(meta["fsID"], errors="coerce").isna(), "fsID is not a number"),
     ]
     problems = [_row_list(meta[mask], reason) for mask, reason in checks if mask.any()]
-    if not problems:
-        exists = [
-            (root / "audio" / f"fold{f}" / n).is_file() for f, n in zip(fold.astype(int), meta["slice_file_name"])
-        ]
-        absent = ~pd.Series(exists, index=meta.index)
-        if absent.any():
-            problems.append(_row_list(meta[absent], "audio file not found"))
     if problems:
         raise DatasetError(f"{path}: unusable rows\n" + "\n".join(problems))
-    return meta.astype({"fold": int, "classID": int, "fsID": int, "salience": int})
+    return meta.astype({"fold": int, "classID": int, "fsID": int})
 
 
-def build_manifest(root: str | Path) -> pd.DataFrame:
-    """One row per clip: checked metadata joined with each file's header (rate, channels, length)."""
+def build_manifest(
+    root: str | Path, on_bad_file: str = "error", max_seconds: float = 4.0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(manifest, rejected): one manifest row per usable clip, with its rate, channels and length.
+
+    Every listed file is read whole. Missing, unreadable, empty, too short, too long, silent or
+    non-finite audio, and files under audio/ that the metadata does not list, are rejected: with
+    `on_bad_file="error"` one DatasetError lists them all, with "skip" they are returned apart.
+    """
     root = Path(root).resolve()
     meta = read_metadata(root)
     paths = [root / "audio" / f"fold{f}" / n for f, n in zip(meta["fold"], meta["slice_file_name"])]
-    infos, bad = [], []
-    for path in paths:
+    infos, rejected = {}, []
+    for index, path in tqdm(list(zip(meta.index, paths)), desc="check audio", mininterval=2):
         try:
-            info = sf.info(str(path))
-            infos.append((info.samplerate, info.channels, info.frames / info.samplerate))
-            if info.frames == 0:
-                bad.append(f"  {path}: no samples")
-        except Exception as exc:
-            infos.append((0, 0, 0.0))
-            bad.append(f"  {path}: unreadable audio ({exc})")
-    if bad:
-        raise DatasetError(f"{root}: unusable audio files\n" + "\n".join(bad))
-    manifest = meta.rename(columns={"slice_file_name": "id"})
-    manifest["path"] = [str(p) for p in paths]
-    manifest[["sample_rate", "channels", "seconds"]] = pd.DataFrame(infos, index=meta.index)
-    return manifest[list(MANIFEST_COLUMNS)]
+            if not path.is_file():
+                raise AudioError(path, "audio file not found")
+            infos[index] = inspect_audio(path, max_seconds)
+        except AudioError as error:
+            row = meta.loc[index]
+            rejected.append((row["slice_file_name"], row["fold"], row["class"], error.reason))
+    listed = set(paths)
+    for extra in sorted(p for p in (root / "audio").glob("fold*/*") if p.is_file() and p not in listed):
+        fold = extra.parent.name.removeprefix("fold")
+        rejected.append((extra.name, int(fold) if fold.isdigit() else None, None, "on disk but not in the metadata"))
+    rejected = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
+    if len(rejected) and on_bad_file == "error":
+        lines = [f"  audio/fold{r.fold}/{r.file}: {r.reason}" for r in rejected.itertuples()]
+        raise DatasetError(
+            f"{root}: {len(rejected)} unusable audio file(s)\n" + "\n".join(lines) + "\n"
+            "(set dataset.on_bad_file: skip to leave them out and list them in results/data/rejected.csv)"
+        )
+    usable = meta.loc[list(infos)]
+    manifest = usable.rename(columns={"slice_file_name": "id"})
+    manifest["path"] = [str(paths[i]) for i in usable.index]
+    header = ["sample_rate", "channels", "seconds"]
+    manifest[header] = pd.DataFrame(list(infos.values()), index=usable.index, columns=header)
+    return manifest[list(MANIFEST_COLUMNS)].reset_index(drop=True), rejected
 
 
 def download_urbansound8k(root: str | Path) -> None:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 
@@ -51,9 +52,10 @@ def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta
 
 
 def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
-    """Load a safetensors file and its JSON metadata; nothing is unpickled."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        meta = {k: json.loads(v) for k, v in (handle.metadata() or {}).items()}
-    return load_file(str(path)), meta
+    """Load a safetensors file and its JSON metadata; nothing is ever unpickled."""
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            meta = {k: json.loads(v) for k, v in (handle.metadata() or {}).items()}
+        return load_file(str(path)), meta
+    except SafetensorError as error:
+        raise ValueError(f"{path}: not a safetensors file ({error}); only safetensors are loaded") from None

@@ -9,11 +9,9 @@ by batch so memory depends on the batch size, not on how many clips are asked fo
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
@@ -22,6 +20,7 @@ from .audio import fit_length, load_mono, resample, write_audio
 from .diffusion import mel_spec_of
 from .files import atomic_output
 from .mel_image import MelImager
+from .pairs import choose_pairs
 
 log = logging.getLogger(__name__)
 
@@ -35,29 +34,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError("generate.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
     return torch.device(name)
-
-
-def choose_pairs(clips: pd.DataFrame, count: int, seed: int) -> list[tuple[str, str]]:
-    """`count` distinct unordered pairs of clips from different recordings (fsID), seeded."""
-    ids, recordings = clips["id"].to_numpy(), clips["fsID"].to_numpy()
-    order = np.argsort(ids, kind="stable")
-    ids, recordings = ids[order], recordings[order]
-    n = len(ids)
-    same = pd.Series(recordings).value_counts()
-    available = n * (n - 1) // 2 - int((same * (same - 1) // 2).sum())
-    if count > available:
-        raise ValueError(f"{count} pairs asked, but only {available} pairs of clips from different recordings exist")
-    rng = np.random.default_rng(seed)
-    chosen: dict[tuple[int, int], None] = {}
-    if count > available // 2:  # dense: enumerate and sample
-        every = [(i, j) for i, j in itertools.combinations(range(n), 2) if recordings[i] != recordings[j]]
-        picks = rng.choice(len(every), size=count, replace=False)
-        return [(ids[every[k][0]], ids[every[k][1]]) for k in picks]
-    while len(chosen) < count:
-        i, j = sorted(rng.choice(n, size=2, replace=False).tolist())
-        if recordings[i] != recordings[j]:
-            chosen.setdefault((i, j))
-    return [(ids[i], ids[j]) for i, j in chosen]
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:

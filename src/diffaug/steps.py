@@ -53,12 +53,17 @@ def prepare_dataset(dataset: dict, metadata: str) -> None:
         download_urbansound8k(root)
 
 
-def manifest(metadata: str, output: str) -> None:
+def manifest(metadata: str, dataset: dict, output: str, rejected_csv: str) -> None:
+    """The manifest of usable clips; with dataset.on_bad_file: skip, the rest go to `rejected_csv`."""
     root = Path(metadata).parent.parent
-    table = build_manifest(root)
+    table, rejected = build_manifest(root, dataset["on_bad_file"], dataset["max_seconds"])
+    with atomic_output(rejected_csv) as tmp:
+        rejected.to_csv(tmp, index=False)
     with atomic_output(output) as tmp:
         table.to_csv(tmp, index=False)
     log.info("%d clips in %d classes, folds %s", len(table), table["class"].nunique(), sorted(table["fold"].unique()))
+    if len(rejected):
+        log.warning("skipped %d unusable file(s), listed in %s", len(rejected), rejected_csv)
 
 
 def split(manifest_csv: str, name: str, protocol: dict, output: str) -> None:
@@ -98,7 +103,7 @@ def features_generated(class_dirs: list[str], features: dict, output: str) -> No
 def features_mel_average(manifest_csv: str, split_json: str, real: str, pairs: dict, output: str) -> None:
     """The same pairs as diffusion interpolation, each turned into the plain average of the two
     clips' classifier mel spectrograms: augmentation without any diffusion model."""
-    from .generate import choose_pairs
+    from .pairs import choose_pairs
 
     table = pd.read_csv(manifest_csv)
     train_ids = load_split(split_json)["train"]
@@ -268,7 +273,7 @@ def train(
     )
 
 
-def report(metrics: list[str], scores: list[str], protocol: dict, outputs: dict) -> None:
+def report(metrics: list[str], scores: list[str], rejected_csv: str, protocol: dict, outputs: dict) -> None:
     """The accuracy, per-class and class-fidelity tables and the accuracy plot.
 
     `scores` are results/scores/{split}/{source}.csv files; `outputs` maps table, markdown,
@@ -277,6 +282,8 @@ def report(metrics: list[str], scores: list[str], protocol: dict, outputs: dict)
     loaded = [json.loads(Path(p).read_text()) for p in metrics]
     runs = runs_frame(loaded)
     table = accuracy_table(runs, protocol["kind"])
+    skipped = len(pd.read_csv(rejected_csv))
+    table.loc[~table["variant"].str.startswith("published"), "skipped_clips"] = skipped
     fidelity = fidelity_table(
         {(Path(p).parent.name, Path(p).stem): pd.read_csv(p) for p in scores},
         [m for m in loaded if m["variant"] == "baseline"],
@@ -285,6 +292,8 @@ def report(metrics: list[str], scores: list[str], protocol: dict, outputs: dict)
         with atomic_output(outputs[key]) as tmp:
             frame.to_csv(tmp, index=False)
     text = "# Accuracy per variant\n\n" + markdown_table(table)
+    if skipped:
+        text += f"\n{skipped} unusable clip(s) were skipped: see results/data/rejected.csv.\n"
     if len(fidelity):
         text += "\n# Do generated clips keep their class?\n\n" + fidelity_markdown(fidelity)
     write_text(outputs["markdown"], text)

@@ -3,7 +3,8 @@ from pathlib import Path
 
 from diffaug import CLASSES
 from diffaug.arms import ARMS
-from diffaug.config import ConfigError, check_config
+from diffaug.config import ConfigError, check_config, plan_problems
+from diffaug.dataset import DatasetError, read_metadata
 from diffaug.splits import split_names
 
 try:
@@ -23,6 +24,27 @@ else:
 METADATA = f"{DATA_ROOT}/metadata/UrbanSound8K.csv"
 if SOURCE == "urbansound8k" and not config["dataset"].get("download") and not Path(METADATA).is_file():
     sys.exit(f"{METADATA} not found: point dataset.root at an extracted UrbanSound8K, or set dataset.download: true")
+if not (workflow.remote_exec or workflow.subprocess_exec):  # once, where the run is planned
+    if SOURCE == "synthetic":
+        from diffaug.synthetic import SyntheticSpec, synthesize_metadata
+
+        planned = synthesize_metadata(SyntheticSpec(**config["dataset"]["synthetic"]))
+    elif Path(METADATA).is_file():
+        try:
+            planned = read_metadata(DATA_ROOT)
+        except DatasetError as error:
+            sys.exit(str(error))
+    else:
+        planned = None
+    problems = plan_problems(config, planned) if planned is not None else []
+    if config["generate"]["device"] == "cuda" and workflow.local_exec:
+        import torch
+
+        if not torch.cuda.is_available():
+            problems.append("generate.device: 'cuda' but this machine has no CUDA device; use 'auto' or 'cpu'")
+    if problems:
+        sys.exit("config does not fit the dataset:\n" + "\n".join(f"  {p}" for p in problems))
+
 THREADS = config.get("threads", {})
 FIRST_SEED = config["seeds"][0]
 SOURCES = sorted({ARMS[v].generated for v in config["variants"]} - {None})

@@ -24,6 +24,9 @@ rule manifest:
         metadata=METADATA,
     output:
         manifest=f"{R}/data/manifest.csv",
+        rejected=f"{R}/data/rejected.csv",
+    params:
+        dataset={k: config["dataset"][k] for k in ("on_bad_file", "max_seconds")},
     log:
         log_for("manifest"),
     benchmark:

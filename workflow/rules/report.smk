@@ -2,6 +2,7 @@ rule report:
     input:
         metrics=all_metrics(),
         scores=all_scores(),
+        rejected=rules.manifest.output.rejected,
     output:
         table=report(f"{R}/tables/accuracy.csv", caption="../report/accuracy_table.rst", category="Accuracy"),
         markdown=f"{R}/tables/accuracy.md",
