@@ -25,8 +25,6 @@ rule manifest:
     output:
         manifest=f"{R}/data/manifest.csv",
         rejected=f"{R}/data/rejected.csv",
-    params:
-        dataset={k: config["dataset"][k] for k in ("on_bad_file", "max_seconds")},
     log:
         log_for("manifest"),
     benchmark:
@@ -37,6 +35,8 @@ rule manifest:
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        dataset={k: config["dataset"][k] for k in ("on_bad_file", "max_seconds")},
     script:
         "../../scripts/manifest.py"
 
