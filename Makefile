@@ -3,7 +3,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-SNAKEMAKE := $(VENV)/bin/snakemake --cores all --resources gpu=1 --show-failed-logs
+SNAKEMAKE := $(VENV)/bin/snakemake --cores all --resources gpu=1 --show-failed-logs --rerun-incomplete
 
 .PHONY: setup run report test lint clean
 

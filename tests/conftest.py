@@ -1,3 +1,7 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pandas as pd
 import pytest
 import torch
@@ -33,3 +37,38 @@ def tiny_pipeline(tmp_path_factory):
 @pytest.fixture
 def manifest(tiny_dataset) -> pd.DataFrame:
     return tiny_dataset[1].copy()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).with_name("snakemake")
+CONFIGS = [str(ROOT / "config.yaml"), str(ROOT / "config" / "ci.yaml")]
+
+
+def snakemake_command(workdir, *args, configs=CONFIGS) -> list[str]:
+    """The `snakemake` command line for the repository's workflow in `workdir`."""
+    return [
+        str(SNAKEMAKE),
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+        "--configfile",
+        *configs,
+    ]
+
+
+def snakemake(workdir, *args, configs=CONFIGS, timeout=900):
+    command = snakemake_command(workdir, *args, configs=configs)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory):
+    """A complete run of the tiny config (config/ci.yaml)."""
+    workdir = tmp_path_factory.mktemp("workflow")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir

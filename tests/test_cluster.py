@@ -4,7 +4,7 @@ import subprocess
 
 import pandas as pd
 import pytest
-from test_workflow import CONFIGS, ROOT, snakemake
+from conftest import CONFIGS, ROOT, snakemake
 
 pytestmark = pytest.mark.cluster
 

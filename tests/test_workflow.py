@@ -2,43 +2,14 @@
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = Path(sys.executable).with_name("snakemake")
-CONFIGS = [str(ROOT / "config.yaml"), str(ROOT / "config" / "ci.yaml")]
+from conftest import CONFIGS, ROOT, snakemake
 
 pytestmark = pytest.mark.workflow
-
-
-def snakemake(workdir, *args, configs=CONFIGS, timeout=900):
-    command = [
-        str(SNAKEMAKE),
-        "-s",
-        str(ROOT / "Snakefile"),
-        "-d",
-        str(workdir),
-        "--cores",
-        "2",
-        *args,
-        "--configfile",
-        *configs,
-    ]
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("workflow")
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
 
 
 def test_the_table_compares_every_variant(finished_run):

@@ -10,6 +10,8 @@ import torchaudio
 from torch import nn
 from tqdm.auto import tqdm
 
+from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
+
 log = logging.getLogger(__name__)
 
 
@@ -67,10 +69,13 @@ def train_classifier(
     seed: int,
     n_classes: int = 10,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    checkpoint: Checkpoint | None = None,
 ):
     """Adam + cross entropy; keeps the weights of the epoch with the best validation accuracy.
 
-    `augment`, if given, transforms each training batch (e.g. spec_augment masking).
+    `augment`, if given, transforms each training batch (e.g. spec_augment masking). With a
+    checkpoint, the state is saved after every epoch and a saved state is resumed from, with the
+    same result as an uninterrupted run.
 
     Test accuracy is measured every epoch only to report the seed-style figure (best epoch on
     test), which is labelled as such and never used to choose anything.
@@ -83,7 +88,20 @@ def train_classifier(
     loss_fn = nn.CrossEntropyLoss()
     x, y = train
     best_state, best_val, chosen, history = None, -1.0, 0, []
-    bar = tqdm(range(1, settings["epochs"] + 1), desc=f"train classifier (seed {seed})", mininterval=2)
+    saved = checkpoint.load() if checkpoint else None
+    if saved:
+        tensors, state = saved
+        model.load_state_dict(strip_prefix("model", tensors))
+        best_state = strip_prefix("best", tensors)
+        load_optimizer_state(optimizer, strip_prefix("optimizer", tensors), state["optimizer"])
+        generator.set_state(tensors["generator"])
+        torch.set_rng_state(tensors["rng"])  # specaugment draws its masks from the global generator
+        history, best_val, chosen = state["history"], state["best_val"], state["chosen"]
+        log.info("resuming after epoch %d of %d (%s)", len(history), settings["epochs"], checkpoint.path)
+    epochs = range(len(history) + 1, settings["epochs"] + 1)
+    bar = tqdm(
+        epochs, initial=len(history), total=settings["epochs"], desc=f"train classifier (seed {seed})", mininterval=2
+    )
     for epoch in bar:
         model.train()
         order = torch.randperm(len(x), generator=generator)
@@ -103,5 +121,17 @@ def train_classifier(
         if val_acc > best_val:
             best_val, chosen = val_acc, epoch
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
+        if checkpoint and epoch < settings["epochs"]:
+            opt_tensors, opt_meta = optimizer_state(optimizer)
+            checkpoint.save(
+                {
+                    **with_prefix("model", model.state_dict()),
+                    **with_prefix("best", best_state),
+                    **with_prefix("optimizer", opt_tensors),
+                    "generator": generator.get_state(),
+                    "rng": torch.get_rng_state(),
+                },
+                {"history": history, "best_val": best_val, "chosen": chosen, "optimizer": opt_meta},
+            )
     model.load_state_dict(best_state)
     return model, history, chosen

@@ -14,6 +14,7 @@ from diffusers import AudioDiffusionPipeline, DDIMScheduler, Mel, UNet2DModel
 from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono
+from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
 from .files import atomic_output
 from .mel_image import MelImager, MelSpec
 
@@ -72,8 +73,14 @@ def training_images(paths: list[str], spec: MelSpec, max_slices: int = 4) -> tor
     return torch.cat(images) * 2 - 1  # the UNet works on [-1, 1]
 
 
-def train_diffusion(images: torch.Tensor, spec: MelSpec, settings: dict, device: str = "cpu"):
-    """Train a UNet to predict the noise added to `images` ([-1, 1]); returns (unet, scheduler, losses)."""
+def train_diffusion(
+    images: torch.Tensor, spec: MelSpec, settings: dict, device: str = "cpu", checkpoint: Checkpoint | None = None
+):
+    """Train a UNet to predict the noise added to `images` ([-1, 1]); returns (unet, scheduler, losses).
+
+    With a checkpoint, the state is saved every 5 % of the steps and a saved state is resumed from;
+    the result is the same as that of an uninterrupted run.
+    """
     torch.manual_seed(settings["seed"])
     generator = torch.Generator().manual_seed(settings["seed"])
     unet = build_unet(spec, settings["unet"]).to(device)
@@ -86,10 +93,20 @@ def train_diffusion(images: torch.Tensor, spec: MelSpec, settings: dict, device:
     lr_at = lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * s / steps))  # noqa: E731
     lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     alphas = scheduler.alphas_cumprod.to(device)
-    losses = []
+    losses, start = [], 0
+    saved = checkpoint.load() if checkpoint else None
+    if saved:
+        tensors, state = saved
+        unet.load_state_dict(strip_prefix("unet", tensors))
+        load_optimizer_state(optimizer, strip_prefix("optimizer", tensors), state["optimizer"])
+        lr_schedule.load_state_dict(state["lr_schedule"])
+        generator.set_state(tensors["generator"])
+        losses, start = state["losses"], state["step"]
+        log.info("resuming from step %d of %d (%s)", start, steps, checkpoint.path)
+    every = max(1, steps // 20)
     unet.train()
-    bar = tqdm(range(steps), desc="train diffusion", mininterval=2)
-    for _ in bar:
+    bar = tqdm(range(start, steps), initial=start, total=steps, desc="train diffusion", mininterval=2)
+    for step in bar:
         index = torch.randint(len(images), (batch,), generator=generator)
         x0 = images[index].to(device)
         noise = torch.randn(x0.shape, generator=generator).to(device)
@@ -104,5 +121,15 @@ def train_diffusion(images: torch.Tensor, spec: MelSpec, settings: dict, device:
         lr_schedule.step()
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}", refresh=False)
+        if checkpoint and (step + 1) % every == 0 and step + 1 < steps:
+            opt_tensors, opt_meta = optimizer_state(optimizer)
+            checkpoint.save(
+                {
+                    **with_prefix("unet", unet.state_dict()),
+                    **with_prefix("optimizer", opt_tensors),
+                    "generator": generator.get_state(),
+                },
+                {"step": step + 1, "losses": losses, "optimizer": opt_meta, "lr_schedule": lr_schedule.state_dict()},
+            )
     unet.eval()
     return unet.cpu(), scheduler, losses

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from . import CLASSES
+from .checkpoint import Checkpoint, fingerprint
 from .classifier import SoundCNN, accuracy, confusion_matrix, predict, predict_proba, spec_augment, train_classifier
 from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
 from .features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
@@ -182,8 +183,10 @@ def train_diffusion(manifest_csv: str, split_json: str, diffusion: dict, output:
     images = training_images(table.loc[ids, "path"].tolist(), spec, diffusion["max_slices"])
     device = resolve_device("auto")
     log.info("training on %d mel images from %d clips on %s", len(images), len(ids), device)
-    unet, scheduler, losses = fit_diffusion(images, spec, diffusion, str(device))
+    checkpoint = Checkpoint(f"{output}.checkpoint.safetensors", fingerprint(diffusion, images))
+    unet, scheduler, losses = fit_diffusion(images, spec, diffusion, str(device), checkpoint)
     save_pipeline(output, unet, scheduler, spec, {"images": len(images), "clips": len(ids), "loss": losses})
+    checkpoint.remove()
 
 
 def import_pretrained(source: str, output: str) -> None:
@@ -232,8 +235,10 @@ def train(
             f"{real}: the split has no validation clips, so no epoch can be chosen; raise protocol.val_fraction"
         )
     augment = spec_augment(specaugment) if specaugment else None
+    key = fingerprint(classifier, specaugment, seed, x, y, sets["val"][0], sets["test"][0])
+    checkpoint = Checkpoint(Path(weights).with_name("checkpoint.safetensors"), key)
     model, history, chosen = train_classifier(
-        (x, y), sets["val"][:2], sets["test"][:2], classifier, seed, len(CLASSES), augment
+        (x, y), sets["val"][:2], sets["test"][:2], classifier, seed, len(CLASSES), augment, checkpoint
     )
     test_x, test_y, _ = sets["test"]
     predicted = predict(model, test_x)
@@ -271,6 +276,7 @@ def train(
         accuracy(predicted, test_y),
         chosen,
     )
+    checkpoint.remove()
 
 
 def report(metrics: list[str], scores: list[str], rejected_csv: str, protocol: dict, outputs: dict) -> None:

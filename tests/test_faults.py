@@ -1,0 +1,56 @@
+"""Real runs killed, repeated and moved: the same results every time."""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+from conftest import CONFIGS, snakemake, snakemake_command
+
+pytestmark = pytest.mark.workflow
+
+TABLES = ["tables/accuracy.csv", "tables/accuracy.md", "tables/per_class.csv", "tables/class_fidelity.csv"]
+
+
+def test_the_same_config_gives_byte_identical_tables_even_from_an_odd_path(finished_run, tmp_path):
+    """A second run, with the results and the dataset under a path with spaces and non-ASCII."""
+    workdir = tmp_path / "zweiter Lauf — ünïcødé dir"
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (workdir / "results" / "data" / "synthetic" / "metadata" / "UrbanSound8K.csv").is_file()
+    for table in TABLES:
+        assert (workdir / "results" / table).read_bytes() == (finished_run / "results" / table).read_bytes(), table
+
+
+def test_a_killed_job_resumes_from_its_checkpoint_and_ends_the_same(tmp_path):
+    longer = tmp_path / "longer.yaml"
+    diffusion = yaml.safe_load(open(CONFIGS[1]))["diffusion"] | {"steps": 300}
+    longer.write_text(yaml.safe_dump({"diffusion": diffusion}))
+    configs, target = [*CONFIGS, str(longer)], "results/diffusion/fold1/model"
+
+    reference = snakemake(tmp_path / "reference", target, configs=configs)
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    workdir = tmp_path / "killed"
+    workdir.mkdir()
+    log = open(workdir.parent / "killed.log", "w")
+    run = subprocess.Popen(
+        snakemake_command(workdir, target, configs=configs), stdout=log, stderr=log, start_new_session=True
+    )
+    checkpoint = workdir / f"{target}.checkpoint.safetensors"
+    deadline = time.time() + 300
+    while not checkpoint.exists() and run.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)  # snakemake and its job, mid-training
+    run.wait()
+    assert checkpoint.exists() and not (workdir / target).exists()
+
+    assert snakemake(workdir, "--unlock", configs=configs).returncode == 0
+    resumed = snakemake(workdir, target, "--rerun-incomplete", configs=configs)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from step" in (workdir / "results" / "logs" / "train_diffusion" / "fold1.log").read_text()
+    assert not checkpoint.exists()
+    for name in ("unet/diffusion_pytorch_model.safetensors", "training.json"):
+        assert (workdir / target / name).read_bytes() == (tmp_path / "reference" / target / name).read_bytes()
