@@ -137,3 +137,39 @@ def test_skip_leaves_bad_files_out_and_lists_them(dataset_copy, tiny_dataset):
     manifest, rejected = build_manifest(dataset_copy, on_bad_file="skip")
     assert set(rejected["file"]) == set(expected)
     assert len(manifest) == len(tiny_dataset[1]) and not set(manifest["id"]) & set(expected)
+
+
+class _FakeSoundata:
+    """Stands in for soundata, which needs the network: records calls, writes a tiny layout."""
+
+    def __init__(self, source, missing):
+        self.source, self.missing, self.calls = source, missing, []
+
+    def initialize(self, name, data_home):
+        self.calls.append(("initialize", name, data_home))
+        return self
+
+    def download(self, cleanup):
+        self.calls.append(("download", cleanup))
+        shutil.copytree(self.source, self.calls[0][2], dirs_exist_ok=True)
+
+    def validate(self, verbose):
+        return {"clips": {"a.wav": ["x"]} if self.missing else {}, "metadata": {}}, {"clips": {}}
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_download_goes_through_soundata(tiny_dataset, tmp_path, monkeypatch, missing):
+    from diffaug.steps import prepare_dataset
+
+    fake = _FakeSoundata(tiny_dataset[0], missing)
+    monkeypatch.setitem(__import__("sys").modules, "soundata", fake)
+    root = tmp_path / "UrbanSound8K"
+    settings = {"source": "urbansound8k", "root": str(root), "download": True}
+    metadata = root / "metadata" / "UrbanSound8K.csv"
+    if missing:
+        with pytest.raises(DatasetError, match="missing files"):
+            prepare_dataset(settings, str(metadata))
+    else:
+        prepare_dataset(settings, str(metadata))
+        assert metadata.is_file() and len(build_manifest(root)[0]) == len(tiny_dataset[1])
+    assert fake.calls[:2] == [("initialize", "urbansound8k", str(root)), ("download", True)]

@@ -110,6 +110,12 @@ def download_urbansound8k(root: str | Path) -> None:
 
     dataset = soundata.initialize("urbansound8k", data_home=str(root))
     dataset.download(cleanup=True)
-    missing, invalid = dataset.validate()
-    if any(missing.values()) or any(invalid.values()):
-        raise DatasetError(f"{root}: download incomplete or corrupted (see soundata's validation report)")
+    missing, invalid = dataset.validate(verbose=False)
+    problems = [name for name, found in (("missing", missing), ("corrupted", invalid)) if _any_listed(found)]
+    if problems:
+        raise DatasetError(f"{root}: UrbanSound8K download has {' and '.join(problems)} files; run it again")
+
+
+def _any_listed(found) -> bool:
+    """soundata reports files per kind in (nested) dicts or lists."""
+    return any(_any_listed(v) for v in found.values()) if isinstance(found, dict) else bool(found)
