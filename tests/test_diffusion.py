@@ -47,3 +47,106 @@ def test_a_pretrained_pipeline_folder_replaces_training(tiny_pipeline, tmp_path)
     assert mel_spec_of(copy) == mel_spec_of(original)
     x = torch.rand(1, 1, 16, 16)
     torch.testing.assert_close(copy.unet(x, 5).sample, original.unet(x, 5).sample)
+
+
+def _latent_pipeline(folder):
+    """A tiny latent audio-diffusion pipeline: an AutoencoderKL halves 16 x 16 mel images to 8 x 8."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    vqvae = AutoencoderKL(
+        in_channels=1,
+        out_channels=1,
+        latent_channels=1,
+        block_out_channels=(8, 8),
+        norm_num_groups=4,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        sample_size=16,
+    )
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 16),
+        norm_num_groups=4,
+        layers_per_block=1,
+        down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("UpBlock2D",) * 2,
+    )
+    save_pipeline(folder, unet, DDIMScheduler(), TINY_MEL, vqvae=vqvae)
+
+
+def test_a_pretrained_latent_pipeline_generates_through_its_autoencoder(manifest, tmp_path):
+    from diffaug.diffusion import is_pretrained
+    from diffaug.splits import make_split, save_split
+    from diffaug.steps import import_pretrained, interpolate
+
+    _latent_pipeline(tmp_path / "hub")
+    import_pretrained(str(tmp_path / "hub"), str(tmp_path / "model"))
+    pipeline = load_pipeline(tmp_path / "model")
+    assert pipeline.vqvae is not None and mel_spec_of(pipeline) == TINY_MEL
+    assert is_pretrained(tmp_path / "model") and not is_pretrained(tmp_path / "hub")
+
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
+    save_split(make_split(manifest, "fold1", protocol), tmp_path / "split.json")
+    generate = {
+        "per_class": 3,
+        "steps": 3,
+        "alpha": 0.5,
+        "batch_size": 2,
+        "device": "cpu",
+        "precision": "fp32",
+        "seed": 0,
+    }
+    out = tmp_path / "generated" / "siren"
+    interpolate(
+        str(tmp_path / "manifest.csv"),
+        str(tmp_path / "split.json"),
+        str(tmp_path / "model"),
+        "siren",
+        generate,
+        22050,
+        str(out),
+    )
+    assert len(list(out.glob("*.wav"))) == 3
+
+
+def test_pretrained_inputs_are_rounded_to_8_bits(tiny_pipeline, manifest, tmp_path, monkeypatch):
+    from diffaug import generate
+    from diffaug.splits import make_split, save_split
+    from diffaug.steps import import_pretrained, interpolate
+
+    seen = []
+    original = generate.MelImager.audio_to_image
+    monkeypatch.setattr(
+        generate.MelImager,
+        "audio_to_image",
+        lambda self, audio, quantize=False: seen.append(quantize) or original(self, audio, quantize),
+    )
+    import_pretrained(str(tiny_pipeline), str(tmp_path / "model"))
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
+    save_split(make_split(manifest, "fold1", protocol), tmp_path / "split.json")
+    settings = {
+        "per_class": 1,
+        "steps": 2,
+        "alpha": 0.5,
+        "batch_size": 2,
+        "device": "cpu",
+        "precision": "fp32",
+        "seed": 0,
+    }
+    for model, expected in ((tmp_path / "model", True), (tiny_pipeline, False)):
+        seen.clear()
+        interpolate(
+            str(tmp_path / "manifest.csv"),
+            str(tmp_path / "split.json"),
+            str(model),
+            "siren",
+            settings,
+            22050,
+            str(tmp_path / f"out{expected}"),
+        )
+        assert seen and all(q is expected for q in seen)

@@ -40,10 +40,17 @@ def build_unet(spec: MelSpec, unet: dict) -> UNet2DModel:
 
 
 def save_pipeline(
-    folder: str | Path, unet: UNet2DModel, scheduler: DDIMScheduler, spec: MelSpec, record: dict | None = None
+    folder: str | Path,
+    unet: UNet2DModel,
+    scheduler: DDIMScheduler,
+    spec: MelSpec,
+    record: dict | None = None,
+    vqvae=None,
 ) -> None:
-    """Save an audio-diffusion pipeline folder atomically, with an optional `training.json` record."""
-    pipeline = AudioDiffusionPipeline(vqvae=None, unet=unet, mel=Mel(**asdict(spec)), scheduler=scheduler)
+    """Save an audio-diffusion pipeline folder atomically, with an optional `training.json` record.
+
+    With a `vqvae` (an AutoencoderKL) it is the latent variant: the UNet works on its latents."""
+    pipeline = AudioDiffusionPipeline(vqvae=vqvae, unet=unet, mel=Mel(**asdict(spec)), scheduler=scheduler)
     with atomic_output(folder) as tmp:
         pipeline.save_pretrained(tmp, safe_serialization=True)
         if record is not None:
@@ -58,6 +65,12 @@ def load_pipeline(source: str | Path, device: str | torch.device = "cpu") -> Aud
 
 def mel_spec_of(pipeline: AudioDiffusionPipeline) -> MelSpec:
     return MelSpec.from_config(dict(pipeline.mel.config))
+
+
+def is_pretrained(folder: str | Path) -> bool:
+    """Whether a results pipeline folder holds an imported pretrained pipeline (trained on 8-bit images)."""
+    record = Path(folder) / "training.json"
+    return record.is_file() and "pretrained" in json.loads(record.read_text())
 
 
 def training_images(paths: list[str], spec: MelSpec, max_slices: int = 4) -> torch.Tensor:

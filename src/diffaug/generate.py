@@ -48,10 +48,12 @@ def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 class Interpolator:
-    """Deterministic DDIM inversion and decoding with one pipeline's UNet and scheduler."""
+    """Deterministic DDIM inversion and decoding with one pipeline's UNet and scheduler; in the
+    latent variant, images pass through the pipeline's autoencoder on the way in and out."""
 
     def __init__(self, pipeline, steps: int, device: torch.device, precision: str = "fp32"):
         self.unet = pipeline.unet.to(device).eval()
+        self.vqvae = pipeline.vqvae.to(device).eval() if pipeline.vqvae is not None else None
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.scheduler = pipeline.scheduler
@@ -77,6 +79,8 @@ class Interpolator:
     def invert(self, images: torch.Tensor) -> torch.Tensor:
         """Images in [-1, 1] -> the noise that DDIM decoding maps back to them."""
         x = images.to(self.device, torch.float32)
+        if self.vqvae is not None:  # the latent's mean, not a sample: inversion stays deterministic
+            x = self.vqvae.encode(x).latent_dist.mean * self.vqvae.config.scaling_factor
         for t in reversed(self.timesteps):
             eps = self._eps(x, t)
             a_prev, a_t = self.alpha_prev[t], self.alpha[t]
@@ -90,6 +94,8 @@ class Interpolator:
         x = noise.to(self.device, torch.float32)
         for t in self.timesteps:
             x = self.scheduler.step(self._eps(x, t), t, x, eta=0.0).prev_sample
+        if self.vqvae is not None:
+            x = self.vqvae.decode(x / self.vqvae.config.scaling_factor).sample
         return x
 
 

@@ -196,20 +196,23 @@ def import_pretrained(source: str, output: str) -> None:
     pipeline = load_pipeline(source)
     spec = mel_spec_of(pipeline)
     log.info("using pretrained pipeline %s (mel %s)", source, spec)
-    save_pipeline(output, pipeline.unet, pipeline.scheduler, spec, {"pretrained": str(source)})
+    record = {"pretrained": str(source), "latent": pipeline.vqvae is not None}
+    save_pipeline(output, pipeline.unet, pipeline.scheduler, spec, record, vqvae=pipeline.vqvae)
 
 
 def interpolate(
     manifest_csv: str, split_json: str, model_dir: str, class_name: str, generate: dict, output_rate: int, output: str
 ) -> None:
-    from .diffusion import load_pipeline
+    from .diffusion import is_pretrained, load_pipeline
     from .generate import generate_class
 
     table = pd.read_csv(manifest_csv)
     train_ids = set(load_split(split_json)["train"])
     clips = table[table["id"].isin(train_ids) & (table["class"] == class_name)]
     pipeline = load_pipeline(model_dir)
-    generate_class(pipeline, clips, output, generate["per_class"], generate, output_rate, class_name)
+    # A pretrained pipeline learnt from 8-bit images: its inputs get the same rounding.
+    settings = {**generate, "quantize": generate.get("quantize", False) or is_pretrained(model_dir)}
+    generate_class(pipeline, clips, output, generate["per_class"], settings, output_rate, class_name)
 
 
 def train(
