@@ -77,46 +77,51 @@ def _latent_pipeline(folder):
     save_pipeline(folder, unet, DDIMScheduler(), TINY_MEL, vqvae=vqvae)
 
 
-def test_a_pretrained_latent_pipeline_generates_through_its_autoencoder(manifest, tmp_path):
-    from diffaug.diffusion import is_pretrained
+def _interpolate_siren(manifest, tmp_path, model, count, out):
+    """Run the interpolate step for class siren of split fold1 with `model`; returns the output folder."""
     from diffaug.splits import make_split, save_split
-    from diffaug.steps import import_pretrained, interpolate
-
-    _latent_pipeline(tmp_path / "hub")
-    import_pretrained(str(tmp_path / "hub"), str(tmp_path / "model"))
-    pipeline = load_pipeline(tmp_path / "model")
-    assert pipeline.vqvae is not None and mel_spec_of(pipeline) == TINY_MEL
-    assert is_pretrained(tmp_path / "model") and not is_pretrained(tmp_path / "hub")
+    from diffaug.steps import interpolate
 
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
     save_split(make_split(manifest, "fold1", protocol), tmp_path / "split.json")
-    generate = {
-        "per_class": 3,
-        "steps": 3,
+    settings = {
+        "per_class": count,
+        "steps": 2,
         "alpha": 0.5,
         "batch_size": 2,
         "device": "cpu",
         "precision": "fp32",
         "seed": 0,
     }
-    out = tmp_path / "generated" / "siren"
     interpolate(
         str(tmp_path / "manifest.csv"),
         str(tmp_path / "split.json"),
-        str(tmp_path / "model"),
+        str(model),
         "siren",
-        generate,
+        settings,
         22050,
-        str(out),
+        str(tmp_path / out),
     )
+    return tmp_path / out
+
+
+def test_a_pretrained_latent_pipeline_generates_through_its_autoencoder(manifest, tmp_path):
+    from diffaug.diffusion import is_pretrained
+    from diffaug.steps import import_pretrained
+
+    _latent_pipeline(tmp_path / "hub")
+    import_pretrained(str(tmp_path / "hub"), str(tmp_path / "model"))
+    pipeline = load_pipeline(tmp_path / "model")
+    assert pipeline.vqvae is not None and mel_spec_of(pipeline) == TINY_MEL
+    assert is_pretrained(tmp_path / "model") and not is_pretrained(tmp_path / "hub")
+    out = _interpolate_siren(manifest, tmp_path, tmp_path / "model", 3, "generated")
     assert len(list(out.glob("*.wav"))) == 3
 
 
 def test_pretrained_inputs_are_rounded_to_8_bits(tiny_pipeline, manifest, tmp_path, monkeypatch):
     from diffaug import generate
-    from diffaug.splits import make_split, save_split
-    from diffaug.steps import import_pretrained, interpolate
+    from diffaug.steps import import_pretrained
 
     seen = []
     original = generate.MelImager.audio_to_image
@@ -126,27 +131,7 @@ def test_pretrained_inputs_are_rounded_to_8_bits(tiny_pipeline, manifest, tmp_pa
         lambda self, audio, quantize=False: seen.append(quantize) or original(self, audio, quantize),
     )
     import_pretrained(str(tiny_pipeline), str(tmp_path / "model"))
-    manifest.to_csv(tmp_path / "manifest.csv", index=False)
-    protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
-    save_split(make_split(manifest, "fold1", protocol), tmp_path / "split.json")
-    settings = {
-        "per_class": 1,
-        "steps": 2,
-        "alpha": 0.5,
-        "batch_size": 2,
-        "device": "cpu",
-        "precision": "fp32",
-        "seed": 0,
-    }
     for model, expected in ((tmp_path / "model", True), (tiny_pipeline, False)):
         seen.clear()
-        interpolate(
-            str(tmp_path / "manifest.csv"),
-            str(tmp_path / "split.json"),
-            str(model),
-            "siren",
-            settings,
-            22050,
-            str(tmp_path / f"out{expected}"),
-        )
+        _interpolate_siren(manifest, tmp_path, model, 1, f"out{expected}")
         assert seen and all(q is expected for q in seen)
