@@ -195,6 +195,7 @@ def main():
         "speedup": (ref_seconds / n_ref) / (ours_seconds / count),
         "peak_memory_mb": {str(n): memory[str(n)][key] for n in args.memory_counts},
         "peak_memory_ratio": large / small,
+        "memory_detail": memory,  # on a CPU: process RSS high-water mark before and after generating
     }
     print(json.dumps(result))
 
