@@ -14,7 +14,7 @@ if SOURCE == "synthetic" or config["dataset"].get("download"):
             mem_mb=2000,
             runtime=120,
         params:
-            dataset=config["dataset"],
+            dataset={k: config["dataset"].get(k) for k in ("source", "root", "download", "synthetic")},
         script:
             "../../scripts/prepare_dataset.py"
 
