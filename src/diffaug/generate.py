@@ -115,8 +115,8 @@ def generate_class(
 ) -> pd.DataFrame:
     """Write `count` interpolated WAVs for one class into `out_dir` with a `pairs.csv`; returns the pairs."""
     device = resolve_device(settings["device"])
-    spec_imager = MelImager(mel_spec_of(pipeline)).to(device)
-    spec = spec_imager.spec
+    imager = MelImager(mel_spec_of(pipeline)).to(device)
+    spec = imager.spec
     interpolator = Interpolator(pipeline, settings["steps"], device, settings.get("precision", "fp32"))
     pairs = choose_pairs(clips, count, settings["seed"])
     by_id = clips.set_index("id")
@@ -130,23 +130,23 @@ def generate_class(
             [fit_length(load_mono(by_id.loc[c, "path"], spec.sample_rate), spec.slice_samples) for c in chunk]
         )
         loudness.update(zip(chunk, audio.pow(2).mean(1).sqrt().tolist()))
-        images = spec_imager.audio_to_image(audio.to(device), quantize=settings.get("quantize", False)) * 2 - 1
+        images = imager.audio_to_image(audio.to(device), quantize=settings.get("quantize", False)) * 2 - 1
         noise.update(zip(chunk, interpolator.invert(images).cpu()))
 
     generator = torch.Generator(device=device).manual_seed(settings["seed"])
     rows = []
     with atomic_output(out_dir) as tmp:
         tmp.mkdir()
-        for start, chunk in enumerate(
+        for batch_index, chunk in enumerate(
             tqdm(list(_batches(pairs, batch_size)), desc=f"{class_name}: decode", mininterval=2)
         ):
             a = torch.stack([noise[p[0]] for p in chunk])
             b = torch.stack([noise[p[1]] for p in chunk])
             images = interpolator.decode(slerp(a, b, settings["alpha"]).to(device))
-            audio = spec_imager.image_to_audio((images + 1) / 2, generator).cpu()
+            audio = imager.image_to_audio((images + 1) / 2, generator).cpu()
             audio = resample(audio, spec.sample_rate, output_rate)
             for k, (source_a, source_b) in enumerate(chunk):
-                index = start * batch_size + k
+                index = batch_index * batch_size + k
                 target = 0.5 * (loudness[source_a] + loudness[source_b])
                 clip = audio[k] * target / audio[k].pow(2).mean().sqrt().clamp_min(1e-8)
                 clip = clip / max(1.0, float(clip.abs().max()) / 0.99)

@@ -245,6 +245,7 @@ def train(
     )
     test_x, test_y, _ = sets["test"]
     predicted = predict(model, test_x)
+    test_accuracy = accuracy(predicted, test_y)
     matrix = confusion_matrix(predicted, test_y, len(CLASSES))
     per_class = {c: (matrix[i, i] / matrix[i].sum()).item() if matrix[i].sum() else None for i, c in enumerate(CLASSES)}
     best = max(history, key=lambda h: h["test_accuracy"])
@@ -256,7 +257,7 @@ def train(
             "train_per_class": parse_split_name(split_name)[1],
             "variant": variant,
             "seed": seed,
-            "test_accuracy": accuracy(predicted, test_y),
+            "test_accuracy": test_accuracy,
             "per_class_accuracy": per_class,
             "confusion_matrix": matrix.tolist(),
             "classes": list(CLASSES),
@@ -276,7 +277,7 @@ def train(
         split_name,
         variant,
         seed,
-        accuracy(predicted, test_y),
+        test_accuracy,
         chosen,
     )
     checkpoint.remove()
