@@ -72,3 +72,12 @@ def test_impossible_combinations_are_found_from_the_metadata():
     config["variants"] = ["baseline", "specaugment"]  # nothing generated: any count is fine
     config["generate"]["per_class"] = 1000
     assert plan_problems(config, metadata) == []
+
+
+def test_planned_metadata_comes_before_any_file_is_written(tmp_path, tiny_dataset):
+    from diffaug.config import planned_metadata
+
+    synthetic = {"source": "synthetic", "synthetic": {"recordings_per_class": 2, "clips_per_recording": 3, "seed": 0}}
+    assert len(planned_metadata(synthetic, tmp_path / "not yet")) == 60
+    assert planned_metadata({"source": "urbansound8k"}, tmp_path) is None  # a download to come
+    assert len(planned_metadata({"source": "urbansound8k"}, tiny_dataset[0])) == len(tiny_dataset[1])

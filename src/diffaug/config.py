@@ -40,6 +40,17 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     return config
 
 
+def planned_metadata(dataset: dict, root: str | Path) -> pd.DataFrame | None:
+    """The dataset's metadata before anything is written: synthesized for the synthetic source,
+    read (and checked) for UrbanSound8K; None when there is none yet (a download to come)."""
+    from .dataset import METADATA_FILE, read_metadata
+    from .synthetic import SyntheticSpec, synthesize_metadata
+
+    if dataset["source"] == "synthetic":
+        return synthesize_metadata(SyntheticSpec(**dataset["synthetic"]))
+    return read_metadata(root) if (Path(root) / METADATA_FILE).is_file() else None
+
+
 def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
     """Settings that cannot work with this dataset, found from its metadata before any work:
     test folds without clips, splits without validation recordings, more pairs asked than exist."""

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from diffaug import CLASSES
 from diffaug.arms import ARMS
-from diffaug.config import ConfigError, check_config, plan_problems
-from diffaug.dataset import DatasetError, read_metadata
+from diffaug.config import ConfigError, check_config, plan_problems, planned_metadata
+from diffaug.dataset import DatasetError
 from diffaug.splits import split_names
 
 try:
@@ -25,17 +25,10 @@ METADATA = f"{DATA_ROOT}/metadata/UrbanSound8K.csv"
 if SOURCE == "urbansound8k" and not config["dataset"].get("download") and not Path(METADATA).is_file():
     sys.exit(f"{METADATA} not found: point dataset.root at an extracted UrbanSound8K, or set dataset.download: true")
 if not (workflow.remote_exec or workflow.subprocess_exec):  # once, where the run is planned
-    if SOURCE == "synthetic":
-        from diffaug.synthetic import SyntheticSpec, synthesize_metadata
-
-        planned = synthesize_metadata(SyntheticSpec(**config["dataset"]["synthetic"]))
-    elif Path(METADATA).is_file():
-        try:
-            planned = read_metadata(DATA_ROOT)
-        except DatasetError as error:
-            sys.exit(str(error))
-    else:
-        planned = None
+    try:
+        planned = planned_metadata(config["dataset"], DATA_ROOT)
+    except DatasetError as error:
+        sys.exit(str(error))
     problems = plan_problems(config, planned) if planned is not None else []
     if config["generate"]["device"] == "cuda" and workflow.local_exec:
         import torch
