@@ -1,0 +1,25 @@
+import logging
+import sys
+
+import pytest
+
+from diffaug.runner import run_step
+
+
+def test_progress_and_records_go_to_the_log(tmp_path):
+    with run_step(tmp_path / "logs" / "step.log"):
+        print("stdout line")
+        print("progress bar", file=sys.stderr)
+        logging.getLogger("diffaug.test").info("a record")
+    text = (tmp_path / "logs" / "step.log").read_text()
+    assert "stdout line" in text and "progress bar" in text and "a record" in text
+
+
+def test_a_failure_is_logged_with_its_traceback_and_told_on_the_terminal(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop, run_step(tmp_path / "step.log"):
+        raise ValueError("metadata.csv: row 3 is wrong")
+    assert stop.value.code == 1
+    log = (tmp_path / "step.log").read_text()
+    assert "Traceback" in log and "ValueError: metadata.csv: row 3 is wrong" in log
+    terminal = capsys.readouterr().err
+    assert "error: metadata.csv: row 3 is wrong" in terminal and "Traceback" not in terminal
