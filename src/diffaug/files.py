@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 
 @contextmanager
@@ -56,6 +56,6 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = {k: json.loads(v) for k, v in (handle.metadata() or {}).items()}
-        return load_file(str(path)), meta
+            return {k: handle.get_tensor(k) for k in handle.keys()}, meta
     except SafetensorError as error:
         raise ValueError(f"{path}: not a safetensors file ({error}); only safetensors are loaded") from None
