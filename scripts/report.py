@@ -7,5 +7,6 @@ with run_step(snakemake.log[0], snakemake.threads):
         list(snakemake.input.scores),
         snakemake.input.rejected,
         snakemake.params.protocol,
+        snakemake.params.baseline_seed,
         dict(snakemake.output.items()),
     )

@@ -91,17 +91,19 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, baseline: str = "baseline"
     return pd.concat([table, published], ignore_index=True)
 
 
-def fidelity_table(scores: dict[tuple[str, str], pd.DataFrame], baseline_metrics: list[dict]) -> pd.DataFrame:
+def fidelity_table(
+    scores: dict[tuple[str, str], pd.DataFrame], baseline_metrics: list[dict], seed: int
+) -> pd.DataFrame:
     """Per generating source and class: the share of generated clips that the split's baseline
     classifier labels as their intended class, beside its accuracy on the real test clips.
 
-    `scores` maps (split, source) to score_generated's table, which used the split's baseline of
-    the first seed; the real-clip share comes from that same run's metrics.
+    `scores` maps (split, source) to score_generated's table, made with the split's baseline run of
+    `seed`; the real-clip share comes from that same run's metrics.
     """
+    real_shares = {m["split"]: m["per_class_accuracy"] for m in baseline_metrics if m["seed"] == seed}
     rows = []
     for (split, source), frame in scores.items():
-        runs = sorted((m for m in baseline_metrics if m["split"] == split), key=lambda m: m["seed"])
-        real = runs[0]["per_class_accuracy"] if runs else {}
+        real = real_shares.get(split, {})
         for class_name, group in frame.groupby("class"):
             rows.append(
                 {
@@ -138,7 +140,7 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
             f"| {_pct(r['generated_share'])} | {_pct(r['real_test_share'])} |"
         )
     note = (
-        "\nBoth shares come from the split's baseline classifier (first seed). A generator that makes "
+        "\nBoth shares come from the split's baseline classifier (the first configured seed). A generator that makes "
         "class-faithful audio scores near the real clips' share; one that makes noise scores near 10 %.\n"
     )
     return "\n".join(lines) + "\n" + note

@@ -283,10 +283,13 @@ def train(
     checkpoint.remove()
 
 
-def report(metrics: list[str], scores: list[str], rejected_csv: str, protocol: dict, outputs: dict) -> None:
+def report(
+    metrics: list[str], scores: list[str], rejected_csv: str, protocol: dict, baseline_seed: int, outputs: dict
+) -> None:
     """The accuracy, per-class and class-fidelity tables and the accuracy plot.
 
-    `scores` are results/scores/{split}/{source}.csv files; `outputs` maps table, markdown,
+    `scores` are results/scores/{split}/{source}.csv files, made with the baseline run of
+    `baseline_seed`; `outputs` maps table, markdown,
     per_class, fidelity, plot and confusion to their paths.
     """
     loaded = [json.loads(Path(p).read_text()) for p in metrics]
@@ -297,6 +300,7 @@ def report(metrics: list[str], scores: list[str], rejected_csv: str, protocol: d
     fidelity = fidelity_table(
         {(Path(p).parent.name, Path(p).stem): pd.read_csv(p) for p in scores},
         [m for m in loaded if m["variant"] == "baseline"],
+        baseline_seed,
     )
     for key, frame in (("table", table), ("per_class", per_class_table(loaded)), ("fidelity", fidelity)):
         with atomic_output(outputs[key]) as tmp:

@@ -24,6 +24,7 @@ rule report:
         runtime=10,
     params:
         protocol=config["protocol"],
+        baseline_seed=FIRST_SEED,
     script:
         "../../scripts/report.py"
 
