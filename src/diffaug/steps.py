@@ -324,6 +324,10 @@ def plot_examples(manifest_csv: str, split_json: str, class_dirs: list[str], mel
     from .mel_image import MelImager
 
     imager = MelImager(MelSpec(**mel))
+
+    def image_of(path):
+        return imager.audio_to_image(load_mono(path, imager.spec.sample_rate)[None])[0]
+
     table = pd.read_csv(manifest_csv)
     train = table[table["id"].isin(set(load_split(split_json)["train"]))].sort_values("id")
     real, generated = {}, {}
@@ -331,9 +335,7 @@ def plot_examples(manifest_csv: str, split_json: str, class_dirs: list[str], mel
         files = sorted(folder.glob("*.wav"))
         clips = train[train["class"] == folder.name]
         if files and len(clips):
-            real[folder.name] = imager.audio_to_image(load_mono(clips["path"].iloc[0], imager.spec.sample_rate)[None])[
-                0
-            ]
-            generated[folder.name] = imager.audio_to_image(load_mono(files[0], imager.spec.sample_rate)[None])[0]
+            real[folder.name] = image_of(clips["path"].iloc[0])
+            generated[folder.name] = image_of(files[0])
     with atomic_output(output) as tmp:
         examples_plot(real, generated, tmp)
