@@ -6,6 +6,6 @@ with run_step(snakemake.log[0], snakemake.threads):
         snakemake.input.manifest,
         snakemake.input.split,
         list(snakemake.input.classes),
-        snakemake.params.mel,
+        snakemake.input.model,
         snakemake.output.plot,
     )

@@ -1,9 +1,17 @@
 import json
 
+import pytest
 import torch
 from conftest import TINY_MEL, TINY_UNET
 
-from diffaug.diffusion import load_pipeline, mel_spec_of, save_pipeline, train_diffusion, training_images
+from diffaug.diffusion import (
+    load_pipeline,
+    mel_spec_of,
+    save_pipeline,
+    saved_mel_spec,
+    train_diffusion,
+    training_images,
+)
 
 
 def test_training_reduces_the_loss_and_saves_a_loadable_pipeline(tiny_dataset, tmp_path):
@@ -135,3 +143,9 @@ def test_pretrained_inputs_are_rounded_to_8_bits(tiny_pipeline, manifest, tmp_pa
         seen.clear()
         _interpolate_siren(manifest, tmp_path, model, 1, f"out{expected}")
         assert seen and all(q is expected for q in seen)
+
+
+def test_a_pipeline_folders_mel_settings_read_without_loading_it(tiny_pipeline, tmp_path):
+    assert saved_mel_spec(tiny_pipeline) == TINY_MEL == mel_spec_of(load_pipeline(tiny_pipeline))
+    with pytest.raises(FileNotFoundError, match="not an audio-diffusion pipeline folder"):
+        saved_mel_spec(tmp_path)

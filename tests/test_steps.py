@@ -1,7 +1,12 @@
-"""Steps that combine modules: mel averages, scoring and selecting generated clips."""
+"""Steps that combine modules: mel averages, scoring and selecting generated clips, example plots."""
+
+import shutil
+from pathlib import Path
 
 import pandas as pd
+import pytest
 import torch
+from conftest import TINY_MEL
 
 from diffaug import CLASSES, steps
 from diffaug.classifier import SoundCNN
@@ -80,3 +85,29 @@ def test_scoring_and_confidence_selection(tmp_path):
     assert {"source_a", "confidence", "kept", "predicted"} <= set(table.columns) and table["kept"].sum() == 20
     for _, group in table.groupby("class"):  # the kept ones are the most confident of their class
         assert group.loc[group["kept"], "confidence"].min() >= group.loc[~group["kept"], "confidence"].max()
+
+
+def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipeline, tmp_path, monkeypatch):
+    manifest = tiny_dataset[1]
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    save_split(make_split(manifest, "fold1", PROTOCOL), tmp_path / "split.json")
+    generated = tmp_path / "generated" / "siren"
+    generated.mkdir(parents=True)
+    shutil.copy(manifest[manifest["class"] == "siren"]["path"].iloc[0], generated / "siren-00000.wav")
+    drawn = {}
+
+    def draw(real, fake, path):
+        drawn.update(real=real, fake=fake)
+        Path(path).write_bytes(b"png")
+
+    monkeypatch.setattr(steps, "examples_plot", draw)
+
+    def plot(model_dir):
+        inputs = [str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"), [str(generated)]]
+        steps.plot_examples(*inputs, str(model_dir), str(tmp_path / "examples.png"))
+
+    plot(tiny_pipeline)
+    assert set(drawn["real"]) == set(drawn["fake"]) == {"siren"}
+    assert drawn["fake"]["siren"].shape[-2:] == (TINY_MEL.y_res, TINY_MEL.x_res)  # the config's demo mel is 32 x 32
+    with pytest.raises(FileNotFoundError, match="mel_config.json"):
+        plot(tmp_path)

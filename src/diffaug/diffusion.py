@@ -67,6 +67,14 @@ def mel_spec_of(pipeline: AudioDiffusionPipeline) -> MelSpec:
     return MelSpec.from_config(dict(pipeline.mel.config))
 
 
+def saved_mel_spec(folder: str | Path) -> MelSpec:
+    """The mel settings of a saved pipeline folder, read without loading its networks."""
+    path = Path(folder) / "mel" / "mel_config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; {folder} is not an audio-diffusion pipeline folder")
+    return MelSpec.from_config(json.loads(path.read_text()))
+
+
 def is_pretrained(folder: str | Path) -> bool:
     """Whether a results pipeline folder holds an imported pretrained pipeline (trained on 8-bit images)."""
     record = Path(folder) / "training.json"

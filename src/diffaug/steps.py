@@ -317,16 +317,16 @@ def report(
         confusion_plot(loaded, tmp)
 
 
-def plot_examples(manifest_csv: str, split_json: str, class_dirs: list[str], mel: dict, output: str) -> None:
-    """Mel images (in the diffusion model's convention) of a real training clip and a generated
-    clip per class, side by side."""
+def example_images(manifest_csv: str, split_json: str, class_dirs: list[str], spec: MelSpec) -> tuple[dict, dict]:
+    """Per class, the mel image (in `spec`'s convention) of its first training clip and of its
+    first generated clip."""
     from .audio import load_mono
     from .mel_image import MelImager
 
-    imager = MelImager(MelSpec(**mel))
+    imager = MelImager(spec)
 
     def image_of(path):
-        return imager.audio_to_image(load_mono(path, imager.spec.sample_rate)[None])[0]
+        return imager.audio_to_image(load_mono(path, spec.sample_rate)[None])[0]
 
     table = pd.read_csv(manifest_csv)
     train = table[table["id"].isin(set(load_split(split_json)["train"]))].sort_values("id")
@@ -337,5 +337,13 @@ def plot_examples(manifest_csv: str, split_json: str, class_dirs: list[str], mel
         if files and len(clips):
             real[folder.name] = image_of(clips["path"].iloc[0])
             generated[folder.name] = image_of(files[0])
+    return real, generated
+
+
+def plot_examples(manifest_csv: str, split_json: str, class_dirs: list[str], model_dir: str, output: str) -> None:
+    """Real and generated mel images per class, side by side, in the generating pipeline's mel settings."""
+    from .diffusion import saved_mel_spec
+
+    real, generated = example_images(manifest_csv, split_json, class_dirs, saved_mel_spec(model_dir))
     with atomic_output(output) as tmp:
         examples_plot(real, generated, tmp)

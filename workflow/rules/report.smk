@@ -34,6 +34,7 @@ rule plot_examples:
         manifest=rules.manifest.output.manifest,
         split=rules.split.output.split,
         classes=expand(f"{R}/generated/{{{{split}}}}/{{class_name}}", class_name=CLASSES),
+        model=diffusion_model,
     output:
         plot=report(
             f"{R}/plots/examples_{{split}}.png",
@@ -51,7 +52,5 @@ rule plot_examples:
     resources:
         mem_mb=2000,
         runtime=10,
-    params:
-        mel=config["diffusion"]["mel"],
     script:
         "../../scripts/plot_examples.py"
