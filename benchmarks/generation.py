@@ -3,7 +3,10 @@
 (a) reference: for each pair, AudioDiffusionPipeline.encode on each clip, slerp, a pipeline call to
     decode and the pipeline's own mel -> audio (librosa Griffin-Lim);
 (b) diffaug.generate.generate_class at the demo config's count per class.
-Also the generator's peak memory at two counts per class. The last line printed is JSON.
+Both are timed after a warm-up call of their own (one pair for (a), a whole class for (b)), so
+neither pays one-off CUDA/cuDNN set-up; (b)'s first call is reported too. Also the generator's peak
+memory at two counts per class, each in a fresh process; peak memory does not depend on the number
+of DDIM steps, so those runs may use fewer (--memory-steps). The last line printed is JSON.
 
     python benchmarks/generation.py                      # demo model from config.yaml
     python benchmarks/generation.py --model published    # 256 x 256 UNet of the published size (GPU)
@@ -33,7 +36,7 @@ from diffaug.dataset import build_manifest
 from diffaug.diffusion import build_unet, load_pipeline, save_pipeline
 from diffaug.generate import generate_class, resolve_device
 from diffaug.mel_image import MelSpec
-from diffaug.pairs import choose_pairs
+from diffaug.pairs import choose_pairs, count_pairs
 from diffaug.splits import make_split
 from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
 
@@ -83,12 +86,11 @@ def prepare(workdir: Path, model: str, config: dict) -> tuple[Path, pd.DataFrame
     return workdir / "model", manifest[manifest["id"].isin(train)]
 
 
-def reference(pipeline, clips: pd.DataFrame, pairs, steps: int, alpha: float, out: Path, rate: int) -> float:
-    """The seed's loop, one pair at a time through the pipeline; returns seconds."""
+def reference(pipeline, clips: pd.DataFrame, pairs, steps: int, alpha: float, out: Path, rate: int) -> None:
+    """The seed's loop, one pair at a time through the pipeline."""
     by_id = clips.set_index("id")
     mel = pipeline.mel
     out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
     for k, (a, b) in enumerate(pairs):
         noises = []
         for clip in (a, b):
@@ -98,14 +100,23 @@ def reference(pipeline, clips: pd.DataFrame, pairs, steps: int, alpha: float, ou
         _, (sample_rate, audios) = pipeline(noise=noise, steps=steps, return_dict=False)
         audio = resample(torch.from_numpy(np.asarray(audios[0], np.float32)), sample_rate, rate)
         sf.write(out / f"{k}.wav", audio.numpy(), rate, subtype="PCM_16")
-    _sync(pipeline.device)
+
+
+def timed(device: torch.device, function, *args) -> float:
+    """Seconds that `function(*args)` takes, device work included."""
+    _sync(device)
+    start = time.perf_counter()
+    function(*args)
+    _sync(device)
     return time.perf_counter() - start
 
 
 def child_peak_memory(args, count: int) -> dict:
     """Peak memory of the generator alone at `count` clips, measured in a fresh process."""
     command = [sys.executable, __file__, "--memory-child", str(count), *sys.argv[1:]]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"memory run at {count} clips per class failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -117,6 +128,7 @@ def main():
     parser.add_argument("--reference-pairs", type=int, default=None, help="pairs timed through the reference loop")
     parser.add_argument("--steps", type=int, help="DDIM steps (default: the config's)")
     parser.add_argument("--memory-counts", type=int, nargs=2, default=[20, 200])
+    parser.add_argument("--memory-steps", type=int, help="DDIM steps of the memory runs (default: --steps)")
     parser.add_argument("--batch-size", type=int, help="generator batch size (default: the config's)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
@@ -132,6 +144,7 @@ def main():
     rate = config["features"]["sample_rate"]
 
     if args.memory_child:
+        settings["steps"] = args.memory_steps or settings["steps"]
         workdir = Path(args.workdir)
         clips = pd.read_csv(workdir / "clips.csv")
         pipeline = load_pipeline(workdir / "model")
@@ -150,49 +163,64 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         model_dir, clips = prepare(workdir, args.model, config)
+        too_many = [n for n in [count, *args.memory_counts] if n > count_pairs(clips)]
+        if too_many:
+            parser.error(f"{too_many} clips per class: the class has only {count_pairs(clips)} pairs to interpolate")
         clips.to_csv(workdir / "clips.csv", index=False)
         pipeline = load_pipeline(model_dir, device)
         pipeline.set_progress_bar_config(disable=True)
         counter = PassCounter(pipeline.unet)
         n_ref = args.reference_pairs or count
         ref_pairs = choose_pairs(clips, count, settings["seed"])[:n_ref]
-        ref_seconds = reference(
-            pipeline, clips, ref_pairs[:1], settings["steps"], settings["alpha"], workdir / "warm", rate
-        )
+        steps, alpha = settings["steps"], settings["alpha"]
+
+        def seed_style(folder: str, pairs) -> float:
+            return timed(device, reference, pipeline, clips, pairs, steps, alpha, workdir / folder, rate)
+
+        def generator(folder: str) -> float:
+            return timed(device, generate_class, pipeline, clips, workdir / folder, count, settings, rate, CLASS)
+
+        seed_style("warm-reference", ref_pairs[:1])
         counter.samples = 0
-        ref_seconds = reference(pipeline, clips, ref_pairs, settings["steps"], settings["alpha"], workdir / "ref", rate)
+        ref_seconds = seed_style("reference", ref_pairs)
         ref_passes = counter.samples / n_ref
 
+        first_seconds = generator("warm-generator")
         counter.samples = 0
-        _sync(device)
-        start = time.perf_counter()
-        generate_class(pipeline, clips, workdir / "ours", count, settings, rate, CLASS)
-        _sync(device)
-        ours_seconds = time.perf_counter() - start
+        ours_seconds = generator("generator")
         ours_passes = counter.samples / count
+
+        result = {
+            "device": torch.cuda.get_device_name()
+            if device.type == "cuda"
+            else f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)",
+            "model": args.model,
+            "unet_parameters_m": round(sum(p.numel() for p in pipeline.unet.parameters()) / 1e6, 1),
+            "steps": settings["steps"],
+            "batch_size": settings["batch_size"],
+            "count_per_class": count,
+            "class_training_clips": len(clips),
+            "precision": settings["precision"] if device.type == "cuda" else "fp32",
+            "reference": {
+                "pairs_timed": n_ref,
+                "seconds_per_clip": ref_seconds / n_ref,
+                "unet_passes_per_clip": ref_passes,
+            },
+            "generator": {
+                "seconds_per_clip": ours_seconds / count,
+                "first_call_seconds_per_clip": first_seconds / count,
+                "unet_passes_per_clip": ours_passes,
+            },
+            "speedup": (ref_seconds / n_ref) / (ours_seconds / count),
+        }
+        print("speed:", json.dumps(result), file=sys.stderr, flush=True)  # kept if a memory run fails
 
         sys.argv += ["--workdir", str(workdir)]
         memory = {str(n): child_peak_memory(args, n) for n in args.memory_counts}
     key = "cuda_mb_peak" if device.type == "cuda" else "rss_mb_peak"
     small, large = (memory[str(n)][key] for n in args.memory_counts)
-    result = {
-        "device": torch.cuda.get_device_name()
-        if device.type == "cuda"
-        else f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} threads)",
-        "model": args.model,
-        "unet_parameters_m": round(sum(p.numel() for p in pipeline.unet.parameters()) / 1e6, 1),
-        "steps": settings["steps"],
-        "batch_size": settings["batch_size"],
-        "count_per_class": count,
-        "class_training_clips": len(clips),
-        "precision": settings["precision"] if device.type == "cuda" else "fp32",
-        "reference": {
-            "pairs_timed": n_ref,
-            "seconds_per_clip": ref_seconds / n_ref,
-            "unet_passes_per_clip": ref_passes,
-        },
-        "generator": {"seconds_per_clip": ours_seconds / count, "unet_passes_per_clip": ours_passes},
-        "speedup": (ref_seconds / n_ref) / (ours_seconds / count),
+    result |= {
+        "memory_steps": args.memory_steps or settings["steps"],
         "peak_memory_mb": {str(n): memory[str(n)][key] for n in args.memory_counts},
         "peak_memory_ratio": large / small,
         "memory_detail": memory,  # on a CPU: process RSS high-water mark before and after generating
