@@ -136,7 +136,7 @@ def main():
     args = parser.parse_args()
 
     config = yaml.safe_load(Path(args.config).read_text())
-    settings = {**config["generate"], "device": args.device}
+    settings = {**config["generate"], "device": args.device, "strength": 1.0}  # the full schedule, as the seed
     settings["steps"] = args.steps or settings["steps"]
     settings["batch_size"] = args.batch_size or settings["batch_size"]
     count = args.count or settings["per_class"]

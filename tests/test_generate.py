@@ -20,6 +20,25 @@ def test_inversion_then_decoding_round_trips(tiny_pipeline):
     torch.testing.assert_close(interpolator.decode(noise), images, atol=1e-4, rtol=0)
 
 
+def test_a_partial_strength_walks_the_clean_end_of_the_schedule(tiny_pipeline):
+    pipeline = load_pipeline(tiny_pipeline)
+    with torch.no_grad():
+        pipeline.unet.conv_in.weight.zero_()
+    passes = []
+    pipeline.unet.register_forward_pre_hook(lambda module, args: passes.append(1))
+    cpu = torch.device("cpu")
+    full, half = Interpolator(pipeline, 20, cpu), Interpolator(pipeline, 20, cpu, strength=0.5)
+    assert half.timesteps == full.timesteps[10:] and min(half.timesteps) == min(full.timesteps)
+    images = torch.rand(2, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 1.6 - 0.8
+    halfway = half.invert(images)
+    assert len(passes) == 10
+    assert (halfway - images).abs().mean() < (full.invert(images) - images).abs().mean()
+    torch.testing.assert_close(half.decode(halfway), images, atol=1e-4, rtol=0)
+    for strength in (0, 1.5):
+        with pytest.raises(ValueError, match="strength"):
+            Interpolator(pipeline, 20, cpu, strength=strength)
+
+
 def test_slerp_ends_and_middle():
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(4, 1, 8, 8, generator=g), torch.randn(4, 1, 8, 8, generator=g)

@@ -49,9 +49,15 @@ def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
 
 class Interpolator:
     """Deterministic DDIM inversion and decoding with one pipeline's UNet and scheduler; in the
-    latent variant, images pass through the pipeline's autoencoder on the way in and out."""
+    latent variant, images pass through the pipeline's autoencoder on the way in and out.
 
-    def __init__(self, pipeline, steps: int, device: torch.device, precision: str = "fp32"):
+    `strength` is the fraction of the `steps`-step schedule walked, from the clean end: 1 inverts
+    to pure noise (the seed's method); less stops at an intermediate noise level, which keeps more
+    of the source clips and needs fewer passes."""
+
+    def __init__(self, pipeline, steps: int, device: torch.device, precision: str = "fp32", strength: float = 1.0):
+        if not 0 < strength <= 1:
+            raise ValueError(f"generate.strength must be in (0, 1], got {strength}")
         self.unet = pipeline.unet.to(device).eval()
         self.vqvae = pipeline.vqvae.to(device).eval() if pipeline.vqvae is not None else None
         if device.type == "cuda":
@@ -66,7 +72,8 @@ class Interpolator:
         alphas = self.scheduler.alphas_cumprod
         final = torch.as_tensor(self.scheduler.final_alpha_cumprod)
         stride = self.scheduler.config.num_train_timesteps // self.scheduler.num_inference_steps
-        self.timesteps = self.scheduler.timesteps.tolist()  # descending
+        schedule = self.scheduler.timesteps.tolist()  # descending
+        self.timesteps = schedule[len(schedule) - max(1, round(strength * len(schedule))) :]
         self.alpha = {t: alphas[t] for t in self.timesteps}
         self.alpha_prev = {t: alphas[t - stride] if t - stride >= 0 else final for t in self.timesteps}
 
@@ -117,11 +124,21 @@ def generate_class(
     device = resolve_device(settings["device"])
     imager = MelImager(mel_spec_of(pipeline)).to(device)
     spec = imager.spec
-    interpolator = Interpolator(pipeline, settings["steps"], device, settings.get("precision", "fp32"))
+    interpolator = Interpolator(
+        pipeline, settings["steps"], device, settings.get("precision", "fp32"), settings.get("strength", 1.0)
+    )
     pairs = choose_pairs(clips, count, settings["seed"])
     by_id = clips.set_index("id")
     batch_size = settings["batch_size"]
-    log.info("%s: %d pairs from %d clips, %d steps on %s", class_name, count, len(clips), settings["steps"], device)
+    log.info(
+        "%s: %d pairs from %d clips, %d of %d DDIM steps on %s",
+        class_name,
+        count,
+        len(clips),
+        len(interpolator.timesteps),
+        settings["steps"],
+        device,
+    )
 
     sources = sorted({clip for pair in pairs for clip in pair})
     noise, loudness = {}, {}
