@@ -48,6 +48,13 @@ def test_every_problem_is_reported_at_once():
     assert "seeds:" in str(error.value) and "protocol.val_fraction:" in str(error.value)
 
 
+def test_mel_windows_that_griffin_lim_cannot_invert_are_refused():
+    config = _config()
+    config["diffusion"]["mel"] |= {"n_fft": 1024, "hop_length": 690}
+    with pytest.raises(ConfigError, match=r"diffusion\.mel: mel hop_length 690 must be at most half of n_fft 1024"):
+        check_config(config, SCHEMA)
+
+
 def test_baseline_is_required_among_variants():
     with pytest.raises(ConfigError, match="variants"):
         check_config(_config(variants=["diffusion"]), SCHEMA)

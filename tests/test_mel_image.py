@@ -37,3 +37,15 @@ def test_griffin_lim_returns_audio_with_the_same_spectrogram():
     assert (again - image).abs().mean() < 0.1
     other = imager.audio_to_image(torch.from_numpy(_tone(hz=2000.0, noise=0.0))[None])
     assert (other - image).abs().mean() > 0.3  # the bound above is tight enough to mean something
+
+
+def test_mel_to_linear_is_a_non_negative_inverse_of_the_filterbank():
+    imager = MelImager(SPEC)
+    fb = imager.mel.mel_scale.fb  # (freq, mels)
+    linear = torch.rand(2, fb.shape[0], 8, generator=torch.Generator().manual_seed(0)) ** 4
+    mel = fb.T @ linear
+    rebuilt = imager.mel_to_linear(mel)
+    assert rebuilt.shape == linear.shape and (rebuilt >= 0).all()
+    assert ((fb.T @ rebuilt) - mel).norm() < 0.05 * mel.norm()
+    plain = (torch.linalg.pinv(fb.T) @ mel).clamp_min(0)  # the least-squares answer, clipped
+    assert ((fb.T @ rebuilt) - mel).norm() < ((fb.T @ plain) - mel).norm()

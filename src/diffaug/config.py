@@ -30,12 +30,20 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def check_config(config: dict, schema_path: str | Path) -> dict:
-    """Raise ConfigError listing every schema violation as `key: problem`; return the config."""
+    """Raise ConfigError listing every schema violation as `key: problem`, then any mel settings
+    that cannot work; return the config."""
+    from .mel_image import MelSpec
+
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = [f"  {_where(e)}: {_describe(e)}" for e in errors]
+    lines = [f"  {_where(e)}: {_describe(e)}" for e in errors]
+    if not lines:
+        try:
+            MelSpec(**config["diffusion"]["mel"])
+        except ValueError as error:
+            lines.append(f"  diffusion.mel: {error}")
+    if lines:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     return config
 

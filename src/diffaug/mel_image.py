@@ -28,8 +28,11 @@ class MelSpec:
     n_iter: int = 32
 
     def __post_init__(self):
-        if self.hop_length >= self.n_fft:
-            raise ValueError(f"mel hop_length {self.hop_length} must be below n_fft {self.n_fft}: windows must overlap")
+        if 2 * self.hop_length > self.n_fft:
+            raise ValueError(
+                f"mel hop_length {self.hop_length} must be at most half of n_fft {self.n_fft}:"
+                " Griffin-Lim cannot rebuild audio from windows that overlap less"
+            )
 
     @property
     def slice_samples(self) -> int:
@@ -57,8 +60,6 @@ class MelImager(torch.nn.Module):
             mel_scale="slaney",
             pad_mode="constant",
         )
-        # Least-squares inverse of the filterbank; negative energies are clipped afterwards.
-        self.register_buffer("fb_pinv", torch.linalg.pinv(self.mel.mel_scale.fb), persistent=False)
         self.register_buffer("window", torch.hann_window(spec.n_fft), persistent=False)
 
     def audio_to_image(self, audio: torch.Tensor, quantize: bool = False) -> torch.Tensor:
@@ -73,9 +74,17 @@ class MelImager(torch.nn.Module):
     def image_to_audio(self, image: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(batch, 1, y_res, x_res) in [0, 1] -> (batch, slice samples), peak-relative loudness."""
         db = image.squeeze(1).float().clamp(0, 1) * self.spec.top_db - self.spec.top_db
-        power = torch.pow(10.0, db / 10)
-        linear = torch.matmul(power.transpose(-1, -2), self.fb_pinv).transpose(-1, -2).clamp_min(0)
-        return griffin_lim(linear.sqrt(), self.window, self.spec, generator)
+        return griffin_lim(self.mel_to_linear(torch.pow(10.0, db / 10)).sqrt(), self.window, self.spec, generator)
+
+    def mel_to_linear(self, power: torch.Tensor, iterations: int = 50) -> torch.Tensor:
+        """(batch, mels, frames) mel power -> (batch, freq, frames) linear power: the non-negative
+        least-squares inverse of the filterbank, by multiplicative updates."""
+        fb = self.mel.mel_scale.fb  # (freq, mels)
+        target = fb @ power
+        linear = target.clone()
+        for _ in range(iterations):
+            linear = linear * target / (fb @ (fb.T @ linear)).clamp_min(1e-12)
+        return linear
 
 
 def griffin_lim(magnitude: torch.Tensor, window: torch.Tensor, spec: MelSpec, generator=None, momentum=0.99):
