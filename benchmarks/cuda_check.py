@@ -44,7 +44,7 @@ def main():
     result = {"device": torch.cuda.get_device_name()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        spec = MelSpec(x_res=32, y_res=32, sample_rate=22050, n_fft=1024, hop_length=690)
+        spec = MelSpec(x_res=32, y_res=32, sample_rate=22050, n_fft=2048, hop_length=690)  # the demo mel
         torch.manual_seed(0)
         unet = build_unet(spec, {"block_out_channels": [16, 32, 32], "layers_per_block": 1, "norm_num_groups": 8})
         save_pipeline(tmp / "model", unet, DDIMScheduler(clip_sample=False), spec)
