@@ -100,4 +100,14 @@ def griffin_lim(magnitude: torch.Tensor, window: torch.Tensor, spec: MelSpec, ge
         angles = rebuilt - previous * (momentum / (1 + momentum))
         angles = angles / angles.abs().clamp_min(1e-16)
         previous = rebuilt
-    return torch.istft(magnitude * angles, length=length, **istft)
+    return torch.istft(magnitude * angles, length=length, **istft) * _edge_taper(window, spec, magnitude.shape[-1])
+
+
+def _edge_taper(window: torch.Tensor, spec: MelSpec, frames: int) -> torch.Tensor:
+    """Gain that tames the slice's last samples: only the tail of the last window covers them, and
+    the inverse STFT divides by that near-zero window sum, which would leave a loud click."""
+    square = window.pow(2).view(1, 1, -1)
+    envelope = torch.nn.functional.conv_transpose1d(square.new_ones(1, 1, frames), square, stride=spec.hop_length)
+    envelope = envelope.flatten()[spec.n_fft // 2 :][: spec.slice_samples]
+    floor = 0.1 * envelope.max()
+    return (envelope / floor).clamp(max=1.0)
