@@ -9,8 +9,9 @@ import torch
 from conftest import TINY_MEL
 
 from diffaug import CLASSES, steps
+from diffaug.audio import fit_length, load_mono
 from diffaug.classifier import SoundCNN
-from diffaug.features import load_feature_sets, save_feature_sets
+from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
 from diffaug.files import save_tensors
 from diffaug.pairs import choose_pairs
 from diffaug.splits import make_split, save_split
@@ -111,3 +112,22 @@ def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipel
     assert drawn["fake"]["siren"].shape[-2:] == (TINY_MEL.y_res, TINY_MEL.x_res)  # the config's demo mel is 32 x 32
     with pytest.raises(FileNotFoundError, match="mel_config.json"):
         plot(tmp_path)
+
+
+def test_round_trip_features_are_the_pair_sources_through_the_mel_image(tiny_dataset, tiny_pipeline, tmp_path):
+    manifest = tiny_dataset[1]
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    split = make_split(manifest, "fold1", PROTOCOL)
+    save_split(split, tmp_path / "split.json")
+    features = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 16}
+    inputs = (str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"), str(tiny_pipeline))
+    steps.features_round_trip(*inputs, {"per_class": 2, "seed": 4}, features, str(tmp_path / "round_trip.safetensors"))
+    x, y, names = load_feature_sets(tmp_path / "round_trip.safetensors")["train"]
+    assert x.shape == (20, 1, 16, 44) and y.tolist() == [c for c in range(10) for _ in range(2)]
+    train = manifest[manifest["id"].isin(split["train"])]
+    drawn = {clip for pair in choose_pairs(train[train["class"] == "siren"], 2, 4) for clip in pair}
+    assert {name.split("/")[1] for name in names[16:18]} <= drawn and names[16].startswith("siren/")
+    source = load_mono(train.set_index("id").loc[names[16][6:], "path"], 22050)
+    real = FeatureExtractor(FeatureSpec(**features)).from_audio(fit_length(source, TINY_MEL.slice_samples))
+    assert not torch.allclose(x[16], real)  # the clip went through the image and Griffin-Lim
+    assert float(x[16].sum()) == pytest.approx(float(real.sum()), rel=0.3)  # at the source's loudness

@@ -33,7 +33,8 @@ def test_every_stage_left_its_outputs(finished_run):
     kept = pd.read_csv(results / "generated" / "fold1" / "pairs.csv")
     assert len(kept) == 20 and kept["kept"].sum() == 10 and kept["confidence"].between(0, 1).all()
     fidelity = pd.read_csv(results / "tables" / "class_fidelity.csv")
-    assert set(fidelity["source"]) == {"diffusion", "mel_average"} and len(fidelity) == 20
+    assert set(fidelity["source"]) == {"diffusion", "mel_average", "round_trip"} and len(fidelity) == 30
+    assert (fidelity[fidelity["source"] == "round_trip"]["generated"] == 2).all()  # per_class real clips each
     assert len(metrics["confusion_matrix"]) == 10 and 1 <= metrics["chosen_epoch"] <= 3
     assert "test" in metrics["seed_style"]["note"]
     pairs = pd.read_csv(results / "generated" / "fold1" / "siren" / "pairs.csv")

@@ -106,6 +106,12 @@ class Interpolator:
         return x
 
 
+def with_loudness(audio: torch.Tensor, rms: float) -> torch.Tensor:
+    """`audio` scaled to an RMS level, then down to a 0.99 peak if it would clip."""
+    audio = audio * rms / audio.pow(2).mean().sqrt().clamp_min(1e-8)
+    return audio / max(1.0, float(audio.abs().max()) / 0.99)
+
+
 def _batches(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -164,9 +170,7 @@ def generate_class(
             audio = resample(audio, spec.sample_rate, output_rate)
             for k, (source_a, source_b) in enumerate(chunk):
                 index = batch_index * batch_size + k
-                target = 0.5 * (loudness[source_a] + loudness[source_b])
-                clip = audio[k] * target / audio[k].pow(2).mean().sqrt().clamp_min(1e-8)
-                clip = clip / max(1.0, float(clip.abs().max()) / 0.99)
+                clip = with_loudness(audio[k], 0.5 * (loudness[source_a] + loudness[source_b]))
                 name = f"{class_name}-{index:05d}.wav"
                 write_audio(tmp / name, clip.numpy(), output_rate)
                 rows.append(

@@ -141,7 +141,9 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
         )
     note = (
         "\nBoth shares come from the split's baseline classifier (the first configured seed). A generator that makes "
-        "class-faithful audio scores near the real clips' share; one that makes noise scores near 10 %.\n"
+        "class-faithful audio scores near the real clips' share; one that makes noise scores near 10 %. "
+        "round_trip is real training clips sent only through the diffusion pipeline's mel image and Griffin-Lim: "
+        "the most a generator working in that image can keep.\n"
     )
     return "\n".join(lines) + "\n" + note
 

@@ -127,6 +127,39 @@ def _baseline_model(weights: str, classifier: dict) -> SoundCNN:
     return model
 
 
+def features_round_trip(
+    manifest_csv: str, split_json: str, model_dir: str, pairs: dict, features: dict, output: str
+) -> None:
+    """Classifier features of the real clips that interpolation draws on (up to `per_class` per
+    class), after only the generating pipeline's mel image and Griffin-Lim, no diffusion: what
+    that round trip alone keeps of each class."""
+    from .audio import fit_length, load_mono, resample
+    from .diffusion import saved_mel_spec
+    from .generate import with_loudness
+    from .mel_image import MelImager
+    from .pairs import choose_pairs
+
+    spec = saved_mel_spec(model_dir)
+    imager, extractor = MelImager(spec), FeatureExtractor(FeatureSpec(**features))
+    generator = torch.Generator().manual_seed(pairs["seed"])
+    table = pd.read_csv(manifest_csv)
+    train = table[table["id"].isin(set(load_split(split_json)["train"]))]
+    xs, ys, names = [], [], []
+    for class_name, clips in train.groupby("class", sort=True):
+        drawn = {clip for pair in choose_pairs(clips, pairs["per_class"], pairs["seed"]) for clip in pair}
+        sources = clips[clips["id"].isin(drawn)].sort_values("id").head(pairs["per_class"])
+        audio = torch.stack([fit_length(load_mono(p, spec.sample_rate), spec.slice_samples) for p in sources["path"]])
+        with torch.inference_mode():
+            rebuilt = imager.image_to_audio(imager.audio_to_image(audio), generator)
+        rebuilt = torch.stack([with_loudness(b, float(a.pow(2).mean().sqrt())) for a, b in zip(audio, rebuilt)])
+        rebuilt = resample(rebuilt, spec.sample_rate, features["sample_rate"])
+        xs += [extractor.from_audio(clip) for clip in rebuilt]
+        ys += [CLASSES.index(class_name)] * len(sources)
+        names += [f"{class_name}/{clip}" for clip in sources["id"]]
+    save_feature_sets(output, {"train": (torch.stack(xs), torch.tensor(ys), names)})
+    log.info("%d real clips through the %d x %d mel image and back", len(names), spec.x_res, spec.y_res)
+
+
 def score_generated(features: str, weights: str, classifier: dict, output: str) -> None:
     """How the split's baseline classifier labels each generated clip: predicted class and the
     probability it gives the intended class."""

@@ -50,7 +50,7 @@ wildcard_constraints:
     split=r"(random|fold\d+)(-n\d+)?",
     class_name="|".join(CLASSES),
     variant="|".join(config["variants"]),
-    source="diffusion|mel_average",
+    source="diffusion|mel_average|round_trip",
     seed=r"\d+",
 
 
@@ -91,9 +91,10 @@ def specaugment(wildcards):
 
 
 def unfiltered_features(wildcards):
-    if wildcards.source == "mel_average":
-        return source_features(wildcards.split, "mel_average")
-    return f"{R}/features/{wildcards.split}/generated.safetensors"
+    """What score_generated scores: every generated clip of a source, or the round-trip clips."""
+    if wildcards.source == "diffusion":
+        return f"{R}/features/{wildcards.split}/generated.safetensors"
+    return f"{R}/features/{wildcards.split}/{wildcards.source}.safetensors"
 
 
 def baseline_weights(wildcards):
@@ -101,7 +102,10 @@ def baseline_weights(wildcards):
 
 
 def all_scores():
-    return expand(f"{R}/scores/{{split}}/{{source}}.csv", split=SPLITS, source=SOURCES)
+    """Scores of every generating source; with diffusion, also of the real clips through its mel
+    image and back (round_trip), to tell the image's losses from the model's."""
+    sources = SOURCES + ["round_trip"] * ("diffusion" in SOURCES)
+    return expand(f"{R}/scores/{{split}}/{{source}}.csv", split=SPLITS, source=sources)
 
 
 def all_metrics():

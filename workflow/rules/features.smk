@@ -62,3 +62,27 @@ rule features_mel_average:
         pairs=PAIRS,
     script:
         "../../scripts/features_mel_average.py"
+
+
+rule features_round_trip:
+    input:
+        manifest=rules.manifest.output.manifest,
+        split=rules.split.output.split,
+        model=diffusion_model,
+    output:
+        features=f"{R}/features/{{split}}/round_trip.safetensors",
+    log:
+        log_for("features_round_trip", "{split}"),
+    benchmark:
+        benchmark_for("features_round_trip", "{split}")
+    conda:
+        "../../envs/diffaug.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        pairs=PAIRS,
+        features=config["features"],
+    script:
+        "../../scripts/features_round_trip.py"
