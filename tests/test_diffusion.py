@@ -1,4 +1,6 @@
 import json
+import re
+import shutil
 
 import pytest
 import torch
@@ -55,6 +57,19 @@ def test_a_pretrained_pipeline_folder_replaces_training(tiny_pipeline, tmp_path)
     assert mel_spec_of(copy) == mel_spec_of(original)
     x = torch.rand(1, 1, 16, 16)
     torch.testing.assert_close(copy.unet(x, 5).sample, original.unet(x, 5).sample)
+
+
+def test_a_pretrained_pipeline_with_unusable_mel_settings_is_named(tiny_pipeline, tmp_path):
+    from diffaug.steps import import_pretrained
+
+    folder = tmp_path / "bad"
+    shutil.copytree(tiny_pipeline, folder)
+    mel_config = folder / "mel" / "mel_config.json"
+    mel_config.write_text(json.dumps(json.loads(mel_config.read_text()) | {"hop_length": 1000}))
+    expected = rf"pretrained {re.escape(str(folder))}: .*hop_length 1000 must be at most half"
+    with pytest.raises(ValueError, match=expected):
+        import_pretrained(str(folder), str(tmp_path / "copy"))
+    assert not (tmp_path / "copy").exists()
 
 
 def _latent_pipeline(folder):

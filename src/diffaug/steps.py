@@ -227,7 +227,10 @@ def import_pretrained(source: str, output: str) -> None:
     from .diffusion import load_pipeline, mel_spec_of, save_pipeline
 
     pipeline = load_pipeline(source)
-    spec = mel_spec_of(pipeline)
+    try:
+        spec = mel_spec_of(pipeline)
+    except ValueError as error:
+        raise ValueError(f"diffusion.pretrained {source}: its mel settings cannot be used: {error}") from None
     log.info("using pretrained pipeline %s (mel %s)", source, spec)
     record = {"pretrained": str(source), "latent": pipeline.vqvae is not None}
     save_pipeline(output, pipeline.unet, pipeline.scheduler, spec, record, vqvae=pipeline.vqvae)
