@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 from diffusers import DDIMScheduler
+from generation import PUBLISHED  # this folder's generation benchmark
 
 from diffaug.audio import read_audio
 from diffaug.dataset import build_manifest
@@ -19,8 +20,6 @@ from diffaug.diffusion import build_unet, load_pipeline, save_pipeline
 from diffaug.generate import generate_class
 from diffaug.mel_image import MelSpec
 from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
-
-PUBLISHED_UNET = {"block_out_channels": [128, 128, 256, 256, 512, 512], "layers_per_block": 2, "attention_levels": [4]}
 
 
 def pass_ms(unet, batch: int, dtype, channels_last: bool, repeats: int = 10) -> float:
@@ -76,7 +75,7 @@ def main():
         result["max_abs_diff_bf16_vs_fp32"] = gap("cuda_a", "cuda_fp32")
         result["max_abs_diff_cuda_fp32_vs_cpu"] = gap("cuda_fp32", "cpu")
 
-    unet = build_unet(MelSpec(), PUBLISHED_UNET).cuda().eval()
+    unet = build_unet(MelSpec(), PUBLISHED["unet"]).cuda().eval()
     result["published_unet_params_m"] = round(sum(p.numel() for p in unet.parameters()) / 1e6, 1)
     result["ms_per_sample"] = {
         "fp32_b1": pass_ms(unet, 1, None, False),

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .audio import fit_length, load_mono, resample, write_audio
 from .diffusion import mel_spec_of
 from .files import atomic_output
-from .mel_image import MelImager
+from .mel_image import MelImager, MelSpec
 from .pairs import choose_pairs
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,11 @@ class Interpolator:
         return x
 
 
+def source_slices(paths, spec: MelSpec) -> torch.Tensor:
+    """(clips, slice samples): each file at the pipeline's rate, cut or padded to one mel slice."""
+    return torch.stack([fit_length(load_mono(path, spec.sample_rate), spec.slice_samples) for path in paths])
+
+
 def with_loudness(audio: torch.Tensor, rms: float) -> torch.Tensor:
     """`audio` scaled to an RMS level, then down to a 0.99 peak if it would clip."""
     audio = audio * rms / audio.pow(2).mean().sqrt().clamp_min(1e-8)
@@ -149,9 +154,7 @@ def generate_class(
     sources = sorted({clip for pair in pairs for clip in pair})
     noise, loudness = {}, {}
     for chunk in tqdm(list(_batches(sources, batch_size)), desc=f"{class_name}: invert", mininterval=2):
-        audio = torch.stack(
-            [fit_length(load_mono(by_id.loc[c, "path"], spec.sample_rate), spec.slice_samples) for c in chunk]
-        )
+        audio = source_slices(by_id.loc[chunk, "path"], spec)
         loudness.update(zip(chunk, audio.pow(2).mean(1).sqrt().tolist()))
         images = imager.audio_to_image(audio.to(device), quantize=settings.get("quantize", False)) * 2 - 1
         noise.update(zip(chunk, interpolator.invert(images).cpu()))

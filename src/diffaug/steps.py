@@ -133,9 +133,9 @@ def features_round_trip(
     """Classifier features of the real clips that interpolation draws on (up to `per_class` per
     class), after only the generating pipeline's mel image and Griffin-Lim, no diffusion: what
     that round trip alone keeps of each class."""
-    from .audio import fit_length, load_mono, resample
+    from .audio import resample
     from .diffusion import saved_mel_spec
-    from .generate import with_loudness
+    from .generate import source_slices, with_loudness
     from .mel_image import MelImager
     from .pairs import choose_pairs
 
@@ -148,7 +148,7 @@ def features_round_trip(
     for class_name, clips in train.groupby("class", sort=True):
         drawn = {clip for pair in choose_pairs(clips, pairs["per_class"], pairs["seed"]) for clip in pair}
         sources = clips[clips["id"].isin(drawn)].sort_values("id").head(pairs["per_class"])
-        audio = torch.stack([fit_length(load_mono(p, spec.sample_rate), spec.slice_samples) for p in sources["path"]])
+        audio = source_slices(sources["path"], spec)
         with torch.inference_mode():
             rebuilt = imager.image_to_audio(imager.audio_to_image(audio), generator)
         rebuilt = torch.stack([with_loudness(b, float(a.pow(2).mean().sqrt())) for a, b in zip(audio, rebuilt)])
