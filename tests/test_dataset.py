@@ -173,3 +173,29 @@ def test_download_goes_through_soundata(tiny_dataset, tmp_path, monkeypatch, mis
         prepare_dataset(settings, str(metadata))
         assert metadata.is_file() and len(build_manifest(root)[0]) == len(tiny_dataset[1])
     assert fake.calls[:2] == [("initialize", "urbansound8k", str(root)), ("download", True)]
+
+
+def test_hidden_and_non_audio_files_are_ignored_and_logged(dataset_copy, tiny_dataset, caplog):
+    """A real copy as it comes: .DS_Store in every fold, AppleDouble files, notes beside the clips."""
+    folds = sorted((dataset_copy / "audio").glob("fold*"))
+    for fold in folds:
+        (fold / ".DS_Store").write_bytes(b"\0\0\0\1Bud1" + bytes(100))
+    (folds[0] / "._7061-6-0-0.wav").write_bytes(b"\0\5\26\7" + bytes(60))
+    (folds[0] / "README.txt").write_text("notes\n")
+    (dataset_copy / "audio" / ".DS_Store").write_bytes(b"\0")
+    with caplog.at_level("INFO", logger="diffaug.dataset"):
+        manifest, rejected = build_manifest(dataset_copy)
+    assert len(manifest) == len(tiny_dataset[1]) and rejected.empty
+    assert f"ignored {len(folds) + 2} hidden or non-audio file(s)" in caplog.text
+    assert "fold1/.DS_Store" in caplog.text and "README.txt" in caplog.text
+
+
+def test_an_unlisted_wav_stays_an_error_beside_ignored_files(dataset_copy):
+    fold = dataset_copy / "audio" / "fold1"
+    (fold / ".DS_Store").write_bytes(b"\0")
+    clip = next(fold.glob("*.wav"))
+    (fold / "STRAY.WAV").write_bytes(clip.read_bytes())
+    with pytest.raises(DatasetError) as error:
+        build_manifest(dataset_copy)
+    assert "audio/fold1/STRAY.WAV: on disk but not in the metadata" in str(error.value)
+    assert ".DS_Store" not in str(error.value) and "1 unusable audio file(s)" in str(error.value)

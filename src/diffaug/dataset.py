@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,12 @@ METADATA_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold
 METADATA_FILE = Path("metadata") / "UrbanSound8K.csv"
 MANIFEST_COLUMNS = ("id", "path", "fsID", "fold", "classID", "class", "salience", "sample_rate", "channels", "seconds")
 REJECTED_COLUMNS = ("file", "fold", "class", "reason")
+AUDIO_SUFFIXES = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64", ".caf"}
+)
+"""Suffixes of audio files: an unlisted file with one of them is an error, other files are ignored."""
+
+log = logging.getLogger(__name__)
 
 
 class DatasetError(ValueError):
@@ -70,8 +77,10 @@ def build_manifest(
     """(manifest, rejected): one manifest row per usable clip, with its rate, channels and length.
 
     Every listed file is read whole. Missing, unreadable, empty, too short, too long, silent or
-    non-finite audio, and files under audio/ that the metadata does not list, are rejected: with
-    `on_bad_file="error"` one DatasetError lists them all, with "skip" they are returned apart.
+    non-finite audio, and audio files under audio/fold*/ that the metadata does not list, are
+    rejected: with `on_bad_file="error"` one DatasetError lists them all, with "skip" they are
+    returned apart. Hidden files (.DS_Store, ._name) and files that are not audio by their suffix
+    are ignored and logged.
     """
     root = Path(root).resolve()
     meta = read_metadata(root)
@@ -86,7 +95,12 @@ def build_manifest(
             row = meta.loc[index]
             rejected.append((row["slice_file_name"], row["fold"], row["class"], error.reason))
     listed = set(paths)
-    for extra in sorted(p for p in (root / "audio").glob("fold*/*") if p.is_file() and p not in listed):
+    unlisted = sorted(p for p in (root / "audio").glob("fold*/*") if p.is_file() and p not in listed)
+    ignored = [p for p in unlisted if not is_audio_name(p.name)]
+    if ignored:
+        names = ", ".join(str(p.relative_to(root)) for p in ignored[:10]) + (", ..." if len(ignored) > 10 else "")
+        log.info("ignored %d hidden or non-audio file(s) under %s: %s", len(ignored), root / "audio", names)
+    for extra in (p for p in unlisted if is_audio_name(p.name)):
         fold = extra.parent.name.removeprefix("fold")
         rejected.append((extra.name, int(fold) if fold.isdigit() else None, None, "on disk but not in the metadata"))
     rejected = pd.DataFrame(rejected, columns=list(REJECTED_COLUMNS))
@@ -102,6 +116,11 @@ def build_manifest(
     header = ["sample_rate", "channels", "seconds"]
     manifest[header] = pd.DataFrame(list(infos.values()), index=usable.index, columns=header)
     return manifest[list(MANIFEST_COLUMNS)].reset_index(drop=True), rejected
+
+
+def is_audio_name(name: str) -> bool:
+    """Whether a file name under audio/ names an audio clip: not hidden, with an audio suffix."""
+    return not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES
 
 
 def download_urbansound8k(root: str | Path) -> None:
