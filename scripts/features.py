@@ -3,5 +3,5 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
     steps.features_real(
-        snakemake.input.manifest, snakemake.input.split, snakemake.params.features, snakemake.output.features
+        snakemake.input.manifest, snakemake.params.features, snakemake.output.features, snakemake.threads
     )

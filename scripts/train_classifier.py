@@ -4,6 +4,7 @@ from diffaug.runner import run_step
 with run_step(snakemake.log[0], snakemake.threads):
     steps.train(
         snakemake.input.real,
+        snakemake.input.split,
         list(snakemake.input.generated),
         snakemake.wildcards.variant,
         int(snakemake.wildcards.seed),

@@ -1,10 +1,11 @@
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 import torchaudio
 
 from diffaug.audio import load_mono
-from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
+from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets, select_parts
 
 
 def test_shape_is_the_seeds(tiny_dataset):
@@ -43,3 +44,27 @@ def test_feature_sets_round_trip(tmp_path):
     for name, (x, y, ids) in sets.items():
         torch.testing.assert_close(loaded[name][0], x)
         assert loaded[name][1].tolist() == y.tolist() and loaded[name][2] == ids
+
+
+def test_features_are_computed_once_per_dataset_and_splits_select_rows(tiny_dataset, tmp_path):
+    from diffaug.splits import make_split
+    from diffaug.steps import features_real
+
+    manifest = tiny_dataset[1]
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    spec = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 16}
+    features_real(str(tmp_path / "manifest.csv"), spec, str(tmp_path / "one.safetensors"))
+    features_real(str(tmp_path / "manifest.csv"), spec, str(tmp_path / "two.safetensors"), threads=2)
+    x, y, ids = load_feature_sets(tmp_path / "one.safetensors")["all"]
+    assert ids == list(manifest["id"]) and y.tolist() == list(manifest["classID"]) and x.shape == (80, 1, 16, 44)
+    assert torch.equal(x, load_feature_sets(tmp_path / "two.safetensors")["all"][0])  # worker processes, same rows
+    protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
+    split = make_split(manifest, "fold2", protocol)
+    parts = select_parts(tmp_path / "one.safetensors", split)
+    for part in ("train", "val", "test"):
+        px, py, pids = parts[part]
+        assert pids == split[part] and len(px) == len(pids) > 0
+        row = ids.index(pids[-1])
+        assert torch.equal(px[-1], x[row]) and py[-1] == y[row]
+    with pytest.raises(ValueError, match="no features for 1 clip.*different manifests"):
+        select_parts(tmp_path / "one.safetensors", {**split, "test": [*split["test"], "unknown.wav"]})

@@ -26,8 +26,10 @@ def test_mel_average_uses_the_diffusion_pairs(tiny_dataset, tmp_path):
     split = make_split(manifest, "fold1", PROTOCOL)
     save_split(split, tmp_path / "split.json")
     train = manifest[manifest["id"].isin(split["train"])].reset_index(drop=True)
-    x = torch.rand(len(train), 1, 64, 44)
-    save_feature_sets(tmp_path / "real.safetensors", {"train": (x, torch.tensor(train["classID"]), list(train["id"]))})
+    everything = torch.rand(len(manifest), 1, 64, 44)
+    sets = {"all": (everything, torch.tensor(manifest["classID"]), list(manifest["id"]))}
+    save_feature_sets(tmp_path / "real.safetensors", sets)
+    x = everything[torch.tensor(manifest.index[manifest["id"].isin(split["train"])].to_numpy())]
     steps.features_mel_average(
         str(tmp_path / "manifest.csv"),
         str(tmp_path / "split.json"),
@@ -101,7 +103,7 @@ def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipel
         drawn.update(real=real, fake=fake)
         Path(path).write_bytes(b"png")
 
-    monkeypatch.setattr(steps, "examples_plot", draw)
+    monkeypatch.setattr("diffaug.plots.examples_plot", draw)
 
     def plot(model_dir):
         inputs = [str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"), [str(generated)]]

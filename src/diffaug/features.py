@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import torch
 import torchaudio
-from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono
-from .files import load_tensors, save_tensors
+from .files import load_tensors, map_in_workers, save_tensors
 
 
 @dataclass(frozen=True)
@@ -42,11 +41,11 @@ class FeatureExtractor:
     def from_file(self, path) -> torch.Tensor:
         return self.from_audio(load_mono(path, self.spec.sample_rate))
 
-    def from_files(self, paths: Sequence, desc: str = "features") -> torch.Tensor:
+    def from_files(self, paths: Sequence, desc: str = "features", workers: int = 0) -> torch.Tensor:
+        """Features of every file, in order; `workers` processes decode and transform beside this one."""
         out = torch.empty((len(paths), *self.spec.shape))
-        with torch.inference_mode():
-            for i, path in enumerate(tqdm(paths, desc=desc, mininterval=2)):
-                out[i] = self.from_file(path)
+        for i, x in enumerate(map_in_workers(self.from_file, list(paths), workers, desc)):
+            out[i] = x
         return out
 
 
@@ -61,3 +60,22 @@ def save_feature_sets(path, sets: dict[str, tuple[torch.Tensor, torch.Tensor, li
 def load_feature_sets(path) -> dict[str, tuple[torch.Tensor, torch.Tensor, list[str]]]:
     tensors, ids = load_tensors(path)
     return {name: (tensors[f"{name}.x"], tensors[f"{name}.y"], ids[name]) for name in ids}
+
+
+def select_parts(
+    path, split: dict, parts=("train", "val", "test")
+) -> dict[str, tuple[torch.Tensor, torch.Tensor, list[str]]]:
+    """The rows of a dataset's feature file (one set, "all") that a split puts in each part."""
+    x, y, ids = load_feature_sets(path)["all"]
+    row = {clip: i for i, clip in enumerate(ids)}
+    missing = [clip for part in parts for clip in split[part] if clip not in row]
+    if missing:
+        raise ValueError(
+            f"{path}: no features for {len(missing)} clip(s) of split {split['split']} (first: {missing[0]}); "
+            "the features and the split come from different manifests"
+        )
+    selected = {}
+    for part in parts:
+        index = torch.tensor([row[clip] for clip in split[part]], dtype=torch.int64)
+        selected[part] = (x[index], y[index], list(split[part]))
+    return selected

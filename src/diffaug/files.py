@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
 
 
 @contextmanager
@@ -59,3 +61,22 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
             return {k: handle.get_tensor(k) for k in handle.keys()}, meta
     except SafetensorError as error:
         raise ValueError(f"{path}: not a safetensors file ({error}); only safetensors are loaded") from None
+
+
+def map_in_workers(function, items: list, workers: int = 0, desc: str = ""):
+    """Yield `function(item)` for every item, in order, computed in `workers` processes beside this
+    one (none: here), with a progress bar."""
+    results = DataLoader(_Mapped(function, items), batch_size=None, num_workers=workers)
+    yield from tqdm(results, total=len(items), desc=desc, mininterval=2)
+
+
+class _Mapped(Dataset):
+    def __init__(self, function, items: list):
+        self.function, self.items = function, items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int):
+        with torch.inference_mode():
+            return self.function(self.items[index])

@@ -1,6 +1,7 @@
 """One function per workflow rule: paths and config sections in, files out.
 
-The diffusers-based modules are imported only by the steps that use them: they take seconds to load.
+The diffusers-based modules, plots and tables are imported only by the steps that use them: they
+take seconds to load, and every job pays them.
 
 The scripts under scripts/ only unpack Snakemake's objects and call these, so every step can be
 run and tested without Snakemake.
@@ -19,18 +20,10 @@ from . import CLASSES
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import SoundCNN, accuracy, confusion_matrix, predict, predict_proba, spec_augment, train_classifier
 from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
-from .features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
+from .devices import resolve_device
+from .features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets, select_parts
 from .files import atomic_output, load_tensors, save_tensors, write_json, write_text
 from .mel_image import MelSpec
-from .plots import accuracy_plot, confusion_plot, examples_plot
-from .report import (
-    accuracy_table,
-    fidelity_markdown,
-    fidelity_table,
-    markdown_table,
-    per_class_table,
-    runs_frame,
-)
 from .splits import load_split, make_split, parse_split_name, save_split
 from .synthetic import SyntheticSpec, write_synthetic_dataset
 
@@ -75,17 +68,13 @@ def split(manifest_csv: str, name: str, protocol: dict, output: str) -> None:
     log.info("%s: %d train, %d val, %d test clips", name, *(len(result[k]) for k in ("train", "val", "test")))
 
 
-def features_real(manifest_csv: str, split_json: str, features: dict, output: str) -> None:
-    """Classifier features of every clip of one split, by part (train, val, test)."""
-    table = pd.read_csv(manifest_csv).set_index("id")
-    parts = load_split(split_json)
-    extractor = FeatureExtractor(FeatureSpec(**features))
-    sets = {}
-    for part in ("train", "val", "test"):
-        ids = parts[part]
-        x = extractor.from_files(table.loc[ids, "path"].tolist(), desc=f"features {part}")
-        sets[part] = (x, torch.tensor(table.loc[ids, "classID"].to_numpy()), ids)
-    save_feature_sets(output, sets)
+def features_real(manifest_csv: str, features: dict, output: str, threads: int = 1) -> None:
+    """Classifier features of every clip of the dataset, once: splits select their rows."""
+    table = pd.read_csv(manifest_csv)
+    workers = threads if threads > 1 else 0  # with one thread, no worker process to start
+    x = FeatureExtractor(FeatureSpec(**features)).from_files(table["path"].tolist(), "features", workers)
+    save_feature_sets(output, {"all": (x, torch.tensor(table["classID"].to_numpy()), table["id"].tolist())})
+    log.info("features of %d clips, each %s", len(table), tuple(x.shape[1:]))
 
 
 def features_generated(class_dirs: list[str], features: dict, output: str) -> None:
@@ -107,10 +96,9 @@ def features_mel_average(manifest_csv: str, split_json: str, real: str, pairs: d
     from .pairs import choose_pairs
 
     table = pd.read_csv(manifest_csv)
-    train_ids = load_split(split_json)["train"]
-    x, y, ids = load_feature_sets(real)["train"]
+    x, y, ids = select_parts(real, load_split(split_json), ["train"])["train"]
     row = {clip: i for i, clip in enumerate(ids)}
-    train = table[table["id"].isin(set(train_ids))]
+    train = table[table["id"].isin(set(ids))]
     xs, ys, names = [], [], []
     for class_name, clips in train.groupby("class", sort=True):
         for a, b in choose_pairs(clips, pairs["per_class"], pairs["seed"]):
@@ -122,9 +110,10 @@ def features_mel_average(manifest_csv: str, split_json: str, real: str, pairs: d
 
 
 def _baseline_model(weights: str, classifier: dict) -> SoundCNN:
+    """The split's baseline classifier, on the classifier's device."""
     model = SoundCNN(len(CLASSES), classifier["widths"], classifier["hidden"])
     model.load_state_dict(load_tensors(weights)[0])
-    return model
+    return model.to(resolve_device(classifier.get("device", "cpu"), "classifier.device"))
 
 
 def features_round_trip(
@@ -204,36 +193,66 @@ def select_generated(
     log.info("kept %d of %d generated clips", int(scores["kept"].sum()), len(scores))
 
 
-def train_diffusion(manifest_csv: str, split_json: str, diffusion: dict, output: str) -> None:
-    """Train on the split's training clips."""
-    from .diffusion import save_pipeline, training_images
+def train_diffusion(
+    manifest_csv: str, split_json: str, diffusion: dict, output: str, init: str | None = None, threads: int = 1
+) -> None:
+    """Train on the split's training clips: from scratch, or fine-tuning the pipeline folder `init`
+    (in its own mel settings)."""
+    from .diffusion import load_pipeline, mel_spec_of, save_pipeline, training_images
     from .diffusion import train_diffusion as fit_diffusion
-    from .generate import resolve_device
 
     table = pd.read_csv(manifest_csv).set_index("id")
     ids = load_split(split_json)["train"]
-    spec = MelSpec(**diffusion["mel"])
-    images = training_images(table.loc[ids, "path"].tolist(), spec, diffusion["max_slices"])
+    start = load_pipeline(init) if init else None
+    if start and start.vqvae is not None:
+        raise ValueError(
+            f"diffusion.init_from {diffusion['init_from']}: a latent pipeline (with an autoencoder) cannot be "
+            "fine-tuned here; use it as it is with diffusion.pretrained"
+        )
+    spec = mel_spec_of(start) if start else MelSpec(**diffusion["mel"])
     device = resolve_device("auto")
-    log.info("training on %d mel images from %d clips on %s", len(images), len(ids), device)
+    workers = threads if threads > 1 else 0
+    images = training_images(table.loc[ids, "path"].tolist(), spec, diffusion["max_slices"], device, workers)
+    log.info(
+        "training on %d mel images from %d clips on %s, %s",
+        len(images),
+        len(ids),
+        device,
+        f"fine-tuning {diffusion['init_from']}" if start else "from scratch",
+    )
     checkpoint = Checkpoint(f"{output}.checkpoint.safetensors", fingerprint(diffusion, images))
-    unet, scheduler, losses = fit_diffusion(images, spec, diffusion, str(device), checkpoint)
-    save_pipeline(output, unet, scheduler, spec, {"images": len(images), "clips": len(ids), "loss": losses})
+    unet, scheduler, losses = fit_diffusion(
+        images,
+        spec,
+        diffusion,
+        device,
+        checkpoint,
+        init=start.unet if start else None,
+        scheduler=start.scheduler if start else None,
+    )
+    record = {"images": len(images), "clips": len(ids), "loss": losses}
+    if start:
+        record["init_from"] = diffusion["init_from"]
+    save_pipeline(output, unet, scheduler, spec, record)
     checkpoint.remove()
 
 
 def import_pretrained(source: str, output: str) -> None:
-    """Copy a pretrained audio-diffusion pipeline (hub id or folder) into the results."""
+    """Copy a pretrained audio-diffusion pipeline (hub id or folder) into the results, with a DDIM
+    scheduler: it generates as it is (diffusion.pretrained) or is fine-tuned (diffusion.init_from)."""
+    from diffusers import DDIMScheduler
+
     from .diffusion import load_pipeline, mel_spec_of, save_pipeline
 
     pipeline = load_pipeline(source)
     try:
         spec = mel_spec_of(pipeline)
     except ValueError as error:
-        raise ValueError(f"diffusion.pretrained {source}: its mel settings cannot be used: {error}") from None
+        raise ValueError(f"pretrained pipeline {source}: its mel settings cannot be used: {error}") from None
     log.info("using pretrained pipeline %s (mel %s)", source, spec)
     record = {"pretrained": str(source), "latent": pipeline.vqvae is not None}
-    save_pipeline(output, pipeline.unet, pipeline.scheduler, spec, record, vqvae=pipeline.vqvae)
+    scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)  # inversion and decoding are DDIM's
+    save_pipeline(output, pipeline.unet, scheduler, spec, record, vqvae=pipeline.vqvae)
 
 
 def interpolate(
@@ -253,6 +272,7 @@ def interpolate(
 
 def train(
     real: str,
+    split_json: str,
     generated: list[str],
     variant: str,
     seed: int,
@@ -263,7 +283,7 @@ def train(
     metrics: str,
 ) -> None:
     """Train one classifier run and write its weights and metrics."""
-    sets = load_feature_sets(real)
+    sets = select_parts(real, load_split(split_json))
     x, y, _ = sets["train"]
     n_generated = 0
     for path in generated:
@@ -328,6 +348,9 @@ def report(
     `baseline_seed`; `outputs` maps table, markdown,
     per_class, fidelity, plot and confusion to their paths.
     """
+    from .plots import accuracy_plot, confusion_plot
+    from .report import accuracy_table, fidelity_markdown, fidelity_table, markdown_table, per_class_table, runs_frame
+
     loaded = [json.loads(Path(p).read_text()) for p in metrics]
     runs = runs_frame(loaded)
     table = accuracy_table(runs, protocol["kind"])
@@ -379,6 +402,7 @@ def example_images(manifest_csv: str, split_json: str, class_dirs: list[str], sp
 def plot_examples(manifest_csv: str, split_json: str, class_dirs: list[str], model_dir: str, output: str) -> None:
     """Real and generated mel images per class, side by side, in the generating pipeline's mel settings."""
     from .diffusion import saved_mel_spec
+    from .plots import examples_plot
 
     real, generated = example_images(manifest_csv, split_json, class_dirs, saved_mel_spec(model_dir))
     with atomic_output(output) as tmp:

@@ -1,6 +1,7 @@
 rule train_classifier:
     input:
         real=rules.features.output.features,
+        split=rules.split.output.split,
         generated=generated_features,
     output:
         weights=f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/model.safetensors",
@@ -13,8 +14,8 @@ rule train_classifier:
         "../../envs/diffaug.yaml"
     threads: THREADS.get("train_classifier", 1)
     resources:
-        mem_mb=4000,
-        runtime=240,
+        **resources_for("train_classifier", mem_mb=4000, runtime=240),
+        gpu=CLASSIFIER_GPUS,
     params:
         classifier=config["classifier"],
         specaugment=specaugment,

@@ -1,19 +1,17 @@
 rule features:
     input:
         manifest=rules.manifest.output.manifest,
-        split=rules.split.output.split,
     output:
-        features=f"{R}/features/{{split}}/real.safetensors",
+        features=f"{R}/features/real.safetensors",
     log:
-        log_for("features", "{split}"),
+        log_for("features"),
     benchmark:
-        benchmark_for("features", "{split}")
+        benchmark_for("features")
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS.get("features", 1)
     resources:
-        mem_mb=4000,
-        runtime=120,
+        **resources_for("features", mem_mb=4000, runtime=120),
     params:
         features=config["features"],
     script:
@@ -33,8 +31,7 @@ rule features_generated:
         "../../envs/diffaug.yaml"
     threads: THREADS.get("features", 1)
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **resources_for("features_generated", mem_mb=4000, runtime=60),
     params:
         features=config["features"],
     script:
@@ -56,8 +53,7 @@ rule features_mel_average:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        **resources_for("features_mel_average", mem_mb=4000, runtime=30),
     params:
         pairs=PAIRS,
     script:
@@ -79,8 +75,7 @@ rule features_round_trip:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **resources_for("features_round_trip", mem_mb=4000, runtime=60),
     params:
         pairs=PAIRS,
         features=config["features"],
