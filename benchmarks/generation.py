@@ -33,8 +33,9 @@ from diffusers import DDIMScheduler
 
 from diffaug.audio import load_mono, resample
 from diffaug.dataset import build_manifest
+from diffaug.devices import resolve_device
 from diffaug.diffusion import build_unet, load_pipeline, save_pipeline
-from diffaug.generate import generate_class, resolve_device
+from diffaug.generate import generate_class
 from diffaug.mel_image import MelSpec
 from diffaug.pairs import choose_pairs, count_pairs
 from diffaug.splits import make_split

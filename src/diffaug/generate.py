@@ -8,7 +8,6 @@ by batch so memory depends on the batch size, not on how many clips are asked fo
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono, resample, write_audio
+from .devices import autocast, resolve_device
 from .diffusion import mel_spec_of
 from .files import atomic_output
 from .mel_image import MelImager, MelSpec
@@ -25,15 +25,6 @@ from .pairs import choose_pairs
 log = logging.getLogger(__name__)
 
 PAIR_COLUMNS = ("file", "class", "source_a", "source_b", "fsID_a", "fsID_b", "alpha")
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` picks CUDA when present; `cuda` without CUDA is an error that says so."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("generate.device is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
-    return torch.device(name)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -64,11 +55,7 @@ class Interpolator:
             torch.backends.cudnn.benchmark = True
         self.scheduler = pipeline.scheduler
         self.scheduler.set_timesteps(steps)
-        self.device = device
-        # Reduced precision only on CUDA: on a CPU it is slower and changes results for nothing.
-        self.dtype = (
-            {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision] if device.type == "cuda" else None
-        )
+        self.device, self.precision = device, precision
         alphas = self.scheduler.alphas_cumprod
         final = torch.as_tensor(self.scheduler.final_alpha_cumprod)
         stride = self.scheduler.config.num_train_timesteps // self.scheduler.num_inference_steps
@@ -78,8 +65,7 @@ class Interpolator:
         self.alpha_prev = {t: alphas[t - stride] if t - stride >= 0 else final for t in self.timesteps}
 
     def _eps(self, x: torch.Tensor, t: int) -> torch.Tensor:
-        autocast = torch.autocast(self.device.type, dtype=self.dtype) if self.dtype else contextlib.nullcontext()
-        with autocast:
+        with autocast(self.device, self.precision):
             return self.unet(x, t).sample.float()
 
     @torch.inference_mode()
@@ -132,7 +118,7 @@ def generate_class(
     class_name: str,
 ) -> pd.DataFrame:
     """Write `count` interpolated WAVs for one class into `out_dir` with a `pairs.csv`; returns the pairs."""
-    device = resolve_device(settings["device"])
+    device = resolve_device(settings["device"], "generate.device")
     imager = MelImager(mel_spec_of(pipeline)).to(device)
     spec = imager.spec
     interpolator = Interpolator(
