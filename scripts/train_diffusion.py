@@ -3,5 +3,10 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
     steps.train_diffusion(
-        snakemake.input.manifest, snakemake.input.split, snakemake.params.diffusion, snakemake.output.model
+        snakemake.input.manifest,
+        snakemake.input.split,
+        snakemake.params.diffusion,
+        snakemake.output.model,
+        snakemake.input.init or None,
+        snakemake.threads,
     )

@@ -51,7 +51,8 @@ def test_classifier_resumes_to_the_same_weights(tmp_path, monkeypatch):
         assert torch.equal(value, resumed.state_dict()[key]), key
 
 
-def test_diffusion_training_resumes_to_the_same_weights(tiny_dataset, tmp_path, monkeypatch):
+@pytest.mark.parametrize("ema_decay", [None, 0.99])
+def test_diffusion_training_resumes_to_the_same_weights(tiny_dataset, tmp_path, monkeypatch, ema_decay):
     images = torch.rand(12, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
     settings = {
         "seed": 0,
@@ -60,6 +61,7 @@ def test_diffusion_training_resumes_to_the_same_weights(tiny_dataset, tmp_path, 
         "learning_rate": 1e-3,
         "steps": 20,
         "batch_size": 4,
+        "ema_decay": ema_decay,
     }
     whole, _, losses = train_diffusion(images, TINY_MEL, settings)
 

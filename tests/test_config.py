@@ -20,7 +20,9 @@ def _config(**overrides):
     return config
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "config/ci.yaml", "config/urbansound8k.yaml"])
+@pytest.mark.parametrize(
+    "name", ["config.yaml", "config/ci.yaml", "config/urbansound8k.yaml", "config/urbansound8k-cpu.yaml"]
+)
 def test_shipped_configs_are_valid(name):
     config = _config()
     for key, value in yaml.safe_load((ROOT / name).read_text()).items():
@@ -88,3 +90,9 @@ def test_planned_metadata_comes_before_any_file_is_written(tmp_path, tiny_datase
     assert len(planned_metadata(synthetic, tmp_path / "not yet")) == 60
     assert planned_metadata({"source": "urbansound8k"}, tmp_path) is None  # a download to come
     assert len(planned_metadata({"source": "urbansound8k"}, tiny_dataset[0])) == len(tiny_dataset[1])
+
+
+def test_pretrained_and_init_from_together_are_refused():
+    config = _config(diffusion__pretrained="a/pipeline", diffusion__init_from="a/pipeline")
+    with pytest.raises(ConfigError, match="pretrained and init_from are both set; choose one"):
+        check_config(config, SCHEMA)

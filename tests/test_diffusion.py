@@ -66,7 +66,7 @@ def test_a_pretrained_pipeline_with_unusable_mel_settings_is_named(tiny_pipeline
     shutil.copytree(tiny_pipeline, folder)
     mel_config = folder / "mel" / "mel_config.json"
     mel_config.write_text(json.dumps(json.loads(mel_config.read_text()) | {"hop_length": 1000}))
-    expected = rf"pretrained {re.escape(str(folder))}: .*hop_length 1000 must be at most half"
+    expected = rf"pretrained pipeline {re.escape(str(folder))}: .*hop_length 1000 must be at most half"
     with pytest.raises(ValueError, match=expected):
         import_pretrained(str(folder), str(tmp_path / "copy"))
     assert not (tmp_path / "copy").exists()
@@ -164,3 +164,78 @@ def test_a_pipeline_folders_mel_settings_read_without_loading_it(tiny_pipeline, 
     assert saved_mel_spec(tiny_pipeline) == TINY_MEL == mel_spec_of(load_pipeline(tiny_pipeline))
     with pytest.raises(FileNotFoundError, match="not an audio-diffusion pipeline folder"):
         saved_mel_spec(tmp_path)
+
+
+TRAINING = {
+    "seed": 0,
+    "unet": TINY_UNET,
+    "num_train_timesteps": 1000,
+    "learning_rate": 3e-3,
+    "steps": 12,
+    "batch_size": 4,
+}
+
+
+def _parameters(unet):
+    return torch.cat([p.detach().flatten() for p in unet.parameters()])
+
+
+def test_ema_weights_are_saved_instead_of_the_last_ones():
+    images = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    last = _parameters(train_diffusion(images, TINY_MEL, TRAINING)[0])
+    averaged = _parameters(train_diffusion(images, TINY_MEL, TRAINING | {"ema_decay": 0.9})[0])
+    capped = _parameters(train_diffusion(images, TINY_MEL, TRAINING | {"ema_decay": 1e-9})[0])
+    torch.testing.assert_close(capped, last)  # a decay capped near 0 averages nothing
+    assert (averaged - last).abs().max() > 1e-4
+
+
+def _split_files(manifest, tmp_path):
+    from diffaug.splits import make_split, save_split
+
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
+    split = make_split(manifest, "fold1", protocol)
+    save_split(split, tmp_path / "split.json")
+    return str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"), split
+
+
+def test_init_from_fine_tunes_the_pipelines_unet_in_its_mel_settings(manifest, tiny_pipeline, tmp_path):
+    from diffaug.steps import train_diffusion as train_step
+
+    inputs = _split_files(manifest, tmp_path)[:2]
+    other_mel = {**TINY_MEL.__dict__, "x_res": 8, "y_res": 8}
+    settings = TRAINING | {"init_from": "some/hub-id", "mel": other_mel, "max_slices": 1, "learning_rate": 1e-9}
+    settings["unet"] = {"block_out_channels": [4], "layers_per_block": 1, "norm_num_groups": 4}
+    train_step(*inputs, settings, str(tmp_path / "tuned"), init=str(tiny_pipeline))
+    tuned, start = load_pipeline(tmp_path / "tuned"), load_pipeline(tiny_pipeline)
+    assert saved_mel_spec(tmp_path / "tuned") == TINY_MEL  # the pipeline's, not diffusion.mel
+    assert tuned.unet.config.block_out_channels == start.unet.config.block_out_channels
+    torch.testing.assert_close(_parameters(tuned.unet), _parameters(start.unet), atol=1e-5, rtol=0)
+    record = json.loads((tmp_path / "tuned" / "training.json").read_text())
+    assert record["init_from"] == "some/hub-id" and "pretrained" not in record  # generation uses float images
+    assert record["clips"] == len(json.loads((tmp_path / "split.json").read_text())["train"])
+
+
+def test_a_latent_pipeline_cannot_be_fine_tuned(manifest, tmp_path):
+    from diffaug.steps import train_diffusion as train_step
+
+    _latent_pipeline(tmp_path / "latent")
+    settings = TRAINING | {"init_from": "latent-id", "mel": TINY_MEL.__dict__, "max_slices": 1}
+    with pytest.raises(ValueError, match="init_from latent-id: a latent pipeline .* diffusion.pretrained"):
+        train_step(
+            *_split_files(manifest, tmp_path)[:2], settings, str(tmp_path / "out"), init=str(tmp_path / "latent")
+        )
+
+
+def test_an_imported_pipeline_gets_a_ddim_scheduler(tiny_pipeline, tmp_path):
+    from diffusers import DDIMScheduler, DDPMScheduler
+
+    from diffaug.steps import import_pretrained
+
+    shutil.copytree(tiny_pipeline, tmp_path / "ddpm")
+    pipeline = load_pipeline(tmp_path / "ddpm")
+    save_pipeline(tmp_path / "ddpm", pipeline.unet, DDPMScheduler(num_train_timesteps=500), TINY_MEL)
+    assert isinstance(load_pipeline(tmp_path / "ddpm").scheduler, DDPMScheduler)
+    import_pretrained(str(tmp_path / "ddpm"), str(tmp_path / "copy"))
+    scheduler = load_pipeline(tmp_path / "copy").scheduler
+    assert isinstance(scheduler, DDIMScheduler) and scheduler.config.num_train_timesteps == 500

@@ -2,11 +2,13 @@
 
 import json
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 import yaml
-from conftest import CONFIGS, ROOT, snakemake
+from conftest import CONFIGS, ROOT, snakemake, snakemake_command
 
 pytestmark = pytest.mark.workflow
 
@@ -132,3 +134,56 @@ def test_a_config_change_reruns_exactly_what_depends_on_it(finished_run, tmp_pat
     result = snakemake(finished_run, "-n", configs=[*CONFIGS, str(tmp_path / "change.yaml")])
     assert result.returncode == 0, result.stderr[-3000:]
     assert _planned_jobs(result.stdout + result.stderr) == expected
+
+
+def _planned_gpus(workdir, change, cuda_here):
+    """{rule: set of gpu requests} of a dry run, planned on a machine with or without CUDA."""
+    (workdir / "change.yaml").write_text(change + "\n")
+    command = snakemake_command(workdir, "-n", configs=[*CONFIGS, str(workdir / "change.yaml")])
+    pretend = f"import torch; torch.cuda.is_available = lambda: {cuda_here}; "
+    code = pretend + f"import sys; from snakemake.cli import main; sys.exit(main({command[1:]!r}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: .*?gpu=(\d+)", result.stdout + result.stderr, re.M)
+    gpus = {}
+    for rule, gpu in jobs:
+        gpus.setdefault(rule, set()).add(int(gpu))
+    return gpus
+
+
+@pytest.mark.parametrize(
+    "device, cuda_here, expected", [("auto", True, 1), ("auto", False, 0), ("cpu", True, 0), ("cuda", True, 1)]
+)
+def test_classifier_jobs_ask_for_a_gpu_exactly_when_they_will_use_one(tmp_path, device, cuda_here, expected):
+    gpus = _planned_gpus(tmp_path, f"classifier: {{device: {device}}}", cuda_here)
+    assert gpus["train_classifier"] == gpus["score_generated"] == {expected}
+    assert gpus["interpolate"] == gpus["train_diffusion"] == {1}
+
+
+def test_a_cuda_device_on_a_machine_without_cuda_is_refused_before_any_work(tmp_path):
+    (tmp_path / "cuda.yaml").write_text("classifier: {device: cuda}\n")
+    result = snakemake(tmp_path, "-n", configs=[*CONFIGS, str(tmp_path / "cuda.yaml")])
+    assert result.returncode != 0
+    assert "classifier.device: 'cuda' but this machine has no CUDA device" in result.stderr
+
+
+def test_init_from_imports_the_pipeline_once_and_fine_tunes_it_per_split(tmp_path, tiny_pipeline):
+    (tmp_path / "tune.yaml").write_text(
+        f"diffusion: {{init_from: '{tiny_pipeline}'}}\nprotocol: {{test_folds: [1, 2]}}\n"
+    )
+    result = snakemake(tmp_path, "-n", "-p", configs=[*CONFIGS, str(tmp_path / "tune.yaml")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    jobs = _planned_jobs(result.stdout + result.stderr)
+    assert jobs["import_pretrained"] == 1 and jobs["train_diffusion"] == 2
+    planned = re.findall(r"^rule train_diffusion:\n    input: (.*)$", result.stdout + result.stderr, re.M)
+    assert all("results/diffusion/pretrained/model" in inputs for inputs in planned) and len(planned) == 2
+
+
+def test_resources_in_the_config_replace_a_rules_defaults(tmp_path):
+    (tmp_path / "sizes.yaml").write_text("resources: {train_classifier: {runtime: 7}, features: {mem_mb: 9000}}\n")
+    result = snakemake(tmp_path, "-n", configs=[*CONFIGS, str(tmp_path / "sizes.yaml")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    planned = dict(re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout + result.stderr, re.M))
+    assert "runtime=7," in planned["train_classifier"] and "mem_mb=4000," in planned["train_classifier"]
+    assert "mem_mb=9000," in planned["features"] and "runtime=120," in planned["features"]
+    assert "runtime=240," in planned["train_diffusion"]

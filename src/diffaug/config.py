@@ -43,6 +43,11 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
             MelSpec(**config["diffusion"]["mel"])
         except ValueError as error:
             lines.append(f"  diffusion.mel: {error}")
+        if config["diffusion"]["pretrained"] and config["diffusion"].get("init_from"):
+            lines.append(
+                "  diffusion: pretrained and init_from are both set; choose one (pretrained generates with a "
+                "pipeline as it is, init_from fine-tunes it on each split's training clips)"
+            )
     if lines:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     return config
@@ -93,3 +98,18 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
                     f"{class_name} training clips from different recordings; lower it"
                 )
     return problems
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def device_problems(devices: dict[str, str], cuda_here: bool) -> list[str]:
+    """`cuda` device settings (by config section) on a machine without CUDA."""
+    return [
+        f"{section}.device: 'cuda' but this machine has no CUDA device; use 'auto' or 'cpu'"
+        for section, device in devices.items()
+        if device == "cuda" and not cuda_here
+    ]

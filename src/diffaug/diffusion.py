@@ -7,15 +7,18 @@ import json
 import logging
 import math
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
 from diffusers import AudioDiffusionPipeline, DDIMScheduler, Mel, UNet2DModel
+from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono
 from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
-from .files import atomic_output
+from .devices import autocast, reduced_dtype
+from .files import atomic_output, map_in_workers
 from .mel_image import MelImager, MelSpec
 
 log = logging.getLogger(__name__)
@@ -81,34 +84,60 @@ def is_pretrained(folder: str | Path) -> bool:
     return record.is_file() and "pretrained" in json.loads(record.read_text())
 
 
-def training_images(paths: list[str], spec: MelSpec, max_slices: int = 4) -> torch.Tensor:
-    """Mel images of every whole slice of each clip (at least one, zero-padded), up to `max_slices`."""
-    imager = MelImager(spec)
-    images = []
+def training_images(
+    paths: list[str], spec: MelSpec, max_slices: int = 4, device: str | torch.device = "cpu", workers: int = 0
+) -> torch.Tensor:
+    """Mel images of every whole slice of each clip (at least one, zero-padded), up to `max_slices`.
+
+    `workers` processes decode the files; the images are made on `device`."""
+    imager = MelImager(spec).to(device)
     with torch.inference_mode():
-        for path in tqdm(paths, desc="mel images", mininterval=2):
-            audio = load_mono(path, spec.sample_rate)
-            n = min(max_slices, max(1, audio.shape[-1] // spec.slice_samples))
-            slices = torch.stack([fit_length(audio[i * spec.slice_samples :], spec.slice_samples) for i in range(n)])
-            images.append(imager.audio_to_image(slices))
+        slices = map_in_workers(partial(_clip_slices, spec=spec, max_slices=max_slices), paths, workers, "mel images")
+        images = [imager.audio_to_image(clip.to(device)).cpu() for clip in slices]
     return torch.cat(images) * 2 - 1  # the UNet works on [-1, 1]
 
 
+def _clip_slices(path: str, spec: MelSpec, max_slices: int) -> torch.Tensor:
+    """(slices, slice samples): the whole slices of a clip at the pipeline's rate, at least one."""
+    audio = load_mono(path, spec.sample_rate)
+    n = min(max_slices, max(1, audio.shape[-1] // spec.slice_samples))
+    return torch.stack([fit_length(audio[i * spec.slice_samples :], spec.slice_samples) for i in range(n)])
+
+
 def train_diffusion(
-    images: torch.Tensor, spec: MelSpec, settings: dict, device: str = "cpu", checkpoint: Checkpoint | None = None
+    images: torch.Tensor,
+    spec: MelSpec,
+    settings: dict,
+    device: str | torch.device = "cpu",
+    checkpoint: Checkpoint | None = None,
+    init: UNet2DModel | None = None,
+    scheduler: DDIMScheduler | None = None,
 ):
     """Train a UNet to predict the noise added to `images` ([-1, 1]); returns (unet, scheduler, losses).
 
-    With a checkpoint, the state is saved every 5 % of the steps and a saved state is resumed from;
-    the result is the same as that of an uninterrupted run.
+    `init` is a UNet to fine-tune (with its pipeline's `scheduler`) instead of a new one built from
+    `settings["unet"]`. On CUDA, `settings["precision"]` (bf16, fp16) applies to the UNet's passes.
+    With `settings["ema_decay"]`, the returned UNet holds an exponential moving average of the
+    weights, its decay ramping up as 1 - (1 + step)^-3/4 to that value. With a checkpoint, the
+    state is saved every 5 % of the steps and a saved state is resumed from; the result is the same
+    as that of an uninterrupted run.
     """
+    device = torch.device(device)
+    precision = settings.get("precision", "fp32")
     torch.manual_seed(settings["seed"])
     generator = torch.Generator().manual_seed(settings["seed"])
-    unet = build_unet(spec, settings["unet"]).to(device)
-    # Decoding clips each predicted image to [-1, 1]: without it, decodes of interpolated noises
-    # drift far out of range (measured: peaks of 5.7 at alpha 0.5 against 1.1 at alpha 0).
-    scheduler = DDIMScheduler(num_train_timesteps=settings["num_train_timesteps"], clip_sample=True)
+    unet = (init if init is not None else build_unet(spec, settings["unet"])).to(device)
+    if scheduler is None:
+        # Decoding clips each predicted image to [-1, 1]: without it, decodes of interpolated noises
+        # drift far out of range (measured: peaks of 5.7 at alpha 0.5 against 1.1 at alpha 0).
+        scheduler = DDIMScheduler(num_train_timesteps=settings["num_train_timesteps"], clip_sample=True)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=settings["learning_rate"], weight_decay=1e-4)
+    scaler = torch.amp.GradScaler(device.type, enabled=reduced_dtype(device, precision) == torch.float16)
+    ema = (
+        EMAModel(unet.parameters(), decay=settings["ema_decay"], use_ema_warmup=True, power=3 / 4)
+        if settings.get("ema_decay")
+        else None
+    )
     steps, batch = settings["steps"], settings["batch_size"]
     warmup = max(1, steps // 20)
     lr_at = lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * s / steps))  # noqa: E731
@@ -122,6 +151,11 @@ def train_diffusion(
         load_optimizer_state(optimizer, strip_prefix("optimizer", tensors), state["optimizer"])
         lr_schedule.load_state_dict(state["lr_schedule"])
         generator.set_state(tensors["generator"])
+        if ema is not None:
+            shadow = strip_prefix("ema", tensors)
+            shadow_params = [shadow[k] for k in sorted(shadow)]
+            ema.load_state_dict({"optimization_step": state["ema_step"], "shadow_params": shadow_params})
+            ema.to(device)
         losses, start = state["losses"], state["step"]
         log.info("resuming from step %d of %d (%s)", start, steps, checkpoint.path)
     every = max(1, steps // 20)
@@ -134,23 +168,39 @@ def train_diffusion(
         t = torch.randint(scheduler.config.num_train_timesteps, (batch,), generator=generator).to(device)
         a = alphas[t].view(-1, 1, 1, 1)
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        loss = torch.nn.functional.mse_loss(unet(noisy, t).sample, noise)
+        with autocast(device, precision):
+            predicted = unet(noisy, t).sample
+        loss = torch.nn.functional.mse_loss(predicted.float(), noise)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
         lr_schedule.step()
+        if ema is not None:
+            ema.step(unet.parameters())
         losses.append(loss.item())
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}", refresh=False)
         if checkpoint and (step + 1) % every == 0 and step + 1 < steps:
             opt_tensors, opt_meta = optimizer_state(optimizer)
+            ema_tensors = {f"ema.{i:05d}": p for i, p in enumerate(ema.shadow_params)} if ema is not None else {}
             checkpoint.save(
                 {
                     **with_prefix("unet", unet.state_dict()),
                     **with_prefix("optimizer", opt_tensors),
+                    **ema_tensors,
                     "generator": generator.get_state(),
                 },
-                {"step": step + 1, "losses": losses, "optimizer": opt_meta, "lr_schedule": lr_schedule.state_dict()},
+                {
+                    "step": step + 1,
+                    "losses": losses,
+                    "optimizer": opt_meta,
+                    "lr_schedule": lr_schedule.state_dict(),
+                    "ema_step": ema.optimization_step if ema is not None else None,
+                },
             )
+    if ema is not None:
+        ema.copy_to(unet.parameters())
     unet.eval()
     return unet.cpu(), scheduler, losses

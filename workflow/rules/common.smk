@@ -3,8 +3,9 @@ from pathlib import Path
 
 from diffaug import CLASSES
 from diffaug.arms import ARMS
-from diffaug.config import ConfigError, check_config, plan_problems, planned_metadata
+from diffaug.config import ConfigError, check_config, cuda_available, device_problems, plan_problems, planned_metadata
 from diffaug.dataset import DatasetError
+from diffaug.devices import will_use_cuda
 from diffaug.splits import split_names
 
 try:
@@ -24,19 +25,21 @@ else:
 METADATA = f"{DATA_ROOT}/metadata/UrbanSound8K.csv"
 if SOURCE == "urbansound8k" and not config["dataset"].get("download") and not Path(METADATA).is_file():
     sys.exit(f"{METADATA} not found: point dataset.root at an extracted UrbanSound8K, or set dataset.download: true")
-if not (workflow.remote_exec or workflow.subprocess_exec):  # once, where the run is planned
+PLANNING = not (workflow.remote_exec or workflow.subprocess_exec)  # the process that plans the run
+DEVICES = {key: config[key]["device"] for key in ("generate", "classifier")}
+# A local run is planned on the machine its jobs use: there, `auto` means CUDA if it has one.
+CUDA_HERE = PLANNING and workflow.local_exec and bool({"cuda", "auto"} & set(DEVICES.values())) and cuda_available()
+if PLANNING:
     try:
         planned = planned_metadata(config["dataset"], DATA_ROOT)
     except DatasetError as error:
         sys.exit(str(error))
     problems = plan_problems(config, planned) if planned is not None else []
-    if config["generate"]["device"] == "cuda" and workflow.local_exec:
-        import torch
-
-        if not torch.cuda.is_available():
-            problems.append("generate.device: 'cuda' but this machine has no CUDA device; use 'auto' or 'cpu'")
+    if workflow.local_exec:
+        problems += device_problems(DEVICES, CUDA_HERE)
     if problems:
         sys.exit("config does not fit the dataset:\n" + "\n".join(f"  {p}" for p in problems))
+CLASSIFIER_GPUS = int(will_use_cuda(DEVICES["classifier"], CUDA_HERE))
 
 THREADS = config.get("threads", {})
 FIRST_SEED = config["seeds"][0]
@@ -54,6 +57,11 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+def resources_for(rule, **defaults):
+    """A rule's mem_mb and runtime (minutes): its defaults, updated by the config's `resources.<rule>`."""
+    return defaults | config.get("resources", {}).get(rule, {})
+
+
 def log_for(rule, wildcards=None):
     """results/logs/<rule>[/<wildcards>].log"""
     return str(Path(R, "logs", rule, *filter(None, [wildcards]))) + ".log"
@@ -69,6 +77,11 @@ def diffusion_model(wildcards):
     if config["diffusion"]["pretrained"]:
         return f"{R}/diffusion/pretrained/model"
     return f"{R}/diffusion/{wildcards.split}/model"
+
+
+def fine_tuning_start(wildcards):
+    """The imported pipeline that train_diffusion fine-tunes (diffusion.init_from), if any."""
+    return f"{R}/diffusion/pretrained/model" if config["diffusion"]["init_from"] else []
 
 
 def source_features(split, source):

@@ -11,8 +11,7 @@ if SOURCE == "synthetic" or config["dataset"].get("download"):
             "../../envs/diffaug.yaml"
         threads: 1
         resources:
-            mem_mb=2000,
-            runtime=120,
+            **resources_for("prepare_dataset", mem_mb=2000, runtime=120),
         params:
             dataset={k: config["dataset"].get(k) for k in ("source", "root", "download", "synthetic")},
         script:
@@ -33,8 +32,7 @@ rule manifest:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        **resources_for("manifest", mem_mb=2000, runtime=30),
     params:
         dataset={k: config["dataset"][k] for k in ("on_bad_file", "max_seconds")},
     script:
@@ -54,8 +52,7 @@ rule split:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **resources_for("split", mem_mb=1000, runtime=10),
     params:
         protocol=config["protocol"],
     script:

@@ -2,6 +2,7 @@ rule train_diffusion:
     input:
         manifest=rules.manifest.output.manifest,
         split=rules.split.output.split,
+        init=fine_tuning_start,
     output:
         model=directory(f"{R}/diffusion/{{split}}/model"),
     log:
@@ -12,8 +13,7 @@ rule train_diffusion:
         "../../envs/diffaug.yaml"
     threads: THREADS.get("train_diffusion", 2)
     resources:
-        mem_mb=8000,
-        runtime=240,
+        **resources_for("train_diffusion", mem_mb=8000, runtime=240),
         gpu=1,
     params:
         diffusion=config["diffusion"],
@@ -32,9 +32,8 @@ rule import_pretrained:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        **resources_for("import_pretrained", mem_mb=4000, runtime=60),
     params:
-        source=config["diffusion"]["pretrained"],
+        source=config["diffusion"]["pretrained"] or config["diffusion"]["init_from"],
     script:
         "../../scripts/import_pretrained.py"

@@ -13,8 +13,7 @@ rule interpolate:
         "../../envs/diffaug.yaml"
     threads: THREADS.get("interpolate", 2)
     resources:
-        mem_mb=8000,
-        runtime=240,
+        **resources_for("interpolate", mem_mb=8000, runtime=240),
         gpu=1,
     params:
         generate=GENERATION,
@@ -37,8 +36,8 @@ rule score_generated:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **resources_for("score_generated", mem_mb=2000, runtime=10),
+        gpu=CLASSIFIER_GPUS,
     params:
         classifier=config["classifier"],
     script:
@@ -61,8 +60,7 @@ rule select_generated:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **resources_for("select_generated", mem_mb=2000, runtime=10),
     params:
         keep=config["generate"]["keep"],
     script:

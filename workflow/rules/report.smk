@@ -20,8 +20,7 @@ rule report:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **resources_for("report", mem_mb=2000, runtime=10),
     params:
         protocol=config["protocol"],
         baseline_seed=FIRST_SEED,
@@ -50,7 +49,6 @@ rule plot_examples:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        **resources_for("plot_examples", mem_mb=2000, runtime=10),
     script:
         "../../scripts/plot_examples.py"
