@@ -55,3 +55,22 @@ def test_spec_augment_masks_bands_and_frames_per_clip():
     assert (zero_rows < 10).all() and (zero_cols < 8).all() and zero_rows.sum() > 0 and zero_cols.sum() > 0
     assert len({tuple(m.flatten().tolist()) for m in (masked == 0)}) > 1  # not the same mask for all
     assert spec_augment({"freq_masks": 0, "freq_width": 1, "time_masks": 0, "time_width": 1})(masked).equal(masked)
+
+
+def test_bf16_applies_on_a_cpu_only_where_it_is_native_and_stays_reproducible():
+    from diffaug.devices import native_cpu_bf16
+
+    settings = {
+        "widths": [4, 8, 8],
+        "hidden": 16,
+        "epochs": 2,
+        "batch_size": 16,
+        "learning_rate": 1e-2,
+        "device": "cpu",
+    }
+    data = (_blobs(48, 0), _blobs(16, 1), _blobs(16, 2))
+    fp32 = train_classifier(*data, settings | {"precision": "fp32"}, seed=0, n_classes=3)[1]
+    bf16 = [train_classifier(*data, settings | {"precision": "bf16"}, seed=0, n_classes=3)[1] for _ in range(2)]
+    assert bf16[0] == bf16[1]
+    assert (bf16[0] != fp32) == native_cpu_bf16()  # fp16 and non-native bf16 leave a CPU in fp32
+    assert train_classifier(*data, settings | {"precision": "fp16"}, seed=0, n_classes=3)[1] == fp32

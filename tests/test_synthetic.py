@@ -53,7 +53,7 @@ def _digest(root):
 def test_deterministic_for_a_seed(tmp_path):
     spec = SyntheticSpec(recordings_per_class=2, clips_per_recording=1, seed=5)
     write_synthetic_dataset(tmp_path / "a", spec, progress=False)
-    write_synthetic_dataset(tmp_path / "b", spec, progress=False)
+    write_synthetic_dataset(tmp_path / "b", spec, progress=False, workers=2)  # worker processes: the same bytes
     write_synthetic_dataset(
         tmp_path / "c", SyntheticSpec(recordings_per_class=2, clips_per_recording=1, seed=6), progress=False
     )

@@ -151,13 +151,31 @@ def _planned_gpus(workdir, change, cuda_here):
     return gpus
 
 
+GPU_RULES = {
+    "diffusion": ["train_diffusion"],
+    "generate": ["interpolate"],
+    "classifier": ["train_classifier", "score_generated"],
+}
+
+
 @pytest.mark.parametrize(
-    "device, cuda_here, expected", [("auto", True, 1), ("auto", False, 0), ("cpu", True, 0), ("cuda", True, 1)]
+    "devices, cuda_here",
+    [
+        ({"diffusion": "auto", "generate": "auto", "classifier": "auto"}, True),
+        ({"diffusion": "auto", "generate": "auto", "classifier": "auto"}, False),
+        ({"diffusion": "cuda", "generate": "auto", "classifier": "cpu"}, True),
+        ({"diffusion": "cpu", "generate": "cuda", "classifier": "cuda"}, True),
+    ],
 )
-def test_classifier_jobs_ask_for_a_gpu_exactly_when_they_will_use_one(tmp_path, device, cuda_here, expected):
-    gpus = _planned_gpus(tmp_path, f"classifier: {{device: {device}}}", cuda_here)
-    assert gpus["train_classifier"] == gpus["score_generated"] == {expected}
-    assert gpus["interpolate"] == gpus["train_diffusion"] == {1}
+def test_jobs_ask_for_a_gpu_exactly_when_they_will_use_one(tmp_path, devices, cuda_here):
+    change = "\n".join(f"{section}: {{device: {device}}}" for section, device in devices.items())
+    gpus = _planned_gpus(tmp_path, change, cuda_here)
+    for section, device in devices.items():
+        expected = int(device == "cuda" or (device == "auto" and cuda_here))
+        for rule in GPU_RULES[section]:
+            assert gpus[rule] == {expected}, (rule, device)
+    others = set(gpus) - {rule for rules in GPU_RULES.values() for rule in rules}
+    assert others and all(gpus[rule] == {0} for rule in others)
 
 
 def test_a_cuda_device_on_a_machine_without_cuda_is_refused_before_any_work(tmp_path):

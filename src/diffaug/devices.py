@@ -19,15 +19,24 @@ def resolve_device(name: str, key: str = "device") -> torch.device:
     return torch.device(name)
 
 
-def reduced_dtype(device: torch.device, precision: str) -> torch.dtype | None:
-    """The autocast dtype of a precision setting; None (fp32) on a CPU, where reduced precision
-    is slower and would change results for nothing."""
-    return DTYPES[precision] if device.type == "cuda" else None
+def reduced_dtype(device: torch.device, precision: str, cpu_bf16: bool = False) -> torch.dtype | None:
+    """The autocast dtype of a precision setting on a device: as asked on CUDA; on a CPU fp32, or
+    with `cpu_bf16` bf16 where the CPU computes it natively (AMX, AVX512-BF16)."""
+    if device.type == "cuda":
+        return DTYPES[precision]
+    return torch.bfloat16 if cpu_bf16 and precision == "bf16" and native_cpu_bf16() else None
 
 
-def autocast(device: torch.device, precision: str):
-    """Mixed precision on CUDA where asked; a no-op otherwise."""
-    dtype = reduced_dtype(device, precision)
+def native_cpu_bf16() -> bool:
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast(device: torch.device, precision: str, cpu_bf16: bool = False):
+    """Mixed precision where `reduced_dtype` gives one; a no-op otherwise."""
+    dtype = reduced_dtype(device, precision, cpu_bf16)
     return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
 
 

@@ -30,12 +30,12 @@ from .synthetic import SyntheticSpec, write_synthetic_dataset
 log = logging.getLogger(__name__)
 
 
-def prepare_dataset(dataset: dict, metadata: str) -> None:
+def prepare_dataset(dataset: dict, metadata: str, threads: int = 1) -> None:
     """Write the synthetic dataset, or check (and optionally download) UrbanSound8K."""
     root = Path(metadata).parent.parent
     if dataset["source"] == "synthetic":
         spec = SyntheticSpec(**dataset["synthetic"])
-        meta = write_synthetic_dataset(root, spec)
+        meta = write_synthetic_dataset(root, spec, workers=threads if threads > 1 else 0)
         log.info("wrote %d synthetic clips under %s", len(meta), root)
     elif not (root / METADATA_FILE).is_file():
         if not dataset["download"]:
@@ -210,7 +210,7 @@ def train_diffusion(
             "fine-tuned here; use it as it is with diffusion.pretrained"
         )
     spec = mel_spec_of(start) if start else MelSpec(**diffusion["mel"])
-    device = resolve_device("auto")
+    device = resolve_device(diffusion.get("device", "auto"), "diffusion.device")
     workers = threads if threads > 1 else 0
     images = training_images(table.loc[ids, "path"].tolist(), spec, diffusion["max_slices"], device, workers)
     log.info(

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from . import CLASSES
 from .audio import write_audio
 from .dataset import METADATA_COLUMNS
+from .files import map_in_workers
 
 SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 RATE_WEIGHTS = (0.05, 0.05, 0.1, 0.1, 0.05, 0.05, 0.35, 0.25)
@@ -235,9 +236,14 @@ def synthesize_metadata(spec: SyntheticSpec, classes: tuple[str, ...] = CLASSES)
 
 
 def write_synthetic_dataset(
-    root: str | Path, spec: SyntheticSpec, progress: bool = True, classes: tuple[str, ...] = CLASSES
+    root: str | Path,
+    spec: SyntheticSpec,
+    progress: bool = True,
+    classes: tuple[str, ...] = CLASSES,
+    workers: int = 0,
 ) -> pd.DataFrame:
-    """Write the dataset under `root` (audio/fold*/, metadata/UrbanSound8K.csv) and return its metadata.
+    """Write the dataset under `root` (audio/fold*/, metadata/UrbanSound8K.csv) and return its metadata;
+    `workers` processes synthesize clips beside this one.
 
     `root` must be empty, absent, or a synthetic dataset written before (it is then replaced).
     """
@@ -247,20 +253,29 @@ def write_synthetic_dataset(
     staging = root.with_name(root.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     meta = synthesize_metadata(spec, classes)
-    sound_params = {}
-    for row in tqdm(meta.to_dict("records"), desc="synthesize", disable=not progress):
-        name, fs_id, slice_index = row["class"], row["fsID"], int(row["slice_file_name"].split("-")[-1][:-4])
-        if fs_id not in sound_params:
-            sound_params[fs_id] = SOUND_MODELS[name][1](np.random.default_rng([spec.seed, fs_id]))
-        clip_rng = np.random.default_rng([spec.seed, fs_id, slice_index + 1])
-        seconds = row["end"] - row["start"]
-        mono = synthesize_clip(name, sound_params[fs_id], seconds, row["sample_rate"], row["salience"], clip_rng)
-        audio = mono[None] if row["channels"] == 1 else np.stack([mono, 0.8 * np.roll(mono, 7)])
-        target = staging / "audio" / f"fold{row['fold']}" / row["slice_file_name"]
-        write_audio(target, audio.astype(np.float32), row["sample_rate"], row["subtype"])
+    write = partial(_write_clip, spec=spec, folder=staging / "audio")
+    for _ in map_in_workers(write, meta.to_dict("records"), workers, "synthesize" if progress else None):
+        pass
     (staging / "metadata").mkdir(parents=True, exist_ok=True)
     meta[list(METADATA_COLUMNS)].to_csv(staging / "metadata" / "UrbanSound8K.csv", index=False)
     (staging / MARKER).write_text(f"{spec}\n")
     shutil.rmtree(root, ignore_errors=True)
     staging.rename(root)
     return meta
+
+
+def _write_clip(row: dict, spec: SyntheticSpec, folder: Path) -> int:
+    """Synthesize and write one clip of the metadata; its sound comes from seeds of its recording and slice."""
+    name, fs_id, slice_index = row["class"], row["fsID"], int(row["slice_file_name"].split("-")[-1][:-4])
+    sound_params = SOUND_MODELS[name][1](np.random.default_rng([spec.seed, fs_id]))
+    clip_rng = np.random.default_rng([spec.seed, fs_id, slice_index + 1])
+    seconds = row["end"] - row["start"]
+    mono = synthesize_clip(name, sound_params, seconds, row["sample_rate"], row["salience"], clip_rng)
+    audio = mono[None] if row["channels"] == 1 else np.stack([mono, 0.8 * np.roll(mono, 7)])
+    write_audio(
+        folder / f"fold{row['fold']}" / row["slice_file_name"],
+        audio.astype(np.float32),
+        row["sample_rate"],
+        row["subtype"],
+    )
+    return 0

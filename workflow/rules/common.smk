@@ -26,9 +26,13 @@ METADATA = f"{DATA_ROOT}/metadata/UrbanSound8K.csv"
 if SOURCE == "urbansound8k" and not config["dataset"].get("download") and not Path(METADATA).is_file():
     sys.exit(f"{METADATA} not found: point dataset.root at an extracted UrbanSound8K, or set dataset.download: true")
 PLANNING = not (workflow.remote_exec or workflow.subprocess_exec)  # the process that plans the run
-DEVICES = {key: config[key]["device"] for key in ("generate", "classifier")}
-# A local run is planned on the machine its jobs use: there, `auto` means CUDA if it has one.
-CUDA_HERE = PLANNING and workflow.local_exec and bool({"cuda", "auto"} & set(DEVICES.values())) and cuda_available()
+DEVICES = {section: config[section]["device"] for section in ("diffusion", "generate", "classifier")}
+# `auto` computes on a GPU where one can be had: on a cluster, whose scheduler gives one; in a
+# local run, if the machine that plans it (and runs its jobs) has CUDA.
+if workflow.local_exec:
+    GPU_AT_HAND = PLANNING and bool({"cuda", "auto"} & set(DEVICES.values())) and cuda_available()
+else:
+    GPU_AT_HAND = True
 if PLANNING:
     try:
         planned = planned_metadata(config["dataset"], DATA_ROOT)
@@ -36,10 +40,10 @@ if PLANNING:
         sys.exit(str(error))
     problems = plan_problems(config, planned) if planned is not None else []
     if workflow.local_exec:
-        problems += device_problems(DEVICES, CUDA_HERE)
+        problems += device_problems(DEVICES, GPU_AT_HAND)
     if problems:
         sys.exit("config does not fit the dataset:\n" + "\n".join(f"  {p}" for p in problems))
-CLASSIFIER_GPUS = int(will_use_cuda(DEVICES["classifier"], CUDA_HERE))
+GPUS = {section: int(will_use_cuda(device, GPU_AT_HAND)) for section, device in DEVICES.items()}
 
 THREADS = config.get("threads", {})
 FIRST_SEED = config["seeds"][0]

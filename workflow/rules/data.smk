@@ -9,7 +9,7 @@ if SOURCE == "synthetic" or config["dataset"].get("download"):
             benchmark_for("prepare_dataset")
         conda:
             "../../envs/diffaug.yaml"
-        threads: 1
+        threads: THREADS.get("prepare_dataset", 1)
         resources:
             **resources_for("prepare_dataset", mem_mb=2000, runtime=120),
         params:

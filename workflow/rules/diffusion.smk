@@ -14,7 +14,7 @@ rule train_diffusion:
     threads: THREADS.get("train_diffusion", 2)
     resources:
         **resources_for("train_diffusion", mem_mb=8000, runtime=240),
-        gpu=1,
+        gpu=GPUS["diffusion"],
     params:
         diffusion=config["diffusion"],
     script:
