@@ -144,10 +144,10 @@ def _planned_gpus(workdir, change, cuda_here):
     code = pretend + f"import sys; from snakemake.cli import main; sys.exit(main({command[1:]!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    jobs = re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: .*?gpu=(\d+)", result.stdout + result.stderr, re.M)
     gpus = {}
-    for rule, gpu in jobs:
-        gpus.setdefault(rule, set()).add(int(gpu))
+    for rule, resources in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M):
+        gpu = re.search(r"\bgpu=(\d+)", resources)
+        gpus.setdefault(rule, set()).add(int(gpu[1]) if gpu else 0)
     return gpus
 
 
@@ -182,7 +182,8 @@ def test_a_cuda_device_on_a_machine_without_cuda_is_refused_before_any_work(tmp_
     (tmp_path / "cuda.yaml").write_text("classifier: {device: cuda}\n")
     result = snakemake(tmp_path, "-n", configs=[*CONFIGS, str(tmp_path / "cuda.yaml")])
     assert result.returncode != 0
-    assert "classifier.device: 'cuda' but this machine has no CUDA device" in result.stderr
+    assert "classifier.device: 'cuda' but this machine has no CUDA device" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_init_from_imports_the_pipeline_once_and_fine_tunes_it_per_split(tmp_path, tiny_pipeline):

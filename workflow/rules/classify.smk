@@ -15,7 +15,7 @@ rule train_classifier:
     threads: THREADS.get("train_classifier", 1)
     resources:
         **resources_for("train_classifier", mem_mb=4000, runtime=240),
-        gpu=GPUS["classifier"],
+        gpu=gpus("classifier"),
     params:
         classifier=config["classifier"],
         specaugment=specaugment,

@@ -1,4 +1,5 @@
 import sys
+from functools import cache
 from pathlib import Path
 
 from diffaug import CLASSES
@@ -27,23 +28,33 @@ if SOURCE == "urbansound8k" and not config["dataset"].get("download") and not Pa
     sys.exit(f"{METADATA} not found: point dataset.root at an extracted UrbanSound8K, or set dataset.download: true")
 PLANNING = not (workflow.remote_exec or workflow.subprocess_exec)  # the process that plans the run
 DEVICES = {section: config[section]["device"] for section in ("diffusion", "generate", "classifier")}
-# `auto` computes on a GPU where one can be had: on a cluster, whose scheduler gives one; in a
-# local run, if the machine that plans it (and runs its jobs) has CUDA.
-if workflow.local_exec:
-    GPU_AT_HAND = PLANNING and bool({"cuda", "auto"} & set(DEVICES.values())) and cuda_available()
-else:
-    GPU_AT_HAND = True
 if PLANNING:
     try:
         planned = planned_metadata(config["dataset"], DATA_ROOT)
     except DatasetError as error:
         sys.exit(str(error))
     problems = plan_problems(config, planned) if planned is not None else []
-    if workflow.local_exec:
-        problems += device_problems(DEVICES, GPU_AT_HAND)
     if problems:
         sys.exit("config does not fit the dataset:\n" + "\n".join(f"  {p}" for p in problems))
-GPUS = {section: int(will_use_cuda(device, GPU_AT_HAND)) for section, device in DEVICES.items()}
+
+
+@cache
+def gpu_at_hand():
+    """Whether `auto` devices get a GPU: on a cluster, whose scheduler gives one, yes; in a local
+    run, if this machine has CUDA. Asked when jobs are planned, once the executor is known."""
+    if not workflow.local_exec:
+        return True
+    here = PLANNING and bool({"cuda", "auto"} & set(DEVICES.values())) and cuda_available()
+    problems = device_problems(DEVICES, here) if PLANNING else []
+    if problems:
+        sys.exit("config does not fit this machine:\n" + "\n".join(f"  {p}" for p in problems))
+    return here
+
+
+def gpus(section):
+    """The `gpu` resource of a rule computing on the section's device: 1 where it will use a GPU."""
+    return lambda wildcards: int(will_use_cuda(DEVICES[section], gpu_at_hand()))
+
 
 THREADS = config.get("threads", {})
 FIRST_SEED = config["seeds"][0]

@@ -14,7 +14,7 @@ rule train_diffusion:
     threads: THREADS.get("train_diffusion", 2)
     resources:
         **resources_for("train_diffusion", mem_mb=8000, runtime=240),
-        gpu=GPUS["diffusion"],
+        gpu=gpus("diffusion"),
     params:
         diffusion=config["diffusion"],
     script:

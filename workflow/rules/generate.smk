@@ -14,7 +14,7 @@ rule interpolate:
     threads: THREADS.get("interpolate", 2)
     resources:
         **resources_for("interpolate", mem_mb=8000, runtime=240),
-        gpu=GPUS["generate"],
+        gpu=gpus("generate"),
     params:
         generate=GENERATION,
         output_rate=config["features"]["sample_rate"],
@@ -37,7 +37,7 @@ rule score_generated:
     threads: 1
     resources:
         **resources_for("score_generated", mem_mb=2000, runtime=10),
-        gpu=GPUS["classifier"],
+        gpu=gpus("classifier"),
     params:
         classifier=config["classifier"],
     script:
