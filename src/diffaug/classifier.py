@@ -54,6 +54,25 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.T
     return predict_proba(model, x, batch_size).argmax(1)
 
 
+def training_device(settings: dict) -> torch.device:
+    """Where a classifier of these settings trains and predicts."""
+    return resolve_device(settings.get("device", "auto"), "classifier.device")
+
+
+def runtime_signature(settings: dict) -> str:
+    """Device kind and autocast dtype of these settings here: what a run's numbers depend on
+    beyond the settings themselves."""
+    device = training_device(settings)
+    return f"{device.type}/{reduced_dtype(device, settings.get('precision', 'fp32'), cpu_bf16=True)}"
+
+
+def probabilities(model: nn.Module, x: torch.Tensor, settings: dict) -> torch.Tensor:
+    """Class probabilities on the classifier's device and in the precision it trains in."""
+    device = training_device(settings)
+    with autocast(device, settings.get("precision", "fp32"), cpu_bf16=True):
+        return predict_proba(model.to(device), x)
+
+
 def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
     return float((predicted == labels).float().mean()) if len(labels) else float("nan")
 
@@ -86,8 +105,7 @@ def train_classifier(
     test), which is labelled as such and never used to choose anything.
     Returns (model with the chosen weights, history of per-epoch dicts, chosen epoch).
     """
-    device = resolve_device(settings.get("device", "cpu"), "classifier.device")
-    precision = settings.get("precision", "fp32")
+    device, precision = training_device(settings), settings.get("precision", "fp32")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(seed)
@@ -109,6 +127,8 @@ def train_classifier(
         torch.set_rng_state(tensors["rng"])  # specaugment draws its masks from the global generator
         if "cuda_rng" in tensors and device.type == "cuda":
             torch.cuda.set_rng_state(tensors["cuda_rng"])
+        if state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
         history, best_val, chosen = state["history"], state["best_val"], state["chosen"]
         log.info("resuming after epoch %d of %d (%s)", len(history), settings["epochs"], checkpoint.path)
     epochs = range(len(history) + 1, settings["epochs"] + 1)
@@ -129,9 +149,8 @@ def train_classifier(
             scaler.step(optimizer)
             scaler.update()
             total += loss.detach().double() * len(index)
-        with autocast(device, precision, cpu_bf16=True):
-            val_acc = accuracy(predict(model, val_x), val[1])
-            test_acc = accuracy(predict(model, test_x), test[1])
+        val_acc = accuracy(probabilities(model, val_x, settings).argmax(1), val[1])
+        test_acc = accuracy(probabilities(model, test_x, settings).argmax(1), test[1])
         mean_loss = total.item() / len(x)
         history.append({"epoch": epoch, "loss": mean_loss, "val_accuracy": val_acc, "test_accuracy": test_acc})
         bar.set_postfix(loss=f"{mean_loss:.3f}", val=f"{val_acc:.3f}", refresh=False)
@@ -149,7 +168,13 @@ def train_classifier(
                     "rng": torch.get_rng_state(),
                     **({"cuda_rng": torch.cuda.get_rng_state()} if device.type == "cuda" else {}),
                 },
-                {"history": history, "best_val": best_val, "chosen": chosen, "optimizer": opt_meta},
+                {
+                    "history": history,
+                    "best_val": best_val,
+                    "chosen": chosen,
+                    "optimizer": opt_meta,
+                    "scaler": scaler.state_dict() if scaler.is_enabled() else None,
+                },
             )
     model.load_state_dict(best_state)
     return model.cpu(), history, chosen

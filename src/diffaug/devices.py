@@ -28,9 +28,10 @@ def reduced_dtype(device: torch.device, precision: str, cpu_bf16: bool = False) 
 
 
 def native_cpu_bf16() -> bool:
+    """Whether this CPU has bf16 instructions (AVX512-BF16 or AMX); others would only emulate it."""
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:
         return False
 
 

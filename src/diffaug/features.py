@@ -41,7 +41,7 @@ class FeatureExtractor:
     def from_file(self, path) -> torch.Tensor:
         return self.from_audio(load_mono(path, self.spec.sample_rate))
 
-    def from_files(self, paths: Sequence, desc: str = "features", workers: int = 0) -> torch.Tensor:
+    def from_files(self, paths: Sequence, desc: str | None = "features", workers: int = 0) -> torch.Tensor:
         """Features of every file, in order; `workers` processes decode and transform beside this one."""
         out = torch.empty((len(paths), *self.spec.shape))
         for i, x in enumerate(map_in_workers(self.from_file, list(paths), workers, desc)):

@@ -63,11 +63,17 @@ def load_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict
         raise ValueError(f"{path}: not a safetensors file ({error}); only safetensors are loaded") from None
 
 
+def worker_processes(threads: int) -> int:
+    """Worker processes for a job of `threads` threads: none with one thread (no process to start)."""
+    return threads if threads > 1 else 0
+
+
 def map_in_workers(function, items: list, workers: int = 0, desc: str | None = ""):
-    """Yield `function(item)` for every item, in order, computed in `workers` processes beside this
-    one (none: here), with a progress bar unless `desc` is None."""
-    results = DataLoader(_Mapped(function, items), batch_size=None, num_workers=workers)
-    yield from tqdm(results, total=len(items), desc=desc, mininterval=2, disable=desc is None)
+    """An iterator over `function(item)` for every item, in order, computed in `workers` processes
+    beside this one (none: here), with a progress bar unless `desc` is None. The processes start
+    here, before the caller touches a GPU (a process forked after CUDA set-up cannot use it)."""
+    results = iter(DataLoader(_Mapped(function, items), batch_size=None, num_workers=workers))
+    return tqdm(results, total=len(items), desc=desc, mininterval=2, disable=desc is None)
 
 
 class _Mapped(Dataset):

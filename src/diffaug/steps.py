@@ -18,11 +18,19 @@ import torch
 
 from . import CLASSES
 from .checkpoint import Checkpoint, fingerprint
-from .classifier import SoundCNN, accuracy, confusion_matrix, predict, predict_proba, spec_augment, train_classifier
+from .classifier import (
+    SoundCNN,
+    accuracy,
+    confusion_matrix,
+    probabilities,
+    runtime_signature,
+    spec_augment,
+    train_classifier,
+)
 from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
-from .devices import resolve_device
+from .devices import reduced_dtype, resolve_device
 from .features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets, select_parts
-from .files import atomic_output, load_tensors, save_tensors, write_json, write_text
+from .files import atomic_output, load_tensors, save_tensors, worker_processes, write_json, write_text
 from .mel_image import MelSpec
 from .splits import load_split, make_split, parse_split_name, save_split
 from .synthetic import SyntheticSpec, write_synthetic_dataset
@@ -35,7 +43,7 @@ def prepare_dataset(dataset: dict, metadata: str, threads: int = 1) -> None:
     root = Path(metadata).parent.parent
     if dataset["source"] == "synthetic":
         spec = SyntheticSpec(**dataset["synthetic"])
-        meta = write_synthetic_dataset(root, spec, workers=threads if threads > 1 else 0)
+        meta = write_synthetic_dataset(root, spec, workers=worker_processes(threads))
         log.info("wrote %d synthetic clips under %s", len(meta), root)
     elif not (root / METADATA_FILE).is_file():
         if not dataset["download"]:
@@ -55,7 +63,8 @@ def manifest(metadata: str, dataset: dict, output: str, rejected_csv: str) -> No
         rejected.to_csv(tmp, index=False)
     with atomic_output(output) as tmp:
         table.to_csv(tmp, index=False)
-    log.info("%d clips in %d classes, folds %s", len(table), table["class"].nunique(), sorted(table["fold"].unique()))
+    folds = sorted(int(fold) for fold in table["fold"].unique())
+    log.info("%d clips in %d classes, folds %s", len(table), table["class"].nunique(), folds)
     if len(rejected):
         log.warning("skipped %d unusable file(s), listed in %s", len(rejected), rejected_csv)
 
@@ -71,13 +80,13 @@ def split(manifest_csv: str, name: str, protocol: dict, output: str) -> None:
 def features_real(manifest_csv: str, features: dict, output: str, threads: int = 1) -> None:
     """Classifier features of every clip of the dataset, once: splits select their rows."""
     table = pd.read_csv(manifest_csv)
-    workers = threads if threads > 1 else 0  # with one thread, no worker process to start
-    x = FeatureExtractor(FeatureSpec(**features)).from_files(table["path"].tolist(), "features", workers)
+    extractor = FeatureExtractor(FeatureSpec(**features))
+    x = extractor.from_files(table["path"].tolist(), "features", worker_processes(threads))
     save_feature_sets(output, {"all": (x, torch.tensor(table["classID"].to_numpy()), table["id"].tolist())})
     log.info("features of %d clips, each %s", len(table), tuple(x.shape[1:]))
 
 
-def features_generated(class_dirs: list[str], features: dict, output: str) -> None:
+def features_generated(class_dirs: list[str], features: dict, output: str, threads: int = 1) -> None:
     """Classifier features of the generated clips of one split, listed by each class's pairs.csv."""
     extractor = FeatureExtractor(FeatureSpec(**features))
     paths, labels, ids = [], [], []
@@ -86,7 +95,7 @@ def features_generated(class_dirs: list[str], features: dict, output: str) -> No
         paths += [Path(folder) / f for f in pairs["file"]]
         labels += [CLASSES.index(c) for c in pairs["class"]]
         ids += [f"{Path(folder).name}/{f}" for f in pairs["file"]]  # class/file
-    x = extractor.from_files(paths, desc="features generated")
+    x = extractor.from_files(paths, "features generated", worker_processes(threads))
     save_feature_sets(output, {"train": (x, torch.tensor(labels), ids)})
 
 
@@ -110,10 +119,9 @@ def features_mel_average(manifest_csv: str, split_json: str, real: str, pairs: d
 
 
 def _baseline_model(weights: str, classifier: dict) -> SoundCNN:
-    """The split's baseline classifier, on the classifier's device."""
     model = SoundCNN(len(CLASSES), classifier["widths"], classifier["hidden"])
     model.load_state_dict(load_tensors(weights)[0])
-    return model.to(resolve_device(classifier.get("device", "cpu"), "classifier.device"))
+    return model
 
 
 def features_round_trip(
@@ -153,7 +161,7 @@ def score_generated(features: str, weights: str, classifier: dict, output: str) 
     """How the split's baseline classifier labels each generated clip: predicted class and the
     probability it gives the intended class."""
     x, y, ids = load_feature_sets(features)["train"]
-    proba = predict_proba(_baseline_model(weights, classifier), x)
+    proba = probabilities(_baseline_model(weights, classifier), x, classifier)
     scores = pd.DataFrame(
         {
             "clip": ids,
@@ -211,7 +219,7 @@ def train_diffusion(
         )
     spec = mel_spec_of(start) if start else MelSpec(**diffusion["mel"])
     device = resolve_device(diffusion.get("device", "auto"), "diffusion.device")
-    workers = threads if threads > 1 else 0
+    workers = worker_processes(threads)
     images = training_images(table.loc[ids, "path"].tolist(), spec, diffusion["max_slices"], device, workers)
     log.info(
         "training on %d mel images from %d clips on %s, %s",
@@ -220,7 +228,8 @@ def train_diffusion(
         device,
         f"fine-tuning {diffusion['init_from']}" if start else "from scratch",
     )
-    checkpoint = Checkpoint(f"{output}.checkpoint.safetensors", fingerprint(diffusion, images))
+    runtime = [device.type, str(reduced_dtype(device, diffusion.get("precision", "fp32")))]
+    checkpoint = Checkpoint(f"{output}.checkpoint.safetensors", fingerprint(diffusion, runtime, images))
     unet, scheduler, losses = fit_diffusion(
         images,
         spec,
@@ -294,13 +303,14 @@ def train(
             f"{real}: the split has no validation clips, so no epoch can be chosen; raise protocol.val_fraction"
         )
     augment = spec_augment(specaugment) if specaugment else None
-    key = fingerprint(classifier, specaugment, seed, x, y, sets["val"][0], sets["test"][0])
+    runtime = runtime_signature(classifier)  # a checkpoint resumes only where it was made the same way
+    key = fingerprint(classifier, runtime, specaugment, seed, x, y, sets["val"][0], sets["test"][0])
     checkpoint = Checkpoint(Path(weights).with_name("checkpoint.safetensors"), key)
     model, history, chosen = train_classifier(
         (x, y), sets["val"][:2], sets["test"][:2], classifier, seed, len(CLASSES), augment, checkpoint
     )
     test_x, test_y, _ = sets["test"]
-    predicted = predict(model, test_x)
+    predicted = probabilities(model, test_x, classifier).argmax(1)  # as the epochs were measured
     test_accuracy = accuracy(predicted, test_y)
     matrix = confusion_matrix(predicted, test_y, len(CLASSES))
     per_class = {c: (matrix[i, i] / matrix[i].sum()).item() if matrix[i].sum() else None for i, c in enumerate(CLASSES)}

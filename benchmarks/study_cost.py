@@ -1,0 +1,407 @@
+"""What a study costs: unit costs measured on this machine, and the projected wall time of a config.
+
+Measured with random weights and made-up audio in UrbanSound8K's formats (44.1/48/96 kHz, mono or
+stereo, 16/24-bit, 4 s), so no dataset is needed, each with the threads and worker processes that
+the config gives its rule:
+  manifest          reading and checking one clip
+  features          classifier input of one clip
+  mel image         one training clip decoded and made into the diffusion model's mel image
+  diffusion step    one optimizer step at the configured UNet size (or the init_from folder's),
+                    batch, precision and EMA
+  generation        one batched UNet pass per sample and mel image -> audio per clip; a class's cost
+                    follows from its pass count (each source clip inverted once), checked against
+                    a real generate_class call
+  round trip        one real clip through the mel image and Griffin-Lim on the CPU
+  classifier        one training step per clip, and one prediction per clip, in the configured
+                    precision
+  job start         a fresh Python process importing the steps and touching the device
+Costs per item are slopes between two sizes, so one-off set-up is left out; reduced precision is
+timed against fp32 in the same run (the `ratios`).
+
+The projection adds the stages as the workflow runs them (`--resources gpu=1`): GPU jobs one after
+another, the other jobs on the cores beside them, with the config's threads. The last line printed
+is JSON.
+
+    python benchmarks/study_cost.py                                     # config/urbansound8k.yaml
+    python benchmarks/study_cost.py --config config.yaml --manifest results/data/manifest.csv
+    python benchmarks/study_cost.py --quick     # on a CPU: fewer and smaller timings, scaled up
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+import yaml
+from diffusers import DDIMScheduler
+
+from diffaug.arms import ARMS
+from diffaug.audio import fit_length, inspect_audio, load_mono
+from diffaug.classifier import SoundCNN, probabilities, train_classifier
+from diffaug.devices import reduced_dtype, resolve_device, will_use_cuda
+from diffaug.diffusion import build_unet, load_pipeline, mel_spec_of, save_pipeline, train_diffusion, training_images
+from diffaug.features import FeatureExtractor, FeatureSpec
+from diffaug.files import worker_processes
+from diffaug.generate import Interpolator, generate_class
+from diffaug.mel_image import MelImager, MelSpec
+from diffaug.pairs import choose_pairs
+from diffaug.splits import parse_split_name, split_names
+
+ROOT = Path(__file__).resolve().parents[1]
+URBANSOUND8K = {
+    "fold_clips": {1: 873, 2: 888, 3: 925, 4: 990, 5: 936, 6: 823, 7: 838, 8: 806, 9: 816, 10: 837},
+    "clips_per_recording": 8732 / 1297,
+}
+"""UrbanSound8K's clips per official fold (8,732 in all, from 1,297 recordings)."""
+REAL_FORMATS = [(44100, 2, "PCM_24"), (48000, 2, "PCM_16"), (44100, 1, "PCM_16"), (96000, 2, "PCM_24")]
+GPU_STAGES = {
+    "train_diffusion": "diffusion",
+    "interpolate": "generate",
+    "score_generated": "classifier",
+    "train_classifier": "classifier",
+}
+"""Stages that compute on a config section's device."""
+
+
+def log(*parts) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def merged_config(paths: list[str]) -> dict:
+    """Config files merged key by key over config.yaml, as Snakemake merges --configfile."""
+
+    def merge(base, over):
+        if not (isinstance(base, dict) and isinstance(over, dict)):
+            return over
+        return {k: merge(base[k], v) if k in base else v for k, v in over.items()} | {
+            k: v for k, v in base.items() if k not in over
+        }
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for path in paths:
+        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+    return config
+
+
+@contextlib.contextmanager
+def threads_of(config: dict, rule: str):
+    """Torch threads as the rule's jobs get them."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(config.get("threads", {}).get(rule, 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def seconds(device: torch.device, function, *args, **kwargs) -> float:
+    """Wall seconds of one call, the device's queued work included."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    function(*args, **kwargs)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def slope(device: torch.device, function, items: list) -> float:
+    """Seconds per item of `function(items)`: from half and all of them, set-up left out."""
+    half = len(items) // 2
+    return (seconds(device, function, items) - seconds(device, function, items[:half])) / (len(items) - half)
+
+
+def write_clips(folder: Path, count: int) -> list[str]:
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k in range(count):
+        rate, channels, subtype = REAL_FORMATS[k % len(REAL_FORMATS)]
+        path = folder / f"clip{k}.wav"
+        sf.write(path, rng.uniform(-0.3, 0.3, (4 * rate, channels)).astype(np.float32), rate, subtype=subtype)
+        paths.append(str(path))
+    return paths
+
+
+def section_device(config: dict, section: str, machine: torch.device) -> torch.device:
+    """Where the section's jobs compute on this machine, by their device setting."""
+    return machine if will_use_cuda(config[section]["device"], machine.type == "cuda") else torch.device("cpu")
+
+
+def start_model(config: dict, key: str) -> tuple[MelSpec, torch.nn.Module, str]:
+    """The UNet and mel settings of `diffusion.<key>` when it is a local folder; else the config's
+    own UNet and mel stand in."""
+    source = config["diffusion"][key]
+    if source and Path(source).is_dir():
+        pipeline = load_pipeline(source)
+        return mel_spec_of(pipeline), pipeline.unet, f"{key} {source}"
+    spec = MelSpec(**config["diffusion"]["mel"])
+    torch.manual_seed(0)
+    note = f"{key} {source} is not a local folder: the config's unet and mel stand in for it" if source else ""
+    return spec, build_unet(spec, config["diffusion"]["unet"]), note or "from scratch"
+
+
+def diffusion_step_seconds(config, spec, unet, device, batch: int, steps: int, precision: str) -> float:
+    """One optimizer step: the time of 1 + `steps` steps less that of 1 (set-up and warm-up excluded)."""
+    images = torch.rand(max(64, batch), 1, spec.y_res, spec.x_res) * 2 - 1
+    settings = config["diffusion"] | {"batch_size": batch, "precision": precision}
+    start = {k: v.clone() for k, v in unet.state_dict().items()}
+
+    def run(n):
+        took = seconds(device, train_diffusion, images, spec, settings | {"steps": n}, device, init=unet)
+        unet.load_state_dict(start)
+        return took
+
+    return (run(1 + steps) - run(1)) / steps
+
+
+def inverted_sources(per_class: int, clips: int, clips_per_recording: float, seed: int) -> int:
+    """Source clips that one class inverts: those drawn by `per_class` pairs among `clips` clips."""
+    table = pd.DataFrame(
+        {"id": [f"c{k:05d}" for k in range(clips)], "fsID": (np.arange(clips) / clips_per_recording).astype(int)}
+    )
+    return len({clip for pair in choose_pairs(table, per_class, seed) for clip in pair})
+
+
+def walked_steps(generate: dict) -> int:
+    """DDIM steps walked per inversion or decoding, as Interpolator walks them."""
+    return max(1, round(generate["strength"] * generate["steps"]))
+
+
+def generation_units(pipeline, settings: dict, device: torch.device, repeats: int) -> dict:
+    """Seconds of one UNet pass per sample at the batch size, and of mel image -> audio per clip."""
+    interpolator = Interpolator(pipeline, settings["steps"], device, settings["precision"], settings["strength"])
+    imager = MelImager(mel_spec_of(pipeline)).to(device)
+    images = torch.rand(settings["batch_size"], 1, imager.spec.y_res, imager.spec.x_res, device=device)
+    t = interpolator.timesteps[0]
+    with torch.inference_mode():
+        interpolator._eps(images, t), imager.image_to_audio(images)  # warm-up
+        unet = sum(seconds(device, interpolator._eps, images, t) for _ in range(repeats)) / repeats
+        audio = seconds(device, imager.image_to_audio, images)
+    return {"unet_pass_seconds_per_sample": unet / len(images), "image_to_audio_seconds_per_clip": audio / len(images)}
+
+
+def generated_clip_seconds(units: dict, steps: int, sources: int, clips: int) -> float:
+    """A class's seconds per generated clip: every source inverted once, every clip decoded once."""
+    passes = (sources + clips) * steps
+    return (passes * units["unet_pass_seconds_per_sample"] + clips * units["image_to_audio_seconds_per_clip"]) / clips
+
+
+def generation_check(workdir: Path, folder: Path, settings: dict, device, count: int, files: list[str]):
+    """(seconds per clip, sources inverted) of a real generate_class call, after a warm-up call."""
+    clips = pd.DataFrame(
+        {
+            "id": [f"c{k:04d}" for k in range(4 * count)],
+            "fsID": [k // 3 for k in range(4 * count)],
+            "path": [files[k % len(files)] for k in range(4 * count)],
+        }
+    )
+    pipeline, run = load_pipeline(folder), dict(settings, device=str(device), seed=1)
+    generate_class(pipeline, clips, workdir / "warm", min(count, settings["batch_size"]), run, 22050, "siren")
+    took = seconds(device, generate_class, pipeline, clips, workdir / "generated", count, run, 22050, "siren")
+    return took / count, len({clip for pair in choose_pairs(clips, count, 1) for clip in pair})
+
+
+def round_trip(spec: MelSpec, paths: list[str]) -> None:
+    """What features_round_trip does to clips on the CPU: decode, mel image, Griffin-Lim."""
+    imager = MelImager(spec)
+    audio = torch.stack([fit_length(load_mono(p, spec.sample_rate), spec.slice_samples) for p in paths])
+    with torch.inference_mode():
+        imager.image_to_audio(imager.audio_to_image(audio))
+
+
+def classifier_units(config: dict, device, precision: str, clips: int) -> dict:
+    """Seconds per clip of one training step (an epoch's share) and of one prediction."""
+    settings = config["classifier"] | {"device": str(device), "precision": precision}
+    shape = FeatureSpec(**config["features"]).shape
+    x, y = torch.rand(clips, *shape), torch.randint(0, 10, (clips,))
+    one = (x[:1], y[:1])
+
+    def train(epochs):
+        return seconds(device, train_classifier, (x, y), one, one, settings | {"epochs": epochs}, 0)
+
+    model = SoundCNN(10, settings["widths"], settings["hidden"])
+    probabilities(model, x, settings)  # warm-up
+    return {
+        "train_seconds_per_clip": (train(3) - train(1)) / 2 / clips,
+        "predict_seconds_per_clip": seconds(device, probabilities, model, x, settings) / clips,
+    }
+
+
+def job_start_seconds(device: torch.device) -> float:
+    """A fresh process importing the steps and the generator and touching the device."""
+    code = f"import torch, diffaug.steps, diffaug.generate; torch.zeros(1, device='{device}')"
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return time.perf_counter() - start
+
+
+def dataset_counts(manifest: str | None) -> dict:
+    """Clips per fold and per recording: of a manifest, or of the whole UrbanSound8K."""
+    if manifest is None:
+        return URBANSOUND8K
+    table = pd.read_csv(manifest)
+    return {
+        "fold_clips": {int(f): n for f, n in table.groupby("fold").size().items()},
+        "clips_per_recording": len(table) / table["fsID"].nunique(),
+    }
+
+
+def split_sizes(config: dict, split: str, counts: dict) -> dict:
+    """Expected train, val and test clips of a split under the config's protocol."""
+    base, per_class = parse_split_name(split)
+    protocol, total = config["protocol"], sum(counts["fold_clips"].values())
+    if base != "random" and int(base[4:]) not in counts["fold_clips"]:
+        sys.exit(f"split {split}: the dataset has no clip in fold {base[4:]}")
+    test = counts["fold_clips"][int(base[4:])] if base != "random" else round(protocol["test_fraction"] * total)
+    side = min(total - test, 10 * per_class) if per_class else total - test
+    val = round(protocol["val_fraction"] * side)
+    return {"train": side - val, "val": val, "test": test}
+
+
+def measure(config: dict, machine: torch.device, quick: bool) -> tuple[dict, dict, list[str]]:
+    units, ratios, notes = {}, {}, []
+    threads = config.get("threads", {})
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        files = write_clips(workdir / "clips", 8 if quick else 32)
+        with threads_of(config, "manifest"):
+            units["manifest_seconds_per_clip"] = slope(machine, lambda p: [inspect_audio(f, 5) for f in p], files)
+        extractor = FeatureExtractor(FeatureSpec(**config["features"]))
+        with threads_of(config, "features"):
+            workers = worker_processes(threads.get("features", 1))
+            units["features_seconds_per_clip"] = slope(machine, lambda p: extractor.from_files(p, None, workers), files)
+        log("manifest and features", units)
+
+        spec, unet, note = start_model(config, "init_from")
+        notes.append(note)
+        device, max_slices = section_device(config, "diffusion", machine), config["diffusion"]["max_slices"]
+        with threads_of(config, "train_diffusion"):
+            workers = worker_processes(threads.get("train_diffusion", 1))
+            units["mel_image_seconds_per_clip"] = slope(
+                device, lambda p: training_images(p, spec, max_slices, device, workers), files
+            )
+            if not config["diffusion"]["pretrained"]:
+                batch, precision = config["diffusion"]["batch_size"], config["diffusion"]["precision"]
+                timed = min(batch, 2) if quick else batch  # on a CPU the cost per sample hardly depends on the batch
+                step = diffusion_step_seconds(config, spec, unet, device, timed, 1 if quick else 5, precision)
+                units["diffusion_step_seconds"] = step * batch / timed
+                if reduced_dtype(device, precision) is not None:
+                    fp32 = diffusion_step_seconds(config, spec, unet, device, timed, 1 if quick else 5, "fp32")
+                    ratios[f"diffusion_step_fp32_over_{precision}"] = fp32 / step
+        log("diffusion", units, ratios)
+
+        if config["diffusion"]["pretrained"]:
+            spec, unet, note = start_model(config, "pretrained")
+            notes.append(note)
+        with threads_of(config, "features_round_trip"):
+            units["round_trip_seconds_per_clip"] = slope(torch.device("cpu"), lambda p: round_trip(spec, p), files[:8])
+        folder, device = workdir / "model", section_device(config, "generate", machine)
+        save_pipeline(folder, unet, DDIMScheduler(clip_sample=False), spec)
+        generate = dict(config["generate"])
+        if quick:  # per sample, a CPU's pass costs about the same at any batch
+            generate |= {"steps": 2, "batch_size": min(2, generate["batch_size"])}
+        with threads_of(config, "interpolate"):
+            units |= generation_units(load_pipeline(folder), generate, device, 1 if quick else 5)
+            if not quick:
+                count = min(config["generate"]["per_class"], 2 * generate["batch_size"])
+                measured, sources = generation_check(workdir, folder, generate, device, count, files[:8])
+                modelled = generated_clip_seconds(units, walked_steps(generate), sources, count)
+                ratios["generate_class_measured_over_modelled"] = measured / modelled
+        log("generation", units, ratios)
+
+        device, precision = section_device(config, "classifier", machine), config["classifier"]["precision"]
+        clips = 128 if quick else 2048
+        with threads_of(config, "train_classifier"):
+            units |= classifier_units(config, device, precision, clips)
+            if reduced_dtype(device, precision, cpu_bf16=True) is not None:
+                fp32 = classifier_units(config, device, "fp32", clips)["train_seconds_per_clip"]
+                ratios[f"classifier_train_fp32_over_{precision}"] = fp32 / units["train_seconds_per_clip"]
+        log("classifier", units, ratios)
+        units["job_start_seconds"] = job_start_seconds(device)
+    return units, ratios, notes
+
+
+def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -> dict:
+    """Minutes per stage for the whole config, and its wall time: the jobs of GPU stages one after
+    another, the others on `cores` cores beside them (a CPU-only machine: all on its cores)."""
+    splits = {s: split_sizes(config, s, counts) for s in split_names(config["protocol"])}
+    generate, per_class = config["generate"], config["generate"]["per_class"]
+    added, start = 10 * per_class, units["job_start_seconds"]
+    sources = sorted({ARMS[a].generated for a in config["variants"]} - {None})
+    clips = sum(counts["fold_clips"].values())
+    stages = ["manifest", "features", "train_diffusion", "interpolate", "features_round_trip"]
+    seconds_of = dict.fromkeys([*stages, "score_generated", "train_classifier"], 0.0)
+    seconds_of["manifest"] = clips * units["manifest_seconds_per_clip"]
+    seconds_of["features"] = clips * units["features_seconds_per_clip"]
+    for size in splits.values():
+        if "diffusion" in sources:
+            if not config["diffusion"]["pretrained"]:
+                seconds_of["train_diffusion"] += (
+                    start
+                    + size["train"] * units["mel_image_seconds_per_clip"]
+                    + config["diffusion"]["steps"] * units["diffusion_step_seconds"]
+                )
+            inverted = inverted_sources(per_class, size["train"] // 10, counts["clips_per_recording"], generate["seed"])
+            per_clip = generated_clip_seconds(units, walked_steps(generate), inverted, per_class)
+            seconds_of["interpolate"] += 10 * (start + per_class * per_clip)
+            seconds_of["features_round_trip"] += start + added * units["round_trip_seconds_per_clip"]
+        scored = len(sources) + ("diffusion" in sources)  # round_trip beside diffusion
+        seconds_of["score_generated"] += scored * (start + added * units["predict_seconds_per_clip"])
+        for arm in config["variants"]:
+            train = size["train"] + (added if ARMS[arm].generated else 0)
+            evaluated = size["val"] + size["test"]  # predicted after every epoch
+            epoch = train * units["train_seconds_per_clip"] + evaluated * units["predict_seconds_per_clip"]
+            seconds_of["train_classifier"] += len(config["seeds"]) * (start + config["classifier"]["epochs"] * epoch)
+    threads = config.get("threads", {})
+    gpu = [stage for stage, section in GPU_STAGES.items() if on_gpu[section]]
+    beside = [stage for stage in seconds_of if stage not in gpu and stage not in ("manifest", "features")]
+    core_seconds = sum(seconds_of[stage] * threads.get(stage, 1) for stage in beside)
+    first = seconds_of["manifest"] + seconds_of["features"]  # everything waits for these
+    wall = first + max(sum(seconds_of[stage] for stage in gpu), core_seconds / cores)
+    return {
+        "stage_minutes": {k: round(v / 60, 2) for k, v in seconds_of.items()},
+        "on_the_gpu": gpu,
+        "runs": {"splits": len(splits), "arms": len(config["variants"]), "seeds": len(config["seeds"])},
+        "projected_hours": round(wall / 3600, 3),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", nargs="+", default=[str(ROOT / "config" / "urbansound8k.yaml")])
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda: the machine's device")
+    parser.add_argument("--quick", action="store_true", help="fewer and smaller timings, scaled up (for CPUs)")
+    parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores the projection may use")
+    parser.add_argument("--manifest", help="project for this manifest's folds (default: the whole UrbanSound8K)")
+    args = parser.parse_args()
+    config = merged_config(args.config)
+    counts = dataset_counts(args.manifest)
+    machine = resolve_device(args.device)
+    units, ratios, notes = measure(config, machine, args.quick)
+    on_gpu = {section: section_device(config, section, machine).type == "cuda" for section in set(GPU_STAGES.values())}
+    projection = project(config, counts, units, on_gpu, args.cores)
+    name = torch.cuda.get_device_name(machine) if machine.type == "cuda" else f"CPU, {os.cpu_count()} cores"
+    summary = {"config": args.config, "dataset": args.manifest or "UrbanSound8K", "machine": name}
+    summary |= {"diffusion": notes, "quick": args.quick, "cores": args.cores}
+    summary |= {
+        "units": {k: round(v, 6) for k, v in units.items()},
+        "ratios": {k: round(v, 3) for k, v in ratios.items()},
+    }
+    summary |= projection | {"projected_over_3_hours": round(projection["projected_hours"] / 3, 3)}
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
