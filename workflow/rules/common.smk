@@ -52,7 +52,7 @@ def gpu_at_hand():
 
 
 def gpus(section):
-    """The `gpu` resource of a rule computing on the section's device: 1 where it will use a GPU."""
+    """The `gpu` resource of the jobs that compute on the section's device; 1 where they will use a GPU."""
     return lambda wildcards: int(will_use_cuda(DEVICES[section], gpu_at_hand()))
 
 
