@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 from diffusers import AudioDiffusionPipeline, DDIMScheduler, Mel, UNet2DModel
-from diffusers.training_utils import EMAModel
 from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono
@@ -135,11 +134,11 @@ def train_diffusion(
         scheduler = DDIMScheduler(num_train_timesteps=settings["num_train_timesteps"], clip_sample=True)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=settings["learning_rate"], weight_decay=1e-4)
     scaler = torch.amp.GradScaler(device.type, enabled=reduced_dtype(device, precision) == torch.float16)
-    ema = (
-        EMAModel(unet.parameters(), decay=settings["ema_decay"], use_ema_warmup=True, power=3 / 4)
-        if settings.get("ema_decay")
-        else None
-    )
+    ema = None
+    if settings.get("ema_decay"):
+        from diffusers.training_utils import EMAModel  # a second to import: only where it is used
+
+        ema = EMAModel(unet.parameters(), decay=settings["ema_decay"], use_ema_warmup=True, power=3 / 4)
     steps, batch = settings["steps"], settings["batch_size"]
     warmup = max(1, steps // 20)
     lr_at = lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * s / steps))  # noqa: E731
