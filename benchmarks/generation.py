@@ -103,11 +103,11 @@ def reference(pipeline, clips: pd.DataFrame, pairs, steps: int, alpha: float, ou
         sf.write(out / f"{k}.wav", audio.numpy(), rate, subtype="PCM_16")
 
 
-def timed(device: torch.device, function, *args) -> float:
-    """Seconds that `function(*args)` takes, device work included."""
+def timed(device: torch.device, function, *args, **kwargs) -> float:
+    """Seconds that `function(*args, **kwargs)` takes, device work included."""
     _sync(device)
     start = time.perf_counter()
-    function(*args)
+    function(*args, **kwargs)
     _sync(device)
     return time.perf_counter() - start
 

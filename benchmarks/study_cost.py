@@ -45,6 +45,8 @@ import soundfile as sf
 import torch
 import yaml
 from diffusers import DDIMScheduler
+from generation import timed  # this folder's generation benchmark
+from snakemake.utils import update_config
 
 from diffaug.arms import ARMS
 from diffaug.audio import fit_length, inspect_audio, load_mono
@@ -80,17 +82,9 @@ def log(*parts) -> None:
 
 def merged_config(paths: list[str]) -> dict:
     """Config files merged key by key over config.yaml, as Snakemake merges --configfile."""
-
-    def merge(base, over):
-        if not (isinstance(base, dict) and isinstance(over, dict)):
-            return over
-        return {k: merge(base[k], v) if k in base else v for k, v in over.items()} | {
-            k: v for k, v in base.items() if k not in over
-        }
-
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     for path in paths:
-        config = merge(config, yaml.safe_load(Path(path).read_text()) or {})
+        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
     return config
 
 
@@ -105,21 +99,10 @@ def threads_of(config: dict, rule: str):
         torch.set_num_threads(before)
 
 
-def seconds(device: torch.device, function, *args, **kwargs) -> float:
-    """Wall seconds of one call, the device's queued work included."""
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    function(*args, **kwargs)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
 def slope(device: torch.device, function, items: list) -> float:
     """Seconds per item of `function(items)`: from half and all of them, set-up left out."""
     half = len(items) // 2
-    return (seconds(device, function, items) - seconds(device, function, items[:half])) / (len(items) - half)
+    return (timed(device, function, items) - timed(device, function, items[:half])) / (len(items) - half)
 
 
 def write_clips(folder: Path, count: int) -> list[str]:
@@ -159,7 +142,7 @@ def diffusion_step_seconds(config, spec, unet, device, batch: int, steps: int, p
     start = {k: v.clone() for k, v in unet.state_dict().items()}
 
     def run(n):
-        took = seconds(device, train_diffusion, images, spec, settings | {"steps": n}, device, init=unet)
+        took = timed(device, train_diffusion, images, spec, settings | {"steps": n}, device, init=unet)
         unet.load_state_dict(start)
         return took
 
@@ -187,8 +170,8 @@ def generation_units(pipeline, settings: dict, device: torch.device, repeats: in
     t = interpolator.timesteps[0]
     with torch.inference_mode():
         interpolator._eps(images, t), imager.image_to_audio(images)  # warm-up
-        unet = sum(seconds(device, interpolator._eps, images, t) for _ in range(repeats)) / repeats
-        audio = seconds(device, imager.image_to_audio, images)
+        unet = sum(timed(device, interpolator._eps, images, t) for _ in range(repeats)) / repeats
+        audio = timed(device, imager.image_to_audio, images)
     return {"unet_pass_seconds_per_sample": unet / len(images), "image_to_audio_seconds_per_clip": audio / len(images)}
 
 
@@ -209,7 +192,7 @@ def generation_check(workdir: Path, folder: Path, settings: dict, device, count:
     )
     pipeline, run = load_pipeline(folder), dict(settings, device=str(device), seed=1)
     generate_class(pipeline, clips, workdir / "warm", min(count, settings["batch_size"]), run, 22050, "siren")
-    took = seconds(device, generate_class, pipeline, clips, workdir / "generated", count, run, 22050, "siren")
+    took = timed(device, generate_class, pipeline, clips, workdir / "generated", count, run, 22050, "siren")
     return took / count, len({clip for pair in choose_pairs(clips, count, 1) for clip in pair})
 
 
@@ -229,13 +212,13 @@ def classifier_units(config: dict, device, precision: str, clips: int) -> dict:
     one = (x[:1], y[:1])
 
     def train(epochs):
-        return seconds(device, train_classifier, (x, y), one, one, settings | {"epochs": epochs}, 0)
+        return timed(device, train_classifier, (x, y), one, one, settings | {"epochs": epochs}, 0)
 
     model = SoundCNN(10, settings["widths"], settings["hidden"])
     probabilities(model, x, settings)  # warm-up
     return {
         "train_seconds_per_clip": (train(3) - train(1)) / 2 / clips,
-        "predict_seconds_per_clip": seconds(device, probabilities, model, x, settings) / clips,
+        "predict_seconds_per_clip": timed(device, probabilities, model, x, settings) / clips,
     }
 
 
@@ -294,11 +277,13 @@ def measure(config: dict, machine: torch.device, quick: bool) -> tuple[dict, dic
             )
             if not config["diffusion"]["pretrained"]:
                 batch, precision = config["diffusion"]["batch_size"], config["diffusion"]["precision"]
-                timed = min(batch, 2) if quick else batch  # on a CPU the cost per sample hardly depends on the batch
-                step = diffusion_step_seconds(config, spec, unet, device, timed, 1 if quick else 5, precision)
-                units["diffusion_step_seconds"] = step * batch / timed
+                timed_batch = (
+                    min(batch, 2) if quick else batch
+                )  # on a CPU the cost per sample hardly depends on the batch
+                step = diffusion_step_seconds(config, spec, unet, device, timed_batch, 1 if quick else 5, precision)
+                units["diffusion_step_seconds"] = step * batch / timed_batch
                 if reduced_dtype(device, precision) is not None:
-                    fp32 = diffusion_step_seconds(config, spec, unet, device, timed, 1 if quick else 5, "fp32")
+                    fp32 = diffusion_step_seconds(config, spec, unet, device, timed_batch, 1 if quick else 5, "fp32")
                     ratios[f"diffusion_step_fp32_over_{precision}"] = fp32 / step
         log("diffusion", units, ratios)
 

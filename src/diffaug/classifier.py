@@ -59,13 +59,6 @@ def training_device(settings: dict) -> torch.device:
     return resolve_device(settings.get("device", "auto"), "classifier.device")
 
 
-def runtime_signature(settings: dict) -> str:
-    """Device kind and autocast dtype of these settings here: what a run's numbers depend on
-    beyond the settings themselves."""
-    device = training_device(settings)
-    return f"{device.type}/{reduced_dtype(device, settings.get('precision', 'fp32'), cpu_bf16=True)}"
-
-
 def probabilities(model: nn.Module, x: torch.Tensor, settings: dict) -> torch.Tensor:
     """Class probabilities on the classifier's device and in the precision it trains in."""
     device = training_device(settings)

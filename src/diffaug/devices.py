@@ -41,6 +41,12 @@ def autocast(device: torch.device, precision: str, cpu_bf16: bool = False):
     return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
 
 
+def runtime_signature(device: torch.device, precision: str, cpu_bf16: bool = False) -> str:
+    """Device kind and autocast dtype: what a run's numbers depend on beyond its settings, so that
+    a checkpoint resumes only where it was made the same way."""
+    return f"{device.type}/{reduced_dtype(device, precision, cpu_bf16)}"
+
+
 def will_use_cuda(setting: str, cuda_here: bool) -> bool:
     """Whether a job with this device setting computes on a GPU: `cuda`, or `auto` on a machine
     with CUDA. The workflow asks the scheduler for a GPU exactly then."""

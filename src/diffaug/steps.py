@@ -23,12 +23,12 @@ from .classifier import (
     accuracy,
     confusion_matrix,
     probabilities,
-    runtime_signature,
     spec_augment,
     train_classifier,
+    training_device,
 )
 from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
-from .devices import reduced_dtype, resolve_device
+from .devices import resolve_device, runtime_signature
 from .features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets, select_parts
 from .files import atomic_output, load_tensors, save_tensors, worker_processes, write_json, write_text
 from .mel_image import MelSpec
@@ -228,7 +228,7 @@ def train_diffusion(
         device,
         f"fine-tuning {diffusion['init_from']}" if start else "from scratch",
     )
-    runtime = [device.type, str(reduced_dtype(device, diffusion.get("precision", "fp32")))]
+    runtime = runtime_signature(device, diffusion.get("precision", "fp32"))
     checkpoint = Checkpoint(f"{output}.checkpoint.safetensors", fingerprint(diffusion, runtime, images))
     unet, scheduler, losses = fit_diffusion(
         images,
@@ -303,7 +303,7 @@ def train(
             f"{real}: the split has no validation clips, so no epoch can be chosen; raise protocol.val_fraction"
         )
     augment = spec_augment(specaugment) if specaugment else None
-    runtime = runtime_signature(classifier)  # a checkpoint resumes only where it was made the same way
+    runtime = runtime_signature(training_device(classifier), classifier.get("precision", "fp32"), cpu_bf16=True)
     key = fingerprint(classifier, runtime, specaugment, seed, x, y, sets["val"][0], sets["test"][0])
     checkpoint = Checkpoint(Path(weights).with_name("checkpoint.safetensors"), key)
     model, history, chosen = train_classifier(
