@@ -83,6 +83,20 @@ def test_impossible_combinations_are_found_from_the_metadata():
     assert plan_problems(config, metadata) == []
 
 
+def test_a_low_data_setting_that_a_class_cannot_supply_is_a_config_problem():
+    from diffaug.config import plan_problems
+    from diffaug.synthetic import SyntheticSpec, synthesize_metadata
+
+    config = _config(protocol__test_folds=[1], protocol__train_per_class=[3, 5, None], variants=["baseline"])
+    metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
+    # 3 recordings of 2 clips per class outside fold 1: 3 clips leave one for validation, 5 do not
+    assert plan_problems(config, metadata) == [
+        "protocol.train_per_class: split fold1-n5: class air_conditioner cannot supply 5 training clips from "
+        "at least two recordings plus one more recording for validation: its 6 clips outside the test part "
+        "come from 3 recording(s) of 2, 2, 2 clips; lower train_per_class"
+    ]
+
+
 def test_planned_metadata_comes_before_any_file_is_written(tmp_path, tiny_dataset):
     from diffaug.config import planned_metadata
 

@@ -58,6 +58,28 @@ def test_every_offending_row_is_listed(dataset_copy):
     assert f"row 4: {meta.slice_file_name[2]}" in message and "classID does not match" in message
 
 
+def test_a_recording_in_two_folds_is_refused(dataset_copy):
+    def move_one_clip(meta):
+        meta.loc[0, "fold"] = meta.loc[0, "fold"] % 4 + 1
+
+    meta = _edit(dataset_copy, move_one_clip)
+    fs_id, folds = meta.loc[0, "fsID"], sorted(meta.loc[meta["fsID"] == meta.loc[0, "fsID"], "fold"])
+    with pytest.raises(DatasetError) as error:
+        read_metadata(dataset_copy)
+    message = str(error.value)
+    assert "UrbanSound8K.csv: 1 recording(s) in more than one fold" in message
+    assert f"fsID {fs_id}: folds {folds[0]} (1 clip), {folds[1]} (1 clip)" in message
+
+    def move_a_clip_of_every_recording(meta):
+        first = ~meta["fsID"].duplicated()
+        meta.loc[first, "fold"] = meta.loc[first, "fold"] % 4 + 1
+
+    _edit(dataset_copy, move_a_clip_of_every_recording)
+    with pytest.raises(DatasetError, match=r"40 recording\(s\) in more than one fold") as error:
+        read_metadata(dataset_copy)
+    assert str(error.value).count("  fsID ") == 20 and str(error.value).endswith("  ... and 20 more")
+
+
 def test_missing_audio_files_are_listed(dataset_copy):
     meta = pd.read_csv(dataset_copy / "metadata" / "UrbanSound8K.csv")
     for row in meta.head(2).itertuples():
@@ -115,7 +137,8 @@ def _write_bad_files(root):
     }
     meta_path = root / "metadata" / "UrbanSound8K.csv"
     meta = pd.read_csv(meta_path)
-    rows = [{**meta.iloc[0].to_dict(), "slice_file_name": name, "fold": 1} for name in expected]
+    in_fold1 = meta[meta["fold"] == 1].iloc[0].to_dict()  # a recording of fold 1, so no fsID spans two folds
+    rows = [{**in_fold1, "slice_file_name": name} for name in expected]
     pd.concat([meta, pd.DataFrame(rows)]).to_csv(meta_path, index=False)
     (fold / "stray.wav").write_bytes((root / "audio" / f"fold{meta.fold[0]}" / meta.slice_file_name[0]).read_bytes())
     return {**expected, "stray.wav": "not in the metadata"}

@@ -1,6 +1,9 @@
+import re
+
+import pandas as pd
 import pytest
 
-from diffaug.splits import make_split, split_names
+from diffaug.splits import LowDataError, make_split, split_names
 
 PROTOCOL = {"kind": "kfold", "test_folds": [1, 2], "test_fraction": 0.1, "val_fraction": 0.3, "seed": 0}
 
@@ -44,16 +47,89 @@ def test_a_fold_without_clips_is_an_error(manifest):
         make_split(manifest, "fold9", PROTOCOL)
 
 
-def test_low_data_keeps_n_clips_per_class_by_recording(manifest):
+def _crafted(train_sizes: dict[str, list[int]], test_size: int = 3) -> pd.DataFrame:
+    """A manifest with recordings of the given sizes (clips) per class in fold 2, one test recording
+    per class in fold 1."""
+    rows = []
+    for class_id, (class_name, sizes) in enumerate(train_sizes.items()):
+        for index, size in enumerate([*sizes, test_size]):
+            fs_id, fold = 1000 * (class_id + 1) + index, 2 if index < len(sizes) else 1
+            row = {"fsID": fs_id, "fold": fold, "class": class_name, "classID": class_id}
+            rows += [{"id": f"{fs_id}-{class_id}-0-{i}.wav", **row} for i in range(size)]
+    return pd.DataFrame(rows)
+
+
+UNEVEN = {"dog_bark": [30, 9, 8, 7, 6, 5, 4, 3, 3], "siren": [12, 12, 12, 12, 12, 12], "drilling": [4, 9, 25, 2, 8, 1]}
+
+
+def test_low_data_names_and_test_part(manifest):
     protocol = {**PROTOCOL, "train_per_class": [3, None]}
     assert split_names(protocol) == ["fold1-n3", "fold2-n3", "fold1", "fold2"]
     full, low = make_split(manifest, "fold1", protocol), make_split(manifest, "fold1-n3", protocol)
     assert low["test"] == full["test"] and low["train_per_class"] == 3
-    labelled = manifest.set_index("id").loc[low["train"] + low["val"]]
-    assert (labelled.groupby("class").size() == 3).all()
-    # whole recordings first: 2 clips per recording, so 3 clips span exactly 2 recordings
-    assert (labelled.groupby("class")["fsID"].nunique() == 2).all()
-    assert make_split(manifest, "fold1-n3", protocol) == low
+    assert full["cut_recordings"] == [] and make_split(manifest, "fold1-n3", protocol) == low
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("per_class", "val_fraction"), [(20, 0.15), (25, 0.3), (30, 0.15)])
+def test_low_data_keeps_exactly_n_training_clips_per_class(seed, per_class, val_fraction):
+    manifest = _crafted(UNEVEN)
+    protocol = {**PROTOCOL, "seed": seed, "val_fraction": val_fraction}
+    split = make_split(manifest, f"fold1-n{per_class}", protocol)
+    clips = manifest.set_index("id")
+    train, val, test = (clips.loc[split[part]] for part in ("train", "val", "test"))
+    assert (train.groupby("class").size() == per_class).all() and train["class"].nunique() == len(UNEVEN)
+    assert (train.groupby("class")["fsID"].nunique() >= 2).all(), "pairs of different recordings need two"
+    assert not (set(train["fsID"]) & set(val["fsID"]) or set(train["fsID"]) & set(test["fsID"]))
+    assert not set(val["fsID"]) & set(test["fsID"])
+    target = round(per_class * val_fraction / (1 - val_fraction))
+    used = set(train["fsID"])
+    for class_name, group in val.groupby("class"):
+        left = manifest[(manifest["class"] == class_name) & (manifest["fold"] == 2) & ~manifest["fsID"].isin(used)]
+        assert len(group) >= min(target, len(left)), "enough validation clips, or every recording left"
+    assert val["class"].nunique() == len(UNEVEN), "at least one validation recording per class"
+    assert manifest.loc[manifest["fsID"].isin(val["fsID"]), "id"].isin(split["val"]).all(), "whole recordings"
+    # a cut recording keeps only part of its clips for training, and the rest for nothing
+    assert len({cut["class"] for cut in split["cut_recordings"]}) == len(split["cut_recordings"])
+    for cut in split["cut_recordings"]:
+        recording = clips[clips["fsID"] == cut["fsID"]]
+        assert len(recording) == cut["of"] > cut["kept"] == recording.index.isin(split["train"]).sum() > 0
+        assert not recording.index.isin(split["val"]).any()
+    assert split == make_split(manifest, f"fold1-n{per_class}", protocol)
+
+
+def test_low_data_cuts_a_recording_only_when_whole_ones_cannot_make_n():
+    manifest = _crafted({"dog_bark": [4, 4, 4, 4], "siren": [3, 3, 3, 3]})
+    split = make_split(manifest, "fold1-n6", PROTOCOL)
+    # two whole recordings make 6 siren clips; dog_bark needs one 4 and 2 of another 4
+    [cut] = split["cut_recordings"]
+    assert cut["class"] == "dog_bark" and (cut["kept"], cut["of"]) == (2, 4)
+    assert cut["fsID"] in set(manifest.set_index("id").loc[split["train"], "fsID"])
+
+
+def test_low_data_holds_a_recording_back_for_validation_when_needed():
+    manifest = _crafted({"dog_bark": [1, 1, 1, 5]})  # taking 1, 1, 1 and 1 of 5 would leave none
+    for seed in range(8):
+        split = make_split(manifest, "fold1-n4", {**PROTOCOL, "seed": seed})
+        assert len(split["train"]) == 4 and split["val"]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "numbers"),
+    [
+        ([10, 1], "its 11 clips outside the test part come from 2 recording(s) of 10, 1 clips"),
+        ([2, 2, 2], "its 6 clips outside the test part come from 3 recording(s) of 2, 2, 2 clips"),
+        ([9, 8, 7], "its 24 clips outside the test part come from 3 recording(s) of 9, 8, 7 clips"),
+    ],
+)
+def test_low_data_refuses_a_class_that_cannot_supply_n(sizes, numbers):
+    manifest = _crafted({"siren": [3, 3, 3, 3], "dog_bark": sizes})
+    message = (
+        "split fold1-n5: class dog_bark cannot supply 5 training clips from at least two recordings plus one "
+        f"more recording for validation: {numbers}; lower train_per_class"
+    )
+    with pytest.raises(LowDataError, match=re.escape(message)):
+        make_split(manifest, "fold1-n5", PROTOCOL)
 
 
 def test_bad_split_names_are_refused(manifest):

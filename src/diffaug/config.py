@@ -66,10 +66,11 @@ def planned_metadata(dataset: dict, root: str | Path) -> pd.DataFrame | None:
 
 def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
     """Settings that cannot work with this dataset, found from its metadata before any work:
-    test folds without clips, splits without validation recordings, more pairs asked than exist."""
+    test folds without clips, low-data settings that a class cannot supply, splits without
+    validation recordings, more pairs asked than exist."""
     from .arms import ARMS
     from .pairs import count_pairs
-    from .splits import make_split, split_names
+    from .splits import LowDataError, make_split, split_names
 
     protocol, problems = config["protocol"], []
     if protocol["kind"] == "kfold":
@@ -86,7 +87,11 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
     generating = any(ARMS[v].generated for v in config["variants"])
     per_class = config["generate"]["per_class"]
     for name in split_names(protocol):
-        split = make_split(clips, name, protocol)
+        try:
+            split = make_split(clips, name, protocol)
+        except LowDataError as error:
+            problems.append(f"protocol.train_per_class: {error}")
+            continue
         if not split["val"]:
             problems.append(f"protocol.val_fraction: split {name} has no validation recording; raise it")
         train = clips[clips["id"].isin(set(split["train"]))]

@@ -40,7 +40,8 @@ def read_metadata(root: str | Path) -> pd.DataFrame:
     """Read `metadata/UrbanSound8K.csv` under `root` and check every row against the layout.
 
     Raises DatasetError naming the file and listing the rows with unknown classes, class ids that
-    disagree with class names, folds outside 1-10 or file names listed twice. The audio files
+    disagree with class names, folds outside 1-10 or file names listed twice, then the recordings
+    (fsID) found in more than one fold, which would leak between training and test. The audio files
     themselves are checked by build_manifest.
     """
     root = Path(root)
@@ -68,7 +69,25 @@ def read_metadata(root: str | Path) -> pd.DataFrame:
     problems = [_row_list(meta[mask], reason) for mask, reason in checks if mask.any()]
     if problems:
         raise DatasetError(f"{path}: unusable rows\n" + "\n".join(problems))
-    return meta.astype({"fold": int, "classID": int, "fsID": int})
+    meta = meta.astype({"fold": int, "classID": int, "fsID": int})
+    clips_per_fold = meta.groupby(["fsID", "fold"]).size()
+    spread = clips_per_fold[clips_per_fold.groupby(level="fsID").transform("size") > 1]
+    if len(spread):
+        count = spread.index.get_level_values("fsID").nunique()
+        raise DatasetError(
+            f"{path}: {count} recording(s) in more than one fold, which would leak between training and test "
+            "(each fsID must stay in one fold)\n" + _recording_list(spread)
+        )
+    return meta
+
+
+def _recording_list(clips_per_fold: pd.Series, limit: int = 20) -> str:
+    lines = [
+        f"  fsID {fs_id}: folds " + ", ".join(f"{fold} ({n} clip{'s' * (n > 1)})" for (_, fold), n in counts.items())
+        for fs_id, counts in clips_per_fold.groupby(level="fsID")
+    ]
+    more = [f"  ... and {len(lines) - limit} more"] if len(lines) > limit else []
+    return "\n".join(lines[:limit] + more)
 
 
 def build_manifest(

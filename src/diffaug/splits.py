@@ -1,7 +1,8 @@
-"""Train/validation/test splits: the seed's random 90:10 and the official folds.
+"""Train/validation/test splits: the published study's random 90:10 and the official folds.
 
 The validation part, used to choose the epoch, is always drawn from the training side by
-recording (fsID), so no recording feeds both training and epoch selection.
+recording (fsID), so no recording feeds both training and epoch selection. A low-data split keeps
+exactly N training clips per class and draws its validation recordings from the ones left over.
 """
 
 from __future__ import annotations
@@ -32,14 +33,86 @@ def parse_split_name(name: str) -> tuple[str, int | None]:
     return base, int(n) if n else None
 
 
-def _keep_labelled(train: pd.DataFrame, per_class: int, rng: np.random.Generator) -> pd.DataFrame:
-    """N clips per class, taken whole recording by whole recording in a seeded random order."""
-    kept = []
-    for _, clips in train.groupby("class", sort=True):
-        recordings = rng.permutation(np.sort(clips["fsID"].unique()))
-        order = pd.Categorical(clips["fsID"], categories=recordings, ordered=True)
-        kept.append(clips.assign(_order=order).sort_values(["_order", "id"]).head(per_class).drop(columns="_order"))
-    return pd.concat(kept)
+class LowDataError(ValueError):
+    """A class whose training side cannot supply a low-data split's N clips."""
+
+
+def _take_recordings(sizes: pd.Series, per_class: int) -> tuple[list, tuple | None] | None:
+    """(whole recordings, (cut recording, clips kept) or None) that make exactly `per_class` clips
+    from at least two recordings, walking `sizes` (clips per recording) in its order; None if none do.
+
+    A whole recording is taken while it fits and is smaller than `per_class` (no single recording
+    makes up a class); only if a full pass falls short is the first skipped recording cut to fill up.
+    """
+    whole, skipped, count = [], [], 0
+    for recording, size in sizes.items():
+        if count == per_class:
+            break
+        if size < per_class and count + size <= per_class:
+            whole.append(recording)
+            count += size
+        else:
+            skipped.append(recording)
+    if count == per_class:
+        return whole, None
+    if not whole or not skipped:
+        return None
+    return whole, (skipped[0], per_class - count)
+
+
+def _keep_labelled(
+    train: pd.DataFrame, name: str, per_class: int, rng: np.random.Generator
+) -> tuple[pd.DataFrame, list[dict]]:
+    """(clips, cut recordings): exactly `per_class` clips per class from at least two recordings,
+    leaving at least one more of the class's recordings for validation.
+
+    Whole recordings are taken in a seeded random order; one recording is cut only when whole ones
+    cannot make `per_class`. Raises LowDataError naming the split and the class when it cannot be done.
+    """
+    kept, cuts = [], []
+    for class_name, clips in train.groupby("class", sort=True):
+        sizes = clips.groupby("fsID").size()
+        order = sizes.loc[rng.permutation(sizes.index.to_numpy())]
+        taken = _take_recordings(order, per_class)
+        if taken is not None and len(taken[0]) + (taken[1] is not None) == len(order):
+            taken = None  # none left for validation: hold back the first recording whose absence still works
+            for held_back in order.index:
+                if (taken := _take_recordings(order.drop(held_back), per_class)) is not None:
+                    break
+        if taken is None:
+            listed = ", ".join(map(str, sorted(sizes, reverse=True)[:20])) + (", ..." if len(sizes) > 20 else "")
+            raise LowDataError(
+                f"split {name}: class {class_name} cannot supply {per_class} training clips from at least two "
+                f"recordings plus one more recording for validation: its {len(clips)} clips outside the test "
+                f"part come from {len(sizes)} recording(s) of {listed} clips; lower train_per_class"
+            )
+        whole, cut = taken
+        kept.append(clips[clips["fsID"].isin(whole)])
+        if cut is not None:
+            recording, n_kept = cut
+            kept.append(clips[clips["fsID"] == recording].sort_values("id").head(n_kept))
+            cuts.append({"class": class_name, "fsID": int(recording), "kept": int(n_kept), "of": int(sizes[recording])})
+    return pd.concat(kept), cuts
+
+
+def _low_data_validation_ids(
+    train: pd.DataFrame, labelled: pd.DataFrame, per_class: int, fraction: float, rng: np.random.Generator
+) -> set[str]:
+    """Whole recordings, per class, that the labelled clips do not touch (nor the rest of a cut one),
+    taken in a seeded random order until the class has `per_class * fraction / (1 - fraction)` clips;
+    at least one recording."""
+    target = round(per_class * fraction / (1 - fraction))
+    used = set(labelled["fsID"])
+    chosen = []
+    for _, clips in train[~train["fsID"].isin(used)].groupby("class", sort=True):
+        sizes = clips.groupby("fsID").size()
+        count = 0
+        for recording in rng.permutation(sizes.index.to_numpy()):
+            chosen.append(recording)
+            count += sizes[recording]
+            if count >= target:
+                break
+    return set(train.loc[train["fsID"].isin(chosen), "id"])
 
 
 def _validation_ids(train: pd.DataFrame, fraction: float, rng: np.random.Generator) -> set[str]:
@@ -56,7 +129,13 @@ def _validation_ids(train: pd.DataFrame, fraction: float, rng: np.random.Generat
 
 
 def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
-    """Ids of the train, val and test clips of one split, deterministic for the protocol's seed."""
+    """Ids of the train, val and test clips of one split, deterministic for the protocol's seed.
+
+    With N clips per class ("-n<N>"), training keeps exactly N per class by whole recordings (at
+    most one recording per class cut, listed under "cut_recordings"); validation takes other whole
+    recordings of the class until it is at least `val_fraction` of training plus validation.
+    Raises LowDataError when a class cannot supply that.
+    """
     base, per_class = parse_split_name(name)
     rng = np.random.default_rng([protocol["seed"], sum(map(ord, base))])
     if base == "random":
@@ -69,17 +148,24 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
         if fold not in set(manifest["fold"]):
             raise ValueError(f"split {name}: no clip of the dataset is in fold {fold}")
         is_test = (manifest["fold"] == fold).to_numpy()
-    train_side = manifest[~is_test]
-    if per_class is not None:  # the low-data setting: before validation, so every arm sees the same N
-        train_side = _keep_labelled(train_side, per_class, np.random.default_rng([protocol["seed"], per_class]))
-    val = _validation_ids(train_side, protocol["val_fraction"], rng)
+    train_side, cuts = manifest[~is_test], []
+    if per_class is None:
+        val = _validation_ids(train_side, protocol["val_fraction"], rng)
+        train = set(train_side["id"]) - val
+    else:
+        labelled, cuts = _keep_labelled(
+            train_side, name, per_class, np.random.default_rng([protocol["seed"], per_class])
+        )
+        val = _low_data_validation_ids(train_side, labelled, per_class, protocol["val_fraction"], rng)
+        train = set(labelled["id"])
     return {
         "split": name,
         "protocol": protocol["kind"],
         "train_per_class": per_class,
-        "train": sorted(set(train_side["id"]) - val),
+        "train": sorted(train),
         "val": sorted(val),
         "test": sorted(manifest.loc[is_test, "id"]),
+        "cut_recordings": cuts,
     }
 
 
