@@ -19,6 +19,7 @@ from diffaug.dataset import build_manifest
 from diffaug.diffusion import build_unet, load_pipeline, save_pipeline
 from diffaug.generate import generate_class
 from diffaug.mel_image import MelSpec
+from diffaug.pairs import pairs_table
 from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
 
 
@@ -64,7 +65,8 @@ def main():
                 "batch_size": 16,
                 "alpha": 0.5,
             }
-            generate_class(load_pipeline(tmp / "model"), clips, tmp / name, 16, settings, 22050, "siren")
+            pairs = pairs_table(clips.assign(**{"class": "siren"}), 16, 0)
+            generate_class(load_pipeline(tmp / "model"), clips, tmp / name, pairs, settings, 22050, "siren")
             outputs[name] = [read_audio(p)[0] for p in sorted((tmp / name).glob("*.wav"))]
         same = all((tmp / "cuda_a" / p.name).read_bytes() == p.read_bytes() for p in (tmp / "cuda_b").glob("*"))
         result["cuda_runs_byte_identical"] = same

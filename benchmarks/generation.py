@@ -37,7 +37,7 @@ from diffaug.devices import resolve_device
 from diffaug.diffusion import build_unet, load_pipeline, save_pipeline
 from diffaug.generate import generate_class
 from diffaug.mel_image import MelSpec
-from diffaug.pairs import choose_pairs, count_pairs
+from diffaug.pairs import choose_pairs, count_pairs, pairs_table
 from diffaug.splits import make_split
 from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
 
@@ -152,9 +152,8 @@ def main():
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        generate_class(
-            pipeline, clips, workdir / f"memory{args.memory_child}", args.memory_child, settings, rate, CLASS
-        )
+        pairs = pairs_table(clips.assign(**{"class": CLASS}), args.memory_child, settings["seed"])
+        generate_class(pipeline, clips, workdir / f"memory{args.memory_child}", pairs, settings, rate, CLASS)
         peak = {"rss_mb_before": before, "rss_mb_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         if device.type == "cuda":
             peak["cuda_mb_peak"] = torch.cuda.max_memory_allocated() / 2**20
@@ -179,7 +178,8 @@ def main():
             return timed(device, reference, pipeline, clips, pairs, steps, alpha, workdir / folder, rate)
 
         def generator(folder: str) -> float:
-            return timed(device, generate_class, pipeline, clips, workdir / folder, count, settings, rate, CLASS)
+            pairs = pairs_table(clips.assign(**{"class": CLASS}), count, settings["seed"])
+            return timed(device, generate_class, pipeline, clips, workdir / folder, pairs, settings, rate, CLASS)
 
         seed_style("warm-reference", ref_pairs[:1])
         counter.samples = 0

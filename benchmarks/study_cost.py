@@ -57,7 +57,7 @@ from diffaug.features import FeatureExtractor, FeatureSpec
 from diffaug.files import worker_processes
 from diffaug.generate import Interpolator, generate_class
 from diffaug.mel_image import MelImager, MelSpec
-from diffaug.pairs import choose_pairs
+from diffaug.pairs import choose_pairs, pairs_table
 from diffaug.splits import parse_split_name, split_names
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,9 +191,10 @@ def generation_check(workdir: Path, folder: Path, settings: dict, device, count:
         }
     )
     pipeline, run = load_pipeline(folder), dict(settings, device=str(device), seed=1)
-    generate_class(pipeline, clips, workdir / "warm", min(count, settings["batch_size"]), run, 22050, "siren")
-    took = timed(device, generate_class, pipeline, clips, workdir / "generated", count, run, 22050, "siren")
-    return took / count, len({clip for pair in choose_pairs(clips, count, 1) for clip in pair})
+    pairs = pairs_table(clips.assign(**{"class": "siren"}), count, 1)
+    generate_class(pipeline, clips, workdir / "warm", pairs.head(settings["batch_size"]), run, 22050, "siren")
+    took = timed(device, generate_class, pipeline, clips, workdir / "generated", pairs, run, 22050, "siren")
+    return took / count, len(set(pairs["source_a"]) | set(pairs["source_b"]))
 
 
 def round_trip(spec: MelSpec, paths: list[str]) -> None:
@@ -323,7 +324,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -
     another, the others on `cores` cores beside them (a CPU-only machine: all on its cores)."""
     splits = {s: split_sizes(config, s, counts) for s in split_names(config["protocol"])}
     generate, per_class = config["generate"], config["generate"]["per_class"]
-    added, start = 10 * per_class, units["job_start_seconds"]
+    added, start, sets = 10 * per_class, units["job_start_seconds"], generate.get("replicates", 1)
     sources = sorted({ARMS[a].generated for a in config["variants"]} - {None})
     clips = sum(counts["fold_clips"].values())
     stages = ["manifest", "features", "train_diffusion", "interpolate", "features_round_trip"]
@@ -340,10 +341,10 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -
                 )
             inverted = inverted_sources(per_class, size["train"] // 10, counts["clips_per_recording"], generate["seed"])
             per_clip = generated_clip_seconds(units, walked_steps(generate), inverted, per_class)
-            seconds_of["interpolate"] += 10 * (start + per_class * per_clip)
-            seconds_of["features_round_trip"] += start + added * units["round_trip_seconds_per_clip"]
+            seconds_of["interpolate"] += sets * 10 * (start + per_class * per_clip)
+            seconds_of["features_round_trip"] += sets * (start + added * units["round_trip_seconds_per_clip"])
         scored = len(sources) + ("diffusion" in sources)  # round_trip beside diffusion
-        seconds_of["score_generated"] += scored * (start + added * units["predict_seconds_per_clip"])
+        seconds_of["score_generated"] += sets * scored * (start + added * units["predict_seconds_per_clip"])
         for arm in config["variants"]:
             train = size["train"] + (added if ARMS[arm].generated else 0)
             evaluated = size["val"] + size["test"]  # predicted after every epoch
@@ -358,7 +359,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -
     return {
         "stage_minutes": {k: round(v / 60, 2) for k, v in seconds_of.items()},
         "on_the_gpu": gpu,
-        "runs": {"splits": len(splits), "arms": len(config["variants"]), "seeds": len(config["seeds"])},
+        "runs": {"splits": len(splits), "arms": len(config["variants"]), "seeds": len(config["seeds"]), "sets": sets},
         "projected_hours": round(wall / 3600, 3),
     }
 

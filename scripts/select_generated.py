@@ -5,8 +5,8 @@ with run_step(snakemake.log[0], snakemake.threads):
     steps.select_generated(
         snakemake.input.features,
         snakemake.input.scores,
-        list(snakemake.input.classes),
+        snakemake.input.pairs,
         snakemake.params.keep,
         snakemake.output.features,
-        snakemake.output.pairs,
+        snakemake.output.fates,
     )

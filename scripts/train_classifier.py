@@ -1,7 +1,7 @@
 from diffaug import steps
 from diffaug.runner import run_step
 
-with run_step(snakemake.log[0], snakemake.threads):
+with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, "gpu", 0)):
     steps.train(
         snakemake.input.real,
         snakemake.input.split,
@@ -13,4 +13,5 @@ with run_step(snakemake.log[0], snakemake.threads):
         snakemake.params.specaugment,
         snakemake.output.weights,
         snakemake.output.metrics,
+        snakemake.params.generated_set,
     )

@@ -1,3 +1,5 @@
+import json
+
 import pandas as pd
 import pytest
 import soundfile as sf
@@ -5,7 +7,7 @@ import torch
 
 from diffaug.diffusion import load_pipeline
 from diffaug.generate import Interpolator, generate_class, slerp
-from diffaug.pairs import choose_pairs
+from diffaug.pairs import choose_pairs, pairs_table, replicate_seed
 
 
 def test_inversion_then_decoding_round_trips(tiny_pipeline):
@@ -61,18 +63,35 @@ def test_pairs_come_from_different_recordings(manifest):
         choose_pairs(clips, 25, seed=0)
 
 
+def test_pairs_table_names_each_pair_and_draws_a_new_set_per_replicate(manifest):
+    table = pairs_table(manifest, 5, replicate_seed(0, 0))
+    assert len(table) == 5 * manifest["class"].nunique() and table["pair"].is_unique
+    assert (table["fsID_a"] != table["fsID_b"]).all()
+    sirens = table[table["class"] == "siren"]
+    assert list(sirens["pair"]) == [f"siren-{k:05d}" for k in range(5)]
+    first = list(zip(sirens["source_a"], sirens["source_b"]))
+    assert first == choose_pairs(manifest[manifest["class"] == "siren"], 5, 0)  # the first set keeps the seed
+    other = pairs_table(manifest, 5, replicate_seed(0, 1))
+    assert list(zip(other["source_a"], other["source_b"])) != list(zip(table["source_a"], table["source_b"]))
+    assert replicate_seed(0, 1) != replicate_seed(0, 2) != replicate_seed(1, 1)
+
+
 def test_generate_class_writes_wavs_and_pairs(tiny_pipeline, manifest, tmp_path):
     clips = manifest[manifest["class"] == "dog_bark"]
     settings = {"device": "cpu", "steps": 3, "seed": 0, "batch_size": 2, "alpha": 0.5}
     out = tmp_path / "dog_bark"
-    table = generate_class(load_pipeline(tiny_pipeline), clips, out, 5, settings, 16000, "dog_bark")
+    pairs = pairs_table(clips, 5, 0)
+    table = generate_class(load_pipeline(tiny_pipeline), clips, out, pairs, settings, 16000, "dog_bark")
     written = pd.read_csv(out / "pairs.csv")
     assert len(written) == 5 and list(written["file"]) == list(table["file"])
+    assert list(written["file"]) == [f"{pair}.wav" for pair in pairs["pair"]]
+    assert list(written["source_a"]) == list(pairs["source_a"])
+    assert json.loads((out / "generation.json").read_text())["runtime"] == "cpu fp32"
     assert set(written["source_a"]) | set(written["source_b"]) <= set(clips["id"])
     assert (written["fsID_a"] != written["fsID_b"]).all()
     for name in written["file"]:
         data, rate = sf.read(out / name)
         assert rate == 16000 and data.ndim == 1 and len(data) > 0 and abs(data).max() <= 1
     again = tmp_path / "again"
-    generate_class(load_pipeline(tiny_pipeline), clips, again, 5, settings, 16000, "dog_bark")
+    generate_class(load_pipeline(tiny_pipeline), clips, again, pairs, settings, 16000, "dog_bark")
     assert (out / written["file"][0]).read_bytes() == (again / written["file"][0]).read_bytes()

@@ -3,7 +3,15 @@ import math
 import pandas as pd
 import pytest
 
-from diffaug.report import accuracy_table, fidelity_table, markdown_table, mean_interval, runs_frame
+from diffaug.report import (
+    accuracy_table,
+    fidelity_markdown,
+    fidelity_table,
+    markdown_table,
+    mean_interval,
+    runs_frame,
+    runtime_table,
+)
 
 
 def _runs():
@@ -16,6 +24,8 @@ def _runs():
                     "labelled_per_class": "all",
                     "variant": "baseline",
                     "seed": seed,
+                    "generated_set": None,
+                    "added_clips": 0,
                     "test_accuracy": base,
                     "seed_style_accuracy": base + 0.05,
                     "chosen_epoch": 3,
@@ -27,7 +37,9 @@ def _runs():
                     "labelled_per_class": "all",
                     "variant": "diffusion",
                     "seed": seed,
-                    "test_accuracy": base + (0.10 if seed == 0 else 0.02),
+                    "generated_set": 0,
+                    "added_clips": 20,
+                    "test_accuracy": base + (0.10 if seed == 0 else 0.02 if split == "fold1" else 0.04),
                     "seed_style_accuracy": base + 0.12,
                     "chosen_epoch": 4,
                 }
@@ -42,31 +54,60 @@ def test_mean_interval_uses_student_t():
     assert math.isnan(mean_interval([1.0])[1])
 
 
-def test_table_rows_and_paired_gain():
-    table = accuracy_table(_runs(), "kfold").set_index("variant")
+def test_table_rows_and_paired_gain_with_an_interval_over_folds():
+    table = accuracy_table(_runs(), "kfold", "urbansound8k").set_index("variant")
     assert list(table.index) == ["baseline", "diffusion", "published baseline", "published diffusion"]
     assert table.loc["baseline", "accuracy_mean"] == pytest.approx(0.55)
     assert table.loc["baseline", "accuracy_std"] == pytest.approx(pd.Series([0.5, 0.6, 0.5, 0.6]).std())
-    assert table.loc["baseline", "runs"] == 4
-    assert table.loc["diffusion", "gain_mean"] == pytest.approx(0.06)  # paired by split and seed
-    half = mean_interval([0.10, 0.02, 0.10, 0.02])[1]
-    assert table.loc["diffusion", "gain_ci95_low"] == pytest.approx(0.06 - half)
+    assert table.loc["baseline", "runs"] == 4 and table.loc["diffusion", "added_clips"] == 20
+    assert table.loc["diffusion", "gain_mean"] == pytest.approx(0.065)  # paired by split and seed
+    # the two seeds of a fold share its test clips and generated clips: one unit per fold, not per run
+    half = mean_interval([0.06, 0.07])[1]
+    assert table.loc["diffusion", "gain_ci95_low"] == pytest.approx(0.065 - half)
+    assert table.loc["diffusion", "interval_over"].startswith("2 folds")
     assert math.isnan(table.loc["baseline", "gain_mean"])
     assert table.loc["published baseline", "accuracy_mean"] == 0.578
     assert table.loc["published diffusion", "gain_mean"] == pytest.approx(0.05)
+    assert table.loc["published baseline", "protocol"] == "one random 90:10 split, best epoch chosen on the test clips"
 
 
-def test_markdown_shows_percentages():
-    text = markdown_table(accuracy_table(_runs(), "kfold"))
-    assert "| all | baseline | kfold | 4 | 55.0 ± 5.8 |" in text
-    assert "| all | diffusion | kfold | 4 | 61.0 ± 1.2 | 6.0 (" in text
+def test_one_fold_takes_the_interval_over_generated_sets_or_else_seeds():
+    runs = _runs()
+    runs = runs[runs["split"] == "fold1"]
+    table = accuracy_table(runs, "kfold", "synthetic").set_index("variant")
+    assert table.loc["diffusion", "interval_over"] == "2 seeds: classifier noise only; one generated set"
+    assert table.loc["diffusion", "gain_ci95_high"] - table.loc["diffusion", "gain_mean"] == pytest.approx(
+        mean_interval([0.10, 0.02])[1]
+    )
+    four = pd.concat([runs, runs.assign(seed=runs["seed"] + 2)], ignore_index=True)  # seeds 0-3 on two generated sets
+    four.loc[four["variant"] == "diffusion", "generated_set"] = four["seed"] % 2
+    four.loc[(four["variant"] == "diffusion") & (four["seed"] == 3), "test_accuracy"] += 0.04
+    table = accuracy_table(four, "kfold", "synthetic").set_index("variant")
+    assert table.loc["diffusion", "interval_over"].startswith("2 generated sets")
+    assert "generation and classifier noise" in table.loc["diffusion", "interval_over"]
+    # set 0: seeds 0, 2 (gains 0.10, 0.10); set 1: seeds 1, 3 (0.02, 0.06)
+    assert table.loc["diffusion", "gain_ci95_high"] - table.loc["diffusion", "gain_mean"] == pytest.approx(
+        mean_interval([0.10, 0.04])[1]
+    )
+
+
+def test_published_rows_only_beside_urbansound8k():
+    assert not accuracy_table(_runs(), "kfold", "synthetic")["variant"].str.startswith("published").any()
+    assert "57.8" not in markdown_table(accuracy_table(_runs(), "kfold", "synthetic"))
+
+
+def test_markdown_shows_percentages_added_clips_and_the_interval_units():
+    text = markdown_table(accuracy_table(_runs(), "kfold", "urbansound8k"))
+    assert "| all | baseline | kfold | 4 | 0 | 55.0 ± 5.8 |" in text
+    assert "| all | diffusion | kfold | 4 | 20 | 61.5 ± 1.9 | 6.5 (" in text
+    assert "| 2 folds (seeds averaged within each) |" in text
     assert "| published diffusion |" in text and "57.8" in text
 
 
 def test_low_data_settings_sit_side_by_side_and_pair_within_their_split():
     low = _runs().assign(labelled_per_class="50", split=lambda t: t["split"] + "-n50")
     low["test_accuracy"] -= 0.2
-    table = accuracy_table(pd.concat([_runs(), low]), "kfold")
+    table = accuracy_table(pd.concat([_runs(), low]), "kfold", "synthetic")
     assert list(zip(table["labelled_per_class"], table["variant"]))[:4] == [
         ("50", "baseline"),
         ("50", "diffusion"),
@@ -74,7 +115,7 @@ def test_low_data_settings_sit_side_by_side_and_pair_within_their_split():
         ("all", "diffusion"),
     ]
     assert table.loc[0, "accuracy_mean"] == pytest.approx(0.35)
-    assert table.loc[1, "gain_mean"] == pytest.approx(0.06)
+    assert table.loc[1, "gain_mean"] == pytest.approx(0.065)
 
 
 def test_runs_frame_reads_the_low_data_setting():
@@ -85,6 +126,7 @@ def test_runs_frame_reads_the_low_data_setting():
         "test_accuracy": 0.5,
         "chosen_epoch": 2,
         "seed_style": {"best_test_accuracy": 0.6},
+        "train_clips": {"real": 50, "generated": 0},
     }
     frame = runs_frame([{**metrics, "train_per_class": 50}, {**metrics, "split": "fold1", "train_per_class": None}])
     assert list(frame["labelled_per_class"]) == ["50", "all"]
@@ -107,6 +149,31 @@ def test_fidelity_compares_generated_with_real_test_clips():
     assert table.loc["dog_bark", "generated_share"] == 0.5 and table.loc["dog_bark", "generated"] == 2
 
 
+def test_fidelity_keeps_each_setting_of_labelled_clips_apart():
+    scores = pd.DataFrame({"class": ["siren"] * 2, "predicted": ["siren", "drilling"]})
+    low = pd.DataFrame({"class": ["siren"] * 2, "predicted": ["drilling", "drilling"]})
+    baseline = [
+        {"split": "fold1", "seed": 0, "per_class_accuracy": {"siren": 0.9}},
+        {"split": "fold1-n50", "seed": 0, "per_class_accuracy": {"siren": 0.3}},
+    ]
+    table = fidelity_table({("fold1", "diffusion"): scores, ("fold1-n50", "diffusion"): low}, baseline, seed=0)
+    assert list(table["labelled_per_class"]) == ["50", "all"]
+    assert list(table["generated_share"]) == [0.0, 0.5] and list(table["real_test_share"]) == [0.3, 0.9]
+    assert "| 50 | diffusion | siren | 2 | 0.0 | 30.0 |" in fidelity_markdown(table)
+
+
+def test_runtime_table_counts_jobs_per_stage_and_device():
+    metrics = [{"runtime": "cuda bf16"}] * 3 + [{"runtime": "cpu fp32"}]
+    records = {"train_diffusion": [{"runtime": "cuda bf16"}], "interpolate": [{"runtime": "cpu fp32"}] * 10}
+    table = runtime_table(metrics, records)
+    assert table.values.tolist() == [
+        ["train_diffusion", "cuda bf16", 1],
+        ["interpolate", "cpu fp32", 10],
+        ["train_classifier", "cpu fp32", 1],
+        ["train_classifier", "cuda bf16", 3],
+    ]
+
+
 def test_figures_are_written_as_png(tmp_path):
     import torch
     from PIL import Image
@@ -114,11 +181,15 @@ def test_figures_are_written_as_png(tmp_path):
     from diffaug import CLASSES
     from diffaug.plots import accuracy_plot, confusion_plot, examples_plot
 
-    accuracy_plot(_runs(), tmp_path / "accuracy.png")
-    metrics = [{"variant": v, "confusion_matrix": torch.eye(10, dtype=torch.long).tolist()} for v in ("a", "b")]
+    accuracy_plot(_runs(), tmp_path / "accuracy.png", "urbansound8k")
+    eye = torch.eye(10, dtype=torch.long).tolist()
+    metrics = [{"split": "fold1", "variant": v, "confusion_matrix": eye} for v in ("a", "b")]
     confusion_plot(metrics, tmp_path / "confusion.png")
+    low = [{**m, "split": "fold1-n50", "train_per_class": 50} for m in metrics]
+    confusion_plot(metrics + low, tmp_path / "by_setting.png")
     images = {c: torch.rand(1, 16, 16) for c in CLASSES}
     examples_plot(images, dict(list(images.items())[:3]), tmp_path / "examples.png")
     sizes = {name: Image.open(tmp_path / f"{name}.png").size for name in ("accuracy", "confusion", "examples")}
     assert sizes["confusion"][0] > sizes["confusion"][1]  # one panel per variant, side by side
+    assert Image.open(tmp_path / "by_setting.png").size[1] > 1.8 * sizes["confusion"][1]  # a row per setting
     assert all(w > 300 and h > 300 for w, h in sizes.values())

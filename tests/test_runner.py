@@ -23,3 +23,20 @@ def test_a_failure_is_logged_with_its_traceback_and_told_on_the_terminal(tmp_pat
     assert "Traceback" in log and "ValueError: metadata.csv: row 3 is wrong" in log
     terminal = capsys.readouterr().err
     assert "error: metadata.csv: row 3 is wrong" in terminal and "Traceback" not in terminal
+
+
+@pytest.mark.parametrize("gpu", [0, 1])
+def test_a_job_given_a_gpu_that_finds_none_warns_in_its_log_and_on_the_terminal(tmp_path, capsys, monkeypatch, gpu):
+    import torch
+
+    from diffaug.devices import GPU_REQUESTED, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv(GPU_REQUESTED, "0")  # restored after the test
+    with run_step(tmp_path / "step.log", gpu=gpu):
+        device = resolve_device("auto", "generate.device")
+    assert device.type == "cpu"
+    log, terminal = (tmp_path / "step.log").read_text(), capsys.readouterr().err
+    warned = "generate.device is 'auto' and this job asked for a GPU, but it sees no CUDA device"
+    assert (warned in log) == (warned in terminal) == bool(gpu)
+    assert str(tmp_path / "step.log") in terminal or not gpu

@@ -20,74 +20,83 @@ PROTOCOL = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fract
 CLASSIFIER = {"widths": [4, 4, 8], "hidden": 8, "epochs": 1, "batch_size": 8, "learning_rate": 0.01}
 
 
-def test_mel_average_uses_the_diffusion_pairs(tiny_dataset, tmp_path):
+def _pairs_of(tiny_dataset, tmp_path, per_class=2, seed=4, replicate=0):
+    """The tiny dataset's manifest, fold1 split and the pairs step's table in tmp_path."""
     manifest = tiny_dataset[1]
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     split = make_split(manifest, "fold1", PROTOCOL)
     save_split(split, tmp_path / "split.json")
-    train = manifest[manifest["id"].isin(split["train"])].reset_index(drop=True)
+    settings = {"per_class": per_class, "seed": seed}
+    steps.pairs(
+        str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"), settings, replicate, str(tmp_path / "pairs.csv")
+    )
+    return manifest, split, pd.read_csv(tmp_path / "pairs.csv")
+
+
+def test_the_pairs_step_draws_training_pairs_and_a_new_set_per_replicate(tiny_dataset, tmp_path):
+    manifest, split, pairs = _pairs_of(tiny_dataset, tmp_path)
+    assert len(pairs) == 20 and set(pairs["source_a"]) | set(pairs["source_b"]) <= set(split["train"])
+    assert (pairs["fsID_a"] != pairs["fsID_b"]).all()
+    sirens = manifest[manifest["id"].isin(split["train"]) & (manifest["class"] == "siren")]
+    assert list(zip(*pairs[pairs["class"] == "siren"][["source_a", "source_b"]].T.values)) == choose_pairs(sirens, 2, 4)
+    other = _pairs_of(tiny_dataset, tmp_path, replicate=1)[2]
+    assert list(other["pair"]) == list(pairs["pair"]) and not other.equals(pairs)
+
+
+def test_mel_average_averages_the_pairs_of_the_table(tiny_dataset, tmp_path):
+    manifest, split, pairs = _pairs_of(tiny_dataset, tmp_path)
     everything = torch.rand(len(manifest), 1, 64, 44)
     sets = {"all": (everything, torch.tensor(manifest["classID"]), list(manifest["id"]))}
     save_feature_sets(tmp_path / "real.safetensors", sets)
-    x = everything[torch.tensor(manifest.index[manifest["id"].isin(split["train"])].to_numpy())]
     steps.features_mel_average(
-        str(tmp_path / "manifest.csv"),
-        str(tmp_path / "split.json"),
-        str(tmp_path / "real.safetensors"),
-        {"per_class": 2, "seed": 4},
-        str(tmp_path / "avg.safetensors"),
+        str(tmp_path / "real.safetensors"), str(tmp_path / "pairs.csv"), str(tmp_path / "avg.safetensors")
     )
     ax, ay, names = load_feature_sets(tmp_path / "avg.safetensors")["train"]
-    assert len(names) == 20 and ay.tolist() == [c for c in range(10) for _ in range(2)]
-    sirens = train[train["class"] == "siren"]
-    a, b = choose_pairs(sirens, 2, 4)[0]  # what interpolate would pair for this class
-    assert names[16] == f"siren/{a}+{b}"
-    row = {clip: i for i, clip in enumerate(train["id"])}
-    torch.testing.assert_close(ax[16], (x[row[a]] + x[row[b]]) / 2)
+    assert names == list(pairs["pair"]) and ay.tolist() == [c for c in range(10) for _ in range(2)]
+    row = {clip: i for i, clip in enumerate(manifest["id"])}
+    a, b = pairs.loc[16, ["source_a", "source_b"]]
+    torch.testing.assert_close(ax[16], (everything[row[a]] + everything[row[b]]) / 2)
 
 
-def test_scoring_and_confidence_selection(tmp_path):
+def _scored(tmp_path, name, x, labels, ids):
+    save_feature_sets(tmp_path / f"{name}.safetensors", {"train": (x, labels, ids)})
+    steps.score_generated(
+        str(tmp_path / f"{name}.safetensors"),
+        str(tmp_path / "baseline.safetensors"),
+        CLASSIFIER,
+        str(tmp_path / f"{name}.csv"),
+    )
+    steps.select_generated(
+        str(tmp_path / f"{name}.safetensors"),
+        str(tmp_path / f"{name}.csv"),
+        str(tmp_path / "pairs.csv"),
+        0.5,
+        str(tmp_path / f"{name}_kept.safetensors"),
+        str(tmp_path / f"{name}_kept.csv"),
+    )
+    return pd.read_csv(tmp_path / f"{name}.csv"), pd.read_csv(tmp_path / f"{name}_kept.csv")
+
+
+def test_scoring_and_confidence_selection_keep_the_same_share_of_every_source(tmp_path):
     torch.manual_seed(0)
     model = SoundCNN(10, CLASSIFIER["widths"], CLASSIFIER["hidden"])
     save_tensors(tmp_path / "baseline.safetensors", model.state_dict())
     labels = torch.tensor([c for c in range(10) for _ in range(4)])
-    ids = [f"{CLASSES[c]}/{CLASSES[c]}-{k:05d}.wav" for c in range(10) for k in range(4)]
-    save_feature_sets(tmp_path / "generated.safetensors", {"train": (torch.rand(40, 1, 64, 44), labels, ids)})
-    for c in CLASSES:
-        (tmp_path / c).mkdir()
-        pd.DataFrame(
-            {
-                "file": [f"{c}-{k:05d}.wav" for k in range(4)],
-                "class": c,
-                "source_a": "a",
-                "source_b": "b",
-                "fsID_a": 1,
-                "fsID_b": 2,
-                "alpha": 0.5,
-            }
-        ).to_csv(tmp_path / c / "pairs.csv", index=False)
-    steps.score_generated(
-        str(tmp_path / "generated.safetensors"),
-        str(tmp_path / "baseline.safetensors"),
-        CLASSIFIER,
-        str(tmp_path / "scores.csv"),
-    )
-    scores = pd.read_csv(tmp_path / "scores.csv")
-    assert list(scores["clip"]) == ids and scores["confidence"].between(0, 1).all()
-    steps.select_generated(
-        str(tmp_path / "generated.safetensors"),
-        str(tmp_path / "scores.csv"),
-        [str(tmp_path / c) for c in CLASSES],
-        0.5,
-        str(tmp_path / "kept.safetensors"),
-        str(tmp_path / "pairs.csv"),
-    )
-    kx, ky, kept_ids = load_feature_sets(tmp_path / "kept.safetensors")["train"]
-    assert len(kept_ids) == 20 and (torch.bincount(ky, minlength=10) == 2).all()
-    table = pd.read_csv(tmp_path / "pairs.csv")
-    assert {"source_a", "confidence", "kept", "predicted"} <= set(table.columns) and table["kept"].sum() == 20
-    for _, group in table.groupby("class"):  # the kept ones are the most confident of their class
-        assert group.loc[group["kept"], "confidence"].min() >= group.loc[~group["kept"], "confidence"].max()
+    ids = [f"{CLASSES[c]}-{k:05d}" for c in range(10) for k in range(4)]
+    pd.DataFrame(
+        {"pair": ids, "class": [CLASSES[c] for c in labels], "source_a": "a", "source_b": "b", "fsID_a": 1, "fsID_b": 2}
+    ).to_csv(tmp_path / "pairs.csv", index=False)
+    kept = {}
+    for source in ("diffusion", "mel_average"):
+        scores, fates = _scored(tmp_path, source, torch.rand(40, 1, 64, 44), labels, ids)
+        assert list(scores["clip"]) == ids and scores["confidence"].between(0, 1).all()
+        kx, ky, kept[source] = load_feature_sets(tmp_path / f"{source}_kept.safetensors")["train"]
+        assert len(kept[source]) == 20 and (torch.bincount(ky, minlength=10) == 2).all()
+        assert {"pair", "source_a", "confidence", "kept", "predicted"} <= set(fates.columns)
+        assert fates["kept"].sum() == 20 and list(fates["pair"]) == ids
+        for _, group in fates.groupby("class"):  # the kept ones are the most confident of their class
+            assert group.loc[group["kept"], "confidence"].min() >= group.loc[~group["kept"], "confidence"].max()
+    assert kept["diffusion"] != kept["mel_average"]  # each source ranked by its own scores
 
 
 def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipeline, tmp_path, monkeypatch):
@@ -117,19 +126,15 @@ def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipel
 
 
 def test_round_trip_features_are_the_pair_sources_through_the_mel_image(tiny_dataset, tiny_pipeline, tmp_path):
-    manifest = tiny_dataset[1]
-    manifest.to_csv(tmp_path / "manifest.csv", index=False)
-    split = make_split(manifest, "fold1", PROTOCOL)
-    save_split(split, tmp_path / "split.json")
+    manifest, split, pairs = _pairs_of(tiny_dataset, tmp_path)
     features = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 16}
-    inputs = (str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"), str(tiny_pipeline))
-    steps.features_round_trip(*inputs, {"per_class": 2, "seed": 4}, features, str(tmp_path / "round_trip.safetensors"))
+    inputs = (str(tmp_path / "manifest.csv"), str(tmp_path / "pairs.csv"), str(tiny_pipeline))
+    steps.features_round_trip(*inputs, features, 4, 0, str(tmp_path / "round_trip.safetensors"))
     x, y, names = load_feature_sets(tmp_path / "round_trip.safetensors")["train"]
     assert x.shape == (20, 1, 16, 44) and y.tolist() == [c for c in range(10) for _ in range(2)]
-    train = manifest[manifest["id"].isin(split["train"])]
-    drawn = {clip for pair in choose_pairs(train[train["class"] == "siren"], 2, 4) for clip in pair}
-    assert {name.split("/")[1] for name in names[16:18]} <= drawn and names[16].startswith("siren/")
-    source = load_mono(train.set_index("id").loc[names[16][6:], "path"], 22050)
+    sirens = pairs[pairs["class"] == "siren"]
+    assert set(names[16:18]) <= set(sirens["source_a"]) | set(sirens["source_b"])
+    source = load_mono(manifest.set_index("id").loc[names[16], "path"], 22050)
     real = FeatureExtractor(FeatureSpec(**features)).from_audio(fit_length(source, TINY_MEL.slice_samples))
     assert not torch.allclose(x[16], real)  # the clip went through the image and Griffin-Lim
     assert float(x[16].sum()) == pytest.approx(float(real.sum()), rel=0.3)  # at the source's loudness

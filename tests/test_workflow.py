@@ -16,13 +16,15 @@ pytestmark = pytest.mark.workflow
 def test_the_table_compares_every_variant(finished_run):
     table = pd.read_csv(finished_run / "results" / "tables" / "accuracy.csv").set_index("variant")
     arms = ["baseline", "diffusion", "diffusion_specaugment", "mel_average", "specaugment"]
-    assert list(table.index) == [*arms, "published baseline", "published diffusion"]
+    assert list(table.index) == arms  # the published UrbanSound8K rows compare nothing on synthetic clips
     assert (table.loc[arms, "runs"] == 2).all()  # two seeds, one fold
     assert table.loc[arms, "accuracy_mean"].between(0, 1).all()
-    assert table.loc["published baseline", "accuracy_mean"] == pytest.approx(0.578)
+    assert table.loc["mel_average", "added_clips"] == table.loc["diffusion", "added_clips"] == 10
+    assert table.loc["diffusion", "interval_over"] == "2 seeds: classifier noise only; one generated set"
     markdown = (finished_run / "results" / "tables" / "accuracy.md").read_text()
-    assert "| all | diffusion | kfold | 2 |" in markdown
+    assert "| all | diffusion | kfold | 2 | 10 |" in markdown
     assert "Do generated clips keep their class?" in markdown
+    assert "| train_classifier | cpu fp32 | 10 |" in markdown and "| interpolate | cpu fp32 | 10 |" in markdown
     assert (finished_run / "results" / "plots" / "accuracy.png").stat().st_size > 1000
 
 
@@ -30,16 +32,23 @@ def test_every_stage_left_its_outputs(finished_run):
     results = finished_run / "results"
     metrics = json.loads((results / "models" / "fold1" / "diffusion" / "seed1" / "metrics.json").read_text())
     assert metrics["train_clips"]["generated"] == 10  # 2 per class, half kept by the confidence filter
+    assert metrics["runtime"] == "cpu fp32" and metrics["generated_set"] == 0
     mel_average = json.loads((results / "models" / "fold1" / "mel_average" / "seed0" / "metrics.json").read_text())
-    assert mel_average["train_clips"]["generated"] == 20
-    kept = pd.read_csv(results / "generated" / "fold1" / "pairs.csv")
-    assert len(kept) == 20 and kept["kept"].sum() == 10 and kept["confidence"].between(0, 1).all()
+    assert mel_average["train_clips"]["generated"] == 10  # the same share of the same pairs
+    drawn = pd.read_csv(results / "pairs" / "fold1" / "rep0.csv")
+    for source in ("diffusion", "mel_average"):
+        kept = pd.read_csv(results / "scores" / "fold1" / "rep0" / f"{source}_kept.csv")
+        assert len(kept) == 20 and kept["kept"].sum() == 10 and kept["confidence"].between(0, 1).all()
+        assert kept[["pair", "source_a", "source_b"]].equals(drawn[["pair", "source_a", "source_b"]])
     fidelity = pd.read_csv(results / "tables" / "class_fidelity.csv")
     assert set(fidelity["source"]) == {"diffusion", "mel_average", "round_trip"} and len(fidelity) == 30
+    assert set(fidelity["labelled_per_class"].astype(str)) == {"all"}
+    generation = json.loads((results / "generated" / "fold1" / "rep0" / "siren" / "generation.json").read_text())
+    assert generation["runtime"] == "cpu fp32"
     assert (fidelity[fidelity["source"] == "round_trip"]["generated"] == 2).all()  # per_class real clips each
     assert len(metrics["confusion_matrix"]) == 10 and 1 <= metrics["chosen_epoch"] <= 3
     assert "test" in metrics["seed_style"]["note"]
-    pairs = pd.read_csv(results / "generated" / "fold1" / "siren" / "pairs.csv")
+    pairs = pd.read_csv(results / "generated" / "fold1" / "rep0" / "siren" / "pairs.csv")
     assert len(pairs) == 2 and (pairs["fsID_a"] != pairs["fsID_b"]).all()
     split = json.loads((results / "splits" / "fold1.json").read_text())
     manifest = pd.read_csv(results / "data" / "manifest.csv").set_index("id")

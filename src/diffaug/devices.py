@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 
 import torch
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+GPU_REQUESTED = "DIFFAUG_GPU_REQUESTED"
+"""Environment variable set to 1 in a job that the workflow gave a `gpu` resource."""
+
+log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str, key: str = "device") -> torch.device:
-    """`auto` picks CUDA when this process sees a CUDA device; `cuda` without one is an error
-    naming the setting `key`."""
+    """`auto` picks CUDA when this process sees a CUDA device (and warns when a job that asked for a
+    GPU finds none); `cuda` without one is an error naming the setting `key`."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if os.environ.get(GPU_REQUESTED) == "1":
+            log.warning(
+                "%s is 'auto' and this job asked for a GPU, but it sees no CUDA device: running on the CPU", key
+            )
+        return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"{key} is 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
     return torch.device(name)
@@ -42,9 +54,10 @@ def autocast(device: torch.device, precision: str, cpu_bf16: bool = False):
 
 
 def runtime_signature(device: torch.device, precision: str, cpu_bf16: bool = False) -> str:
-    """Device kind and autocast dtype: what a run's numbers depend on beyond its settings, so that
-    a checkpoint resumes only where it was made the same way."""
-    return f"{device.type}/{reduced_dtype(device, precision, cpu_bf16)}"
+    """Device kind and the precision computed in, e.g. "cuda bf16" or "cpu fp32": what a run's
+    numbers depend on beyond its settings, recorded with its outputs and in checkpoint keys."""
+    dtype = reduced_dtype(device, precision, cpu_bf16)
+    return f"{device.type} {next(name for name, value in DTYPES.items() if value == dtype)}"
 
 
 def will_use_cuda(setting: str, cuda_here: bool) -> bool:

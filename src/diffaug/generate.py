@@ -8,6 +8,7 @@ by batch so memory depends on the batch size, not on how many clips are asked fo
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -16,11 +17,10 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono, resample, write_audio
-from .devices import autocast, resolve_device
+from .devices import autocast, resolve_device, runtime_signature
 from .diffusion import mel_spec_of
 from .files import atomic_output
 from .mel_image import MelImager, MelSpec
-from .pairs import choose_pairs
 
 log = logging.getLogger(__name__)
 
@@ -112,32 +112,33 @@ def generate_class(
     pipeline,
     clips: pd.DataFrame,
     out_dir: str | Path,
-    count: int,
+    pairs: pd.DataFrame,
     settings: dict,
     output_rate: int,
     class_name: str,
 ) -> pd.DataFrame:
-    """Write `count` interpolated WAVs for one class into `out_dir` with a `pairs.csv`; returns the pairs."""
+    """Write one interpolated WAV per row of `pairs` (pairs_table's columns) into `out_dir`, named
+    by its pair, with a `pairs.csv` and a `generation.json` saying how and on which device; returns
+    the written pairs."""
     device = resolve_device(settings["device"], "generate.device")
     imager = MelImager(mel_spec_of(pipeline)).to(device)
     spec = imager.spec
     interpolator = Interpolator(
         pipeline, settings["steps"], device, settings.get("precision", "fp32"), settings.get("strength", 1.0)
     )
-    pairs = choose_pairs(clips, count, settings["seed"])
     by_id = clips.set_index("id")
     batch_size = settings["batch_size"]
     log.info(
         "%s: %d pairs from %d clips, %d of %d DDIM steps on %s",
         class_name,
-        count,
+        len(pairs),
         len(clips),
         len(interpolator.timesteps),
         settings["steps"],
         device,
     )
 
-    sources = sorted({clip for pair in pairs for clip in pair})
+    sources = sorted(set(pairs["source_a"]) | set(pairs["source_b"]))
     noise, loudness = {}, {}
     for chunk in tqdm(list(_batches(sources, batch_size)), desc=f"{class_name}: invert", mininterval=2):
         audio = source_slices(by_id.loc[chunk, "path"], spec)
@@ -146,33 +147,31 @@ def generate_class(
         noise.update(zip(chunk, interpolator.invert(images).cpu()))
 
     generator = torch.Generator(device=device).manual_seed(settings["seed"])
-    rows = []
+    rows = list(pairs[["pair", "source_a", "source_b"]].itertuples(index=False, name=None))
+    table = pd.DataFrame(
+        {
+            "file": [f"{pair}.wav" for pair, _, _ in rows],
+            "class": class_name,
+            "source_a": pairs["source_a"].to_numpy(),
+            "source_b": pairs["source_b"].to_numpy(),
+            "fsID_a": by_id.loc[pairs["source_a"], "fsID"].to_numpy(),
+            "fsID_b": by_id.loc[pairs["source_b"], "fsID"].to_numpy(),
+            "alpha": settings["alpha"],
+        },
+        columns=list(PAIR_COLUMNS),
+    )
     with atomic_output(out_dir) as tmp:
         tmp.mkdir()
-        for batch_index, chunk in enumerate(
-            tqdm(list(_batches(pairs, batch_size)), desc=f"{class_name}: decode", mininterval=2)
-        ):
-            a = torch.stack([noise[p[0]] for p in chunk])
-            b = torch.stack([noise[p[1]] for p in chunk])
+        for chunk in tqdm(list(_batches(rows, batch_size)), desc=f"{class_name}: decode", mininterval=2):
+            a = torch.stack([noise[source_a] for _, source_a, _ in chunk])
+            b = torch.stack([noise[source_b] for _, _, source_b in chunk])
             images = interpolator.decode(slerp(a, b, settings["alpha"]).to(device))
             audio = imager.image_to_audio((images + 1) / 2, generator).cpu()
             audio = resample(audio, spec.sample_rate, output_rate)
-            for k, (source_a, source_b) in enumerate(chunk):
-                index = batch_index * batch_size + k
+            for k, (pair, source_a, source_b) in enumerate(chunk):
                 clip = with_loudness(audio[k], 0.5 * (loudness[source_a] + loudness[source_b]))
-                name = f"{class_name}-{index:05d}.wav"
-                write_audio(tmp / name, clip.numpy(), output_rate)
-                rows.append(
-                    (
-                        name,
-                        class_name,
-                        source_a,
-                        source_b,
-                        by_id.loc[source_a, "fsID"],
-                        by_id.loc[source_b, "fsID"],
-                        settings["alpha"],
-                    )
-                )
-        table = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+                write_audio(tmp / f"{pair}.wav", clip.numpy(), output_rate)
         table.to_csv(tmp / "pairs.csv", index=False)
+        record = {"runtime": runtime_signature(device, interpolator.precision), "clips": len(table)}
+        (tmp / "generation.json").write_text(json.dumps(record) + "\n")
     return table

@@ -1,4 +1,5 @@
-"""Pairs of same-class clips from different recordings: what interpolation and mel averaging mix."""
+"""Pairs of same-class clips from different recordings: what interpolation, mel averaging and the
+round trip draw on."""
 
 from __future__ import annotations
 
@@ -34,3 +35,23 @@ def choose_pairs(clips: pd.DataFrame, count: int, seed: int) -> list[tuple[str, 
         if recordings[i] != recordings[j]:
             chosen.setdefault((i, j))
     return [(ids[i], ids[j]) for i, j in chosen]
+
+
+PAIR_COLUMNS = ("pair", "class", "source_a", "source_b", "fsID_a", "fsID_b")
+
+
+def replicate_seed(seed: int, replicate: int) -> int:
+    """The seed of one generated set: `seed` itself for the first, an independent stream for the others."""
+    return seed if replicate == 0 else int(np.random.SeedSequence([seed, replicate]).generate_state(1)[0])
+
+
+def pairs_table(train: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
+    """`per_class` pairs per class of the training clips, each named `<class>-<index>`: the one list
+    that interpolation, mel averaging and the round trip all draw on."""
+    fs_id = train.set_index("id")["fsID"]
+    rows = [
+        (f"{class_name}-{index:05d}", class_name, a, b, fs_id[a], fs_id[b])
+        for class_name, clips in train.groupby("class", sort=True)
+        for index, (a, b) in enumerate(choose_pairs(clips, per_class, seed))
+    ]
+    return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))

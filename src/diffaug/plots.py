@@ -10,14 +10,18 @@ import torch
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
 from . import CLASSES
-from .report import PUBLISHED
+from .report import PUBLISHED, labelled_setting, shows_published
 
 
-def accuracy_plot(runs: pd.DataFrame, path) -> None:
-    """Per setting of labelled clips: each run as a dot, mean ± std as a bar per variant, and the
-    published figures as dashed lines."""
+def _setting_order(n: str) -> float:
+    return math.inf if n == "all" else int(n)
+
+
+def accuracy_plot(runs: pd.DataFrame, path, dataset: str) -> None:
+    """Per setting of labelled clips: each run as a dot, mean ± std as a bar per variant, and, for
+    UrbanSound8K, the published figures as dashed lines."""
     variants = [v for v in dict.fromkeys(["baseline", *runs["variant"]]) if v in set(runs["variant"])]
-    settings = sorted(set(runs["labelled_per_class"]), key=lambda n: math.inf if n == "all" else int(n))
+    settings = sorted(set(runs["labelled_per_class"]), key=_setting_order)
     fig = Figure(figsize=(len(settings) * (1.6 + 1.3 * len(variants)), 4.2))
     axes = fig.subplots(1, len(settings), squeeze=False, sharey=True)
     for ax, labelled in zip(axes[0], settings):
@@ -28,10 +32,16 @@ def accuracy_plot(runs: pd.DataFrame, path) -> None:
                 continue
             ax.bar(i, acc.mean(), yerr=acc.std(ddof=1) if len(acc) > 1 else 0, color="#9ecae1", capsize=6)
             ax.scatter(i + np.linspace(-0.15, 0.15, len(acc)), acc, color="#08519c", zorder=3, s=14)
-        for name, value in PUBLISHED.items():
+        for name, value in PUBLISHED.items() if shows_published(dataset) and labelled == "all" else ():
             ax.axhline(100 * value, ls="--", lw=1, color="grey")
             ax.text(
-                len(variants) - 0.5, 100 * value, f"published {name}", va="bottom", ha="right", fontsize=7, color="grey"
+                len(variants) - 0.5,
+                100 * value,
+                f"published {name} (random split, best epoch on test)",
+                va="bottom",
+                ha="right",
+                fontsize=7,
+                color="grey",
             )
         ax.set_xticks(range(len(variants)), variants, rotation=20, ha="right")
         ax.set_title(f"{labelled} labelled clips per class" if labelled != "all" else "all labelled clips", fontsize=10)
@@ -43,19 +53,26 @@ def accuracy_plot(runs: pd.DataFrame, path) -> None:
 
 
 def confusion_plot(metrics: list[dict], path) -> None:
-    """Test confusion matrices summed over the runs of each variant, rows normalised to 1."""
+    """Test confusion matrices summed over the runs of each setting of labelled clips and variant,
+    rows normalised to 1: a row of panels per setting."""
+    setting_of = {m["split"]: labelled_setting(m.get("train_per_class")) for m in metrics}
+    settings = sorted(set(setting_of.values()), key=_setting_order)
     variants = list(dict.fromkeys(m["variant"] for m in metrics))
-    fig = Figure(figsize=(3.6 * len(variants), 3.9))
-    axes = fig.subplots(1, len(variants), squeeze=False)
-    for ax, variant in zip(axes[0], variants):
-        total = sum(np.asarray(m["confusion_matrix"], float) for m in metrics if m["variant"] == variant)
-        share = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
-        ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
-        ax.set_xticks(range(len(CLASSES)), [c[:8] for c in CLASSES], rotation=90, fontsize=6)
-        ax.set_yticks(range(len(CLASSES)), [c[:8] for c in CLASSES], fontsize=6)
-        ax.set_title(f"{variant} (accuracy {np.trace(total) / max(total.sum(), 1):.0%})", fontsize=9)
-        ax.set_xlabel("predicted", fontsize=7)
-    axes[0][0].set_ylabel("true class", fontsize=7)
+    fig = Figure(figsize=(3.6 * len(variants), 3.9 * len(settings)))
+    axes = fig.subplots(len(settings), len(variants), squeeze=False)
+    for row, setting in zip(axes, settings):
+        for ax, variant in zip(row, variants):
+            chosen = [m for m in metrics if m["variant"] == variant and setting_of[m["split"]] == setting]
+            total = sum((np.asarray(m["confusion_matrix"], float) for m in chosen), np.zeros((len(CLASSES),) * 2))
+            share = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
+            ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
+            ax.set_xticks(range(len(CLASSES)), [c[:8] for c in CLASSES], rotation=90, fontsize=6)
+            ax.set_yticks(range(len(CLASSES)), [c[:8] for c in CLASSES], fontsize=6)
+            where = "all labelled clips" if setting == "all" else f"{setting} per class"
+            accuracy = np.trace(total) / max(total.sum(), 1)
+            ax.set_title(f"{variant}, {where} (accuracy {accuracy:.0%})", fontsize=8)
+            ax.set_xlabel("predicted", fontsize=7)
+        row[0].set_ylabel("true class", fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
 

@@ -1,17 +1,26 @@
-"""The comparison table: accuracy per variant over seeds and folds, paired gains with 95 % intervals."""
+"""The comparison table: accuracy per variant over seeds and folds, paired gains with 95 % intervals
+taken over the independent units of each row."""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from . import CLASSES
+from .splits import parse_split_name
 
 PUBLISHED = {"baseline": 0.578, "diffusion": 0.628}
-"""The seed project's figures: best epoch on its 10 % random split, which also chose that epoch."""
+"""The published study's UrbanSound8K figures: best epoch on its 10 % random split, which also chose that epoch."""
+PUBLISHED_PROTOCOL = "one random 90:10 split, best epoch chosen on the test clips"
+
+
+def shows_published(dataset: str) -> bool:
+    """The published figures are UrbanSound8K's: beside any other dataset they compare nothing."""
+    return dataset == "urbansound8k"
 
 
 def runs_frame(metrics: list[dict]) -> pd.DataFrame:
@@ -20,9 +29,11 @@ def runs_frame(metrics: list[dict]) -> pd.DataFrame:
         [
             {
                 "split": m["split"],
-                "labelled_per_class": _labelled(m.get("train_per_class")),
+                "labelled_per_class": labelled_setting(m.get("train_per_class")),
                 "variant": m["variant"],
                 "seed": m["seed"],
+                "generated_set": m.get("generated_set"),
+                "added_clips": m["train_clips"]["generated"],
                 "test_accuracy": m["test_accuracy"],
                 "seed_style_accuracy": m["seed_style"]["best_test_accuracy"],
                 "chosen_epoch": m["chosen_epoch"],
@@ -32,7 +43,8 @@ def runs_frame(metrics: list[dict]) -> pd.DataFrame:
     )
 
 
-def _labelled(n) -> str:
+def labelled_setting(n) -> str:
+    """ "all" or the number of labelled clips per class of a low-data setting."""
     return "all" if n is None or (isinstance(n, float) and math.isnan(n)) else str(int(n))
 
 
@@ -45,28 +57,56 @@ def mean_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float
     return float(values.mean()), float(half)
 
 
-def accuracy_table(runs: pd.DataFrame, protocol: str, baseline: str = "baseline") -> pd.DataFrame:
-    """A row per (labelled clips per class, variant), then the published reference rows.
+def _labelled_setting(split: str) -> str:
+    return labelled_setting(parse_split_name(split)[1])
 
-    The gain is paired: each run is compared with the baseline run of the same split and seed.
+
+def gain_units(paired: pd.DataFrame, generates: bool) -> tuple[np.ndarray, str]:
+    """The independent units of a row's paired gains (columns split, seed, generated_set, gain) and
+    what an interval over them covers. Runs that share test clips, a diffusion model and generated
+    clips are not independent: with several splits, seeds are averaged within each split; with one
+    split and several generated sets, within each set; only otherwise is each seed a unit."""
+    splits = paired["split"].nunique()
+    if splits > 1:
+        return paired.groupby("split")["gain"].mean().to_numpy(), f"{splits} folds (seeds averaged within each)"
+    sets = paired["generated_set"].nunique() if generates else 0
+    if sets > 1:
+        units = paired.groupby("generated_set")["gain"].mean().to_numpy()
+        return units, f"{sets} generated sets (seeds averaged within each): generation and classifier noise"
+    seeds = f"{len(paired)} seeds: classifier noise only"
+    return paired["gain"].to_numpy(), seeds + ("; one generated set" if generates else "")
+
+
+def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: str = "baseline") -> pd.DataFrame:
+    """A row per (labelled clips per class, variant), then, for UrbanSound8K, the published rows.
+
+    The gain is paired: each run is compared with the baseline run of the same split and seed; its
+    interval is taken over the row's independent units (`gain_units`), named in `interval_over`.
     """
     base = runs[runs["variant"] == baseline].set_index(["split", "seed"])["test_accuracy"]
     rows = []
     for (labelled, variant), group in runs.groupby(["labelled_per_class", "variant"], sort=False):
         acc = group["test_accuracy"].to_numpy()
-        paired = (group.set_index(["split", "seed"])["test_accuracy"] - base).dropna().to_numpy()
-        gain, half = mean_interval(paired) if variant != baseline and len(paired) else (math.nan, math.nan)
+        gain, half, over = math.nan, math.nan, ""
+        if variant != baseline:
+            paired = group.set_index(["split", "seed"])
+            paired = paired.assign(gain=paired["test_accuracy"] - base).dropna(subset=["gain"]).reset_index()
+            if len(paired):
+                units, over = gain_units(paired, group["added_clips"].gt(0).any())
+                gain, half = mean_interval(units)
         rows.append(
             {
                 "labelled_per_class": labelled,
                 "variant": variant,
                 "protocol": protocol,
                 "runs": len(group),
+                "added_clips": group["added_clips"].mean(),
                 "accuracy_mean": acc.mean(),
                 "accuracy_std": acc.std(ddof=1) if len(acc) > 1 else math.nan,
                 "gain_mean": gain,
                 "gain_ci95_low": gain - half,
                 "gain_ci95_high": gain + half,
+                "interval_over": over,
                 "seed_style_accuracy_mean": group["seed_style_accuracy"].mean(),
             }
         )
@@ -75,12 +115,14 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, baseline: str = "baseline"
     size = table["labelled_per_class"].map(lambda n: math.inf if n == "all" else int(n))
     table = table.assign(_size=size, _variant=table["variant"].map(variants.index))
     table = table.sort_values(["_size", "_variant"]).drop(columns=["_size", "_variant"]).reset_index(drop=True)
+    if not shows_published(dataset):
+        return table
     published = pd.DataFrame(
         [
             {
                 "labelled_per_class": "all",
                 "variant": f"published {variant}",
-                "protocol": "random_split, best epoch on test",
+                "protocol": PUBLISHED_PROTOCOL,
                 "runs": 1,
                 "accuracy_mean": acc,
                 "gain_mean": acc - PUBLISHED["baseline"] if variant != "baseline" else math.nan,
@@ -94,12 +136,15 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, baseline: str = "baseline"
 def fidelity_table(
     scores: dict[tuple[str, str], pd.DataFrame], baseline_metrics: list[dict], seed: int
 ) -> pd.DataFrame:
-    """Per generating source and class: the share of generated clips that the split's baseline
-    classifier labels as their intended class, beside its accuracy on the real test clips.
+    """Per setting of labelled clips, generating source and class: the share of generated clips
+    that the split's baseline classifier labels as their intended class, beside its accuracy on the
+    real test clips.
 
-    `scores` maps (split, source) to score_generated's table, made with the split's baseline run of
-    `seed`; the real-clip share comes from that same run's metrics.
+    `scores` maps (split, source) to score_generated's tables (one per generated set, concatenated),
+    made with the split's baseline run of `seed`; the real-clip share comes from that same run's
+    metrics. Each setting has its own baselines, so settings are never merged.
     """
+    columns = ["labelled_per_class", "source", "class", "generated", "generated_share", "real_test_share"]
     real_shares = {m["split"]: m["per_class_accuracy"] for m in baseline_metrics if m["seed"] == seed}
     rows = []
     for (split, source), frame in scores.items():
@@ -107,8 +152,8 @@ def fidelity_table(
         for class_name, group in frame.groupby("class"):
             rows.append(
                 {
+                    "labelled_per_class": _labelled_setting(split),
                     "source": source,
-                    "split": split,
                     "class": class_name,
                     "generated": len(group),
                     "generated_share": (group["predicted"] == class_name).mean(),
@@ -116,10 +161,10 @@ def fidelity_table(
                 }
             )
     if not rows:
-        return pd.DataFrame(columns=["source", "class", "generated", "generated_share", "real_test_share"])
+        return pd.DataFrame(columns=columns)
     table = pd.DataFrame(rows).astype({"real_test_share": float})
-    return (
-        table.groupby(["source", "class"], sort=True)
+    table = (
+        table.groupby(["labelled_per_class", "source", "class"], sort=True)
         .agg(
             generated=("generated", "sum"),
             generated_share=("generated_share", "mean"),
@@ -127,20 +172,24 @@ def fidelity_table(
         )
         .reset_index()
     )
+    size = table["labelled_per_class"].map(lambda n: math.inf if n == "all" else int(n))
+    return table.assign(_size=size).sort_values(["_size", "source", "class"]).drop(columns="_size")[columns]
 
 
 def fidelity_markdown(table: pd.DataFrame) -> str:
     lines = [
-        "| source | class | generated clips | labelled as intended % | real test clips labelled right % |",
-        "|---|---|---|---|---|",
+        "| labelled per class | source | class | generated clips | labelled as intended % "
+        "| real test clips labelled right % |",
+        "|---|---|---|---|---|---|",
     ]
     for r in table.to_dict("records"):
         lines.append(
-            f"| {r['source']} | {r['class']} | {r['generated']} "
+            f"| {r['labelled_per_class']} | {r['source']} | {r['class']} | {r['generated']} "
             f"| {_pct(r['generated_share'])} | {_pct(r['real_test_share'])} |"
         )
     note = (
-        "\nBoth shares come from the split's baseline classifier (the first configured seed). A generator that makes "
+        "\nBoth shares come from the split's baseline classifier (the first configured seed), per setting of "
+        "labelled clips. A generator that makes "
         "class-faithful audio scores near the real clips' share; one that makes noise scores near 10 %. "
         "round_trip is real training clips sent only through the diffusion pipeline's mel image and Griffin-Lim: "
         "the most a generator working in that image can keep.\n"
@@ -151,7 +200,11 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
 def per_class_table(metrics: list[dict]) -> pd.DataFrame:
     """Mean per-class test accuracy of each (labelled clips per class, variant)."""
     rows = [
-        {"labelled_per_class": _labelled(m.get("train_per_class")), "variant": m["variant"], **m["per_class_accuracy"]}
+        {
+            "labelled_per_class": labelled_setting(m.get("train_per_class")),
+            "variant": m["variant"],
+            **m["per_class_accuracy"],
+        }
         for m in metrics
     ]
     return pd.DataFrame(rows).groupby(["labelled_per_class", "variant"], sort=False)[list(CLASSES)].mean().reset_index()
@@ -162,24 +215,48 @@ def _pct(value: float) -> str:
 
 
 def markdown_table(table: pd.DataFrame) -> str:
-    """The accuracy table for reading: percentages, mean ± std and the gain with its interval."""
+    """The accuracy table for reading: percentages, mean ± std, clips added and the gain with its
+    interval and what that interval covers."""
     lines = [
-        "| labelled per class | variant | protocol | runs | accuracy % (mean ± std) "
-        "| gain over baseline, points (95 % CI) | seed-style best-epoch-on-test % |",
-        "|---|---|---|---|---|---|---|",
+        "| labelled per class | variant | protocol | runs | added clips | accuracy % (mean ± std) "
+        "| gain over baseline, points (95 % CI) | interval over | seed-style best-epoch-on-test % |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table.to_dict("records"):
         acc = _pct(r["accuracy_mean"]) + (f" ± {_pct(r['accuracy_std'])}" if _pct(r.get("accuracy_std")) else "")
         gain = _pct(r.get("gain_mean"))
         if gain and _pct(r.get("gain_ci95_low")):
             gain += f" ({_pct(r['gain_ci95_low'])} to {_pct(r['gain_ci95_high'])})"
+        added = "" if pd.isna(r.get("added_clips")) else f"{r['added_clips']:.0f}"
         lines.append(
-            f"| {r['labelled_per_class']} | {r['variant']} | {r['protocol']} | {r['runs']} | {acc} | {gain} "
-            f"| {_pct(r.get('seed_style_accuracy_mean'))} |"
+            f"| {r['labelled_per_class']} | {r['variant']} | {r['protocol']} | {r['runs']} | {added} | {acc} | {gain} "
+            f"| {r.get('interval_over') or ''} | {_pct(r.get('seed_style_accuracy_mean'))} |"
         )
     note = (
         "\nAccuracy is on test clips, with the epoch chosen on validation clips from the training side. "
-        "The seed-style column picks the best epoch on the test clips themselves, as the published "
-        "figures did: it is optimistic and shown only for comparison.\n"
+        "Each gain is paired (a run against the baseline run of its split and seed); its interval is a t "
+        "interval over the row's independent units, named in the interval column: folds when there are "
+        "several (their seeds averaged), else generated sets (generate.replicates), else seeds, which "
+        "covers the classifier's noise only. Added clips are the generated or averaged clips each run "
+        "trains on beside the real ones. The seed-style column picks the best epoch on the test clips "
+        "themselves, as the published figures did: it is optimistic and shown only for comparison.\n"
     )
     return "\n".join(lines) + "\n" + note
+
+
+def runtime_table(metrics: list[dict], records: dict[str, list[dict]]) -> pd.DataFrame:
+    """Where each stage computed and in which precision, with its count of jobs: classifier runs
+    from their metrics, the other stages from their `records` (by stage name)."""
+    stages = {**records, "train_classifier": metrics}
+    rows = [
+        {"stage": stage, "runtime": runtime, "jobs": jobs}
+        for stage, found in stages.items()
+        for runtime, jobs in sorted(Counter(r.get("runtime", "not recorded") for r in found).items())
+    ]
+    return pd.DataFrame(rows, columns=["stage", "runtime", "jobs"])
+
+
+def runtime_markdown(table: pd.DataFrame) -> str:
+    lines = ["| stage | device and precision | jobs |", "|---|---|---|"]
+    lines += [f"| {r.stage} | {r.runtime} | {r.jobs} |" for r in table.itertuples()]
+    return "\n".join(lines) + "\n"

@@ -87,35 +87,43 @@ def features_real(manifest_csv: str, features: dict, output: str, threads: int =
 
 
 def features_generated(class_dirs: list[str], features: dict, output: str, threads: int = 1) -> None:
-    """Classifier features of the generated clips of one split, listed by each class's pairs.csv."""
+    """Classifier features of the generated clips of one set, listed by each class's pairs.csv and
+    named by their pair."""
     extractor = FeatureExtractor(FeatureSpec(**features))
     paths, labels, ids = [], [], []
     for folder in class_dirs:
-        pairs = pd.read_csv(Path(folder) / "pairs.csv")
-        paths += [Path(folder) / f for f in pairs["file"]]
-        labels += [CLASSES.index(c) for c in pairs["class"]]
-        ids += [f"{Path(folder).name}/{f}" for f in pairs["file"]]  # class/file
+        written = pd.read_csv(Path(folder) / "pairs.csv")
+        paths += [Path(folder) / f for f in written["file"]]
+        labels += [CLASSES.index(c) for c in written["class"]]
+        ids += [Path(f).stem for f in written["file"]]
     x = extractor.from_files(paths, "features generated", worker_processes(threads))
     save_feature_sets(output, {"train": (x, torch.tensor(labels), ids)})
 
 
-def features_mel_average(manifest_csv: str, split_json: str, real: str, pairs: dict, output: str) -> None:
-    """The same pairs as diffusion interpolation, each turned into the plain average of the two
-    clips' classifier mel spectrograms: augmentation without any diffusion model."""
-    from .pairs import choose_pairs
+def pairs(manifest_csv: str, split_json: str, settings: dict, replicate: int, output: str) -> None:
+    """The pairs of one generated set of a split (`settings`: per_class and seed), drawn from its
+    training clips: what interpolation, the mel averages and the round trip all use."""
+    from .pairs import pairs_table, replicate_seed
 
     table = pd.read_csv(manifest_csv)
-    x, y, ids = select_parts(real, load_split(split_json), ["train"])["train"]
+    train = table[table["id"].isin(set(load_split(split_json)["train"]))]
+    chosen = pairs_table(train, settings["per_class"], replicate_seed(settings["seed"], replicate))
+    with atomic_output(output) as tmp:
+        chosen.to_csv(tmp, index=False)
+    log.info("%d pairs of %d training clips (set %d)", len(chosen), len(train), replicate)
+
+
+def features_mel_average(real: str, pairs_csv: str, output: str) -> None:
+    """Each pair of the set turned into the plain average of its two clips' classifier mel
+    spectrograms: augmentation without any diffusion model."""
+    x, _, ids = load_feature_sets(real)["all"]
     row = {clip: i for i, clip in enumerate(ids)}
-    train = table[table["id"].isin(set(ids))]
-    xs, ys, names = [], [], []
-    for class_name, clips in train.groupby("class", sort=True):
-        for a, b in choose_pairs(clips, pairs["per_class"], pairs["seed"]):
-            xs.append((x[row[a]] + x[row[b]]) / 2)
-            ys.append(CLASSES.index(class_name))
-            names.append(f"{class_name}/{a}+{b}")
-    save_feature_sets(output, {"train": (torch.stack(xs), torch.tensor(ys), names)})
-    log.info("%d averaged pairs", len(names))
+    chosen = pd.read_csv(pairs_csv)
+    a = torch.tensor([row[clip] for clip in chosen["source_a"]], dtype=torch.long)
+    b = torch.tensor([row[clip] for clip in chosen["source_b"]], dtype=torch.long)
+    labels = torch.tensor([CLASSES.index(c) for c in chosen["class"]])
+    save_feature_sets(output, {"train": ((x[a] + x[b]) / 2, labels, chosen["pair"].tolist())})
+    log.info("%d averaged pairs", len(chosen))
 
 
 def _baseline_model(weights: str, classifier: dict) -> SoundCNN:
@@ -125,34 +133,32 @@ def _baseline_model(weights: str, classifier: dict) -> SoundCNN:
 
 
 def features_round_trip(
-    manifest_csv: str, split_json: str, model_dir: str, pairs: dict, features: dict, output: str
+    manifest_csv: str, pairs_csv: str, model_dir: str, features: dict, seed: int, replicate: int, output: str
 ) -> None:
-    """Classifier features of the real clips that interpolation draws on (up to `per_class` per
-    class), after only the generating pipeline's mel image and Griffin-Lim, no diffusion: what
-    that round trip alone keeps of each class."""
+    """Classifier features of the real clips that the set's pairs draw on (up to as many per class
+    as it has pairs), after only the generating pipeline's mel image and Griffin-Lim, no diffusion:
+    what that round trip alone keeps of each class."""
     from .audio import resample
     from .diffusion import saved_mel_spec
     from .generate import source_slices, with_loudness
     from .mel_image import MelImager
-    from .pairs import choose_pairs
+    from .pairs import replicate_seed
 
     spec = saved_mel_spec(model_dir)
     imager, extractor = MelImager(spec), FeatureExtractor(FeatureSpec(**features))
-    generator = torch.Generator().manual_seed(pairs["seed"])
-    table = pd.read_csv(manifest_csv)
-    train = table[table["id"].isin(set(load_split(split_json)["train"]))]
+    generator = torch.Generator().manual_seed(replicate_seed(seed, replicate))
+    table = pd.read_csv(manifest_csv).set_index("id")
     xs, ys, names = [], [], []
-    for class_name, clips in train.groupby("class", sort=True):
-        drawn = {clip for pair in choose_pairs(clips, pairs["per_class"], pairs["seed"]) for clip in pair}
-        sources = clips[clips["id"].isin(drawn)].sort_values("id").head(pairs["per_class"])
-        audio = source_slices(sources["path"], spec)
+    for class_name, chosen in pd.read_csv(pairs_csv).groupby("class", sort=True):
+        sources = sorted(set(chosen["source_a"]) | set(chosen["source_b"]))[: len(chosen)]
+        audio = source_slices(table.loc[sources, "path"], spec)
         with torch.inference_mode():
             rebuilt = imager.image_to_audio(imager.audio_to_image(audio), generator)
         rebuilt = torch.stack([with_loudness(b, float(a.pow(2).mean().sqrt())) for a, b in zip(audio, rebuilt)])
         rebuilt = resample(rebuilt, spec.sample_rate, features["sample_rate"])
         xs += [extractor.from_audio(clip) for clip in rebuilt]
         ys += [CLASSES.index(class_name)] * len(sources)
-        names += [f"{class_name}/{clip}" for clip in sources["id"]]
+        names += sources
     save_feature_sets(output, {"train": (torch.stack(xs), torch.tensor(ys), names)})
     log.info("%d real clips through the %d x %d mel image and back", len(names), spec.x_res, spec.y_res)
 
@@ -179,26 +185,24 @@ def score_generated(features: str, weights: str, classifier: dict, output: str) 
     )
 
 
-def select_generated(
-    features: str, scores_csv: str, class_dirs: list[str], keep: float, output: str, pairs_csv: str
-) -> None:
-    """Keep, per class, the `keep` fraction of generated clips that the baseline gives the highest
-    probability of their intended class; `pairs_csv` lists every clip's sources, score and fate."""
+def select_generated(features: str, scores_csv: str, pairs_csv: str, keep: float, output: str, fates_csv: str) -> None:
+    """Keep, per class, the `keep` fraction of a source's clips (interpolated or mel-averaged, one
+    per pair) that the baseline gives the highest probability of their intended class; `fates_csv`
+    lists every pair with its score and fate."""
     x, y, ids = load_feature_sets(features)["train"]
     scores = pd.read_csv(scores_csv)
     if list(scores["clip"]) != list(ids):
         raise ValueError(f"{scores_csv} does not list the clips of {features} in order; rerun score_generated")
-    pairs = pd.concat([pd.read_csv(Path(d) / "pairs.csv") for d in class_dirs])
-    pairs["clip"] = pairs["class"] + "/" + pairs["file"]  # the ids that features_generated gives
     rank = scores.groupby("class")["confidence"].rank(ascending=False, method="first")
     size = scores.groupby("class")["clip"].transform("size")
     scores["kept"] = rank <= (keep * size).round().clip(lower=1)
     index = torch.tensor(scores.index[scores["kept"]].to_numpy())
     save_feature_sets(output, {"train": (x[index], y[index], [ids[i] for i in index.tolist()])})
-    table = pairs.merge(scores[["clip", "predicted", "confidence", "kept"]], on="clip", how="right")
-    with atomic_output(pairs_csv) as tmp:
+    chosen = pd.read_csv(pairs_csv)
+    table = chosen.merge(scores[["clip", "predicted", "confidence", "kept"]], left_on="pair", right_on="clip")
+    with atomic_output(fates_csv) as tmp:
         table.drop(columns="clip").to_csv(tmp, index=False)
-    log.info("kept %d of %d generated clips", int(scores["kept"].sum()), len(scores))
+    log.info("kept %d of %d clips", int(scores["kept"].sum()), len(scores))
 
 
 def train_diffusion(
@@ -239,7 +243,7 @@ def train_diffusion(
         init=start.unet if start else None,
         scheduler=start.scheduler if start else None,
     )
-    record = {"images": len(images), "clips": len(ids), "loss": losses}
+    record = {"images": len(images), "clips": len(ids), "runtime": runtime, "loss": losses}
     if start:
         record["init_from"] = diffusion["init_from"]
     save_pipeline(output, unet, scheduler, spec, record)
@@ -265,18 +269,32 @@ def import_pretrained(source: str, output: str) -> None:
 
 
 def interpolate(
-    manifest_csv: str, split_json: str, model_dir: str, class_name: str, generate: dict, output_rate: int, output: str
+    manifest_csv: str,
+    pairs_csv: str,
+    model_dir: str,
+    class_name: str,
+    generate: dict,
+    replicate: int,
+    output_rate: int,
+    output: str,
 ) -> None:
+    """The interpolated clips of one class's pairs in one generated set."""
     from .diffusion import is_pretrained, load_pipeline
     from .generate import generate_class
+    from .pairs import replicate_seed
 
+    chosen = pd.read_csv(pairs_csv)
+    chosen = chosen[chosen["class"] == class_name]
     table = pd.read_csv(manifest_csv)
-    train_ids = set(load_split(split_json)["train"])
-    clips = table[table["id"].isin(train_ids) & (table["class"] == class_name)]
+    clips = table[table["id"].isin(set(chosen["source_a"]) | set(chosen["source_b"]))]
     pipeline = load_pipeline(model_dir)
     # A pretrained pipeline learnt from 8-bit images: its inputs get the same rounding.
-    settings = {**generate, "quantize": generate.get("quantize", False) or is_pretrained(model_dir)}
-    generate_class(pipeline, clips, output, generate["per_class"], settings, output_rate, class_name)
+    settings = {
+        **generate,
+        "quantize": generate.get("quantize", False) or is_pretrained(model_dir),
+        "seed": replicate_seed(generate["seed"], replicate),
+    }
+    generate_class(pipeline, clips, output, chosen, settings, output_rate, class_name)
 
 
 def train(
@@ -290,8 +308,10 @@ def train(
     specaugment: dict | None,
     weights: str,
     metrics: str,
+    replicate: int | None = None,
 ) -> None:
-    """Train one classifier run and write its weights and metrics."""
+    """Train one classifier run and write its weights and metrics; `replicate` is the generated set
+    that the `generated` features come from, if any."""
     sets = select_parts(real, load_split(split_json))
     x, y, _ = sets["train"]
     n_generated = 0
@@ -335,6 +355,8 @@ def train(
                 "best_epoch": best["epoch"],
             },
             "train_clips": {"real": len(sets["train"][2]), "generated": n_generated},
+            "generated_set": replicate if generated else None,
+            "runtime": runtime,
             "history": history,
         },
     )
@@ -349,39 +371,74 @@ def train(
     checkpoint.remove()
 
 
-def report(
-    metrics: list[str], scores: list[str], rejected_csv: str, protocol: dict, baseline_seed: int, outputs: dict
-) -> None:
-    """The accuracy, per-class and class-fidelity tables and the accuracy plot.
+def _generation_records(records: list[str]) -> dict[str, list[dict]]:
+    """training.json of each trained diffusion model and generation.json of each generated class."""
+    found = {"train_diffusion": [], "interpolate": []}
+    for folder in map(Path, records):
+        for stage, name in (("train_diffusion", "training.json"), ("interpolate", "generation.json")):
+            if (folder / name).is_file():
+                found[stage].append(json.loads((folder / name).read_text()))
+    return found
 
-    `scores` are results/scores/{split}/{source}.csv files, made with the baseline run of
-    `baseline_seed`; `outputs` maps table, markdown,
-    per_class, fidelity, plot and confusion to their paths.
+
+def report(
+    metrics: list[str],
+    scores: list[str],
+    records: list[str],
+    rejected_csv: str,
+    protocol: dict,
+    dataset: str,
+    replicates: int,
+    baseline_seed: int,
+    outputs: dict,
+) -> None:
+    """The accuracy, per-class, class-fidelity and runtime tables and the accuracy plots.
+
+    `scores` are results/scores/{split}/rep{r}/{source}.csv files, made with the baseline run of
+    `baseline_seed`; `records` are the trained diffusion models and generated class folders;
+    `outputs` maps table, markdown, per_class, fidelity, runtimes, plot and confusion to their paths.
     """
     from .plots import accuracy_plot, confusion_plot
-    from .report import accuracy_table, fidelity_markdown, fidelity_table, markdown_table, per_class_table, runs_frame
+    from .report import (
+        accuracy_table,
+        fidelity_markdown,
+        fidelity_table,
+        markdown_table,
+        per_class_table,
+        runs_frame,
+        runtime_markdown,
+        runtime_table,
+    )
 
     loaded = [json.loads(Path(p).read_text()) for p in metrics]
     runs = runs_frame(loaded)
-    table = accuracy_table(runs, protocol["kind"])
+    table = accuracy_table(runs, protocol["kind"], dataset)
     skipped = len(pd.read_csv(rejected_csv))
     table.loc[~table["variant"].str.startswith("published"), "skipped_clips"] = skipped
+    by_source: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    for path in map(Path, scores):  # .../{split}/rep{r}/{source}.csv
+        by_source.setdefault((path.parent.parent.name, path.stem), []).append(pd.read_csv(path))
     fidelity = fidelity_table(
-        {(Path(p).parent.name, Path(p).stem): pd.read_csv(p) for p in scores},
+        {key: pd.concat(frames) for key, frames in by_source.items()},
         [m for m in loaded if m["variant"] == "baseline"],
         baseline_seed,
     )
-    for key, frame in (("table", table), ("per_class", per_class_table(loaded)), ("fidelity", fidelity)):
+    runtimes = runtime_table(loaded, _generation_records(records))
+    frames = {"table": table, "per_class": per_class_table(loaded), "fidelity": fidelity, "runtimes": runtimes}
+    for key, frame in frames.items():
         with atomic_output(outputs[key]) as tmp:
             frame.to_csv(tmp, index=False)
     text = "# Accuracy per variant\n\n" + markdown_table(table)
+    if replicates > 1:
+        text += f"\nEach split has {replicates} generated sets; classifier seed k trains on set k mod {replicates}.\n"
     if skipped:
         text += f"\n{skipped} unusable clip(s) were skipped: see results/data/rejected.csv.\n"
     if len(fidelity):
         text += "\n# Do generated clips keep their class?\n\n" + fidelity_markdown(fidelity)
+    text += "\n# Where each stage ran\n\n" + runtime_markdown(runtimes)
     write_text(outputs["markdown"], text)
     with atomic_output(outputs["plot"]) as tmp:
-        accuracy_plot(runs, tmp)
+        accuracy_plot(runs, tmp, dataset)
     with atomic_output(outputs["confusion"]) as tmp:
         confusion_plot(loaded, tmp)
 

@@ -19,5 +19,6 @@ rule train_classifier:
     params:
         classifier=config["classifier"],
         specaugment=specaugment,
+        generated_set=generated_set,
     script:
         "../../scripts/train_classifier.py"

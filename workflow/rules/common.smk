@@ -60,8 +60,15 @@ THREADS = config.get("threads", {})
 FIRST_SEED = config["seeds"][0]
 SOURCES = sorted({ARMS[v].generated for v in config["variants"]} - {None})
 # What each step reads of the generate section, so that e.g. `keep` does not rerun generation.
-GENERATION = {k: v for k, v in config["generate"].items() if k not in ("filter", "keep")}
+GENERATION = {k: v for k, v in config["generate"].items() if k not in ("filter", "keep", "replicates")}
 PAIRS = {"per_class": config["generate"]["per_class"], "seed": config["generate"]["seed"]}
+REPLICATES = config["generate"].get("replicates", 1)
+
+
+def replicate_of(seed):
+    """The generated set that a classifier seed trains with: the seed's place in `seeds`, modulo
+    the number of sets."""
+    return config["seeds"].index(int(seed)) % REPLICATES
 
 
 wildcard_constraints:
@@ -70,6 +77,7 @@ wildcard_constraints:
     variant="|".join(config["variants"]),
     source="diffusion|mel_average|round_trip",
     seed=r"\d+",
+    replicate=r"\d+",
 
 
 def resources_for(rule, **defaults):
@@ -99,30 +107,25 @@ def fine_tuning_start(wildcards):
     return f"{R}/diffusion/pretrained/model" if config["diffusion"]["init_from"] else []
 
 
-def source_features(split, source):
-    """Training features that a generating source adds: interpolated clips (kept ones when
-    filtering) or pairwise mel averages."""
-    if source == "mel_average":
-        return f"{R}/features/{split}/mel_average.safetensors"
-    if config["generate"]["filter"] == "confidence":
-        return f"{R}/features/{split}/generated_kept.safetensors"
-    return f"{R}/features/{split}/generated.safetensors"
+def source_features(split, source, replicate):
+    """Training features that a generating source adds from one generated set: one clip per pair,
+    interpolated or mel-averaged; with the confidence filter, the kept share."""
+    kept = "_kept" if config["generate"]["filter"] == "confidence" else ""
+    return f"{R}/features/{split}/rep{replicate}/{source}{kept}.safetensors"
 
 
 def generated_features(wildcards):
     source = ARMS[wildcards.variant].generated
-    return [source_features(wildcards.split, source)] if source else []
+    return [source_features(wildcards.split, source, replicate_of(wildcards.seed))] if source else []
+
+
+def generated_set(wildcards):
+    """The generated set that a run trains with; None for arms without generated clips."""
+    return replicate_of(wildcards.seed) if ARMS[wildcards.variant].generated else None
 
 
 def specaugment(wildcards):
     return config["specaugment"] if ARMS[wildcards.variant].specaugment else None
-
-
-def unfiltered_features(wildcards):
-    """What score_generated scores: every generated clip of a source, or the round-trip clips."""
-    if wildcards.source == "diffusion":
-        return f"{R}/features/{wildcards.split}/generated.safetensors"
-    return f"{R}/features/{wildcards.split}/{wildcards.source}.safetensors"
 
 
 def baseline_weights(wildcards):
@@ -130,10 +133,30 @@ def baseline_weights(wildcards):
 
 
 def all_scores():
-    """Scores of every generating source; with diffusion, also of the real clips through its mel
-    image and back (round_trip), to tell the image's losses from the model's."""
+    """Scores of every generating source in every generated set; with diffusion, also of the real
+    clips through its mel image and back (round_trip), to tell the image's losses from the model's."""
     sources = SOURCES + ["round_trip"] * ("diffusion" in SOURCES)
-    return expand(f"{R}/scores/{{split}}/{{source}}.csv", split=SPLITS, source=sources)
+    return expand(
+        f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}.csv",
+        split=SPLITS,
+        replicate=range(REPLICATES),
+        source=sources,
+    )
+
+
+def all_generation_records():
+    """What records the device that diffusion training and generation ran on: trained models and
+    generated class folders."""
+    if "diffusion" not in SOURCES:
+        return []
+    models = [] if config["diffusion"]["pretrained"] else expand(f"{R}/diffusion/{{split}}/model", split=SPLITS)
+    classes = expand(
+        f"{R}/generated/{{split}}/rep{{replicate}}/{{class_name}}",
+        split=SPLITS,
+        replicate=range(REPLICATES),
+        class_name=CLASSES,
+    )
+    return models + classes
 
 
 def all_metrics():

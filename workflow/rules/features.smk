@@ -20,13 +20,13 @@ rule features:
 
 rule features_generated:
     input:
-        classes=expand(f"{R}/generated/{{{{split}}}}/{{class_name}}", class_name=CLASSES),
+        classes=expand(f"{R}/generated/{{{{split}}}}/rep{{{{replicate}}}}/{{class_name}}", class_name=CLASSES),
     output:
-        features=f"{R}/features/{{split}}/generated.safetensors",
+        features=f"{R}/features/{{split}}/rep{{replicate}}/diffusion.safetensors",
     log:
-        log_for("features_generated", "{split}"),
+        log_for("features_generated", "{split}/rep{replicate}"),
     benchmark:
-        benchmark_for("features_generated", "{split}")
+        benchmark_for("features_generated", "{split}/rep{replicate}")
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS.get("features", 1)
@@ -40,22 +40,19 @@ rule features_generated:
 
 rule features_mel_average:
     input:
-        manifest=rules.manifest.output.manifest,
-        split=rules.split.output.split,
         real=rules.features.output.features,
+        pairs=rules.pairs.output.pairs,
     output:
-        features=f"{R}/features/{{split}}/mel_average.safetensors",
+        features=f"{R}/features/{{split}}/rep{{replicate}}/mel_average.safetensors",
     log:
-        log_for("features_mel_average", "{split}"),
+        log_for("features_mel_average", "{split}/rep{replicate}"),
     benchmark:
-        benchmark_for("features_mel_average", "{split}")
+        benchmark_for("features_mel_average", "{split}/rep{replicate}")
     conda:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
         **resources_for("features_mel_average", mem_mb=4000, runtime=30),
-    params:
-        pairs=PAIRS,
     script:
         "../../scripts/features_mel_average.py"
 
@@ -63,21 +60,21 @@ rule features_mel_average:
 rule features_round_trip:
     input:
         manifest=rules.manifest.output.manifest,
-        split=rules.split.output.split,
+        pairs=rules.pairs.output.pairs,
         model=diffusion_model,
     output:
-        features=f"{R}/features/{{split}}/round_trip.safetensors",
+        features=f"{R}/features/{{split}}/rep{{replicate}}/round_trip.safetensors",
     log:
-        log_for("features_round_trip", "{split}"),
+        log_for("features_round_trip", "{split}/rep{replicate}"),
     benchmark:
-        benchmark_for("features_round_trip", "{split}")
+        benchmark_for("features_round_trip", "{split}/rep{replicate}")
     conda:
         "../../envs/diffaug.yaml"
     threads: 1
     resources:
         **resources_for("features_round_trip", mem_mb=4000, runtime=60),
     params:
-        pairs=PAIRS,
         features=config["features"],
+        seed=config["generate"]["seed"],
     script:
         "../../scripts/features_round_trip.py"

@@ -1,14 +1,14 @@
 rule interpolate:
     input:
         manifest=rules.manifest.output.manifest,
-        split=rules.split.output.split,
+        pairs=rules.pairs.output.pairs,
         model=diffusion_model,
     output:
-        clips=directory(f"{R}/generated/{{split}}/{{class_name}}"),
+        clips=directory(f"{R}/generated/{{split}}/rep{{replicate}}/{{class_name}}"),
     log:
-        log_for("interpolate", "{split}/{class_name}"),
+        log_for("interpolate", "{split}/rep{replicate}/{class_name}"),
     benchmark:
-        benchmark_for("interpolate", "{split}/{class_name}")
+        benchmark_for("interpolate", "{split}/rep{replicate}/{class_name}")
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS.get("interpolate", 2)
@@ -24,14 +24,14 @@ rule interpolate:
 
 rule score_generated:
     input:
-        features=unfiltered_features,
+        features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}.safetensors",
         weights=baseline_weights,
     output:
-        scores=f"{R}/scores/{{split}}/{{source}}.csv",
+        scores=f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}.csv",
     log:
-        log_for("score_generated", "{split}/{source}"),
+        log_for("score_generated", "{split}/rep{replicate}/{source}"),
     benchmark:
-        benchmark_for("score_generated", "{split}/{source}")
+        benchmark_for("score_generated", "{split}/rep{replicate}/{source}")
     conda:
         "../../envs/diffaug.yaml"
     threads: 1
@@ -46,16 +46,18 @@ rule score_generated:
 
 rule select_generated:
     input:
-        features=f"{R}/features/{{split}}/generated.safetensors",
-        scores=f"{R}/scores/{{split}}/diffusion.csv",
-        classes=expand(f"{R}/generated/{{{{split}}}}/{{class_name}}", class_name=CLASSES),
+        features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}.safetensors",
+        scores=f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}.csv",
+        pairs=rules.pairs.output.pairs,
     output:
-        features=f"{R}/features/{{split}}/generated_kept.safetensors",
-        pairs=f"{R}/generated/{{split}}/pairs.csv",
+        features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}_kept.safetensors",
+        fates=f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}_kept.csv",
     log:
-        log_for("select_generated", "{split}"),
+        log_for("select_generated", "{split}/rep{replicate}/{source}"),
     benchmark:
-        benchmark_for("select_generated", "{split}")
+        benchmark_for("select_generated", "{split}/rep{replicate}/{source}")
+    wildcard_constraints:
+        source="diffusion|mel_average",
     conda:
         "../../envs/diffaug.yaml"
     threads: 1

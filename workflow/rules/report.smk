@@ -2,6 +2,7 @@ rule report:
     input:
         metrics=all_metrics(),
         scores=all_scores(),
+        records=all_generation_records(),
         rejected=rules.manifest.output.rejected,
     output:
         table=report(f"{R}/tables/accuracy.csv", caption="../report/accuracy_table.rst", category="Accuracy"),
@@ -10,6 +11,7 @@ rule report:
         fidelity=report(
             f"{R}/tables/class_fidelity.csv", caption="../report/class_fidelity.rst", category="Generated clips"
         ),
+        runtimes=report(f"{R}/tables/runtimes.csv", caption="../report/runtimes.rst", category="Runs"),
         plot=report(f"{R}/plots/accuracy.png", caption="../report/accuracy.rst", category="Accuracy"),
         confusion=report(f"{R}/plots/confusion.png", caption="../report/confusion.rst", category="Accuracy"),
     log:
@@ -23,6 +25,8 @@ rule report:
         **resources_for("report", mem_mb=2000, runtime=10),
     params:
         protocol=config["protocol"],
+        dataset=SOURCE,
+        replicates=REPLICATES,
         baseline_seed=FIRST_SEED,
     script:
         "../../scripts/report.py"
@@ -32,7 +36,7 @@ rule plot_examples:
     input:
         manifest=rules.manifest.output.manifest,
         split=rules.split.output.split,
-        classes=expand(f"{R}/generated/{{{{split}}}}/{{class_name}}", class_name=CLASSES),
+        classes=expand(f"{R}/generated/{{{{split}}}}/rep0/{{class_name}}", class_name=CLASSES),
         model=diffusion_model,
     output:
         plot=report(
