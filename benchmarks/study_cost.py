@@ -136,7 +136,8 @@ def start_model(config: dict, key: str) -> tuple[MelSpec, torch.nn.Module, str]:
 
 
 def diffusion_step_seconds(config, spec, unet, device, batch: int, steps: int, precision: str) -> float:
-    """One optimizer step: the time of 1 + `steps` steps less that of 1 (set-up and warm-up excluded)."""
+    """One optimizer step: the time of 1 + `steps` steps less that of 1, after a warm-up step (so
+    cuDNN's choice of kernels for these shapes and this precision is left out, as is set-up)."""
     images = torch.rand(max(64, batch), 1, spec.y_res, spec.x_res) * 2 - 1
     settings = config["diffusion"] | {"batch_size": batch, "precision": precision}
     start = {k: v.clone() for k, v in unet.state_dict().items()}
@@ -146,6 +147,7 @@ def diffusion_step_seconds(config, spec, unet, device, batch: int, steps: int, p
         unet.load_state_dict(start)
         return took
 
+    run(1)
     return (run(1 + steps) - run(1)) / steps
 
 
@@ -216,7 +218,8 @@ def classifier_units(config: dict, device, precision: str, clips: int) -> dict:
         return timed(device, train_classifier, (x, y), one, one, settings | {"epochs": epochs}, 0)
 
     model = SoundCNN(10, settings["widths"], settings["hidden"])
-    probabilities(model, x, settings)  # warm-up
+    probabilities(model, x, settings)  # warm-ups: cuDNN picks its kernels per shape and precision once
+    train(1)
     return {
         "train_seconds_per_clip": (train(3) - train(1)) / 2 / clips,
         "predict_seconds_per_clip": timed(device, probabilities, model, x, settings) / clips,
@@ -259,7 +262,7 @@ def measure(config: dict, machine: torch.device, quick: bool) -> tuple[dict, dic
     threads = config.get("threads", {})
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        files = write_clips(workdir / "clips", 8 if quick else 32)
+        files = write_clips(workdir / "clips", 8 if quick else 128)  # many: worker start-up varies per call
         with threads_of(config, "manifest"):
             units["manifest_seconds_per_clip"] = slope(machine, lambda p: [inspect_audio(f, 5) for f in p], files)
         extractor = FeatureExtractor(FeatureSpec(**config["features"]))
