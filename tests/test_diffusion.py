@@ -103,7 +103,7 @@ def _latent_pipeline(folder):
 def _interpolate_siren(manifest, tmp_path, model, count, out):
     """Run the interpolate step for class siren of split fold1 with `model`; returns the output folder."""
     from diffaug.splits import make_split, save_split
-    from diffaug.steps import interpolate
+    from diffaug.steps import interpolate, pairs
 
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
@@ -117,12 +117,14 @@ def _interpolate_siren(manifest, tmp_path, model, count, out):
         "precision": "fp32",
         "seed": 0,
     }
+    pairs(str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"), settings, 0, str(tmp_path / "pairs.csv"))
     interpolate(
         str(tmp_path / "manifest.csv"),
-        str(tmp_path / "split.json"),
+        str(tmp_path / "pairs.csv"),
         str(model),
         "siren",
         settings,
+        0,
         22050,
         str(tmp_path / out),
     )
