@@ -51,7 +51,8 @@ from snakemake.utils import update_config
 from diffaug.arms import ARMS
 from diffaug.audio import fit_length, inspect_audio, load_mono
 from diffaug.classifier import SoundCNN, probabilities, train_classifier
-from diffaug.devices import reduced_dtype, resolve_device, will_use_cuda
+from diffaug.config import will_use_cuda
+from diffaug.devices import reduced_dtype, resolve_device
 from diffaug.diffusion import build_unet, load_pipeline, mel_spec_of, save_pipeline, train_diffusion, training_images
 from diffaug.features import FeatureExtractor, FeatureSpec
 from diffaug.files import worker_processes

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,30 @@ def test_pretrained_and_init_from_together_are_refused():
     config = _config(diffusion__pretrained="a/pipeline", diffusion__init_from="a/pipeline")
     with pytest.raises(ConfigError, match="pretrained and init_from are both set; choose one"):
         check_config(config, SCHEMA)
+
+
+def _fake_sinfo(tmp_path, monkeypatch, partitions: str):
+    (tmp_path / "sinfo").write_text(f"#!/bin/sh\nprintf '{partitions}'\n")
+    (tmp_path / "sinfo").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+
+
+def test_a_slurm_run_without_a_partition_says_which_takes_the_jobs_or_stops(tmp_path, monkeypatch):
+    from diffaug.config import slurm_partition_problem
+
+    assert slurm_partition_problem(chosen=True) == ("", False)
+    _fake_sinfo(tmp_path, monkeypatch, "gpu\\nshort*\\nlong\\n")
+    message, fatal = slurm_partition_problem(chosen=False)
+    assert not fatal and "default partition short takes the jobs" in message and "slurm_partition" in message
+    _fake_sinfo(tmp_path, monkeypatch, "gpu\\nlong\\n")
+    message, fatal = slurm_partition_problem(chosen=False)
+    assert fatal and "no default partition" in message and "workflow/profiles/slurm/config.yaml" in message
+
+
+def test_sorted_keys_orders_every_mapping_and_keeps_lists():
+    from diffaug.config import sorted_keys
+
+    value = {"b": {"y": 1, "x": [{"d": 1, "c": 2}, 3]}, "a": None}
+    ordered = sorted_keys(value)
+    assert ordered == value and list(ordered) == ["a", "b"] and list(ordered["b"]) == ["x", "y"]
+    assert list(ordered["b"]["x"][0]) == ["c", "d"] and ordered["b"]["x"][1] == 3

@@ -1,4 +1,5 @@
 import logging
+import os
 import sys
 
 import pytest
@@ -40,3 +41,18 @@ def test_a_job_given_a_gpu_that_finds_none_warns_in_its_log_and_on_the_terminal(
     warned = "generate.device is 'auto' and this job asked for a GPU, but it sees no CUDA device"
     assert (warned in log) == (warned in terminal) == bool(gpu)
     assert str(tmp_path / "step.log") in terminal or not gpu
+
+
+def test_a_gpu_job_on_a_machine_with_several_gpus_gets_one_of_its_own_and_logs_it(tmp_path, monkeypatch):
+    from diffaug.gpu_slots import LOCK_DIR_VARIABLE
+
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    monkeypatch.setenv(LOCK_DIR_VARIABLE, str(tmp_path / "locks"))
+    with run_step(tmp_path / "gpu.log", gpu=1):
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "0"
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert "this job uses GPU 0 of 0, 1" in (tmp_path / "gpu.log").read_text()
+    with run_step(tmp_path / "cpu.log", gpu=0):
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert "GPU" not in (tmp_path / "cpu.log").read_text()

@@ -65,6 +65,18 @@ def test_nothing_reruns_when_nothing_changed(finished_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_the_same_settings_in_another_key_order_rerun_nothing(finished_run, tmp_path):
+    from snakemake.utils import update_config
+
+    merged = {}
+    for path in CONFIGS:
+        update_config(merged, yaml.safe_load(open(path)))
+    (tmp_path / "sorted.yaml").write_text(yaml.safe_dump(merged, sort_keys=True))  # as any YAML dump writes it
+    result = snakemake(finished_run, "-n", configs=[str(tmp_path / "sorted.yaml")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+
+
 def test_a_mistyped_config_key_is_explained(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("classifier: {widths: [4], hidden: 8, epochs: 1, batch_size: 8, learning_rate: 0.1, epoch: 3}\n")
@@ -149,7 +161,7 @@ def _planned_gpus(workdir, change, cuda_here):
     """{rule: set of gpu requests} of a dry run, planned on a machine with or without CUDA."""
     (workdir / "change.yaml").write_text(change + "\n")
     command = snakemake_command(workdir, "-n", configs=[*CONFIGS, str(workdir / "change.yaml")])
-    pretend = f"import torch; torch.cuda.is_available = lambda: {cuda_here}; "
+    pretend = f"import diffaug.config; diffaug.config.cuda_available = lambda: {cuda_here}; "
     code = pretend + f"import sys; from snakemake.cli import main; sys.exit(main({command[1:]!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -185,6 +197,16 @@ def test_jobs_ask_for_a_gpu_exactly_when_they_will_use_one(tmp_path, devices, cu
             assert gpus[rule] == {expected}, (rule, device)
     others = set(gpus) - {rule for rules in GPU_RULES.values() for rule in rules}
     assert others and all(gpus[rule] == {0} for rule in others)
+
+
+@pytest.mark.parametrize("action", [["-n"], ["--lint"]])
+def test_planning_imports_neither_torch_nor_diffusers(tmp_path, action):
+    command = snakemake_command(tmp_path, *action)
+    heavy = "sorted({'torch', 'diffusers'} & set(sys.modules))"
+    report = f"import atexit, sys; atexit.register(lambda: print('heavy:', {heavy}))"
+    code = f"{report}; from snakemake.cli import main; sys.exit(main({command[1:]!r}))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "heavy: []" in result.stdout, (result.stdout + result.stderr)[-3000:]
 
 
 def test_a_cuda_device_on_a_machine_without_cuda_is_refused_before_any_work(tmp_path):

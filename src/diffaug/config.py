@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -32,7 +34,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def check_config(config: dict, schema_path: str | Path) -> dict:
     """Raise ConfigError listing every schema violation as `key: problem`, then any mel settings
     that cannot work; return the config."""
-    from .mel_image import MelSpec
+    from .mel_spec import MelSpec
 
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
@@ -51,6 +53,16 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     if lines:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     return config
+
+
+def sorted_keys(value):
+    """`value` with every mapping's keys in sorted order, all the way down (lists keep theirs): the
+    same settings then look the same to Snakemake, whatever order a config file wrote them in."""
+    if isinstance(value, dict):
+        return {key: sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_keys(item) for item in value]
+    return value
 
 
 def planned_metadata(dataset: dict, root: str | Path) -> pd.DataFrame | None:
@@ -106,9 +118,21 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
 
 
 def cuda_available() -> bool:
-    import torch
+    """Whether this machine shows an NVIDIA GPU, asked of `nvidia-smi` so that planning a run
+    imports no torch; CUDA_VISIBLE_DEVICES set empty (or -1) hides them."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() in ("", "-1"):
+        return False
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return listed.returncode == 0 and "GPU" in listed.stdout
 
-    return torch.cuda.is_available()
+
+def will_use_cuda(setting: str, cuda_here: bool) -> bool:
+    """Whether a job with this device setting computes on a GPU: `cuda`, or `auto` on a machine
+    with CUDA. The workflow asks the scheduler for a GPU exactly then."""
+    return setting == "cuda" or (setting == "auto" and cuda_here)
 
 
 def device_problems(devices: dict[str, str], cuda_here: bool) -> list[str]:
@@ -118,3 +142,28 @@ def device_problems(devices: dict[str, str], cuda_here: bool) -> list[str]:
         for section, device in devices.items()
         if device == "cuda" and not cuda_here
     ]
+
+
+def default_slurm_partition() -> str | None:
+    """The partition SLURM uses when a job names none (`sinfo` marks it with *), if there is one."""
+    try:
+        listed = subprocess.run(["sinfo", "-h", "-o", "%P"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    marked = [name for name in listed.stdout.split() if name.endswith("*")]
+    return marked[0].rstrip("*") if listed.returncode == 0 and marked else None
+
+
+def slurm_partition_problem(chosen: bool) -> tuple[str, bool]:
+    """(message, fatal) for a SLURM run: which partition takes the jobs when none was chosen, or
+    that the run cannot start because the cluster has no default one either."""
+    if chosen:
+        return "", False
+    where = (
+        "set slurm_partition under default-resources in workflow/profiles/slurm/config.yaml "
+        "or pass --default-resources slurm_partition=<name>"
+    )
+    default = default_slurm_partition()
+    if default is None:
+        return f"no SLURM partition chosen and the cluster has no default partition: {where}", True
+    return f"no SLURM partition chosen: the cluster's default partition {default} takes the jobs ({where})", False

@@ -9,7 +9,6 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import CLASSES
-from .audio import AudioError, inspect_audio
 
 METADATA_COLUMNS = ("slice_file_name", "fsID", "start", "end", "salience", "fold", "classID", "class")
 METADATA_FILE = Path("metadata") / "UrbanSound8K.csv"
@@ -101,6 +100,8 @@ def build_manifest(
     returned apart. Hidden files (.DS_Store, ._name) and files that are not audio by their suffix
     are ignored and logged.
     """
+    from .audio import AudioError, inspect_audio  # torch: not needed to plan a run
+
     root = Path(root).resolve()
     meta = read_metadata(root)
     paths = [root / "audio" / f"fold{f}" / n for f, n in zip(meta["fold"], meta["slice_file_name"])]

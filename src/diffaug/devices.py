@@ -58,9 +58,3 @@ def runtime_signature(device: torch.device, precision: str, cpu_bf16: bool = Fal
     numbers depend on beyond its settings, recorded with its outputs and in checkpoint keys."""
     dtype = reduced_dtype(device, precision, cpu_bf16)
     return f"{device.type} {next(name for name, value in DTYPES.items() if value == dtype)}"
-
-
-def will_use_cuda(setting: str, cuda_here: bool) -> bool:
-    """Whether a job with this device setting computes on a GPU: `cuda`, or `auto` on a machine
-    with CUDA. The workflow asks the scheduler for a GPU exactly then."""
-    return setting == "cuda" or (setting == "auto" and cuda_here)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from .devices import GPU_REQUESTED
+from .gpu_slots import claim_gpu
 
 EXPECTED = (ValueError, FileNotFoundError, FileExistsError, RuntimeError)
 
@@ -21,7 +22,8 @@ EXPECTED = (ValueError, FileNotFoundError, FileExistsError, RuntimeError)
 def run_step(log_path: str | Path, threads: int = 1, gpu: int = 0):
     """Send stdout, stderr and logging to `log_path` for the block, warnings to the terminal too;
     report a failure in the log (with its traceback) and on the terminal (its message), then exit
-    with status 1. `gpu` is the job's gpu resource: what it asked the scheduler for."""
+    with status 1. `gpu` is the job's gpu resource: what it asked the scheduler for; where it is
+    above 0 and the machine has several GPUs, the block gets one that no other job holds."""
     torch.set_num_threads(max(1, int(threads)))
     os.environ[GPU_REQUESTED] = str(int(bool(gpu)))
     terminal = sys.stderr
@@ -35,7 +37,7 @@ def run_step(log_path: str | Path, threads: int = 1, gpu: int = 0):
         warnings.setFormatter(logging.Formatter(f"warning ({log_path}): %(message)s"))
         logging.getLogger().addHandler(warnings)
         try:
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log), claim_gpu(int(gpu)):
                 yield
         except BaseException as exc:
             traceback.print_exception(exc, file=log)

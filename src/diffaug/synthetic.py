@@ -16,9 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import CLASSES
-from .audio import write_audio
 from .dataset import METADATA_COLUMNS
-from .files import map_in_workers
 
 SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 RATE_WEIGHTS = (0.05, 0.05, 0.1, 0.1, 0.05, 0.05, 0.35, 0.25)
@@ -247,6 +245,8 @@ def write_synthetic_dataset(
 
     `root` must be empty, absent, or a synthetic dataset written before (it is then replaced).
     """
+    from .files import map_in_workers  # torch: not needed to plan a run
+
     root = Path(root)
     if root.exists() and any(p.is_file() for p in root.rglob("*")) and not (root / MARKER).exists():
         raise FileExistsError(f"{root}: not empty and not a synthetic dataset; refusing to overwrite it")
@@ -266,6 +266,8 @@ def write_synthetic_dataset(
 
 def _write_clip(row: dict, spec: SyntheticSpec, folder: Path) -> int:
     """Synthesize and write one clip of the metadata; its sound comes from seeds of its recording and slice."""
+    from .audio import write_audio
+
     name, fs_id, slice_index = row["class"], row["fsID"], int(row["slice_file_name"].split("-")[-1][:-4])
     sound_params = SOUND_MODELS[name][1](np.random.default_rng([spec.seed, fs_id]))
     clip_rng = np.random.default_rng([spec.seed, fs_id, slice_index + 1])

@@ -1,18 +1,36 @@
+import os
 import sys
 from functools import cache
 from pathlib import Path
 
 from diffaug import CLASSES
 from diffaug.arms import ARMS
-from diffaug.config import ConfigError, check_config, cuda_available, device_problems, plan_problems, planned_metadata
+from diffaug.config import (
+    ConfigError,
+    check_config,
+    cuda_available,
+    device_problems,
+    plan_problems,
+    planned_metadata,
+    slurm_partition_problem,
+    sorted_keys,
+    will_use_cuda,
+)
 from diffaug.dataset import DatasetError
-from diffaug.devices import will_use_cuda
 from diffaug.splits import split_names
 
+# envs/diffaug.yaml installs the project from this checkout: pip expands ${DIFFAUG_ROOT} when
+# conda creates the environment (Snakemake copies the env file, so it cannot use a relative path).
+os.environ.update(DIFFAUG_ROOT=str(Path(str(workflow.current_basedir)).parents[1]))
+
 try:
-    check_config(config, Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml")
+    check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
 except ConfigError as error:
     sys.exit(str(error))
+# Params compare by their text: with every key sorted, only a changed value reruns a rule.
+canonical = sorted_keys(config)
+config.clear()
+config.update(canonical)
 
 R = config["results"]
 SPLITS = split_names(config["protocol"])
@@ -51,6 +69,22 @@ def gpu_at_hand():
     return here
 
 
+def partition_chosen():
+    """Whether the run names a SLURM partition, for every rule or per rule."""
+    settings = workflow.resource_settings
+    per_rule = settings.overwrite_resources.values()
+    return "slurm_partition" in settings._parsed_default_resources or any("slurm_partition" in r for r in per_rule)
+
+
+onstart:
+    if workflow.executor_plugin is not None and "slurm" in workflow.executor_plugin.name:
+        message, fatal = slurm_partition_problem(partition_chosen())
+        if message:
+            print(("error: " if fatal else "note: ") + message, file=sys.stderr)
+        if fatal:
+            sys.exit(1)
+
+
 def gpus(section):
     """The `gpu` resource of the jobs that compute on the section's device; 1 where they will use a GPU."""
     return lambda wildcards: int(will_use_cuda(DEVICES[section], gpu_at_hand()))
@@ -81,8 +115,12 @@ wildcard_constraints:
 
 
 def resources_for(rule, **defaults):
-    """A rule's mem_mb and runtime (minutes): its defaults, updated by the config's `resources.<rule>`."""
-    return defaults | config.get("resources", {}).get(rule, {})
+    """A rule's mem_mb and runtime (minutes): its defaults, updated by the config's `resources.<rule>`,
+    times the attempt, so that a job retried (`--retries`) after running out of either asks for more."""
+    return {
+        name: (lambda wildcards, attempt, amount=amount: amount * attempt)
+        for name, amount in (defaults | config.get("resources", {}).get(rule, {})).items()
+    }
 
 
 def log_for(rule, wildcards=None):

@@ -7,6 +7,7 @@ if SOURCE == "synthetic" or config["dataset"].get("download"):
             log_for("prepare_dataset"),
         benchmark:
             benchmark_for("prepare_dataset")
+        localrule: True
         conda:
             "../../envs/diffaug.yaml"
         threads: THREADS.get("prepare_dataset", 1)
@@ -48,6 +49,7 @@ rule split:
         log_for("split", "{split}"),
     benchmark:
         benchmark_for("split", "{split}")
+    localrule: True
     conda:
         "../../envs/diffaug.yaml"
     threads: 1
@@ -69,6 +71,7 @@ rule pairs:
         log_for("pairs", "{split}/rep{replicate}"),
     benchmark:
         benchmark_for("pairs", "{split}/rep{replicate}")
+    localrule: True
     conda:
         "../../envs/diffaug.yaml"
     threads: 1

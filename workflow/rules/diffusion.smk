@@ -28,6 +28,7 @@ rule import_pretrained:
         log_for("import_pretrained"),
     benchmark:
         benchmark_for("import_pretrained")
+    localrule: True
     conda:
         "../../envs/diffaug.yaml"
     threads: 1

@@ -18,6 +18,7 @@ rule report:
         log_for("report"),
     benchmark:
         benchmark_for("report")
+    localrule: True
     conda:
         "../../envs/diffaug.yaml"
     threads: 1
