@@ -50,7 +50,7 @@ from snakemake.utils import update_config
 
 from diffaug.arms import ARMS
 from diffaug.audio import fit_length, inspect_audio, load_mono
-from diffaug.classifier import SoundCNN, probabilities, train_classifier
+from diffaug.classifier import build_classifier, probabilities, train_classifier
 from diffaug.config import will_use_cuda
 from diffaug.devices import reduced_dtype, resolve_device
 from diffaug.diffusion import build_unet, load_pipeline, mel_spec_of, save_pipeline, train_diffusion, training_images
@@ -218,7 +218,7 @@ def classifier_units(config: dict, device, precision: str, clips: int) -> dict:
     def train(epochs):
         return timed(device, train_classifier, (x, y), one, one, settings | {"epochs": epochs}, 0)
 
-    model = SoundCNN(10, settings["widths"], settings["hidden"])
+    model = build_classifier(settings, 10)
     probabilities(model, x, settings)  # warm-ups: cuDNN picks its kernels per shape and precision once
     train(1)
     return {

@@ -33,8 +33,13 @@ def _blobs(n, seed):
     return torch.rand(n, 1, 16, 16, generator=g) + y.view(-1, 1, 1, 1) * 0.3, y
 
 
-def test_classifier_resumes_to_the_same_weights(tmp_path, monkeypatch):
-    settings = {"widths": [4, 8, 8], "hidden": 8, "epochs": 5, "batch_size": 16, "learning_rate": 1e-2}
+@pytest.mark.parametrize(
+    "network",
+    [{}, {"model": "sb_cnn", "sb_cnn": {"widths": [4, 8, 8], "hidden": 8}, "normalise": "per_band"}],
+    ids=["published_cnn", "sb_cnn_per_band"],
+)
+def test_classifier_resumes_to_the_same_weights(tmp_path, monkeypatch, network):
+    settings = {"widths": [4, 8, 8], "hidden": 8, "epochs": 5, "batch_size": 16, "learning_rate": 1e-2} | network
     augment = spec_augment({"freq_masks": 1, "freq_width": 3, "time_masks": 1, "time_width": 3})
     args = (_blobs(64, 0), _blobs(24, 1), _blobs(24, 2), settings, 0, 3, augment)
     whole, history, chosen = train_classifier(*args)

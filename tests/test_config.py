@@ -138,3 +138,42 @@ def test_sorted_keys_orders_every_mapping_and_keeps_lists():
     ordered = sorted_keys(value)
     assert ordered == value and list(ordered) == ["a", "b"] and list(ordered["b"]) == ["x", "y"]
     assert list(ordered["b"]["x"][0]) == ["c", "d"] and ordered["b"]["x"][1] == 3
+
+
+def test_classifier_and_feature_options_are_accepted():
+    config = _config(classifier__model="sb_cnn", classifier__normalise="per_band", features__log=True)
+    config["features"]["num_samples"] = 88200
+    config["classifier"]["sb_cnn"] = {"widths": [32, 64, 64, 64], "hidden": 128, "dropout": 0.3, "weight_decay": 0}
+    check_config(config, SCHEMA)
+    del config["classifier"]["sb_cnn"], config["classifier"]["model"], config["classifier"]["normalise"]
+    del config["features"]["log"]  # all optional: configs written before them stay valid
+    check_config(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"classifier__model": "resnet"}, r"classifier\.model: 'resnet' is not allowed; choose one of 'published_cnn'"),
+        ({"classifier__normalise": "global"}, r"classifier\.normalise: 'global' is not allowed"),
+        ({"classifier__sb_cnn": {"dropout": 1.0}}, r"classifier\.sb_cnn\.dropout"),
+        ({"classifier__sb_cnn": {"widht": [8]}}, r"classifier\.sb_cnn: unknown key\(s\) widht"),
+        ({"features__log": "yes"}, r"features\.log"),
+    ],
+)
+def test_wrong_classifier_and_feature_options_are_named(override, message):
+    with pytest.raises(ConfigError, match=message):
+        check_config(_config(**override), SCHEMA)
+
+
+def test_params_leave_out_defaults_and_the_unused_network():
+    """Rules see the published settings as before these options existed: nothing reruns."""
+    from diffaug.config import classifier_params, features_params
+
+    config = _config()
+    before = {"widths", "hidden", "epochs", "batch_size", "learning_rate", "device", "precision"}
+    assert set(classifier_params(config["classifier"])) == before
+    assert "log" not in features_params(config["features"])
+    assert features_params(config["features"] | {"log": True})["log"] is True
+    sb = classifier_params(config["classifier"] | {"model": "sb_cnn", "normalise": "per_band"})
+    assert sb["model"] == "sb_cnn" and sb["normalise"] == "per_band" and sb["sb_cnn"] == config["classifier"]["sb_cnn"]
+    assert config["classifier"]["model"] == "published_cnn"  # left as it was

@@ -68,3 +68,42 @@ def test_features_are_computed_once_per_dataset_and_splits_select_rows(tiny_data
         assert torch.equal(px[-1], x[row]) and py[-1] == y[row]
     with pytest.raises(ValueError, match="no features for 1 clip.*different manifests"):
         select_parts(tmp_path / "one.safetensors", {**split, "test": [*split["test"], "unknown.wav"]})
+
+
+def _chirp(samples=30000):
+    t = torch.arange(samples) / 22050
+    noise = 0.05 * torch.randn(samples, generator=torch.Generator().manual_seed(0))
+    return 0.3 * torch.sin(2 * torch.pi * (200 + 2000 * t) * t) + noise
+
+
+def test_power_features_are_the_published_ones_bit_for_bit():
+    """log: false (the default) is the published recipe exactly: a plain MelSpectrogram of the cut clip."""
+    chirp = _chirp()
+    got = FeatureExtractor(FeatureSpec(log=False)).from_audio(chirp)
+    mel = torchaudio.transforms.MelSpectrogram(22050, n_fft=1024, hop_length=512, n_mels=64)
+    assert torch.equal(got, mel(chirp[:22050]).unsqueeze(0))
+    assert torch.equal(got, FeatureExtractor().from_audio(chirp))
+    # figures of the same clip from the extractor before features.log existed
+    assert got.double().sum().item() == pytest.approx(410633.6443765834, rel=1e-5)
+    assert got[0, 10, 5].item() == pytest.approx(1.1877504587173462, rel=1e-4)
+    assert got[0, 40, 30].item() == pytest.approx(8.37929630279541, rel=1e-4)
+
+
+@pytest.mark.parametrize("num_samples, frames", [(22050, 44), (88200, 173)])
+def test_log_features_are_finite_decibels_of_the_power_mel(num_samples, frames):
+    chirp = _chirp()
+    spec = FeatureSpec(num_samples=num_samples, log=True)
+    got = FeatureExtractor(spec).from_audio(chirp)
+    assert got.shape == spec.shape == (1, 64, frames) and torch.isfinite(got).all()
+    power = FeatureExtractor(FeatureSpec(num_samples=num_samples)).from_audio(chirp)
+    expected = (10 * power.clamp_min(1e-10).log10()).clamp_min(10 * power.max().log10() - 80)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-4)
+    if num_samples == 88200:  # the padded silence sits at the floor, 80 dB below the peak
+        assert got.max() - got.min() == pytest.approx(80, abs=1e-3)
+        assert torch.equal(got[0, :, -20:], torch.full((64, 20), got.min().item()))
+
+
+def test_four_seconds_take_the_whole_clip(tmp_path):
+    sf.write(tmp_path / "long.wav", _chirp(88200).numpy(), 22050)
+    x = FeatureExtractor(FeatureSpec(num_samples=88200)).from_file(tmp_path / "long.wav")
+    assert x.shape == (1, 64, 173) and x[0, :, -10:].abs().max() > 0

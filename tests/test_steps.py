@@ -10,14 +10,15 @@ from conftest import TINY_MEL
 
 from diffaug import CLASSES, steps
 from diffaug.audio import fit_length, load_mono
-from diffaug.classifier import SoundCNN
+from diffaug.classifier import build_classifier, predict_proba, train_classifier
 from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
-from diffaug.files import save_tensors
+from diffaug.files import load_tensors, save_tensors
 from diffaug.pairs import choose_pairs
 from diffaug.splits import make_split, save_split
 
 PROTOCOL = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
 CLASSIFIER = {"widths": [4, 4, 8], "hidden": 8, "epochs": 1, "batch_size": 8, "learning_rate": 0.01}
+SB_CNN = {"model": "sb_cnn", "sb_cnn": {"widths": [4, 8, 8], "hidden": 8}}
 
 
 def _pairs_of(tiny_dataset, tmp_path, per_class=2, seed=4, replicate=0):
@@ -79,7 +80,7 @@ def _scored(tmp_path, name, x, labels, ids):
 
 def test_scoring_and_confidence_selection_keep_the_same_share_of_every_source(tmp_path):
     torch.manual_seed(0)
-    model = SoundCNN(10, CLASSIFIER["widths"], CLASSIFIER["hidden"])
+    model = build_classifier(CLASSIFIER)
     save_tensors(tmp_path / "baseline.safetensors", model.state_dict())
     labels = torch.tensor([c for c in range(10) for _ in range(4)])
     ids = [f"{CLASSES[c]}-{k:05d}" for c in range(10) for k in range(4)]
@@ -97,6 +98,67 @@ def test_scoring_and_confidence_selection_keep_the_same_share_of_every_source(tm
         for _, group in fates.groupby("class"):  # the kept ones are the most confident of their class
             assert group.loc[group["kept"], "confidence"].min() >= group.loc[~group["kept"], "confidence"].max()
     assert kept["diffusion"] != kept["mel_average"]  # each source ranked by its own scores
+
+
+@pytest.mark.parametrize(
+    "network",
+    [{}, SB_CNN | {"normalise": "per_band"}],
+    ids=["published_cnn", "sb_cnn_per_band"],
+)
+def test_scores_come_from_the_saved_weights_in_their_own_network(tmp_path, network):
+    settings = CLASSIFIER | network
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(40, 1, 32, 44, generator=g) * 5 + 2, torch.arange(40) % 10
+    model = train_classifier((x, y), (x[:10], y[:10]), (x[:10], y[:10]), settings, seed=0)[0]
+    save_tensors(tmp_path / "baseline.safetensors", model.state_dict())
+    generated = torch.rand(12, 1, 32, 44, generator=g) * 5 + 2
+    ids = [f"clip{k}" for k in range(12)]
+    save_feature_sets(tmp_path / "generated.safetensors", {"train": (generated, y[:12], ids)})
+    steps.score_generated(
+        str(tmp_path / "generated.safetensors"),
+        str(tmp_path / "baseline.safetensors"),
+        settings,
+        str(tmp_path / "scores.csv"),
+    )
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    expected = predict_proba(model, generated)[torch.arange(12), y[:12]]
+    torch.testing.assert_close(torch.tensor(scores["confidence"].to_numpy(), dtype=torch.float32), expected)
+    with pytest.raises(RuntimeError, match="state_dict"):  # weights of one network never load into another
+        steps._baseline_model(str(tmp_path / "baseline.safetensors"), CLASSIFIER | ({} if network else SB_CNN))
+
+
+def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp_path):
+    """Added (generated) clips, validation and test clips leave the statistics alone."""
+    manifest = tiny_dataset[1]
+    split = make_split(manifest, "fold1", PROTOCOL)
+    save_split(split, tmp_path / "split.json")
+    g = torch.Generator().manual_seed(0)
+    real = torch.rand(len(manifest), 1, 16, 12, generator=g)
+    ids = list(manifest["id"])
+    save_feature_sets(tmp_path / "real.safetensors", {"all": (real, torch.tensor(manifest["classID"]), ids)})
+    generated = torch.rand(20, 1, 16, 12, generator=g) * 50 + 100  # far from the real clips
+    save_feature_sets(
+        tmp_path / "gen.safetensors", {"train": (generated, torch.arange(20) % 10, [f"g{k}" for k in range(20)])}
+    )
+    settings = CLASSIFIER | SB_CNN | {"normalise": "per_band", "device": "cpu"}
+    weights = tmp_path / "model.safetensors"
+    steps.train(
+        str(tmp_path / "real.safetensors"),
+        str(tmp_path / "split.json"),
+        [str(tmp_path / "gen.safetensors")],
+        "diffusion",
+        0,
+        "fold1",
+        settings,
+        None,
+        str(weights),
+        str(tmp_path / "metrics.json"),
+        0,
+    )
+    saved = load_tensors(weights)[0]
+    train_rows = real[torch.tensor([ids.index(clip) for clip in split["train"]])]
+    torch.testing.assert_close(saved["norm.mean"].flatten().double(), train_rows.double().mean((0, 1, 3)))
+    torch.testing.assert_close(saved["norm.std"].flatten().double(), train_rows.double().std((0, 1, 3), correction=0))
 
 
 def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipeline, tmp_path, monkeypatch):

@@ -157,6 +157,37 @@ def test_a_config_change_reruns_exactly_what_depends_on_it(finished_run, tmp_pat
     assert _planned_jobs(result.stdout + result.stderr) == expected
 
 
+CLASSIFIER_RERUNS = {"train_classifier": 10, "score_generated": 3, "select_generated": 2, "report": 1}
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ("classifier: {sb_cnn: {dropout: 0.3}}", None),  # the published network does not read it
+        ("classifier: {model: published_cnn, normalise: none}", None),  # the defaults, written out
+        ("features: {log: false}", None),
+        ("classifier: {model: sb_cnn}", CLASSIFIER_RERUNS),
+        ("classifier: {normalise: per_band}", CLASSIFIER_RERUNS),
+        (
+            "features: {log: true}",
+            {
+                "features": 1,
+                "features_generated": 1,
+                "features_mel_average": 1,
+                "features_round_trip": 1,
+                **CLASSIFIER_RERUNS,
+            },
+        ),
+    ],
+)
+def test_classifier_and_feature_options_rerun_only_when_they_change_what_runs(finished_run, tmp_path, change, expected):
+    (tmp_path / "change.yaml").write_text(change + "\n")
+    result = snakemake(finished_run, "-n", configs=[*CONFIGS, str(tmp_path / "change.yaml")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert ("Nothing to be done" in output) if expected is None else _planned_jobs(output) == expected
+
+
 def _planned_gpus(workdir, change, cuda_here):
     """{rule: set of gpu requests} of a dry run, planned on a machine with or without CUDA."""
     (workdir / "change.yaml").write_text(change + "\n")

@@ -1,4 +1,10 @@
-"""The published study's CNN and its training: epoch chosen on validation clips, test clips only evaluated."""
+"""The classifiers and their training: epoch chosen on validation clips, test clips only evaluated.
+
+`classifier.model` picks the network: published_cnn (the published study's SoundCNN) or sb_cnn (an
+SB-CNN with batch normalisation); `classifier.normalise: per_band` puts per-mel-band statistics of
+the training clips in front of either. `build_classifier` makes every network that is trained or
+loaded, so saved weights load back into the architecture that wrote them.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +36,140 @@ class SoundCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
+
+
+SB_CNN_DEFAULTS = {"widths": [24, 48, 48], "hidden": 64, "dropout": 0.5, "weight_decay": 0.01}
+"""classifier.sb_cnn settings that a config leaves out."""
+
+
+class SBCNN(nn.Module):
+    """SB-CNN (Salamon & Bello 2017) for (batch, 1, mels, frames) log-mel input, with batch norm.
+
+    Each block is a 5x5 conv (zero-padded to keep its size) + batch norm + ReLU; every block but the
+    last max-pools 2 bands by 4 frames (the paper's (4, 2) over time and frequency). Global average
+    pooling replaces the paper's flattening, so the dense layers do not depend on the input size
+    (1 s or 4 s, any n_mels; ceil-mode pooling keeps at least one cell). Then dropout, dense `hidden`,
+    ReLU, dropout, dense n_classes, as the paper puts dropout on the inputs of its last two layers.
+    """
+
+    def __init__(
+        self,
+        n_classes: int = 10,
+        widths: Sequence[int] = (24, 48, 48),
+        hidden: int = 64,
+        dropout: float = 0.5,
+    ):
+        super().__init__()
+        layers, channels = [], 1
+        for i, width in enumerate(widths):
+            layers += [nn.Conv2d(channels, width, 5, padding=2, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+            if i < len(widths) - 1:
+                layers.append(nn.MaxPool2d((2, 4), ceil_mode=True))
+            channels = width
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.head = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(channels, hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class BandNorm(nn.Module):
+    """Subtracts a mean and divides by a standard deviation per mel band, both kept as buffers in the
+    state dict (shape (1, 1, mels, 1)); the identity until `fit` or a loaded state dict sets them."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, 1, 1, 1))
+        self.register_buffer("std", torch.ones(1, 1, 1, 1))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor, chunk: int = 1024) -> BandNorm:
+        """Statistics of (clips, 1, mels, frames) inputs over clips and frames, in float64 and in
+        chunks. A band of (nearly) constant value is only centred: its std is floored at 1e-6 of
+        the largest band's, or 1 if all are constant."""
+        count = x.shape[0] * x.shape[1] * x.shape[3]
+        if count == 0:
+            raise ValueError("per-band statistics need at least one training clip")
+        total = sum(x[i : i + chunk].double().sum((0, 1, 3), keepdim=True) for i in range(0, len(x), chunk))
+        mean = total / count
+        squares = sum(
+            (x[i : i + chunk].double() - mean).pow(2).sum((0, 1, 3), keepdim=True) for i in range(0, len(x), chunk)
+        )
+        std = (squares / count).sqrt()
+        largest = float(std.max())
+        std = std.clamp_min(1e-6 * largest) if largest > 0 else torch.ones_like(std)
+        self.mean, self.std = mean.float().to(self.mean.device), std.float().to(self.std.device)
+        return self
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("mean", "std"):  # take the saved number of bands
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class Normalised(nn.Module):
+    """A network behind a BandNorm: state dict keys norm.mean, norm.std and net.*."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.norm, self.net = BandNorm(), net
+
+    @property
+    def head(self) -> nn.Module:
+        return self.net.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.norm(x))
+
+
+MODELS = ("published_cnn", "sb_cnn")
+NORMALISE = ("none", "per_band")
+
+
+def sb_cnn_settings(settings: dict) -> dict:
+    """classifier.sb_cnn with defaults for what it leaves out."""
+    return SB_CNN_DEFAULTS | (settings.get("sb_cnn") or {})
+
+
+def build_classifier(settings: dict, n_classes: int = 10) -> nn.Module:
+    """The network of classifier settings, freshly initialised from the global generator:
+    `model` published_cnn (default; the published SoundCNN with `widths` and `hidden`) or sb_cnn
+    (SBCNN with the `sb_cnn` block), behind a BandNorm when `normalise` is per_band (default none)."""
+    name, normalise = settings.get("model", "published_cnn"), settings.get("normalise", "none")
+    if name == "published_cnn":
+        net = SoundCNN(n_classes, settings["widths"], settings["hidden"])
+    elif name == "sb_cnn":
+        sb = sb_cnn_settings(settings)
+        net = SBCNN(n_classes, sb["widths"], sb["hidden"], sb["dropout"])
+    else:
+        raise ValueError(f"classifier.model {name!r}: choose one of {', '.join(MODELS)}")
+    if normalise == "none":
+        return net
+    if normalise == "per_band":
+        return Normalised(net)
+    raise ValueError(f"classifier.normalise {normalise!r}: choose one of {', '.join(NORMALISE)}")
+
+
+def build_optimizer(model: nn.Module, settings: dict) -> torch.optim.Optimizer:
+    """published_cnn: Adam without weight decay, as the published study trained. sb_cnn: AdamW with
+    sb_cnn.weight_decay on the conv and dense weights, none on biases and batch-norm parameters."""
+    if settings.get("model", "published_cnn") == "published_cnn":
+        return torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
+    decay = sb_cnn_settings(settings)["weight_decay"]
+    weights = [p for p in model.parameters() if p.ndim > 1]
+    others = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [{"params": weights, "weight_decay": decay}, {"params": others, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=settings["learning_rate"])
 
 
 def spec_augment(settings: dict) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -84,8 +224,15 @@ def train_classifier(
     n_classes: int = 10,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     checkpoint: Checkpoint | None = None,
+    norm_inputs: torch.Tensor | None = None,
 ):
-    """Adam + cross entropy; keeps the weights of the epoch with the best validation accuracy.
+    """Cross entropy with build_optimizer's optimizer; keeps the weights of the epoch with the best
+    validation accuracy. The network is build_classifier's for `settings`.
+
+    With `normalise: per_band`, the per-band statistics come from `norm_inputs` (default: the
+    training inputs), never from validation or test clips; every set is normalised once before
+    training, so `augment` masks normalised inputs (a masked cell holds its band's mean), and the
+    returned model carries the statistics as buffers and applies them to raw inputs.
 
     `augment`, if given, transforms each training batch (e.g. spec_augment masking). With a
     checkpoint, the state is saved after every epoch and a saved state is resumed from, with the
@@ -103,12 +250,20 @@ def train_classifier(
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
-    model = SoundCNN(n_classes, settings["widths"], settings["hidden"]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
+    model = build_classifier(settings, n_classes)
+    if isinstance(model, Normalised):
+        model.norm.fit(train[0] if norm_inputs is None else norm_inputs)
+    model = model.to(device)
+    optimizer = build_optimizer(model, settings)
     scaler = torch.amp.GradScaler(device.type, enabled=reduced_dtype(device, precision) == torch.float16)
     loss_fn = nn.CrossEntropyLoss()
     x, y = (t.to(device) for t in train)
     val_x, test_x = val[0].to(device), test[0].to(device)
+    returned = model
+    if isinstance(model, Normalised):  # the network trains on inputs normalised once
+        with torch.no_grad():
+            x, val_x, test_x = model.norm(x), model.norm(val_x), model.norm(test_x)
+        model = model.net
     best_state, best_val, chosen, history = None, -1.0, 0, []
     saved = checkpoint.load() if checkpoint else None
     if saved:
@@ -170,4 +325,4 @@ def train_classifier(
                 },
             )
     model.load_state_dict(best_state)
-    return model.cpu(), history, chosen
+    return returned.cpu(), history, chosen

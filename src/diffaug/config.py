@@ -65,6 +65,25 @@ def sorted_keys(value):
     return value
 
 
+def features_params(features: dict) -> dict:
+    """The features section as rule params: `log` left out while false (its default), so the
+    published features' params read as they did before the key existed and nothing reruns."""
+    return {key: value for key, value in features.items() if not (key == "log" and value is False)}
+
+
+def classifier_params(classifier: dict) -> dict:
+    """The classifier section as rule params: the `sb_cnn` block only when that model is chosen, and
+    `model` and `normalise` left out at their defaults (published_cnn, none). The published network's
+    params then read as they did before these keys existed, and an sb_cnn setting reruns nothing
+    that trains the published network."""
+    defaults = {"model": "published_cnn", "normalise": "none"}
+    return {
+        key: value
+        for key, value in classifier.items()
+        if not (key == "sb_cnn" and classifier.get("model") != "sb_cnn") and defaults.get(key, object()) != value
+    }
+
+
 def planned_metadata(dataset: dict, root: str | Path) -> pd.DataFrame | None:
     """The dataset's metadata before anything is written: synthesized for the synthetic source,
     read (and checked) for UrbanSound8K; None when there is none yet (a download to come)."""

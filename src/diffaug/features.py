@@ -1,4 +1,9 @@
-"""Classifier inputs exactly as the seed built them: 1 s mono at 22,050 Hz, a 64-band power mel (no log)."""
+"""Classifier inputs: by default exactly as the published study built them, 1 s mono at 22,050 Hz and
+a 64-band power mel (no log).
+
+`num_samples` sets the length: 22050 is the published 1 s, 88200 a whole 4 s UrbanSound8K clip
+(shorter clips are right-padded with silence). `log: true` gives the mel in dB instead.
+"""
 
 from __future__ import annotations
 
@@ -19,24 +24,32 @@ class FeatureSpec:
     n_fft: int = 1024
     hop_length: int = 512
     n_mels: int = 64
+    log: bool = False
+    """dB: 10 log10(power), floored at 1e-10 and at TOP_DB below the clip's peak; False keeps power."""
 
     @property
     def shape(self) -> tuple[int, int, int]:
         return (1, self.n_mels, 1 + self.num_samples // self.hop_length)
 
 
+TOP_DB = 80.0
+"""Dynamic range of log features below each clip's peak, as the diffusion model's mel images have."""
+
+
 class FeatureExtractor:
-    """Turns audio files into (1, n_mels, frames) power mel tensors."""
+    """Turns audio files into (1, n_mels, frames) mel tensors: power, or dB with `spec.log`."""
 
     def __init__(self, spec: FeatureSpec = FeatureSpec()):
         self.spec = spec
         self.mel = torchaudio.transforms.MelSpectrogram(
             sample_rate=spec.sample_rate, n_fft=spec.n_fft, hop_length=spec.hop_length, n_mels=spec.n_mels
         )
+        self.to_db = torchaudio.transforms.AmplitudeToDB("power", top_db=TOP_DB) if spec.log else None
 
     def from_audio(self, mono: torch.Tensor) -> torch.Tensor:
         """Features of mono audio already at the spec's sample rate."""
-        return self.mel(fit_length(mono, self.spec.num_samples)).unsqueeze(0)
+        power = self.mel(fit_length(mono, self.spec.num_samples)).unsqueeze(0)
+        return self.to_db(power) if self.to_db is not None else power
 
     def from_file(self, path) -> torch.Tensor:
         return self.from_audio(load_mono(path, self.spec.sample_rate))

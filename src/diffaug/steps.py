@@ -19,8 +19,8 @@ import torch
 from . import CLASSES
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import (
-    SoundCNN,
     accuracy,
+    build_classifier,
     confusion_matrix,
     probabilities,
     spec_augment,
@@ -126,8 +126,9 @@ def features_mel_average(real: str, pairs_csv: str, output: str) -> None:
     log.info("%d averaged pairs", len(chosen))
 
 
-def _baseline_model(weights: str, classifier: dict) -> SoundCNN:
-    model = SoundCNN(len(CLASSES), classifier["widths"], classifier["hidden"])
+def _baseline_model(weights: str, classifier: dict) -> torch.nn.Module:
+    """The weights of a trained run in the network its classifier settings build."""
+    model = build_classifier(classifier, len(CLASSES))
     model.load_state_dict(load_tensors(weights)[0])
     return model
 
@@ -326,8 +327,18 @@ def train(
     runtime = runtime_signature(training_device(classifier), classifier.get("precision", "fp32"), cpu_bf16=True)
     key = fingerprint(classifier, runtime, specaugment, seed, x, y, sets["val"][0], sets["test"][0])
     checkpoint = Checkpoint(Path(weights).with_name("checkpoint.safetensors"), key)
+    # per-band statistics (normalise: per_band) from the real training clips only, so every arm of a
+    # split normalises alike and added clips change what is learnt, not the scale of the inputs
     model, history, chosen = train_classifier(
-        (x, y), sets["val"][:2], sets["test"][:2], classifier, seed, len(CLASSES), augment, checkpoint
+        (x, y),
+        sets["val"][:2],
+        sets["test"][:2],
+        classifier,
+        seed,
+        len(CLASSES),
+        augment,
+        checkpoint,
+        norm_inputs=sets["train"][0],
     )
     test_x, test_y, _ = sets["test"]
     predicted = probabilities(model, test_x, classifier).argmax(1)  # as the epochs were measured
@@ -343,6 +354,7 @@ def train(
             "train_per_class": parse_split_name(split_name)[1],
             "variant": variant,
             "seed": seed,
+            "model": classifier.get("model", "published_cnn"),
             "test_accuracy": test_accuracy,
             "per_class_accuracy": per_class,
             "confusion_matrix": matrix.tolist(),

@@ -17,7 +17,7 @@ rule train_classifier:
         **resources_for("train_classifier", mem_mb=4000, runtime=240),
         gpu=gpus("classifier"),
     params:
-        classifier=config["classifier"],
+        classifier=CLASSIFIER,
         specaugment=specaugment,
         generated_set=generated_set,
     script:

@@ -8,8 +8,10 @@ from diffaug.arms import ARMS
 from diffaug.config import (
     ConfigError,
     check_config,
+    classifier_params,
     cuda_available,
     device_problems,
+    features_params,
     plan_problems,
     planned_metadata,
     slurm_partition_problem,
@@ -97,6 +99,10 @@ SOURCES = sorted({ARMS[v].generated for v in config["variants"]} - {None})
 GENERATION = {k: v for k, v in config["generate"].items() if k not in ("filter", "keep", "replicates")}
 PAIRS = {"per_class": config["generate"]["per_class"], "seed": config["generate"]["seed"]}
 REPLICATES = config["generate"].get("replicates", 1)
+# Defaults of newer keys (features.log, classifier.model, normalise) and the unused sb_cnn block stay
+# out of the params, so that runs of the published settings keep their params.
+FEATURES = features_params(config["features"])
+CLASSIFIER = classifier_params(config["classifier"])
 
 
 def replicate_of(seed):

@@ -13,7 +13,7 @@ rule features:
     resources:
         **resources_for("features", mem_mb=4000, runtime=120),
     params:
-        features=config["features"],
+        features=FEATURES,
     script:
         "../../scripts/features.py"
 
@@ -33,7 +33,7 @@ rule features_generated:
     resources:
         **resources_for("features_generated", mem_mb=4000, runtime=60),
     params:
-        features=config["features"],
+        features=FEATURES,
     script:
         "../../scripts/features_generated.py"
 
@@ -74,7 +74,7 @@ rule features_round_trip:
     resources:
         **resources_for("features_round_trip", mem_mb=4000, runtime=60),
     params:
-        features=config["features"],
+        features=FEATURES,
         seed=config["generate"]["seed"],
     script:
         "../../scripts/features_round_trip.py"

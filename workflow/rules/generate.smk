@@ -39,7 +39,7 @@ rule score_generated:
         **resources_for("score_generated", mem_mb=2000, runtime=10),
         gpu=gpus("classifier"),
     params:
-        classifier=config["classifier"],
+        classifier=CLASSIFIER,
     script:
         "../../scripts/score_generated.py"
 
