@@ -177,3 +177,15 @@ def test_params_leave_out_defaults_and_the_unused_network():
     sb = classifier_params(config["classifier"] | {"model": "sb_cnn", "normalise": "per_band"})
     assert sb["model"] == "sb_cnn" and sb["normalise"] == "per_band" and sb["sb_cnn"] == config["classifier"]["sb_cnn"]
     assert config["classifier"]["model"] == "published_cnn"  # left as it was
+
+
+def test_more_generated_sets_than_seeds_is_refused():
+    from diffaug.config import plan_problems
+    from diffaug.synthetic import SyntheticSpec, synthesize_metadata
+
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["generate"]["replicates"] = 4  # three seeds
+    problems = plan_problems(config, synthesize_metadata(SyntheticSpec(**config["dataset"]["synthetic"])))
+    assert any(p.startswith("generate.replicates: 4 generated sets, but only 3 seeds") for p in problems), problems
+    config["generate"]["replicates"] = 3
+    assert not plan_problems(config, synthesize_metadata(SyntheticSpec(**config["dataset"]["synthetic"])))

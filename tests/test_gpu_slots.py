@@ -119,12 +119,17 @@ def test_a_failing_block_releases_its_gpu_and_restores_the_variable(tmp_path, mo
         assert device == "0"
 
 
-def test_under_slurm_the_schedulers_assignment_stands(tmp_path, monkeypatch):
+def test_under_slurm_a_job_keeps_its_gpu_and_an_allocation_shares_its_own(tmp_path, monkeypatch):
     monkeypatch.setenv("SLURM_JOB_ID", "123")
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2")  # a job that SLURM gave one GPU
     with claim_gpu(1, lock_dir=tmp_path / "locks") as device:
-        assert device is None and os.environ["CUDA_VISIBLE_DEVICES"] == "2,3"
+        assert device is None and os.environ["CUDA_VISIBLE_DEVICES"] == "2"
     assert not (tmp_path / "locks").exists()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")  # local jobs inside an allocation of two
+    monkeypatch.delenv("DIFFAUG_GPU_LOCK_DIR", raising=False)
+    assert default_lock_dir().name.endswith("-slurm123")
+    with claim_gpu(1, lock_dir=tmp_path / "locks") as device:
+        assert device == "2" and os.environ["CUDA_VISIBLE_DEVICES"] == "2"
 
 
 @pytest.mark.parametrize(("gpu", "visible"), [(0, "0,1"), (1, "3"), (1, "")])

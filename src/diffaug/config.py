@@ -71,8 +71,13 @@ def features_params(features: dict) -> dict:
     return {key: value for key, value in features.items() if not (key == "log" and value is False)}
 
 
+PUBLISHED_CNN_KEYS = ("widths", "hidden")
+"""The classifier settings that only the published network reads."""
+
+
 def classifier_params(classifier: dict) -> dict:
-    """The classifier section as rule params: the `sb_cnn` block only when that model is chosen, and
+    """The classifier section as rule params: the `sb_cnn` block only when that model is chosen (and
+    the published network's widths only when it is not), and
     `model` and `normalise` left out at their defaults (published_cnn, none). The published network's
     params then read as they did before these keys existed, and an sb_cnn setting reruns nothing
     that trains the published network."""
@@ -80,7 +85,8 @@ def classifier_params(classifier: dict) -> dict:
     return {
         key: value
         for key, value in classifier.items()
-        if not (key == "sb_cnn" and classifier.get("model") != "sb_cnn") and defaults.get(key, object()) != value
+        if key not in (PUBLISHED_CNN_KEYS if classifier.get("model") == "sb_cnn" else ("sb_cnn",))
+        and defaults.get(key, object()) != value
     }
 
 
@@ -116,7 +122,12 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
             return problems
     clips = metadata.rename(columns={"slice_file_name": "id"})
     generating = any(ARMS[v].generated for v in config["variants"])
-    per_class = config["generate"]["per_class"]
+    per_class, sets = config["generate"]["per_class"], config["generate"].get("replicates", 1)
+    if generating and sets > len(config["seeds"]):
+        problems.append(
+            f"generate.replicates: {sets} generated sets, but only {len(config['seeds'])} seeds train on them "
+            "(the k-th seed trains on set k mod replicates); lower it or add seeds"
+        )
     for name in split_names(protocol):
         try:
             split = make_split(clips, name, protocol)

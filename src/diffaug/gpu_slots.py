@@ -23,10 +23,12 @@ log = logging.getLogger(__name__)
 
 
 def default_lock_dir() -> Path:
-    """The lock folder that all jobs of this user on this machine share."""
+    """The lock folder that all jobs of this user on this machine share (inside a SLURM allocation,
+    those of that allocation, whose GPUs may be numbered like another's)."""
     if os.environ.get(LOCK_DIR_VARIABLE):
         return Path(os.environ[LOCK_DIR_VARIABLE])
-    return Path(tempfile.gettempdir()) / f"diffaug-gpu-locks-{os.getuid()}"
+    allocation = f"-slurm{os.environ['SLURM_JOB_ID']}" if os.environ.get("SLURM_JOB_ID") else ""
+    return Path(tempfile.gettempdir()) / f"diffaug-gpu-locks-{os.getuid()}{allocation}"
 
 
 def visible_gpus() -> list[str]:
@@ -51,12 +53,8 @@ def claim_gpu(
 ) -> Iterator[str | None]:
     """For the block, hold one of `devices` (default `visible_gpus()`) that no other job holds and
     set CUDA_VISIBLE_DEVICES to it; wait while all are held. Yields the id, or None where it leaves
-    the choice alone: `gpu` is 0, at most one device is visible, or SLURM assigned the GPUs."""
+    the choice alone: `gpu` is 0 or at most one device is visible (a job that SLURM gave its GPU)."""
     if gpu <= 0:
-        yield None
-        return
-    if os.environ.get("SLURM_JOB_ID"):
-        log.info("GPU assignment left to SLURM (%s=%s)", VISIBLE, os.environ.get(VISIBLE, "unset"))
         yield None
         return
     from_nvidia_smi = devices is None and VISIBLE not in os.environ

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 
 from . import CLASSES
-from .report import PUBLISHED, labelled_setting, shows_published
-
-
-def _setting_order(n: str) -> float:
-    return math.inf if n == "all" else int(n)
+from .report import PUBLISHED, labelled_setting, setting_order, shows_published
 
 
 def accuracy_plot(runs: pd.DataFrame, path, dataset: str) -> None:
     """Per setting of labelled clips: each run as a dot, mean ± std as a bar per variant, and, for
     UrbanSound8K, the published figures as dashed lines."""
     variants = [v for v in dict.fromkeys(["baseline", *runs["variant"]]) if v in set(runs["variant"])]
-    settings = sorted(set(runs["labelled_per_class"]), key=_setting_order)
+    settings = sorted(set(runs["labelled_per_class"]), key=setting_order)
     fig = Figure(figsize=(len(settings) * (1.6 + 1.3 * len(variants)), 4.2))
     axes = fig.subplots(1, len(settings), squeeze=False, sharey=True)
     for ax, labelled in zip(axes[0], settings):
@@ -56,7 +50,7 @@ def confusion_plot(metrics: list[dict], path) -> None:
     """Test confusion matrices summed over the runs of each setting of labelled clips and variant,
     rows normalised to 1: a row of panels per setting."""
     setting_of = {m["split"]: labelled_setting(m.get("train_per_class")) for m in metrics}
-    settings = sorted(set(setting_of.values()), key=_setting_order)
+    settings = sorted(set(setting_of.values()), key=setting_order)
     variants = list(dict.fromkeys(m["variant"] for m in metrics))
     fig = Figure(figsize=(3.6 * len(variants), 3.9 * len(settings)))
     axes = fig.subplots(len(settings), len(variants), squeeze=False)

@@ -43,6 +43,11 @@ def runs_frame(metrics: list[dict]) -> pd.DataFrame:
     )
 
 
+def setting_order(labelled: str) -> float:
+    """Sort key of a setting of labelled clips: by N, "all" last."""
+    return math.inf if labelled == "all" else int(labelled)
+
+
 def labelled_setting(n) -> str:
     """ "all" or the number of labelled clips per class of a low-data setting."""
     return "all" if n is None or (isinstance(n, float) and math.isnan(n)) else str(int(n))
@@ -112,7 +117,7 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: st
         )
     table = pd.DataFrame(rows)
     variants = [baseline, *sorted(set(runs["variant"]) - {baseline})]
-    size = table["labelled_per_class"].map(lambda n: math.inf if n == "all" else int(n))
+    size = table["labelled_per_class"].map(setting_order)
     table = table.assign(_size=size, _variant=table["variant"].map(variants.index))
     table = table.sort_values(["_size", "_variant"]).drop(columns=["_size", "_variant"]).reset_index(drop=True)
     if not shows_published(dataset):
@@ -126,6 +131,7 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: st
                 "runs": 1,
                 "accuracy_mean": acc,
                 "gain_mean": acc - PUBLISHED["baseline"] if variant != "baseline" else math.nan,
+                "interval_over": "",
             }
             for variant, acc in PUBLISHED.items()
         ]
@@ -172,7 +178,7 @@ def fidelity_table(
         )
         .reset_index()
     )
-    size = table["labelled_per_class"].map(lambda n: math.inf if n == "all" else int(n))
+    size = table["labelled_per_class"].map(setting_order)
     return table.assign(_size=size).sort_values(["_size", "source", "class"]).drop(columns="_size")[columns]
 
 

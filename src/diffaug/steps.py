@@ -442,7 +442,10 @@ def report(
             frame.to_csv(tmp, index=False)
     text = "# Accuracy per variant\n\n" + markdown_table(table)
     if replicates > 1:
-        text += f"\nEach split has {replicates} generated sets; classifier seed k trains on set k mod {replicates}.\n"
+        text += (
+            f"\nEach split has {replicates} generated sets; the k-th classifier seed (counting from 0) "
+            f"trains on set k mod {replicates}.\n"
+        )
     if skipped:
         text += f"\n{skipped} unusable clip(s) were skipped: see results/data/rejected.csv.\n"
     if len(fidelity):
