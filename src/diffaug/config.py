@@ -150,13 +150,11 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
 def cuda_available() -> bool:
     """Whether this machine shows an NVIDIA GPU, asked of `nvidia-smi` so that planning a run
     imports no torch; CUDA_VISIBLE_DEVICES set empty (or -1) hides them."""
+    from .gpu_slots import listed_gpus
+
     if os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() in ("", "-1"):
         return False
-    try:
-        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return listed.returncode == 0 and "GPU" in listed.stdout
+    return bool(listed_gpus())
 
 
 def will_use_cuda(setting: str, cuda_here: bool) -> bool:

@@ -37,6 +37,11 @@ def visible_gpus() -> list[str]:
     uninitialised, so that CUDA_VISIBLE_DEVICES can still be set afterwards."""
     if VISIBLE in os.environ:
         return _unique(entry.strip() for entry in os.environ[VISIBLE].split(","))
+    return listed_gpus()
+
+
+def listed_gpus() -> list[str]:
+    """The indices of the GPUs that `nvidia-smi -L` lists; none where it is missing or fails."""
     try:
         listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=True)
     except (OSError, subprocess.SubprocessError):
