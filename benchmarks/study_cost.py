@@ -25,6 +25,8 @@ is JSON.
     python benchmarks/study_cost.py                                     # config/urbansound8k.yaml
     python benchmarks/study_cost.py --config config.yaml --manifest results/data/manifest.csv
     python benchmarks/study_cost.py --quick     # on a CPU: fewer and smaller timings, scaled up
+    python benchmarks/study_cost.py --config config/urbansound8k-lowdata.yaml --units measured.json
+                                                # another config of the same sizes, from units measured before
 """
 
 from __future__ import annotations
@@ -253,9 +255,12 @@ def split_sizes(config: dict, split: str, counts: dict) -> dict:
     if base != "random" and int(base[4:]) not in counts["fold_clips"]:
         sys.exit(f"split {split}: the dataset has no clip in fold {base[4:]}")
     test = counts["fold_clips"][int(base[4:])] if base != "random" else round(protocol["test_fraction"] * total)
-    side = min(total - test, 10 * per_class) if per_class else total - test
-    val = round(protocol["val_fraction"] * side)
-    return {"train": side - val, "val": val, "test": test}
+    fraction = protocol["val_fraction"]
+    if per_class:  # exactly N per class, validation recordings from the rest: about N f / (1 - f) per class
+        train = min(10 * per_class, round((total - test) * (1 - fraction)))
+        return {"train": train, "val": round(train * fraction / (1 - fraction)), "test": test}
+    val = round(fraction * (total - test))
+    return {"train": total - test - val, "val": val, "test": test}
 
 
 def measure(config: dict, machine: torch.device, quick: bool) -> tuple[dict, dict, list[str]]:
@@ -373,16 +378,28 @@ def main():
     parser.add_argument("--config", nargs="+", default=[str(ROOT / "config" / "urbansound8k.yaml")])
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda: the machine's device")
     parser.add_argument("--quick", action="store_true", help="fewer and smaller timings, scaled up (for CPUs)")
-    parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores the projection may use")
+    parser.add_argument("--cores", type=int, help="cores the projection may use (default: the machine's)")
     parser.add_argument("--manifest", help="project for this manifest's folds (default: the whole UrbanSound8K)")
+    parser.add_argument(
+        "--units",
+        help="project from the units of an earlier run's JSON line (a config with the same model sizes, "
+        "precisions and threads) instead of measuring; the machine is that run's",
+    )
     args = parser.parse_args()
     config = merged_config(args.config)
     counts = dataset_counts(args.manifest)
-    machine = resolve_device(args.device)
-    units, ratios, notes = measure(config, machine, args.quick)
+    if args.units:
+        earlier = json.loads(Path(args.units).read_text().strip().splitlines()[-1])
+        units, ratios, notes, name = earlier["units"], earlier["ratios"], earlier["diffusion"], earlier["machine"]
+        machine = torch.device("cpu" if name.startswith("CPU") else "cuda")
+        args.cores = args.cores or earlier["cores"]
+    else:
+        machine = resolve_device(args.device)
+        units, ratios, notes = measure(config, machine, args.quick)
+        name = torch.cuda.get_device_name(machine) if machine.type == "cuda" else f"CPU, {os.cpu_count()} cores"
+    args.cores = args.cores or os.cpu_count()
     on_gpu = {section: section_device(config, section, machine).type == "cuda" for section in set(GPU_STAGES.values())}
     projection = project(config, counts, units, on_gpu, args.cores)
-    name = torch.cuda.get_device_name(machine) if machine.type == "cuda" else f"CPU, {os.cpu_count()} cores"
     summary = {"config": args.config, "dataset": args.manifest or "UrbanSound8K", "machine": name}
     summary |= {"diffusion": notes, "quick": args.quick, "cores": args.cores}
     summary |= {

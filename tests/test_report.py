@@ -7,8 +7,10 @@ from diffaug.report import (
     accuracy_table,
     fidelity_markdown,
     fidelity_table,
+    gain_pivot,
     markdown_table,
     mean_interval,
+    pivot_markdown,
     runs_frame,
     runtime_table,
 )
@@ -25,6 +27,7 @@ def _runs():
                     "variant": "baseline",
                     "seed": seed,
                     "generated_set": None,
+                    "real_clips": 900,
                     "added_clips": 0,
                     "test_accuracy": base,
                     "seed_style_accuracy": base + 0.05,
@@ -38,6 +41,7 @@ def _runs():
                     "variant": "diffusion",
                     "seed": seed,
                     "generated_set": 0,
+                    "real_clips": 900,
                     "added_clips": 20,
                     "test_accuracy": base + (0.10 if seed == 0 else 0.02 if split == "fold1" else 0.04),
                     "seed_style_accuracy": base + 0.12,
@@ -118,6 +122,31 @@ def test_low_data_settings_sit_side_by_side_and_pair_within_their_split():
     assert table.loc[1, "gain_mean"] == pytest.approx(0.065)
 
 
+def test_pivot_has_a_row_per_setting_and_a_gain_with_its_interval_per_arm():
+    low = _runs().assign(labelled_per_class="50", split=lambda t: t["split"] + "-n50")
+    low["test_accuracy"] -= 0.2
+    low.loc[low["variant"] == "diffusion", "test_accuracy"] += 0.1
+    table = accuracy_table(pd.concat([_runs(), low]), "kfold", "urbansound8k")
+    pivot = gain_pivot(table)
+    assert list(pivot["labelled_per_class"]) == ["50", "all"]  # the published rows are left out
+    assert list(pivot.columns) == [
+        "labelled_per_class",
+        "real_clips",
+        "baseline_accuracy",
+        "diffusion_gain",
+        "diffusion_ci95_low",
+        "diffusion_ci95_high",
+    ]
+    assert pivot["baseline_accuracy"].tolist() == pytest.approx([0.35, 0.55])
+    assert pivot["diffusion_gain"].tolist() == pytest.approx([0.165, 0.065])
+    all_row = table[(table["labelled_per_class"] == "all") & (table["variant"] == "diffusion")].iloc[0]
+    assert pivot["diffusion_ci95_low"].iloc[1] == pytest.approx(all_row["gain_ci95_low"])
+    text = pivot_markdown(pivot)
+    assert "| labelled per class | real training clips | baseline accuracy % | diffusion |" in text
+    low_all = all_row["gain_ci95_low"] * 100
+    assert f"| all | 900 | 55.0 | 6.5 ({low_all:.1f} to " in text and "| 50 | 900 | 35.0 | 16.5 (" in text
+
+
 def test_runs_frame_reads_the_low_data_setting():
     metrics = {
         "split": "fold1-n50",
@@ -179,9 +208,12 @@ def test_figures_are_written_as_png(tmp_path):
     from PIL import Image
 
     from diffaug import CLASSES
-    from diffaug.plots import accuracy_plot, confusion_plot, examples_plot
+    from diffaug.plots import accuracy_plot, confusion_plot, examples_plot, labelled_plot
 
     accuracy_plot(_runs(), tmp_path / "accuracy.png", "urbansound8k")
+    low = _runs().assign(labelled_per_class="50", split=lambda t: t["split"] + "-n50")
+    labelled_plot(pd.concat([_runs(), low[low["variant"] == "baseline"]]), tmp_path / "labelled.png")
+    assert Image.open(tmp_path / "labelled.png").size[0] > 300
     eye = torch.eye(10, dtype=torch.long).tolist()
     metrics = [{"split": "fold1", "variant": v, "confusion_matrix": eye} for v in ("a", "b")]
     confusion_plot(metrics, tmp_path / "confusion.png")

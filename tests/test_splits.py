@@ -126,10 +126,25 @@ def test_low_data_refuses_a_class_that_cannot_supply_n(sizes, numbers):
     manifest = _crafted({"siren": [3, 3, 3, 3], "dog_bark": sizes})
     message = (
         "split fold1-n5: class dog_bark cannot supply 5 training clips from at least two recordings plus one "
-        f"more recording for validation: {numbers}; lower train_per_class"
+        f"more recording for validation: {numbers}; lower train_per_class, or set protocol.short_classes: keep_all"
     )
     with pytest.raises(LowDataError, match=re.escape(message)):
         make_split(manifest, "fold1-n5", PROTOCOL)
+
+
+def test_keep_all_trains_a_short_class_on_all_but_its_validation_recordings():
+    manifest = _crafted({"siren": [3, 3, 3, 3], "dog_bark": [2, 2, 2, 2, 2]})
+    protocol = {**PROTOCOL, "short_classes": "keep_all"}  # val_fraction 0.3: 2 of dog_bark's 5 recordings
+    split = make_split(manifest, "fold1-n9", protocol)  # dog_bark has 10 clips: 9 would leave no validation
+    clips = manifest.set_index("id")
+    train, val = clips.loc[split["train"]], clips.loc[split["val"]]
+    assert train.groupby("class").size().to_dict() == {"siren": 9, "dog_bark": 6}
+    assert split["short_classes"] == [{"class": "dog_bark", "kept": 6}]
+    assert val[val["class"] == "dog_bark"]["fsID"].nunique() == 2
+    assert not set(train["fsID"]) & set(val["fsID"])
+    assert "short_classes" not in make_split(manifest, "fold1-n4", protocol)  # only when a class is short
+    with pytest.raises(LowDataError):  # two recordings cannot give training two and validation one
+        make_split(_crafted({"dog_bark": [9, 9]}), "fold1-n20", protocol)
 
 
 def test_bad_split_names_are_refused(manifest):

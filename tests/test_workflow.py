@@ -26,6 +26,10 @@ def test_the_table_compares_every_variant(finished_run):
     assert "Do generated clips keep their class?" in markdown
     assert "| train_classifier | cpu fp32 | 10 |" in markdown and "| interpolate | cpu fp32 | 10 |" in markdown
     assert (finished_run / "results" / "plots" / "accuracy.png").stat().st_size > 1000
+    pivot = pd.read_csv(finished_run / "results" / "tables" / "gain_pivot.csv")
+    assert pivot["diffusion_gain"].iloc[0] == pytest.approx(table.loc["diffusion", "gain_mean"])
+    assert "| labelled per class | real training clips | baseline accuracy % | diffusion |" in markdown
+    assert (finished_run / "results" / "plots" / "accuracy_vs_labelled.png").stat().st_size > 1000
 
 
 def test_every_stage_left_its_outputs(finished_run):

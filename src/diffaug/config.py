@@ -90,6 +90,13 @@ def classifier_params(classifier: dict) -> dict:
     }
 
 
+def split_params(protocol: dict) -> dict:
+    """The protocol keys that make_split reads (a split's name carries its fold and N, so adding a
+    fold or an N leaves existing splits alone); `short_classes` only when it is not refuse."""
+    params = {k: protocol[k] for k in ("kind", "seed", "test_fraction", "val_fraction")}
+    return params | ({"short_classes": "keep_all"} if protocol.get("short_classes") == "keep_all" else {})
+
+
 def planned_metadata(dataset: dict, root: str | Path) -> pd.DataFrame | None:
     """The dataset's metadata before anything is written: synthesized for the synthetic source,
     read (and checked) for UrbanSound8K; None when there is none yet (a download to come)."""

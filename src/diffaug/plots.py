@@ -46,6 +46,29 @@ def accuracy_plot(runs: pd.DataFrame, path, dataset: str) -> None:
     fig.savefig(path, dpi=120, format="png")
 
 
+def labelled_plot(runs: pd.DataFrame, path) -> None:
+    """Test accuracy against labelled clips per class, a line per variant: mean over runs with a
+    band of ± one standard deviation; settings evenly spaced, "all" last."""
+    settings = sorted(set(runs["labelled_per_class"]), key=setting_order)
+    variants = [v for v in dict.fromkeys(["baseline", *runs["variant"]]) if v in set(runs["variant"])]
+    fig = Figure(figsize=(2.0 + 1.1 * len(settings), 4.2))
+    ax = fig.subplots()
+    for variant in variants:
+        grouped = runs[runs["variant"] == variant].groupby("labelled_per_class")["test_accuracy"]
+        mean, std = grouped.mean() * 100, grouped.std(ddof=1).fillna(0) * 100
+        where = [i for i, s in enumerate(settings) if s in mean.index]
+        present = [settings[i] for i in where]
+        (line,) = ax.plot(where, mean[present], marker="o", label=variant)
+        ax.fill_between(where, (mean - std)[present], (mean + std)[present], color=line.get_color(), alpha=0.15)
+    ax.set_xticks(range(len(settings)), settings)
+    ax.set_xlabel("labelled clips per class")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy against labelled clips (mean over runs, band ± std)", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, format="png")
+
+
 def confusion_plot(metrics: list[dict], path) -> None:
     """Test confusion matrices summed over the runs of each setting of labelled clips and variant,
     rows normalised to 1: a row of panels per setting."""

@@ -61,15 +61,17 @@ def _take_recordings(sizes: pd.Series, per_class: int) -> tuple[list, tuple | No
 
 
 def _keep_labelled(
-    train: pd.DataFrame, name: str, per_class: int, rng: np.random.Generator
-) -> tuple[pd.DataFrame, list[dict]]:
-    """(clips, cut recordings): exactly `per_class` clips per class from at least two recordings,
-    leaving at least one more of the class's recordings for validation.
+    train: pd.DataFrame, name: str, per_class: int, rng: np.random.Generator, protocol: dict
+) -> tuple[pd.DataFrame, list[dict], list[dict]]:
+    """(clips, cut recordings, short classes): exactly `per_class` clips per class from at least two
+    recordings, leaving at least one more of the class's recordings for validation.
 
     Whole recordings are taken in a seeded random order; one recording is cut only when whole ones
-    cannot make `per_class`. Raises LowDataError naming the split and the class when it cannot be done.
+    cannot make `per_class`. A class that cannot supply them raises LowDataError naming the split and
+    the class, or, with `protocol["short_classes"]` keep_all, keeps every recording but its
+    validation ones (`val_fraction` of them, at least one) and is listed as short.
     """
-    kept, cuts = [], []
+    kept, cuts, short = [], [], []
     for class_name, clips in train.groupby("class", sort=True):
         sizes = clips.groupby("fsID").size()
         order = sizes.loc[rng.permutation(sizes.index.to_numpy())]
@@ -79,12 +81,17 @@ def _keep_labelled(
             for held_back in order.index:
                 if (taken := _take_recordings(order.drop(held_back), per_class)) is not None:
                     break
+        if taken is None and protocol.get("short_classes") == "keep_all" and len(order) >= 3:
+            held_back = min(len(order) - 2, max(1, math.ceil(protocol["val_fraction"] * len(order))))
+            taken = list(order.index[held_back:]), None
+            short.append({"class": class_name, "kept": int(order.iloc[held_back:].sum())})
         if taken is None:
             listed = ", ".join(map(str, sorted(sizes, reverse=True)[:20])) + (", ..." if len(sizes) > 20 else "")
             raise LowDataError(
                 f"split {name}: class {class_name} cannot supply {per_class} training clips from at least two "
                 f"recordings plus one more recording for validation: its {len(clips)} clips outside the test "
-                f"part come from {len(sizes)} recording(s) of {listed} clips; lower train_per_class"
+                f"part come from {len(sizes)} recording(s) of {listed} clips; lower train_per_class, or set "
+                "protocol.short_classes: keep_all to train such a class on all it has"
             )
         whole, cut = taken
         kept.append(clips[clips["fsID"].isin(whole)])
@@ -92,7 +99,7 @@ def _keep_labelled(
             recording, n_kept = cut
             kept.append(clips[clips["fsID"] == recording].sort_values("id").head(n_kept))
             cuts.append({"class": class_name, "fsID": int(recording), "kept": int(n_kept), "of": int(sizes[recording])})
-    return pd.concat(kept), cuts
+    return pd.concat(kept), cuts, short
 
 
 def _low_data_validation_ids(
@@ -134,7 +141,8 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
     With N clips per class ("-n<N>"), training keeps exactly N per class by whole recordings (at
     most one recording per class cut, listed under "cut_recordings"); validation takes other whole
     recordings of the class until it is at least `val_fraction` of training plus validation.
-    Raises LowDataError when a class cannot supply that.
+    Raises LowDataError when a class cannot supply that, unless `short_classes` is keep_all: such a
+    class then keeps all it has but its validation recordings, listed under "short_classes".
     """
     base, per_class = parse_split_name(name)
     rng = np.random.default_rng([protocol["seed"], sum(map(ord, base))])
@@ -148,13 +156,13 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
         if fold not in set(manifest["fold"]):
             raise ValueError(f"split {name}: no clip of the dataset is in fold {fold}")
         is_test = (manifest["fold"] == fold).to_numpy()
-    train_side, cuts = manifest[~is_test], []
+    train_side, cuts, short = manifest[~is_test], [], []
     if per_class is None:
         val = _validation_ids(train_side, protocol["val_fraction"], rng)
         train = set(train_side["id"]) - val
     else:
-        labelled, cuts = _keep_labelled(
-            train_side, name, per_class, np.random.default_rng([protocol["seed"], per_class])
+        labelled, cuts, short = _keep_labelled(
+            train_side, name, per_class, np.random.default_rng([protocol["seed"], per_class]), protocol
         )
         val = _low_data_validation_ids(train_side, labelled, per_class, protocol["val_fraction"], rng)
         train = set(labelled["id"])
@@ -166,6 +174,7 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
         "val": sorted(val),
         "test": sorted(manifest.loc[is_test, "id"]),
         "cut_recordings": cuts,
+        **({"short_classes": short} if short else {}),
     }
 
 

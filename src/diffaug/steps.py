@@ -408,15 +408,18 @@ def report(
 
     `scores` are results/scores/{split}/rep{r}/{source}.csv files, made with the baseline run of
     `baseline_seed`; `records` are the trained diffusion models and generated class folders;
-    `outputs` maps table, markdown, per_class, fidelity, runtimes, plot and confusion to their paths.
+    `outputs` maps table, pivot, markdown, per_class, fidelity, runtimes, plot, labelled_plot and
+    confusion to their paths.
     """
-    from .plots import accuracy_plot, confusion_plot
+    from .plots import accuracy_plot, confusion_plot, labelled_plot
     from .report import (
         accuracy_table,
         fidelity_markdown,
         fidelity_table,
+        gain_pivot,
         markdown_table,
         per_class_table,
+        pivot_markdown,
         runs_frame,
         runtime_markdown,
         runtime_table,
@@ -436,11 +439,19 @@ def report(
         baseline_seed,
     )
     runtimes = runtime_table(loaded, _generation_records(records))
-    frames = {"table": table, "per_class": per_class_table(loaded), "fidelity": fidelity, "runtimes": runtimes}
+    pivot = gain_pivot(table)
+    frames = {
+        "table": table,
+        "pivot": pivot,
+        "per_class": per_class_table(loaded),
+        "fidelity": fidelity,
+        "runtimes": runtimes,
+    }
     for key, frame in frames.items():
         with atomic_output(outputs[key]) as tmp:
             frame.to_csv(tmp, index=False)
-    text = "# Accuracy per variant\n\n" + markdown_table(table)
+    text = "# Gain per arm and labelled clips\n\n" + pivot_markdown(pivot)
+    text += "\n# Accuracy per variant\n\n" + markdown_table(table)
     if replicates > 1:
         text += (
             f"\nEach split has {replicates} generated sets; the k-th classifier seed (counting from 0) "
@@ -454,6 +465,8 @@ def report(
     write_text(outputs["markdown"], text)
     with atomic_output(outputs["plot"]) as tmp:
         accuracy_plot(runs, tmp, dataset)
+    with atomic_output(outputs["labelled_plot"]) as tmp:
+        labelled_plot(runs, tmp)
     with atomic_output(outputs["confusion"]) as tmp:
         confusion_plot(loaded, tmp)
 

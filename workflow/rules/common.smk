@@ -16,6 +16,7 @@ from diffaug.config import (
     planned_metadata,
     slurm_partition_problem,
     sorted_keys,
+    split_params,
     will_use_cuda,
 )
 from diffaug.dataset import DatasetError

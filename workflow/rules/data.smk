@@ -56,8 +56,7 @@ rule split:
     resources:
         **resources_for("split", mem_mb=1000, runtime=10),
     params:
-        # the split's name carries its fold and N: adding a fold or an N leaves existing splits alone
-        protocol={k: config["protocol"][k] for k in ("kind", "seed", "test_fraction", "val_fraction")},
+        protocol=split_params(config["protocol"]),
     script:
         "../../scripts/split.py"
 

@@ -6,6 +6,7 @@ rule report:
         rejected=rules.manifest.output.rejected,
     output:
         table=report(f"{R}/tables/accuracy.csv", caption="../report/accuracy_table.rst", category="Accuracy"),
+        pivot=report(f"{R}/tables/gain_pivot.csv", caption="../report/gain_pivot.rst", category="Accuracy"),
         markdown=f"{R}/tables/accuracy.md",
         per_class=report(f"{R}/tables/per_class.csv", caption="../report/per_class.rst", category="Accuracy"),
         fidelity=report(
@@ -13,6 +14,9 @@ rule report:
         ),
         runtimes=report(f"{R}/tables/runtimes.csv", caption="../report/runtimes.rst", category="Runs"),
         plot=report(f"{R}/plots/accuracy.png", caption="../report/accuracy.rst", category="Accuracy"),
+        labelled_plot=report(
+            f"{R}/plots/accuracy_vs_labelled.png", caption="../report/accuracy_vs_labelled.rst", category="Accuracy"
+        ),
         confusion=report(f"{R}/plots/confusion.png", caption="../report/confusion.rst", category="Accuracy"),
     log:
         log_for("report"),
