@@ -1,5 +1,6 @@
 """The whole DAG on the tiny config, through the real `snakemake` command."""
 
+import io
 import json
 import re
 import subprocess
@@ -57,6 +58,19 @@ def test_every_stage_left_its_outputs(finished_run):
     for rule in ("prepare_dataset", "manifest", "train_diffusion", "report"):
         assert list((results / "logs").glob(f"{rule}*")), rule
         assert list((results / "benchmarks").glob(f"{rule}*")), rule
+
+
+def test_a_trained_classifier_folder_labels_its_test_clips_as_the_run_scored_them(finished_run, capsys):
+    from diffaug.cli import main
+
+    results = finished_run / "results"
+    model_dir = results / "models" / "fold1" / "baseline" / "seed0"
+    test = json.loads((results / "splits" / "fold1.json").read_text())["test"]
+    clips = pd.read_csv(results / "data" / "manifest.csv").set_index("id").loc[test]
+    assert main(["predict", str(model_dir), *clips["path"], "--csv"]) == 0
+    predicted = pd.read_csv(io.StringIO(capsys.readouterr().out))["predicted"]
+    accuracy = json.loads((model_dir / "metrics.json").read_text())["test_accuracy"]
+    assert (predicted == clips["class"].to_numpy()).sum() == round(accuracy * len(clips))
 
 
 def test_nothing_reruns_when_nothing_changed(finished_run):
