@@ -274,6 +274,19 @@ def test_init_from_imports_the_pipeline_once_and_fine_tunes_it_per_split(tmp_pat
     assert all("results/diffusion/pretrained/model" in inputs for inputs in planned) and len(planned) == 2
 
 
+def test_pinning_a_hub_revision_reruns_the_import(tmp_path, tiny_pipeline):
+    (tmp_path / "tune.yaml").write_text(f"diffusion: {{init_from: '{tiny_pipeline}'}}\n")
+    (tmp_path / "pin.yaml").write_text("diffusion: {revision: v1.0}\n")
+    configs, target = [*CONFIGS, str(tmp_path / "tune.yaml")], "results/diffusion/pretrained/model"
+    result = snakemake(tmp_path, target, configs=configs)
+    assert result.returncode == 0, result.stderr[-3000:]
+    unchanged = snakemake(tmp_path, "-n", target, configs=configs)
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
+    result = snakemake(tmp_path, "-n", target, configs=[*configs, str(tmp_path / "pin.yaml")])
+    assert _planned_jobs(result.stdout + result.stderr) == {"import_pretrained": 1}
+    assert "Params have changed" in result.stdout + result.stderr and "'v1.0'" in result.stdout + result.stderr
+
+
 def test_resources_in_the_config_replace_a_rules_defaults(tmp_path):
     (tmp_path / "sizes.yaml").write_text("resources: {train_classifier: {runtime: 7}, features: {mem_mb: 9000}}\n")
     result = snakemake(tmp_path, "-n", configs=[*CONFIGS, str(tmp_path / "sizes.yaml")])

@@ -245,20 +245,21 @@ def train_diffusion(
     checkpoint.remove()
 
 
-def import_pretrained(source: str, output: str) -> None:
-    """Copy a pretrained audio-diffusion pipeline (hub id or folder) into the results, with a DDIM
-    scheduler: it generates as it is (diffusion.pretrained) or is fine-tuned (diffusion.init_from)."""
+def import_pretrained(source: str, output: str, revision: str | None = None) -> None:
+    """Copy a pretrained audio-diffusion pipeline (hub id at `revision`, or folder) into the results,
+    in safetensors and with a DDIM scheduler: it generates as it is (diffusion.pretrained) or is
+    fine-tuned (diffusion.init_from)."""
     from diffusers import DDIMScheduler
 
     from .diffusion import load_pipeline, mel_spec_of, save_pipeline
 
-    pipeline = load_pipeline(source)
+    pipeline = load_pipeline(source, revision=revision)
     try:
         spec = mel_spec_of(pipeline)
     except ValueError as error:
         raise ValueError(f"pretrained pipeline {source}: its mel settings cannot be used: {error}") from None
     log.info("using pretrained pipeline %s (mel %s)", source, spec)
-    record = {"pretrained": str(source), "latent": pipeline.vqvae is not None}
+    record = {"pretrained": str(source), "revision": revision, "latent": pipeline.vqvae is not None}
     scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)  # inversion and decoding are DDIM's
     save_pipeline(output, pipeline.unet, scheduler, spec, record, vqvae=pipeline.vqvae)
 
