@@ -14,4 +14,6 @@ with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, 
         snakemake.output.weights,
         snakemake.output.metrics,
         snakemake.params.generated_set,
+        features=snakemake.params.features,
+        description=snakemake.output.description,
     )

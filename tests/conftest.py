@@ -34,6 +34,34 @@ def tiny_pipeline(tmp_path_factory):
     return folder
 
 
+def save_latent_pipeline(folder):
+    """A tiny latent audio-diffusion pipeline: an AutoencoderKL halves 16 x 16 mel images to 8 x 8."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    vqvae = AutoencoderKL(
+        in_channels=1,
+        out_channels=1,
+        latent_channels=1,
+        block_out_channels=(8, 8),
+        norm_num_groups=4,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        sample_size=16,
+    )
+    unet = UNet2DModel(
+        sample_size=8,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=(8, 16),
+        norm_num_groups=4,
+        layers_per_block=1,
+        down_block_types=("DownBlock2D",) * 2,
+        up_block_types=("UpBlock2D",) * 2,
+    )
+    save_pipeline(folder, unet, DDIMScheduler(), TINY_MEL, vqvae=vqvae)
+
+
 @pytest.fixture
 def manifest(tiny_dataset) -> pd.DataFrame:
     return tiny_dataset[1].copy()

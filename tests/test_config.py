@@ -161,6 +161,7 @@ def test_classifier_and_feature_options_are_accepted():
         ({"classifier__sb_cnn": {"dropout": 1.0}}, r"classifier\.sb_cnn\.dropout"),
         ({"classifier__sb_cnn": {"widht": [8]}}, r"classifier\.sb_cnn: unknown key\(s\) widht"),
         ({"features__log": "yes"}, r"features\.log"),
+        ({"diffusion__revision": 3}, r"diffusion\.revision: 3 is not of type 'string', 'null'"),
     ],
 )
 def test_wrong_classifier_and_feature_options_are_named(override, message):
@@ -180,6 +181,17 @@ def test_params_leave_out_defaults_and_the_unused_network():
     sb = classifier_params(config["classifier"] | {"model": "sb_cnn", "normalise": "per_band"})
     assert sb["model"] == "sb_cnn" and sb["normalise"] == "per_band" and sb["sb_cnn"] == config["classifier"]["sb_cnn"]
     assert config["classifier"]["model"] == "published_cnn"  # left as it was
+
+
+def test_the_import_carries_a_hub_revision_only_where_one_is_pinned():
+    """An import made before diffusion.revision existed keeps its params; pinning one reruns it."""
+    from diffaug.config import pretrained_params
+
+    diffusion = _config(diffusion__init_from="owner/pipeline")["diffusion"]
+    check_config(_config(diffusion__revision="0123abc"), SCHEMA)
+    assert pretrained_params(diffusion) == {"source": "owner/pipeline"}
+    assert pretrained_params(diffusion | {"revision": "v1"}) == {"source": "owner/pipeline", "revision": "v1"}
+    assert pretrained_params(diffusion | {"pretrained": "other/one"})["source"] == "other/one"
 
 
 def test_more_generated_sets_than_seeds_is_refused():

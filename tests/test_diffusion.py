@@ -4,7 +4,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import TINY_MEL, TINY_UNET
+from conftest import TINY_MEL, TINY_UNET, save_latent_pipeline
 
 from diffaug.diffusion import (
     load_pipeline,
@@ -72,34 +72,6 @@ def test_a_pretrained_pipeline_with_unusable_mel_settings_is_named(tiny_pipeline
     assert not (tmp_path / "copy").exists()
 
 
-def _latent_pipeline(folder):
-    """A tiny latent audio-diffusion pipeline: an AutoencoderKL halves 16 x 16 mel images to 8 x 8."""
-    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
-
-    torch.manual_seed(0)
-    vqvae = AutoencoderKL(
-        in_channels=1,
-        out_channels=1,
-        latent_channels=1,
-        block_out_channels=(8, 8),
-        norm_num_groups=4,
-        down_block_types=("DownEncoderBlock2D",) * 2,
-        up_block_types=("UpDecoderBlock2D",) * 2,
-        sample_size=16,
-    )
-    unet = UNet2DModel(
-        sample_size=8,
-        in_channels=1,
-        out_channels=1,
-        block_out_channels=(8, 16),
-        norm_num_groups=4,
-        layers_per_block=1,
-        down_block_types=("DownBlock2D",) * 2,
-        up_block_types=("UpBlock2D",) * 2,
-    )
-    save_pipeline(folder, unet, DDIMScheduler(), TINY_MEL, vqvae=vqvae)
-
-
 def _interpolate_siren(manifest, tmp_path, model, count, out):
     """Run the interpolate step for class siren of split fold1 with `model`; returns the output folder."""
     from diffaug.splits import make_split, save_split
@@ -135,7 +107,7 @@ def test_a_pretrained_latent_pipeline_generates_through_its_autoencoder(manifest
     from diffaug.diffusion import is_pretrained
     from diffaug.steps import import_pretrained
 
-    _latent_pipeline(tmp_path / "hub")
+    save_latent_pipeline(tmp_path / "hub")
     import_pretrained(str(tmp_path / "hub"), str(tmp_path / "model"))
     pipeline = load_pipeline(tmp_path / "model")
     assert pipeline.vqvae is not None and mel_spec_of(pipeline) == TINY_MEL
@@ -221,7 +193,7 @@ def test_init_from_fine_tunes_the_pipelines_unet_in_its_mel_settings(manifest, t
 def test_a_latent_pipeline_cannot_be_fine_tuned(manifest, tmp_path):
     from diffaug.steps import train_diffusion as train_step
 
-    _latent_pipeline(tmp_path / "latent")
+    save_latent_pipeline(tmp_path / "latent")
     settings = TRAINING | {"init_from": "latent-id", "mel": TINY_MEL.__dict__, "max_slices": 1}
     with pytest.raises(ValueError, match="init_from latent-id: a latent pipeline .* diffusion.pretrained"):
         train_step(

@@ -10,7 +10,7 @@ from conftest import TINY_MEL
 
 from diffaug import CLASSES, steps
 from diffaug.audio import fit_length, load_mono
-from diffaug.classifier import build_classifier, predict_proba, train_classifier
+from diffaug.classifier import build_classifier, load_classifier, predict_proba, train_classifier
 from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
 from diffaug.files import load_tensors, save_tensors
 from diffaug.pairs import choose_pairs
@@ -124,7 +124,7 @@ def test_scores_come_from_the_saved_weights_in_their_own_network(tmp_path, netwo
     expected = predict_proba(model, generated)[torch.arange(12), y[:12]]
     torch.testing.assert_close(torch.tensor(scores["confidence"].to_numpy(), dtype=torch.float32), expected)
     with pytest.raises(RuntimeError, match="state_dict"):  # weights of one network never load into another
-        steps._baseline_model(str(tmp_path / "baseline.safetensors"), CLASSIFIER | ({} if network else SB_CNN))
+        load_classifier(tmp_path / "baseline.safetensors", CLASSIFIER | ({} if network else SB_CNN))
 
 
 def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp_path):
@@ -154,6 +154,8 @@ def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp
         str(weights),
         str(tmp_path / "metrics.json"),
         0,
+        features={"n_mels": 16},
+        description=str(tmp_path / "model.json"),
     )
     saved = load_tensors(weights)[0]
     train_rows = real[torch.tensor([ids.index(clip) for clip in split["train"]])]

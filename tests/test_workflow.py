@@ -1,5 +1,6 @@
 """The whole DAG on the tiny config, through the real `snakemake` command."""
 
+import io
 import json
 import re
 import subprocess
@@ -61,6 +62,19 @@ def test_every_stage_left_its_outputs(finished_run):
     for rule in ("prepare_dataset", "manifest", "train_diffusion", "report"):
         assert list((results / "logs").glob(f"{rule}*")), rule
         assert list((results / "benchmarks").glob(f"{rule}*")), rule
+
+
+def test_a_trained_classifier_folder_labels_its_test_clips_as_the_run_scored_them(finished_run, capsys):
+    from diffaug.cli import main
+
+    results = finished_run / "results"
+    model_dir = results / "models" / "fold1" / "baseline" / "seed0"
+    test = json.loads((results / "splits" / "fold1.json").read_text())["test"]
+    clips = pd.read_csv(results / "data" / "manifest.csv").set_index("id").loc[test]
+    assert main(["predict", str(model_dir), *clips["path"], "--csv"]) == 0
+    predicted = pd.read_csv(io.StringIO(capsys.readouterr().out))["predicted"]
+    accuracy = json.loads((model_dir / "metrics.json").read_text())["test_accuracy"]
+    assert (predicted == clips["class"].to_numpy()).sum() == round(accuracy * len(clips))
 
 
 def test_nothing_reruns_when_nothing_changed(finished_run):
@@ -262,6 +276,19 @@ def test_init_from_imports_the_pipeline_once_and_fine_tunes_it_per_split(tmp_pat
     assert jobs["import_pretrained"] == 1 and jobs["train_diffusion"] == 2
     planned = re.findall(r"^rule train_diffusion:\n    input: (.*)$", result.stdout + result.stderr, re.M)
     assert all("results/diffusion/pretrained/model" in inputs for inputs in planned) and len(planned) == 2
+
+
+def test_pinning_a_hub_revision_reruns_the_import(tmp_path, tiny_pipeline):
+    (tmp_path / "tune.yaml").write_text(f"diffusion: {{init_from: '{tiny_pipeline}'}}\n")
+    (tmp_path / "pin.yaml").write_text("diffusion: {revision: v1.0}\n")
+    configs, target = [*CONFIGS, str(tmp_path / "tune.yaml")], "results/diffusion/pretrained/model"
+    result = snakemake(tmp_path, target, configs=configs)
+    assert result.returncode == 0, result.stderr[-3000:]
+    unchanged = snakemake(tmp_path, "-n", target, configs=configs)
+    assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
+    result = snakemake(tmp_path, "-n", target, configs=[*configs, str(tmp_path / "pin.yaml")])
+    assert _planned_jobs(result.stdout + result.stderr) == {"import_pretrained": 1}
+    assert "Params have changed" in result.stdout + result.stderr and "'v1.0'" in result.stdout + result.stderr
 
 
 def test_resources_in_the_config_replace_a_rules_defaults(tmp_path):

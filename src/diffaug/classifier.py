@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
 from .devices import autocast, reduced_dtype, resolve_device
+from .files import load_tensors
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +159,27 @@ def build_classifier(settings: dict, n_classes: int = 10) -> nn.Module:
     if normalise == "per_band":
         return Normalised(net)
     raise ValueError(f"classifier.normalise {normalise!r}: choose one of {', '.join(NORMALISE)}")
+
+
+def network_settings(settings: dict) -> dict:
+    """The classifier settings that rebuild a trained network and predict as its test clips were
+    scored, defaults filled in: model, normalise, precision and the chosen network's block."""
+    name = settings.get("model", "published_cnn")
+    kept = {
+        "model": name,
+        "normalise": settings.get("normalise", "none"),
+        "precision": settings.get("precision", "fp32"),
+    }
+    if name == "sb_cnn":
+        return kept | {"sb_cnn": sb_cnn_settings(settings)}
+    return kept | {key: settings[key] for key in ("widths", "hidden")}
+
+
+def load_classifier(weights, settings: dict, n_classes: int = 10) -> nn.Module:
+    """Saved weights (safetensors) in the network that `settings` build, per-band statistics included."""
+    model = build_classifier(settings, n_classes)
+    model.load_state_dict(load_tensors(weights)[0])
+    return model
 
 
 def build_optimizer(model: nn.Module, settings: dict) -> torch.optim.Optimizer:

@@ -71,6 +71,13 @@ def features_params(features: dict) -> dict:
     return {key: value for key, value in features.items() if not (key == "log" and value is False)}
 
 
+def pretrained_params(diffusion: dict) -> dict:
+    """import_pretrained's params: the pipeline to import (diffusion.pretrained or init_from) and its
+    hub `revision` only where one is pinned, so that an import made before the key existed does not rerun."""
+    pinned = {"revision": diffusion["revision"]} if diffusion.get("revision") else {}
+    return {"source": diffusion["pretrained"] or diffusion.get("init_from")} | pinned
+
+
 PUBLISHED_CNN_KEYS = ("widths", "hidden")
 """The classifier settings that only the published network reads."""
 

@@ -3,10 +3,15 @@ saved as an audio-diffusion pipeline folder (unet/, scheduler/, mel/, model_inde
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import os
+import shutil
+import tempfile
 import time
+import warnings
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
@@ -18,7 +23,7 @@ from tqdm.auto import tqdm
 from .audio import fit_length, load_mono
 from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
 from .devices import autocast, reduced_dtype
-from .files import atomic_output, map_in_workers
+from .files import atomic_output, map_in_workers, save_tensors
 from .mel_image import MelImager, MelSpec
 
 log = logging.getLogger(__name__)
@@ -60,10 +65,75 @@ def save_pipeline(
             (tmp / "training.json").write_text(json.dumps(record) + "\n")
 
 
-def load_pipeline(source: str | Path, device: str | torch.device = "cpu") -> AudioDiffusionPipeline:
-    """Load a pipeline folder or hub id; safetensors weights only."""
-    pipeline = AudioDiffusionPipeline.from_pretrained(str(source), use_safetensors=True)
+def load_pipeline(
+    source: str | Path, device: str | torch.device = "cpu", revision: str | None = None
+) -> AudioDiffusionPipeline:
+    """Load a pipeline folder, or a hub id at `revision` (branch, tag or commit; None: the newest).
+
+    Weights load from safetensors; a component published only as a `.bin` file is read as plain
+    tensors (`read_bin_weights`) and converted, so nothing is ever unpickled beyond tensors."""
+    with safetensors_view(pipeline_folder(source, revision)) as folder:
+        pipeline = AudioDiffusionPipeline.from_pretrained(str(folder), use_safetensors=True)
     return pipeline.to(device)
+
+
+def pipeline_folder(source: str | Path, revision: str | None = None) -> Path:
+    """A local pipeline folder as it is, or a hub id's files in the hub cache (downloaded if missing):
+    each component's safetensors where the hub has them for every component, else its `.bin` files."""
+    if Path(source).is_dir():
+        if revision:
+            log.warning(
+                "diffusion.revision %s applies to hub ids only; the folder %s is used as it is", revision, source
+            )
+        return Path(source)
+    text = str(source)
+    if Path(text).is_absolute() or text.startswith((".", "~")) or text.count("/") > 1:
+        raise FileNotFoundError(f"{source}: no such pipeline folder (and not a hub id of the form owner/name)")
+    return Path(AudioDiffusionPipeline.download(text, revision=revision))
+
+
+@contextlib.contextmanager
+def safetensors_view(folder: Path):
+    """`folder` itself where every component's weights are safetensors; else a temporary folder of
+    links to its files, each `.bin` weights file replaced by its safetensors conversion."""
+    folder = folder.absolute()
+    pickled = [path for path in sorted(folder.glob("*/*.bin")) if not path.with_suffix(".safetensors").is_file()]
+    if not pickled:
+        yield folder
+        return
+    with tempfile.TemporaryDirectory(prefix="pipeline-") as tmp:
+        view = Path(tmp) / folder.name
+        shutil.copytree(folder, view, ignore=shutil.ignore_patterns("*.bin"), copy_function=os.symlink)
+        for path in pickled:
+            save_tensors(view / path.relative_to(folder).with_suffix(".safetensors"), read_bin_weights(path))
+        yield view
+
+
+def read_bin_weights(path: Path) -> dict[str, torch.Tensor]:
+    """A `.bin` weights file read with `torch.load(weights_only=True)`: tensors in a mapping and
+    nothing else. A pickle that holds anything more (code to run included) is refused, naming the file."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # a refused global, a broken archive or not a pickle at all
+        raise ValueError(
+            f"{path}: refused: not plain tensor weights ({_load_problem(error)}); nothing in it was run"
+        ) from None
+    if isinstance(state, dict):
+        found = next((f"{k}: {type(v).__name__}" for k, v in state.items() if not isinstance(v, torch.Tensor)), None)
+    else:
+        found = type(state).__name__
+    if found:
+        raise ValueError(f"{path}: refused: not a mapping of names to tensors (holds {found})")
+    return {str(name): tensor.clone() for name, tensor in state.items()}  # clone: no shared storage
+
+
+def _load_problem(error: Exception) -> str:
+    """The line of a torch.load error that says what it met, without its advice to unpickle anyway."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    named = [line for line in lines if line.lower().startswith(("trying to load", "unsupported"))]
+    return named[0] if named else f"{type(error).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
 def mel_spec_of(pipeline: AudioDiffusionPipeline) -> MelSpec:

@@ -20,8 +20,8 @@ from . import CLASSES
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import (
     accuracy,
-    build_classifier,
     confusion_matrix,
+    load_classifier,
     probabilities,
     spec_augment,
     train_classifier,
@@ -30,8 +30,9 @@ from .classifier import (
 from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
 from .devices import resolve_device, runtime_signature
 from .features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets, select_parts
-from .files import atomic_output, load_tensors, save_tensors, worker_processes, write_json, write_text
+from .files import atomic_output, save_tensors, worker_processes, write_json, write_text
 from .mel_image import MelSpec
+from .predict import describe_model
 from .splits import load_split, make_split, parse_split_name, save_split
 from .synthetic import SyntheticSpec, write_synthetic_dataset
 
@@ -126,13 +127,6 @@ def features_mel_average(real: str, pairs_csv: str, output: str) -> None:
     log.info("%d averaged pairs", len(chosen))
 
 
-def _baseline_model(weights: str, classifier: dict) -> torch.nn.Module:
-    """The weights of a trained run in the network its classifier settings build."""
-    model = build_classifier(classifier, len(CLASSES))
-    model.load_state_dict(load_tensors(weights)[0])
-    return model
-
-
 def features_round_trip(
     manifest_csv: str, pairs_csv: str, model_dir: str, features: dict, seed: int, replicate: int, output: str
 ) -> None:
@@ -168,7 +162,7 @@ def score_generated(features: str, weights: str, classifier: dict, output: str) 
     """How the split's baseline classifier labels each generated clip: predicted class and the
     probability it gives the intended class."""
     x, y, ids = load_feature_sets(features)["train"]
-    proba = probabilities(_baseline_model(weights, classifier), x, classifier)
+    proba = probabilities(load_classifier(weights, classifier, len(CLASSES)), x, classifier)
     scores = pd.DataFrame(
         {
             "clip": ids,
@@ -251,20 +245,21 @@ def train_diffusion(
     checkpoint.remove()
 
 
-def import_pretrained(source: str, output: str) -> None:
-    """Copy a pretrained audio-diffusion pipeline (hub id or folder) into the results, with a DDIM
-    scheduler: it generates as it is (diffusion.pretrained) or is fine-tuned (diffusion.init_from)."""
+def import_pretrained(source: str, output: str, revision: str | None = None) -> None:
+    """Copy a pretrained audio-diffusion pipeline (hub id at `revision`, or folder) into the results,
+    in safetensors and with a DDIM scheduler: it generates as it is (diffusion.pretrained) or is
+    fine-tuned (diffusion.init_from)."""
     from diffusers import DDIMScheduler
 
     from .diffusion import load_pipeline, mel_spec_of, save_pipeline
 
-    pipeline = load_pipeline(source)
+    pipeline = load_pipeline(source, revision=revision)
     try:
         spec = mel_spec_of(pipeline)
     except ValueError as error:
         raise ValueError(f"pretrained pipeline {source}: its mel settings cannot be used: {error}") from None
     log.info("using pretrained pipeline %s (mel %s)", source, spec)
-    record = {"pretrained": str(source), "latent": pipeline.vqvae is not None}
+    record = {"pretrained": str(source), "revision": revision, "latent": pipeline.vqvae is not None}
     scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)  # inversion and decoding are DDIM's
     save_pipeline(output, pipeline.unet, scheduler, spec, record, vqvae=pipeline.vqvae)
 
@@ -310,9 +305,13 @@ def train(
     weights: str,
     metrics: str,
     replicate: int | None = None,
+    *,
+    features: dict,
+    description: str,
 ) -> None:
-    """Train one classifier run and write its weights and metrics; `replicate` is the generated set
-    that the `generated` features come from, if any."""
+    """Train one classifier run and write its weights, its metrics and `description` (model.json:
+    the class names, `features` and network settings that label new files with the weights alone);
+    `replicate` is the generated set that the `generated` features come from, if any."""
     sets = select_parts(real, load_split(split_json))
     x, y, _ = sets["train"]
     n_generated = 0
@@ -347,6 +346,7 @@ def train(
     per_class = {c: (matrix[i, i] / matrix[i].sum()).item() if matrix[i].sum() else None for i, c in enumerate(CLASSES)}
     best = max(history, key=lambda h: h["test_accuracy"])
     save_tensors(weights, model.state_dict())
+    write_json(description, describe_model(classifier, features, CLASSES))
     write_json(
         metrics,
         {

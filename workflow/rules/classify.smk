@@ -6,6 +6,7 @@ rule train_classifier:
     output:
         weights=f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/model.safetensors",
         metrics=f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/metrics.json",
+        description=f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/model.json",
     log:
         log_for("train_classifier", "{split}/{variant}/seed{seed}"),
     benchmark:
@@ -18,6 +19,7 @@ rule train_classifier:
         gpu=gpus("classifier"),
     params:
         classifier=CLASSIFIER,
+        features=FEATURES,
         specaugment=specaugment,
         generated_set=generated_set,
     script:

@@ -14,6 +14,7 @@ from diffaug.config import (
     features_params,
     plan_problems,
     planned_metadata,
+    pretrained_params,
     slurm_partition_problem,
     sorted_keys,
     split_params,

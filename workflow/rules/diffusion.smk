@@ -35,6 +35,6 @@ rule import_pretrained:
     resources:
         **resources_for("import_pretrained", mem_mb=4000, runtime=60),
     params:
-        source=config["diffusion"]["pretrained"] or config["diffusion"]["init_from"],
+        **pretrained_params(config["diffusion"]),
     script:
         "../../scripts/import_pretrained.py"

@@ -1,0 +1,7 @@
+"""`python -m diffaug`: the `diffaug` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,97 @@
+"""Labelling new audio files with a trained classifier folder, results/models/{split}/{variant}/seed{seed}/:
+its model.json says how the run made its inputs and built its network, model.safetensors holds the weights."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from .audio import MAX_SECONDS_READ, AudioError, inspect_audio
+from .classifier import load_classifier, network_settings, probabilities
+from .features import FeatureExtractor, FeatureSpec
+
+DESCRIPTION, WEIGHTS = "model.json", "model.safetensors"
+FORMAT = 1
+"""Version of model.json's layout."""
+
+
+def describe_model(classifier: dict, features: dict, classes: Sequence[str]) -> dict:
+    """model.json of a trained run: all that labelling new files needs besides the weights."""
+    return {
+        "format": FORMAT,
+        "classes": list(classes),
+        "features": asdict(FeatureSpec(**features)),
+        "classifier": network_settings(classifier),
+    }
+
+
+@dataclass(frozen=True)
+class TrainedClassifier:
+    """A trained run's network with the feature extractor and class names it was trained with."""
+
+    model: torch.nn.Module
+    settings: dict
+    extractor: FeatureExtractor
+    classes: list[str]
+
+    @classmethod
+    def load(cls, folder: str | Path) -> TrainedClassifier:
+        """The classifier of a folder holding model.json and model.safetensors; errors name the file."""
+        path, weights = Path(folder) / DESCRIPTION, Path(folder) / WEIGHTS
+        spec, settings, classes = _read_description(path)
+        if not weights.is_file():
+            raise FileNotFoundError(f"{weights}: missing; the classifier folder holds no weights")
+        try:
+            model = load_classifier(weights, settings, len(classes))
+        except (RuntimeError, KeyError, TypeError) as error:
+            first = str(error).strip().splitlines()[0]
+            raise ValueError(f"{weights}: does not fit the network that {path} describes ({first})") from None
+        return cls(model, settings, FeatureExtractor(spec), classes)
+
+    def features_of(self, path: str | Path) -> torch.Tensor:
+        """The classifier input of one file, made as the run's real clips were (mono mix, resampling,
+        cut or pad, mel); AudioError for a file that the run's manifest would have refused too."""
+        if not Path(path).is_file():
+            raise AudioError(path, "no such file")
+        inspect_audio(path, MAX_SECONDS_READ)
+        return self.extractor.from_file(path)
+
+    def label(self, paths: Sequence[str | Path], device: str = "auto") -> tuple[pd.DataFrame, list[AudioError]]:
+        """A row per usable file (file, predicted, the probability of each class), in order, and
+        the files that could not be used."""
+        labelled, inputs, failed = [], [], []
+        with torch.inference_mode():
+            for path in paths:
+                try:
+                    inputs.append(self.features_of(path))
+                    labelled.append(str(path))
+                except AudioError as error:
+                    failed.append(error)
+        x = torch.stack(inputs) if inputs else torch.empty(0, *self.extractor.spec.shape)
+        proba = probabilities(self.model, x, self.settings | {"device": device})
+        table = pd.DataFrame(proba.numpy(), columns=self.classes)
+        table.insert(0, "predicted", [self.classes[i] for i in proba.argmax(1).tolist()])
+        table.insert(0, "file", labelled)
+        return table, failed
+
+
+def _read_description(path: Path) -> tuple[FeatureSpec, dict, list[str]]:
+    """(feature spec, classifier settings, class names) of a model.json."""
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: missing; a classifier folder holds model.json beside model.safetensors "
+            "(a folder trained before model.json existed needs its train_classifier run again)"
+        )
+    try:
+        described = json.loads(path.read_text())
+        if described.get("format", FORMAT) > FORMAT:
+            raise ValueError(f"format {described['format']} is newer than this version of diffaug reads")
+        return FeatureSpec(**described["features"]), dict(described["classifier"]), list(described["classes"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
+        raise ValueError(f"{path}: not a classifier description ({problem})") from None

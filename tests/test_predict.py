@@ -1,0 +1,219 @@
+"""`diffaug predict`: a trained classifier folder labels new audio files as its run labelled its test clips."""
+
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+from conftest import ROOT
+from test_steps import CLASSIFIER, PROTOCOL, SB_CNN
+
+from diffaug import CLASSES, steps
+from diffaug.audio import fit_length, load_mono
+from diffaug.classifier import SB_CNN_DEFAULTS, SoundCNN, build_classifier, predict_proba, probabilities
+from diffaug.cli import main
+from diffaug.features import FeatureSpec, select_parts
+from diffaug.files import load_tensors, save_tensors, write_json
+from diffaug.predict import TrainedClassifier, describe_model
+from diffaug.splits import load_split
+
+NETWORK = CLASSIFIER | SB_CNN | {"normalise": "per_band", "epochs": 3, "device": "cpu"}
+FEATURES = {"n_mels": 16, "num_samples": 33075, "log": True}
+"""An SB-CNN with per-band statistics on 1.5 s log-mel inputs: every part of a model folder in use."""
+
+
+def _train(folder, manifest, classifier=NETWORK, features=FEATURES):
+    """A classifier run through the workflow's steps (features, split, train) on the tiny dataset;
+    returns its model folder."""
+    manifest.to_csv(folder / "manifest.csv", index=False)
+    steps.features_real(str(folder / "manifest.csv"), features, str(folder / "real.safetensors"))
+    steps.split(str(folder / "manifest.csv"), "fold1", PROTOCOL, str(folder / "split.json"))
+    model_dir = folder / "models" / "fold1" / "baseline" / "seed0"
+    steps.train(
+        str(folder / "real.safetensors"),
+        str(folder / "split.json"),
+        [],
+        "baseline",
+        0,
+        "fold1",
+        classifier,
+        None,
+        str(model_dir / "model.safetensors"),
+        str(model_dir / "metrics.json"),
+        features=features,
+        description=str(model_dir / "model.json"),
+    )
+    return model_dir
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dataset, tmp_path_factory):
+    """(run folder, model folder) of a run."""
+    folder = tmp_path_factory.mktemp("run")
+    return folder, _train(folder, tiny_dataset[1])
+
+
+def _predict(capsys, *args):
+    """(exit status, stdout, stderr) of `diffaug predict ARGS`."""
+    capsys.readouterr()  # what came before: training's progress bars
+    status = main(["predict", *map(str, args)])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _test_clips(folder, manifest):
+    test = load_split(folder / "split.json")["test"]
+    return manifest.set_index("id").loc[test]
+
+
+def test_predict_agrees_with_the_runs_test_accuracy(trained, tiny_dataset, tmp_path, capsys):
+    """The model folder alone, copied away from its run, labels the run's test clips (every rate,
+    width and channel count of the dataset) as the run scored them."""
+    folder, model_dir = trained
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    for name in ("model.json", "model.safetensors"):
+        shutil.copy(model_dir / name, alone)
+    clips = _test_clips(folder, tiny_dataset[1])
+    status, out, err = _predict(capsys, alone, *clips["path"], "--csv")
+    assert status == 0 and err == ""
+    table = pd.read_csv(io.StringIO(out))
+    assert list(table.columns) == ["file", "predicted", *CLASSES] and list(table["file"]) == list(clips["path"])
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    correct = int((table["predicted"] == clips["class"].to_numpy()).sum())
+    assert correct == round(metrics["test_accuracy"] * len(clips)) and correct > 0
+    x = select_parts(folder / "real.safetensors", load_split(folder / "split.json"), ["test"])["test"][0]
+    run = TrainedClassifier.load(model_dir)
+    expected = probabilities(run.model, x, run.settings | {"device": "cpu"})  # from the run's own features
+    torch.testing.assert_close(
+        torch.tensor(table[list(CLASSES)].to_numpy(), dtype=torch.float32), expected, atol=1e-6, rtol=0
+    )
+    assert (table["predicted"] == [CLASSES[i] for i in expected.argmax(1)]).all()
+
+
+def test_the_model_folder_describes_features_network_and_classes(trained):
+    described = json.loads((trained[1] / "model.json").read_text())
+    assert described["classes"] == list(CLASSES)
+    assert described["features"] == FeatureSpec(**FEATURES).__dict__  # every setting, defaults included
+    assert described["classifier"] == {
+        "model": "sb_cnn",
+        "normalise": "per_band",
+        "precision": "fp32",
+        "sb_cnn": SB_CNN_DEFAULTS | SB_CNN["sb_cnn"],
+    }
+    assert load_tensors(trained[1] / "model.safetensors")[0]["norm.mean"].shape == (1, 1, 16, 1)
+    metrics = json.loads((trained[1] / "metrics.json").read_text())
+    assert metrics["model"] == "sb_cnn" and metrics["classes"] == list(CLASSES)
+
+
+def test_a_published_cnn_folder_rebuilds_its_network(tmp_path):
+    torch.manual_seed(0)
+    model = build_classifier(CLASSIFIER)
+    save_tensors(tmp_path / "model.safetensors", model.state_dict())
+    write_json(tmp_path / "model.json", describe_model(CLASSIFIER, {"n_mels": 16}, CLASSES))
+    described = json.loads((tmp_path / "model.json").read_text())
+    network = {key: CLASSIFIER[key] for key in ("widths", "hidden")}
+    assert described["classifier"] == {"model": "published_cnn", "normalise": "none", "precision": "fp32"} | network
+    assert described["features"] == FeatureSpec(n_mels=16).__dict__
+    run = TrainedClassifier.load(tmp_path)
+    x = torch.rand(3, 1, 16, 44)
+    assert isinstance(run.model, SoundCNN) and not run.extractor.spec.log
+    torch.testing.assert_close(predict_proba(run.model, x), predict_proba(model, x))
+
+
+def _write(path, audio, rate, subtype):
+    sf.write(str(path), np.asarray(audio, dtype=np.float32).T, rate, subtype=subtype)
+    return path
+
+
+def test_any_rate_width_and_channel_count_is_labelled_as_the_same_sound(trained, tiny_dataset, tmp_path, capsys):
+    clips = _test_clips(trained[0], tiny_dataset[1])
+    first = clips.iloc[0]
+    clip = fit_length(load_mono(first["path"], 22050), 22050) * 0.5
+    other = fit_length(load_mono(clips[clips["class"] != first["class"]]["path"].iloc[0], 22050), 22050) * 0.5
+    files = {
+        "mono_float": _write(tmp_path / "mono_float.wav", clip, 22050, "FLOAT"),
+        "stereo_float": _write(tmp_path / "stereo_float.wav", torch.stack([clip, clip]), 22050, "FLOAT"),
+        "mono_int16": _write(tmp_path / "mono_int16.wav", clip, 22050, "PCM_16"),
+        "stereo_44100_24bit": _write(
+            tmp_path / "stereo_44100.flac", AF.resample(torch.stack([clip, clip]), 22050, 44100), 44100, "PCM_24"
+        ),
+        "stereo_mixed": _write(tmp_path / "stereo_mixed.wav", torch.stack([clip, other]), 22050, "FLOAT"),
+        "mix": _write(tmp_path / "mix.wav", (clip + other) / 2, 22050, "FLOAT"),
+    }
+    status, out, err = _predict(capsys, trained[1], *files.values(), "--format", "csv")
+    assert status == 0, err
+    proba = pd.read_csv(io.StringIO(out)).set_index("file")[list(CLASSES)]
+    p = {name: proba.loc[str(path)].to_numpy() for name, path in files.items()}
+    np.testing.assert_allclose(p["stereo_float"], p["mono_float"], atol=1e-6)  # channels averaged
+    np.testing.assert_allclose(p["stereo_mixed"], p["mix"], atol=1e-6)
+    np.testing.assert_allclose(p["mono_int16"], p["mono_float"], atol=5e-4)  # 16-bit rounding only
+    np.testing.assert_allclose(p["stereo_44100_24bit"], p["mono_float"], atol=2e-3)  # resampled back to 22,050 Hz
+    assert not np.allclose(p["mix"], p["mono_float"], atol=1e-2)  # the comparisons can tell sounds apart
+
+
+def test_unusable_files_are_named_and_the_others_still_labelled(trained, tiny_dataset, tmp_path, capsys):
+    good = list(_test_clips(trained[0], tiny_dataset[1])["path"].iloc[:2])
+    (tmp_path / "text.wav").write_text("not audio")
+    silent = _write(tmp_path / "silent.wav", np.zeros(22050), 22050, "PCM_16")
+    missing = tmp_path / "missing.wav"
+    status, out, err = _predict(capsys, trained[1], good[0], tmp_path / "text.wav", silent, missing, good[1])
+    assert status == 1 and "Traceback" not in err
+    assert f"{tmp_path / 'text.wav'}: unreadable audio" in err
+    assert f"{silent}: silent (every sample is zero)" in err and f"{missing}: no such file" in err
+    assert "3 of 5 file(s) not labelled" in err
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["file", "predicted", CLASSES[0]] and len(lines) == 3
+    assert lines[1].startswith(good[0]) and lines[2].startswith(good[1]) and "text.wav" not in out
+
+
+def _broken_folder(trained, tmp_path, problem):
+    folder = tmp_path / problem
+    shutil.copytree(trained[1], folder)
+    described = json.loads((folder / "model.json").read_text())
+    if problem == "no_description":
+        (folder / "model.json").unlink()
+    elif problem == "other_network":
+        (folder / "model.json").write_text(
+            json.dumps(described | {"classifier": {**described["classifier"], "normalise": "none"}})
+        )
+    elif problem == "no_features":
+        (folder / "model.json").write_text(json.dumps({k: v for k, v in described.items() if k != "features"}))
+    elif problem == "pickled_weights":
+        torch.save({"weight": torch.zeros(1)}, folder / "model.safetensors")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "problem, message",
+    [
+        ("no_description", "model.json: missing; a classifier folder holds model.json"),
+        ("other_network", "model.safetensors: does not fit the network that .*model.json describes"),
+        ("no_features", "model.json: not a classifier description \\(missing key 'features'\\)"),
+        ("pickled_weights", "model.safetensors: not a safetensors file"),
+    ],
+)
+def test_an_unusable_model_folder_is_named_without_a_traceback(trained, tmp_path, capsys, problem, message):
+    folder = _broken_folder(trained, tmp_path, problem)
+    status, out, err = _predict(capsys, folder, trained[0] / "manifest.csv")
+    assert status == 2 and out == "" and "Traceback" not in err
+    assert err.startswith(f"diffaug predict: error: {folder}") and re.search(message, err)
+
+
+def test_the_diffaug_command_runs_as_a_module_and_is_declared(trained, tiny_dataset):
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"diffaug": "diffaug.cli:main"}
+    good = _test_clips(trained[0], tiny_dataset[1])["path"].iloc[0]
+    command = [sys.executable, "-m", "diffaug", "predict", str(trained[1]), good, str(trained[0] / "split.json")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "split.json: unreadable audio" in result.stderr and result.stdout.splitlines()[1].startswith(good)
