@@ -1,4 +1,4 @@
-"""Generation speed: the seed-style loop against this project's batched generator, same model and steps.
+"""Generation speed: the published study's loop against this project's batched generator, same model and steps.
 
 (a) reference: for each pair, AudioDiffusionPipeline.encode on each clip, slerp, a pipeline call to
     decode and the pipeline's own mel -> audio (librosa Griffin-Lim);
@@ -88,7 +88,7 @@ def prepare(workdir: Path, model: str, config: dict) -> tuple[Path, pd.DataFrame
 
 
 def reference(pipeline, clips: pd.DataFrame, pairs, steps: int, alpha: float, out: Path, rate: int) -> None:
-    """The seed's loop, one pair at a time through the pipeline."""
+    """The published study's loop, one pair at a time through the pipeline."""
     by_id = clips.set_index("id")
     mel = pipeline.mel
     out.mkdir(parents=True, exist_ok=True)
@@ -137,7 +137,7 @@ def main():
     args = parser.parse_args()
 
     config = yaml.safe_load(Path(args.config).read_text())
-    settings = {**config["generate"], "device": args.device, "strength": 1.0}  # the full schedule, as the seed
+    settings = {**config["generate"], "device": args.device, "strength": 1.0}  # the whole schedule, as published
     settings["steps"] = args.steps or settings["steps"]
     settings["batch_size"] = args.batch_size or settings["batch_size"]
     count = args.count or settings["per_class"]
@@ -174,16 +174,16 @@ def main():
         ref_pairs = choose_pairs(clips, count, settings["seed"])[:n_ref]
         steps, alpha = settings["steps"], settings["alpha"]
 
-        def seed_style(folder: str, pairs) -> float:
+        def published_loop(folder: str, pairs) -> float:
             return timed(device, reference, pipeline, clips, pairs, steps, alpha, workdir / folder, rate)
 
         def generator(folder: str) -> float:
             pairs = pairs_table(clips.assign(**{"class": CLASS}), count, settings["seed"])
             return timed(device, generate_class, pipeline, clips, workdir / folder, pairs, settings, rate, CLASS)
 
-        seed_style("warm-reference", ref_pairs[:1])
+        published_loop("warm-reference", ref_pairs[:1])
         counter.samples = 0
-        ref_seconds = seed_style("reference", ref_pairs)
+        ref_seconds = published_loop("reference", ref_pairs)
         ref_passes = counter.samples / n_ref
 
         first_seconds = generator("warm-generator")

@@ -30,7 +30,7 @@ def _runs():
                     "real_clips": 900,
                     "added_clips": 0,
                     "test_accuracy": base,
-                    "seed_style_accuracy": base + 0.05,
+                    "published_protocol_accuracy": base + 0.05,
                     "chosen_epoch": 3,
                 }
             )
@@ -44,7 +44,7 @@ def _runs():
                     "real_clips": 900,
                     "added_clips": 20,
                     "test_accuracy": base + (0.10 if seed == 0 else 0.02 if split == "fold1" else 0.04),
-                    "seed_style_accuracy": base + 0.12,
+                    "published_protocol_accuracy": base + 0.12,
                     "chosen_epoch": 4,
                 }
             )
@@ -154,7 +154,7 @@ def test_runs_frame_reads_the_low_data_setting():
         "seed": 0,
         "test_accuracy": 0.5,
         "chosen_epoch": 2,
-        "seed_style": {"best_test_accuracy": 0.6},
+        "published_protocol": {"best_test_accuracy": 0.6},
         "train_clips": {"real": 50, "generated": 0},
     }
     frame = runs_frame([{**metrics, "train_per_class": 50}, {**metrics, "split": "fold1", "train_per_class": None}])

@@ -52,7 +52,7 @@ def test_every_stage_left_its_outputs(finished_run):
     assert generation["runtime"] == "cpu fp32"
     assert (fidelity[fidelity["source"] == "round_trip"]["generated"] == 2).all()  # per_class real clips each
     assert len(metrics["confusion_matrix"]) == 10 and 1 <= metrics["chosen_epoch"] <= 3
-    assert "test" in metrics["seed_style"]["note"]
+    assert "test" in metrics["published_protocol"]["note"]
     pairs = pd.read_csv(results / "generated" / "fold1" / "rep0" / "siren" / "pairs.csv")
     assert len(pairs) == 2 and (pairs["fsID_a"] != pairs["fsID_b"]).all()
     split = json.loads((results / "splits" / "fold1.json").read_text())

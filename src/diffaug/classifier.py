@@ -263,8 +263,8 @@ def train_classifier(
     there, and bf16 also on a CPU that computes it natively (2.2x faster on the demo, accuracy
     within noise); a CPU run is byte-reproducible on the same kind of CPU.
 
-    Test accuracy is measured every epoch only to report the seed-style figure (best epoch on
-    test), which is labelled as such and never used to choose anything.
+    Test accuracy is measured every epoch only to report the published protocol's figure (best
+    epoch on test), which is labelled as such and never used to choose anything.
     Returns (model with the chosen weights, history of per-epoch dicts, chosen epoch).
     """
     device, precision = training_device(settings), settings.get("precision", "fp32")

@@ -43,7 +43,7 @@ class Interpolator:
     latent variant, images pass through the pipeline's autoencoder on the way in and out.
 
     `strength` is the fraction of the `steps`-step schedule walked, from the clean end: 1 inverts
-    to pure noise (the seed's method); less stops at an intermediate noise level, which keeps more
+    to pure noise (the published study's method); less stops at an intermediate noise level, which keeps more
     of the source clips and needs fewer passes."""
 
     def __init__(self, pipeline, steps: int, device: torch.device, precision: str = "fp32", strength: float = 1.0):

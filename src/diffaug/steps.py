@@ -361,8 +361,8 @@ def train(
             "classes": list(CLASSES),
             "chosen_epoch": chosen,
             "val_accuracy": history[chosen - 1]["val_accuracy"],
-            "seed_style": {
-                "note": "best epoch chosen on the test clips themselves, as the seed project reported; optimistic",
+            "published_protocol": {
+                "note": "best epoch chosen on the test clips themselves, as the published study reported; optimistic",
                 "best_test_accuracy": best["test_accuracy"],
                 "best_epoch": best["epoch"],
             },
