@@ -334,7 +334,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -
     splits = {s: split_sizes(config, s, counts) for s in split_names(config["protocol"])}
     generate, per_class = config["generate"], config["generate"]["per_class"]
     added, start, sets = 10 * per_class, units["job_start_seconds"], generate.get("replicates", 1)
-    sources = sorted({ARMS[a].generated for a in config["variants"]} - {None})
+    sources = sorted({ARMS[a].generated for a in config["arms"]} - {None})
     clips = sum(counts["fold_clips"].values())
     stages = ["manifest", "features", "train_diffusion", "interpolate", "features_round_trip"]
     seconds_of = dict.fromkeys([*stages, "score_generated", "train_classifier"], 0.0)
@@ -354,7 +354,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -
             seconds_of["features_round_trip"] += sets * (start + added * units["round_trip_seconds_per_clip"])
         scored = len(sources) + ("diffusion" in sources)  # round_trip beside diffusion
         seconds_of["score_generated"] += sets * scored * (start + added * units["predict_seconds_per_clip"])
-        for arm in config["variants"]:
+        for arm in config["arms"]:
             train = size["train"] + (added if ARMS[arm].generated else 0)
             evaluated = size["val"] + size["test"]  # predicted after every epoch
             epoch = train * units["train_seconds_per_clip"] + evaluated * units["predict_seconds_per_clip"]
@@ -368,7 +368,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -
     return {
         "stage_minutes": {k: round(v / 60, 2) for k, v in seconds_of.items()},
         "on_the_gpu": gpu,
-        "runs": {"splits": len(splits), "arms": len(config["variants"]), "seeds": len(config["seeds"]), "sets": sets},
+        "runs": {"splits": len(splits), "arms": len(config["arms"]), "seeds": len(config["seeds"]), "sets": sets},
         "projected_hours": round(wall / 3600, 3),
     }
 

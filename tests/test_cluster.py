@@ -32,9 +32,7 @@ def _jobs_since(known: list[str]) -> pd.DataFrame:
 def test_the_slurm_profile_runs_the_workflow_and_asks_gpus_for_gpu_rules(slurm, tmp_path):
     small = tmp_path / "small.yaml"
     # `auto` asks a cluster for a GPU (the node's declared one is not real: the job then runs on its CPU).
-    small.write_text(
-        "variants: [baseline, diffusion]\nseeds: [0]\ngenerate: {device: auto}\ndiffusion: {device: auto}\n"
-    )
+    small.write_text("arms: [baseline, diffusion]\nseeds: [0]\ngenerate: {device: auto}\ndiffusion: {device: auto}\n")
     result = snakemake(
         tmp_path,
         "--profile",

@@ -31,6 +31,17 @@ def test_shipped_configs_are_valid(name):
     check_config(config, SCHEMA)
 
 
+@pytest.mark.parametrize("keep_new", [False, True])
+def test_the_renamed_variants_key_names_its_new_name(keep_new):
+    config = _config()
+    config["variants"] = config["arms"] if keep_new else config.pop("arms")  # a file merged over config.yaml
+    with pytest.raises(ConfigError) as error:
+        check_config(config, SCHEMA)
+    assert str(error.value) == (
+        "invalid config:\n  variants: renamed to arms; rename the key (in the config file or in --config)"
+    )
+
+
 def test_unknown_key_is_named_with_the_allowed_ones():
     config = _config()
     config["classifier"]["learnig_rate"] = 0.1
@@ -58,9 +69,9 @@ def test_mel_windows_that_griffin_lim_cannot_invert_are_refused():
         check_config(config, SCHEMA)
 
 
-def test_baseline_is_required_among_variants():
-    with pytest.raises(ConfigError, match="variants"):
-        check_config(_config(variants=["diffusion"]), SCHEMA)
+def test_baseline_is_required_among_arms():
+    with pytest.raises(ConfigError, match="arms"):
+        check_config(_config(arms=["diffusion"]), SCHEMA)
 
 
 def test_impossible_combinations_are_found_from_the_metadata():
@@ -79,7 +90,7 @@ def test_impossible_combinations_are_found_from_the_metadata():
     assert len(problems) == 10 and all("only 4 pairs" in p and p.startswith("generate.per_class") for p in problems)
     config["generate"]["per_class"] = 4
     assert plan_problems(config, metadata) == []
-    config["variants"] = ["baseline", "specaugment"]  # nothing generated: any count is fine
+    config["arms"] = ["baseline", "specaugment"]  # nothing generated: any count is fine
     config["generate"]["per_class"] = 1000
     assert plan_problems(config, metadata) == []
 
@@ -88,7 +99,7 @@ def test_a_low_data_setting_that_a_class_cannot_supply_is_a_config_problem():
     from diffaug.config import plan_problems
     from diffaug.synthetic import SyntheticSpec, synthesize_metadata
 
-    config = _config(protocol__test_folds=[1], protocol__train_per_class=[3, 5, None], variants=["baseline"])
+    config = _config(protocol__test_folds=[1], protocol__train_per_class=[3, 5, None], arms=["baseline"])
     metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
     # 3 recordings of 2 clips per class outside fold 1: 3 clips leave one for validation, 5 do not
     assert plan_problems(config, metadata) == [

@@ -24,7 +24,7 @@ def _runs():
                 {
                     "split": split,
                     "labelled_per_class": "all",
-                    "variant": "baseline",
+                    "arm": "baseline",
                     "seed": seed,
                     "generated_set": None,
                     "real_clips": 900,
@@ -38,7 +38,7 @@ def _runs():
                 {
                     "split": split,
                     "labelled_per_class": "all",
-                    "variant": "diffusion",
+                    "arm": "diffusion",
                     "seed": seed,
                     "generated_set": 0,
                     "real_clips": 900,
@@ -59,7 +59,7 @@ def test_mean_interval_uses_student_t():
 
 
 def test_table_rows_and_paired_gain_with_an_interval_over_folds():
-    table = accuracy_table(_runs(), "kfold", "urbansound8k").set_index("variant")
+    table = accuracy_table(_runs(), "kfold", "urbansound8k").set_index("arm")
     assert list(table.index) == ["baseline", "diffusion", "published baseline", "published diffusion"]
     assert table.loc["baseline", "accuracy_mean"] == pytest.approx(0.55)
     assert table.loc["baseline", "accuracy_std"] == pytest.approx(pd.Series([0.5, 0.6, 0.5, 0.6]).std())
@@ -78,15 +78,15 @@ def test_table_rows_and_paired_gain_with_an_interval_over_folds():
 def test_one_fold_takes_the_interval_over_generated_sets_or_else_seeds():
     runs = _runs()
     runs = runs[runs["split"] == "fold1"]
-    table = accuracy_table(runs, "kfold", "synthetic").set_index("variant")
+    table = accuracy_table(runs, "kfold", "synthetic").set_index("arm")
     assert table.loc["diffusion", "interval_over"] == "2 seeds: classifier noise only; one generated set"
     assert table.loc["diffusion", "gain_ci95_high"] - table.loc["diffusion", "gain_mean"] == pytest.approx(
         mean_interval([0.10, 0.02])[1]
     )
     four = pd.concat([runs, runs.assign(seed=runs["seed"] + 2)], ignore_index=True)  # seeds 0-3 on two generated sets
-    four.loc[four["variant"] == "diffusion", "generated_set"] = four["seed"] % 2
-    four.loc[(four["variant"] == "diffusion") & (four["seed"] == 3), "test_accuracy"] += 0.04
-    table = accuracy_table(four, "kfold", "synthetic").set_index("variant")
+    four.loc[four["arm"] == "diffusion", "generated_set"] = four["seed"] % 2
+    four.loc[(four["arm"] == "diffusion") & (four["seed"] == 3), "test_accuracy"] += 0.04
+    table = accuracy_table(four, "kfold", "synthetic").set_index("arm")
     assert table.loc["diffusion", "interval_over"].startswith("2 generated sets")
     assert "generation and classifier noise" in table.loc["diffusion", "interval_over"]
     # set 0: seeds 0, 2 (gains 0.10, 0.10); set 1: seeds 1, 3 (0.02, 0.06)
@@ -96,7 +96,7 @@ def test_one_fold_takes_the_interval_over_generated_sets_or_else_seeds():
 
 
 def test_published_rows_only_beside_urbansound8k():
-    assert not accuracy_table(_runs(), "kfold", "synthetic")["variant"].str.startswith("published").any()
+    assert not accuracy_table(_runs(), "kfold", "synthetic")["arm"].str.startswith("published").any()
     assert "57.8" not in markdown_table(accuracy_table(_runs(), "kfold", "synthetic"))
 
 
@@ -112,7 +112,7 @@ def test_low_data_settings_sit_side_by_side_and_pair_within_their_split():
     low = _runs().assign(labelled_per_class="50", split=lambda t: t["split"] + "-n50")
     low["test_accuracy"] -= 0.2
     table = accuracy_table(pd.concat([_runs(), low]), "kfold", "synthetic")
-    assert list(zip(table["labelled_per_class"], table["variant"]))[:4] == [
+    assert list(zip(table["labelled_per_class"], table["arm"]))[:4] == [
         ("50", "baseline"),
         ("50", "diffusion"),
         ("all", "baseline"),
@@ -125,7 +125,7 @@ def test_low_data_settings_sit_side_by_side_and_pair_within_their_split():
 def test_pivot_has_a_row_per_setting_and_a_gain_with_its_interval_per_arm():
     low = _runs().assign(labelled_per_class="50", split=lambda t: t["split"] + "-n50")
     low["test_accuracy"] -= 0.2
-    low.loc[low["variant"] == "diffusion", "test_accuracy"] += 0.1
+    low.loc[low["arm"] == "diffusion", "test_accuracy"] += 0.1
     table = accuracy_table(pd.concat([_runs(), low]), "kfold", "urbansound8k")
     pivot = gain_pivot(table)
     assert list(pivot["labelled_per_class"]) == ["50", "all"]  # the published rows are left out
@@ -139,7 +139,7 @@ def test_pivot_has_a_row_per_setting_and_a_gain_with_its_interval_per_arm():
     ]
     assert pivot["baseline_accuracy"].tolist() == pytest.approx([0.35, 0.55])
     assert pivot["diffusion_gain"].tolist() == pytest.approx([0.165, 0.065])
-    all_row = table[(table["labelled_per_class"] == "all") & (table["variant"] == "diffusion")].iloc[0]
+    all_row = table[(table["labelled_per_class"] == "all") & (table["arm"] == "diffusion")].iloc[0]
     assert pivot["diffusion_ci95_low"].iloc[1] == pytest.approx(all_row["gain_ci95_low"])
     text = pivot_markdown(pivot)
     assert "| labelled per class | real training clips | baseline accuracy % | diffusion |" in text
@@ -150,7 +150,7 @@ def test_pivot_has_a_row_per_setting_and_a_gain_with_its_interval_per_arm():
 def test_runs_frame_reads_the_low_data_setting():
     metrics = {
         "split": "fold1-n50",
-        "variant": "baseline",
+        "arm": "baseline",
         "seed": 0,
         "test_accuracy": 0.5,
         "chosen_epoch": 2,
@@ -212,16 +212,16 @@ def test_figures_are_written_as_png(tmp_path):
 
     accuracy_plot(_runs(), tmp_path / "accuracy.png", "urbansound8k")
     low = _runs().assign(labelled_per_class="50", split=lambda t: t["split"] + "-n50")
-    labelled_plot(pd.concat([_runs(), low[low["variant"] == "baseline"]]), tmp_path / "labelled.png")
+    labelled_plot(pd.concat([_runs(), low[low["arm"] == "baseline"]]), tmp_path / "labelled.png")
     assert Image.open(tmp_path / "labelled.png").size[0] > 300
     eye = torch.eye(10, dtype=torch.long).tolist()
-    metrics = [{"split": "fold1", "variant": v, "confusion_matrix": eye} for v in ("a", "b")]
+    metrics = [{"split": "fold1", "arm": v, "confusion_matrix": eye} for v in ("a", "b")]
     confusion_plot(metrics, tmp_path / "confusion.png")
     low = [{**m, "split": "fold1-n50", "train_per_class": 50} for m in metrics]
     confusion_plot(metrics + low, tmp_path / "by_setting.png")
     images = {c: torch.rand(1, 16, 16) for c in CLASSES}
     examples_plot(images, dict(list(images.items())[:3]), tmp_path / "examples.png")
     sizes = {name: Image.open(tmp_path / f"{name}.png").size for name in ("accuracy", "confusion", "examples")}
-    assert sizes["confusion"][0] > sizes["confusion"][1]  # one panel per variant, side by side
+    assert sizes["confusion"][0] > sizes["confusion"][1]  # one panel per arm, side by side
     assert Image.open(tmp_path / "by_setting.png").size[1] > 1.8 * sizes["confusion"][1]  # a row per setting
     assert all(w > 300 and h > 300 for w, h in sizes.values())

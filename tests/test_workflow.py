@@ -14,8 +14,8 @@ from conftest import CONFIGS, ROOT, snakemake, snakemake_command
 pytestmark = pytest.mark.workflow
 
 
-def test_the_table_compares_every_variant(finished_run):
-    table = pd.read_csv(finished_run / "results" / "tables" / "accuracy.csv").set_index("variant")
+def test_the_table_compares_every_arm(finished_run):
+    table = pd.read_csv(finished_run / "results" / "tables" / "accuracy.csv").set_index("arm")
     arms = ["baseline", "diffusion", "diffusion_specaugment", "mel_average", "specaugment"]
     assert list(table.index) == arms  # the published UrbanSound8K rows compare nothing on synthetic clips
     assert (table.loc[arms, "runs"] == 2).all()  # two seeds, one fold
@@ -101,6 +101,13 @@ def test_a_mistyped_config_key_is_explained(tmp_path):
     result = snakemake(tmp_path, "-n", configs=[*CONFIGS, str(bad)])
     assert result.returncode != 0
     assert "classifier: unknown key(s) epoch; allowed:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_renamed_variants_key_is_explained_from_the_command_line(tmp_path):
+    result = snakemake(tmp_path, "-n", "--config", "variants=[baseline]")
+    assert result.returncode != 0
+    assert "variants: renamed to arms; rename the key" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 PREDICT_HELP = """Label audio files (WAV, FLAC, ...: any sample rate, sample width and channel count) with a
-trained classifier folder, results/models/{split}/{variant}/seed{seed}/. Prints a row per file: the
+trained classifier folder, results/models/{split}/{arm}/seed{seed}/. Prints a row per file: the
 predicted class and the probability of each class. A file that cannot be used (unreadable, empty,
 silent, ...) is named on stderr with its problem and left out of the table; the others are still
 labelled, and the exit status is 1."""

@@ -31,11 +31,23 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+RENAMED_KEYS = {"variants": "arms"}
+"""Top-level config keys that were renamed, old name to new: a config that still uses an old name
+is stopped with the new one rather than having its setting ignored."""
+
+
 def check_config(config: dict, schema_path: str | Path) -> dict:
-    """Raise ConfigError listing every schema violation as `key: problem`, then any mel settings
-    that cannot work; return the config."""
+    """Raise ConfigError naming any renamed key still in use; else listing every schema violation
+    as `key: problem`, then any mel settings that cannot work; return the config."""
     from .mel_spec import MelSpec
 
+    renamed = [
+        f"  {old}: renamed to {new}; rename the key (in the config file or in --config)"
+        for old, new in RENAMED_KEYS.items()
+        if old in config
+    ]
+    if renamed:
+        raise ConfigError("invalid config:\n" + "\n".join(renamed))
     schema = yaml.safe_load(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
@@ -135,7 +147,7 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
         if problems:
             return problems
     clips = metadata.rename(columns={"slice_file_name": "id"})
-    generating = any(ARMS[v].generated for v in config["variants"])
+    generating = any(ARMS[v].generated for v in config["arms"])
     per_class, sets = config["generate"]["per_class"], config["generate"].get("replicates", 1)
     if generating and sets > len(config["seeds"]):
         problems.append(

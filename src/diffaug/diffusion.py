@@ -57,7 +57,7 @@ def save_pipeline(
 ) -> None:
     """Save an audio-diffusion pipeline folder atomically, with an optional `training.json` record.
 
-    With a `vqvae` (an AutoencoderKL) it is the latent variant: the UNet works on its latents."""
+    With a `vqvae` (an AutoencoderKL) it is a latent pipeline: the UNet works on its latents."""
     pipeline = AudioDiffusionPipeline(vqvae=vqvae, unet=unet, mel=Mel(**asdict(spec)), scheduler=scheduler)
     with atomic_output(folder) as tmp:
         pipeline.save_pretrained(tmp, safe_serialization=True)

@@ -39,8 +39,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
 
 
 class Interpolator:
-    """Deterministic DDIM inversion and decoding with one pipeline's UNet and scheduler; in the
-    latent variant, images pass through the pipeline's autoencoder on the way in and out.
+    """Deterministic DDIM inversion and decoding with one pipeline's UNet and scheduler; for a
+    latent pipeline, images pass through the pipeline's autoencoder on the way in and out.
 
     `strength` is the fraction of the `steps`-step schedule walked, from the clean end: 1 inverts
     to pure noise (the published study's method); less stops at an intermediate noise level, which keeps more

@@ -12,16 +12,16 @@ from .report import PUBLISHED, labelled_setting, setting_order, shows_published
 
 
 def accuracy_plot(runs: pd.DataFrame, path, dataset: str) -> None:
-    """Per setting of labelled clips: each run as a dot, mean ± std as a bar per variant, and, for
+    """Per setting of labelled clips: each run as a dot, mean ± std as a bar per arm, and, for
     UrbanSound8K, the published figures as dashed lines."""
-    variants = [v for v in dict.fromkeys(["baseline", *runs["variant"]]) if v in set(runs["variant"])]
+    arms = [v for v in dict.fromkeys(["baseline", *runs["arm"]]) if v in set(runs["arm"])]
     settings = sorted(set(runs["labelled_per_class"]), key=setting_order)
-    fig = Figure(figsize=(len(settings) * (1.6 + 1.3 * len(variants)), 4.2))
+    fig = Figure(figsize=(len(settings) * (1.6 + 1.3 * len(arms)), 4.2))
     axes = fig.subplots(1, len(settings), squeeze=False, sharey=True)
     for ax, labelled in zip(axes[0], settings):
         subset = runs[runs["labelled_per_class"] == labelled]
-        for i, variant in enumerate(variants):
-            acc = 100 * subset.loc[subset["variant"] == variant, "test_accuracy"].to_numpy()
+        for i, arm in enumerate(arms):
+            acc = 100 * subset.loc[subset["arm"] == arm, "test_accuracy"].to_numpy()
             if not len(acc):
                 continue
             ax.bar(i, acc.mean(), yerr=acc.std(ddof=1) if len(acc) > 1 else 0, color="#9ecae1", capsize=6)
@@ -29,7 +29,7 @@ def accuracy_plot(runs: pd.DataFrame, path, dataset: str) -> None:
         for name, value in PUBLISHED.items() if shows_published(dataset) and labelled == "all" else ():
             ax.axhline(100 * value, ls="--", lw=1, color="grey")
             ax.text(
-                len(variants) - 0.5,
+                len(arms) - 0.5,
                 100 * value,
                 f"published {name} (random split, best epoch on test)",
                 va="bottom",
@@ -37,28 +37,28 @@ def accuracy_plot(runs: pd.DataFrame, path, dataset: str) -> None:
                 fontsize=7,
                 color="grey",
             )
-        ax.set_xticks(range(len(variants)), variants, rotation=20, ha="right")
+        ax.set_xticks(range(len(arms)), arms, rotation=20, ha="right")
         ax.set_title(f"{labelled} labelled clips per class" if labelled != "all" else "all labelled clips", fontsize=10)
         ax.set_ylim(0, 100)
     axes[0][0].set_ylabel("test accuracy (%)")
-    fig.suptitle("Accuracy per variant (dots: runs; bars: mean ± std)", fontsize=11)
+    fig.suptitle("Accuracy per arm (dots: runs; bars: mean ± std)", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=120, format="png")
 
 
 def labelled_plot(runs: pd.DataFrame, path) -> None:
-    """Test accuracy against labelled clips per class, a line per variant: mean over runs with a
+    """Test accuracy against labelled clips per class, a line per arm: mean over runs with a
     band of ± one standard deviation; settings evenly spaced, "all" last."""
     settings = sorted(set(runs["labelled_per_class"]), key=setting_order)
-    variants = [v for v in dict.fromkeys(["baseline", *runs["variant"]]) if v in set(runs["variant"])]
+    arms = [v for v in dict.fromkeys(["baseline", *runs["arm"]]) if v in set(runs["arm"])]
     fig = Figure(figsize=(2.0 + 1.1 * len(settings), 4.2))
     ax = fig.subplots()
-    for variant in variants:
-        grouped = runs[runs["variant"] == variant].groupby("labelled_per_class")["test_accuracy"]
+    for arm in arms:
+        grouped = runs[runs["arm"] == arm].groupby("labelled_per_class")["test_accuracy"]
         mean, std = grouped.mean() * 100, grouped.std(ddof=1).fillna(0) * 100
         where = [i for i, s in enumerate(settings) if s in mean.index]
         present = [settings[i] for i in where]
-        (line,) = ax.plot(where, mean[present], marker="o", label=variant)
+        (line,) = ax.plot(where, mean[present], marker="o", label=arm)
         ax.fill_between(where, (mean - std)[present], (mean + std)[present], color=line.get_color(), alpha=0.15)
     ax.set_xticks(range(len(settings)), settings)
     ax.set_xlabel("labelled clips per class")
@@ -70,16 +70,16 @@ def labelled_plot(runs: pd.DataFrame, path) -> None:
 
 
 def confusion_plot(metrics: list[dict], path) -> None:
-    """Test confusion matrices summed over the runs of each setting of labelled clips and variant,
+    """Test confusion matrices summed over the runs of each setting of labelled clips and arm,
     rows normalised to 1: a row of panels per setting."""
     setting_of = {m["split"]: labelled_setting(m.get("train_per_class")) for m in metrics}
     settings = sorted(set(setting_of.values()), key=setting_order)
-    variants = list(dict.fromkeys(m["variant"] for m in metrics))
-    fig = Figure(figsize=(3.6 * len(variants), 3.9 * len(settings)))
-    axes = fig.subplots(len(settings), len(variants), squeeze=False)
+    arms = list(dict.fromkeys(m["arm"] for m in metrics))
+    fig = Figure(figsize=(3.6 * len(arms), 3.9 * len(settings)))
+    axes = fig.subplots(len(settings), len(arms), squeeze=False)
     for row, setting in zip(axes, settings):
-        for ax, variant in zip(row, variants):
-            chosen = [m for m in metrics if m["variant"] == variant and setting_of[m["split"]] == setting]
+        for ax, arm in zip(row, arms):
+            chosen = [m for m in metrics if m["arm"] == arm and setting_of[m["split"]] == setting]
             total = sum((np.asarray(m["confusion_matrix"], float) for m in chosen), np.zeros((len(CLASSES),) * 2))
             share = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
             ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
@@ -87,7 +87,7 @@ def confusion_plot(metrics: list[dict], path) -> None:
             ax.set_yticks(range(len(CLASSES)), [c[:8] for c in CLASSES], fontsize=6)
             where = "all labelled clips" if setting == "all" else f"{setting} per class"
             accuracy = np.trace(total) / max(total.sum(), 1)
-            ax.set_title(f"{variant}, {where} (accuracy {accuracy:.0%})", fontsize=8)
+            ax.set_title(f"{arm}, {where} (accuracy {accuracy:.0%})", fontsize=8)
             ax.set_xlabel("predicted", fontsize=7)
         row[0].set_ylabel("true class", fontsize=7)
     fig.tight_layout()

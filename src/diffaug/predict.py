@@ -1,4 +1,4 @@
-"""Labelling new audio files with a trained classifier folder, results/models/{split}/{variant}/seed{seed}/:
+"""Labelling new audio files with a trained classifier folder, results/models/{split}/{arm}/seed{seed}/:
 its model.json says how the run made its inputs and built its network, model.safetensors holds the weights."""
 
 from __future__ import annotations

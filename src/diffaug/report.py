@@ -1,4 +1,4 @@
-"""The comparison table: accuracy per variant over seeds and folds, paired gains with 95 % intervals
+"""The comparison table: accuracy per arm over seeds and folds, paired gains with 95 % intervals
 taken over the independent units of each row."""
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ def shows_published(dataset: str) -> bool:
 
 
 def runs_frame(metrics: list[dict]) -> pd.DataFrame:
-    """One row per training run: split, variant, seed and its accuracies."""
+    """One row per training run: split, arm, seed and its accuracies."""
     return pd.DataFrame(
         [
             {
                 "split": m["split"],
                 "labelled_per_class": labelled_setting(m.get("train_per_class")),
-                "variant": m["variant"],
+                "arm": m["arm"],
                 "seed": m["seed"],
                 "generated_set": m.get("generated_set"),
                 "real_clips": m["train_clips"]["real"],
@@ -84,17 +84,17 @@ def gain_units(paired: pd.DataFrame, generates: bool) -> tuple[np.ndarray, str]:
 
 
 def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: str = "baseline") -> pd.DataFrame:
-    """A row per (labelled clips per class, variant), then, for UrbanSound8K, the published rows.
+    """A row per (labelled clips per class, arm), then, for UrbanSound8K, the published rows.
 
     The gain is paired: each run is compared with the baseline run of the same split and seed; its
     interval is taken over the row's independent units (`gain_units`), named in `interval_over`.
     """
-    base = runs[runs["variant"] == baseline].set_index(["split", "seed"])["test_accuracy"]
+    base = runs[runs["arm"] == baseline].set_index(["split", "seed"])["test_accuracy"]
     rows = []
-    for (labelled, variant), group in runs.groupby(["labelled_per_class", "variant"], sort=False):
+    for (labelled, arm), group in runs.groupby(["labelled_per_class", "arm"], sort=False):
         acc = group["test_accuracy"].to_numpy()
         gain, half, over = math.nan, math.nan, ""
-        if variant != baseline:
+        if arm != baseline:
             paired = group.set_index(["split", "seed"])
             paired = paired.assign(gain=paired["test_accuracy"] - base).dropna(subset=["gain"]).reset_index()
             if len(paired):
@@ -103,7 +103,7 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: st
         rows.append(
             {
                 "labelled_per_class": labelled,
-                "variant": variant,
+                "arm": arm,
                 "protocol": protocol,
                 "runs": len(group),
                 "real_clips": group["real_clips"].mean(),
@@ -118,24 +118,24 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: st
             }
         )
     table = pd.DataFrame(rows)
-    variants = [baseline, *sorted(set(runs["variant"]) - {baseline})]
+    arms = [baseline, *sorted(set(runs["arm"]) - {baseline})]
     size = table["labelled_per_class"].map(setting_order)
-    table = table.assign(_size=size, _variant=table["variant"].map(variants.index))
-    table = table.sort_values(["_size", "_variant"]).drop(columns=["_size", "_variant"]).reset_index(drop=True)
+    table = table.assign(_size=size, _arm=table["arm"].map(arms.index))
+    table = table.sort_values(["_size", "_arm"]).drop(columns=["_size", "_arm"]).reset_index(drop=True)
     if not shows_published(dataset):
         return table
     published = pd.DataFrame(
         [
             {
                 "labelled_per_class": "all",
-                "variant": f"published {variant}",
+                "arm": f"published {arm}",
                 "protocol": PUBLISHED_PROTOCOL,
                 "runs": 1,
                 "accuracy_mean": acc,
-                "gain_mean": acc - PUBLISHED["baseline"] if variant != "baseline" else math.nan,
+                "gain_mean": acc - PUBLISHED["baseline"] if arm != "baseline" else math.nan,
                 "interval_over": "",
             }
-            for variant, acc in PUBLISHED.items()
+            for arm, acc in PUBLISHED.items()
         ]
     )
     return pd.concat([table, published], ignore_index=True)
@@ -145,11 +145,11 @@ def gain_pivot(table: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     """The accuracy table compacted: a row per setting of labelled clips, the baseline's real
     training clips (below 10 N where a short class kept all it had) and mean accuracy, then per arm
     its mean paired gain and the ends of its 95 % interval."""
-    own = table[~table["variant"].str.startswith("published")]
-    arms = [v for v in dict.fromkeys(own["variant"]) if v != baseline]
+    own = table[~table["arm"].str.startswith("published")]
+    arms = [v for v in dict.fromkeys(own["arm"]) if v != baseline]
     rows = []
     for labelled, group in own.groupby("labelled_per_class", sort=False):
-        by_arm = group.set_index("variant")
+        by_arm = group.set_index("arm")
         row = {
             "labelled_per_class": labelled,
             "real_clips": by_arm["real_clips"].get(baseline, math.nan),
@@ -251,16 +251,16 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
 
 
 def per_class_table(metrics: list[dict]) -> pd.DataFrame:
-    """Mean per-class test accuracy of each (labelled clips per class, variant)."""
+    """Mean per-class test accuracy of each (labelled clips per class, arm)."""
     rows = [
         {
             "labelled_per_class": labelled_setting(m.get("train_per_class")),
-            "variant": m["variant"],
+            "arm": m["arm"],
             **m["per_class_accuracy"],
         }
         for m in metrics
     ]
-    return pd.DataFrame(rows).groupby(["labelled_per_class", "variant"], sort=False)[list(CLASSES)].mean().reset_index()
+    return pd.DataFrame(rows).groupby(["labelled_per_class", "arm"], sort=False)[list(CLASSES)].mean().reset_index()
 
 
 def _pct(value: float) -> str:
@@ -271,7 +271,7 @@ def markdown_table(table: pd.DataFrame) -> str:
     """The accuracy table for reading: percentages, mean ± std, clips added and the gain with its
     interval and what that interval covers."""
     lines = [
-        "| labelled per class | variant | protocol | runs | added clips | accuracy % (mean ± std) "
+        "| labelled per class | arm | protocol | runs | added clips | accuracy % (mean ± std) "
         "| gain over baseline, points (95 % CI) | interval over | best epoch on test (published protocol) % |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -282,7 +282,7 @@ def markdown_table(table: pd.DataFrame) -> str:
             gain += f" ({_pct(r['gain_ci95_low'])} to {_pct(r['gain_ci95_high'])})"
         added = "" if pd.isna(r.get("added_clips")) else f"{r['added_clips']:.0f}"
         lines.append(
-            f"| {r['labelled_per_class']} | {r['variant']} | {r['protocol']} | {r['runs']} | {added} | {acc} | {gain} "
+            f"| {r['labelled_per_class']} | {r['arm']} | {r['protocol']} | {r['runs']} | {added} | {acc} | {gain} "
             f"| {r.get('interval_over') or ''} | {_pct(r.get('published_protocol_accuracy_mean'))} |"
         )
     note = (

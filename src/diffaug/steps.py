@@ -297,7 +297,7 @@ def train(
     real: str,
     split_json: str,
     generated: list[str],
-    variant: str,
+    arm: str,
     seed: int,
     split_name: str,
     classifier: dict,
@@ -352,7 +352,7 @@ def train(
         {
             "split": split_name,
             "train_per_class": parse_split_name(split_name)[1],
-            "variant": variant,
+            "arm": arm,
             "seed": seed,
             "model": classifier.get("model", "published_cnn"),
             "test_accuracy": test_accuracy,
@@ -375,7 +375,7 @@ def train(
     log.info(
         "%s %s seed %d: test accuracy %.3f at epoch %d (chosen on validation)",
         split_name,
-        variant,
+        arm,
         seed,
         test_accuracy,
         chosen,
@@ -429,13 +429,13 @@ def report(
     runs = runs_frame(loaded)
     table = accuracy_table(runs, protocol["kind"], dataset)
     skipped = len(pd.read_csv(rejected_csv))
-    table.loc[~table["variant"].str.startswith("published"), "skipped_clips"] = skipped
+    table.loc[~table["arm"].str.startswith("published"), "skipped_clips"] = skipped
     by_source: dict[tuple[str, str], list[pd.DataFrame]] = {}
     for path in map(Path, scores):  # .../{split}/rep{r}/{source}.csv
         by_source.setdefault((path.parent.parent.name, path.stem), []).append(pd.read_csv(path))
     fidelity = fidelity_table(
         {key: pd.concat(frames) for key, frames in by_source.items()},
-        [m for m in loaded if m["variant"] == "baseline"],
+        [m for m in loaded if m["arm"] == "baseline"],
         baseline_seed,
     )
     runtimes = runtime_table(loaded, _generation_records(records))
@@ -451,7 +451,7 @@ def report(
         with atomic_output(outputs[key]) as tmp:
             frame.to_csv(tmp, index=False)
     text = "# Gain per arm and labelled clips\n\n" + pivot_markdown(pivot)
-    text += "\n# Accuracy per variant\n\n" + markdown_table(table)
+    text += "\n# Accuracy per arm\n\n" + markdown_table(table)
     if replicates > 1:
         text += (
             f"\nEach split has {replicates} generated sets; the k-th classifier seed (counting from 0) "

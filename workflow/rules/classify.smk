@@ -4,13 +4,13 @@ rule train_classifier:
         split=rules.split.output.split,
         generated=generated_features,
     output:
-        weights=f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/model.safetensors",
-        metrics=f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/metrics.json",
-        description=f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/model.json",
+        weights=f"{R}/models/{{split}}/{{arm}}/seed{{seed}}/model.safetensors",
+        metrics=f"{R}/models/{{split}}/{{arm}}/seed{{seed}}/metrics.json",
+        description=f"{R}/models/{{split}}/{{arm}}/seed{{seed}}/model.json",
     log:
-        log_for("train_classifier", "{split}/{variant}/seed{seed}"),
+        log_for("train_classifier", "{split}/{arm}/seed{seed}"),
     benchmark:
-        benchmark_for("train_classifier", "{split}/{variant}/seed{seed}")
+        benchmark_for("train_classifier", "{split}/{arm}/seed{seed}")
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS.get("train_classifier", 1)

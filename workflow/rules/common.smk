@@ -96,7 +96,7 @@ def gpus(section):
 
 THREADS = config.get("threads", {})
 FIRST_SEED = config["seeds"][0]
-SOURCES = sorted({ARMS[v].generated for v in config["variants"]} - {None})
+SOURCES = sorted({ARMS[v].generated for v in config["arms"]} - {None})
 # What each step reads of the generate section, so that e.g. `keep` does not rerun generation.
 GENERATION = {k: v for k, v in config["generate"].items() if k not in ("filter", "keep", "replicates")}
 PAIRS = {"per_class": config["generate"]["per_class"], "seed": config["generate"]["seed"]}
@@ -116,7 +116,7 @@ def replicate_of(seed):
 wildcard_constraints:
     split=r"(random|fold\d+)(-n\d+)?",
     class_name="|".join(CLASSES),
-    variant="|".join(config["variants"]),
+    arm="|".join(config["arms"]),
     source="diffusion|mel_average|round_trip",
     seed=r"\d+",
     replicate=r"\d+",
@@ -161,17 +161,17 @@ def source_features(split, source, replicate):
 
 
 def generated_features(wildcards):
-    source = ARMS[wildcards.variant].generated
+    source = ARMS[wildcards.arm].generated
     return [source_features(wildcards.split, source, replicate_of(wildcards.seed))] if source else []
 
 
 def generated_set(wildcards):
     """The generated set that a run trains with; None for arms without generated clips."""
-    return replicate_of(wildcards.seed) if ARMS[wildcards.variant].generated else None
+    return replicate_of(wildcards.seed) if ARMS[wildcards.arm].generated else None
 
 
 def specaugment(wildcards):
-    return config["specaugment"] if ARMS[wildcards.variant].specaugment else None
+    return config["specaugment"] if ARMS[wildcards.arm].specaugment else None
 
 
 def baseline_weights(wildcards):
@@ -207,9 +207,9 @@ def all_generation_records():
 
 def all_metrics():
     return expand(
-        f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/metrics.json",
+        f"{R}/models/{{split}}/{{arm}}/seed{{seed}}/metrics.json",
         split=SPLITS,
-        variant=config["variants"],
+        arm=config["arms"],
         seed=config["seeds"],
     )
 
