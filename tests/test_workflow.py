@@ -164,6 +164,46 @@ def _rerun_table():
     return rows
 
 
+def _readme_rule_graph() -> dict[str, set[str]]:
+    """{rule: the rules it reads} from the README's listing under "What runs"; words in
+    parentheses are notes, and a line that starts with spaces continues the one above."""
+    block = (ROOT / "README.md").read_text().split("## What runs", 1)[1].split("```", 2)[1]
+    graph, rule = {}, None
+    for line in block.strip().splitlines():
+        if not line.startswith(" "):
+            rule, line = line.split("<-", 1)
+            rule = rule.strip()
+        names = re.split(r"[,|]", re.sub(r"\([^)]*\)", "", line))
+        graph.setdefault(rule, set()).update(name.strip() for name in names if name.strip())
+    return graph
+
+
+def _snakemake_rule_graph(workdir, change: str) -> set[tuple[str, str]]:
+    """(upstream, downstream) rule pairs of `snakemake --rulegraph` with `change` over the tiny config."""
+    (workdir / "change.yaml").write_text(change + "\n")
+    result = snakemake(workdir, "--rulegraph", configs=[*CONFIGS, str(workdir / "change.yaml")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    names = dict(re.findall(r"^\s*(\d+)\[label = \"(\w+)\"", result.stdout, re.M))
+    return {(names[a], names[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", result.stdout, re.M)}
+
+
+def test_the_readme_rule_listing_is_the_rule_graph(tmp_path):
+    graph = _readme_rule_graph()
+    defined = set(
+        re.findall(r"^\s*rule (\w+):", "".join(p.read_text() for p in ROOT.glob("workflow/rules/*.smk")), re.M)
+    )
+    assert set(graph) == defined
+    listed = {(upstream, rule) for rule, inputs in graph.items() for upstream in inputs}
+    planned = set()
+    for change in (  # between them, every way the graph can branch
+        "generate: {filter: confidence}",
+        "{generate: {filter: none}, diffusion: {pretrained: /a/pipeline}}",
+        "diffusion: {init_from: /a/pipeline}",
+    ):
+        planned |= _snakemake_rule_graph(tmp_path, change)
+    assert listed == {(a, b) for a, b in planned if b != "all"}
+
+
 def _planned_jobs(output: str) -> dict:
     stats = output.split("Job stats:", 1)[1].split("total", 1)[0]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE) if m[1] != "all"}
