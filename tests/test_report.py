@@ -193,3 +193,19 @@ def test_figures_are_written_as_png(tmp_path):
     assert sizes["confusion"][0] > sizes["confusion"][1]  # one panel per variant, side by side
     assert Image.open(tmp_path / "by_setting.png").size[1] > 1.8 * sizes["confusion"][1]  # a row per setting
     assert all(w > 300 and h > 300 for w, h in sizes.values())
+
+
+def test_spectrogram_images_are_small_pngs_with_low_bands_at_the_bottom():
+    import io
+
+    import torch
+    from PIL import Image
+
+    from diffaug.plots import spectrogram_png
+
+    image = torch.zeros(64, 40)
+    image[0] = 1.0  # the lowest band is the loudest
+    png = Image.open(io.BytesIO(spectrogram_png(image))).convert("RGB")
+    assert png.size == (40, 64)
+    assert sum(png.getpixel((5, 63))) > 500 and sum(png.getpixel((5, 0))) < 30  # bright at the bottom
+    assert len(spectrogram_png(torch.rand(64, 87, generator=torch.Generator().manual_seed(0)))) < 8000

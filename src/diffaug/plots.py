@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import torch
@@ -87,3 +89,17 @@ def examples_plot(real: dict[str, torch.Tensor], generated: dict[str, torch.Tens
         axes[0][column].set_title(name.replace("_", " "), fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
+
+
+def spectrogram_png(image: torch.Tensor, shades: int = 64) -> bytes:
+    """A (mels, frames) image in [0, 1] as a PNG of one pixel per bin, low bands at the bottom, in
+    `shades` steps of the colour map of the other spectrograms (a palette keeps it to a few kB)."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    index = (image.flip(0).clamp(0, 1).numpy() * (shades - 1)).round().astype(np.uint8)
+    png = Image.fromarray(index)
+    png.putpalette((colormaps["magma"](np.linspace(0, 1, shades))[:, :3] * 255).round().astype(np.uint8).tobytes())
+    buffer = io.BytesIO()
+    png.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()

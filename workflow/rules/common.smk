@@ -2,6 +2,7 @@ import os
 import sys
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 
 from diffaug import CLASSES
 from diffaug.arms import ARMS
@@ -212,8 +213,22 @@ def all_metrics():
     )
 
 
+def listen_inputs(wildcards):
+    """What the listening page plays: the first split's first generated set, from each generating source."""
+    split = SPLITS[0]
+    inputs = {"manifest": rules.manifest.output.manifest, "pairs": f"{R}/pairs/{split}/rep0.csv"}
+    if "diffusion" in SOURCES:
+        inputs["classes"] = expand(f"{R}/generated/{split}/rep0/{{class_name}}", class_name=CLASSES)
+        inputs["model"] = diffusion_model(SimpleNamespace(split=split))
+    if "mel_average" in SOURCES:
+        inputs["mel_average"] = f"{R}/features/{split}/rep0/mel_average.safetensors"
+    return inputs
+
+
 def final_outputs():
     outputs = [f"{R}/tables/accuracy.csv", f"{R}/tables/accuracy.md", f"{R}/plots/accuracy.png"]
     if "diffusion" in SOURCES:
         outputs += expand(f"{R}/plots/examples_{{split}}.png", split=SPLITS)
+    if SOURCES:
+        outputs.append(f"{R}/report/listen.html")
     return outputs

@@ -57,3 +57,25 @@ rule plot_examples:
         **resources_for("plot_examples", mem_mb=2000, runtime=10),
     script:
         "../../scripts/plot_examples.py"
+
+
+rule listen:
+    input:
+        unpack(listen_inputs),
+    output:
+        page=report(f"{R}/report/listen.html", caption="../report/listen.rst", category="Listen"),
+    log:
+        log_for("listen"),
+    benchmark:
+        benchmark_for("listen")
+    localrule: True
+    conda:
+        "../../envs/diffaug.yaml"
+    threads: 1
+    resources:
+        **resources_for("listen", mem_mb=2000, runtime=10),
+    params:
+        features=FEATURES,
+        seed=config["generate"]["seed"],
+    script:
+        "../../scripts/listen.py"
