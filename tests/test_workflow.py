@@ -64,6 +64,11 @@ def test_every_stage_left_its_outputs(finished_run):
         assert list((results / "benchmarks").glob(f"{rule}*")), rule
 
 
+def test_training_curves_are_plotted(finished_run):
+    for name in ("classifier_training", "diffusion_training"):
+        assert (finished_run / "results" / "plots" / f"{name}.png").stat().st_size > 5000, name
+
+
 PROBE = """<script>
 // each player's duration once its metadata loads (-1: it failed; null: nothing within 5 s), and whether
 // each image decoded

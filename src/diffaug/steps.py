@@ -390,6 +390,19 @@ def _generation_records(records: list[str]) -> dict[str, list[dict]]:
     return found
 
 
+def _diffusion_losses(records: list[str]) -> dict[str, list[float]]:
+    """The per-step training loss of each trained diffusion model (results/diffusion/{split}/model), by split."""
+    losses = {}
+    for folder in map(Path, records):
+        record = folder / "training.json"
+        if record.is_file():
+            loss = json.loads(record.read_text()).get("loss")
+            if not loss:
+                raise ValueError(f"{record}: no per-step training loss recorded; rerun train_diffusion")
+            losses[folder.parent.name] = loss
+    return losses
+
+
 def report(
     metrics: list[str],
     scores: list[str],
@@ -405,9 +418,10 @@ def report(
 
     `scores` are results/scores/{split}/rep{r}/{source}.csv files, made with the baseline run of
     `baseline_seed`; `records` are the trained diffusion models and generated class folders;
-    `outputs` maps table, markdown, per_class, fidelity, runtimes, plot and confusion to their paths.
+    `outputs` maps table, markdown, per_class, fidelity, runtimes, plot, confusion, classifier_training
+    and, where diffusion models are trained, diffusion_training to their paths.
     """
-    from .plots import accuracy_plot, confusion_plot
+    from .plots import accuracy_plot, classifier_training_plot, confusion_plot, diffusion_training_plot
     from .report import (
         accuracy_table,
         fidelity_markdown,
@@ -453,6 +467,11 @@ def report(
         accuracy_plot(runs, tmp, dataset)
     with atomic_output(outputs["confusion"]) as tmp:
         confusion_plot(loaded, tmp)
+    with atomic_output(outputs["classifier_training"]) as tmp:
+        classifier_training_plot(loaded, tmp)
+    if "diffusion_training" in outputs:
+        with atomic_output(outputs["diffusion_training"]) as tmp:
+            diffusion_training_plot(_diffusion_losses(records), tmp)
 
 
 def listen(

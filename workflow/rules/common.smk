@@ -204,6 +204,15 @@ def all_generation_records():
     return models + classes
 
 
+def diffusion_training_plots():
+    """The report's plot of diffusion training loss, where the run trains diffusion models."""
+    return (
+        [f"{R}/plots/diffusion_training.png"]
+        if "diffusion" in SOURCES and not config["diffusion"]["pretrained"]
+        else []
+    )
+
+
 def all_metrics():
     return expand(
         f"{R}/models/{{split}}/{{variant}}/seed{{seed}}/metrics.json",
@@ -227,6 +236,7 @@ def listen_inputs(wildcards):
 
 def final_outputs():
     outputs = [f"{R}/tables/accuracy.csv", f"{R}/tables/accuracy.md", f"{R}/plots/accuracy.png"]
+    outputs += [f"{R}/plots/classifier_training.png", *diffusion_training_plots()]
     if "diffusion" in SOURCES:
         outputs += expand(f"{R}/plots/examples_{{split}}.png", split=SPLITS)
     if SOURCES:

@@ -1,3 +1,10 @@
+# The loss curves of diffusion training, where the run trains diffusion models.
+DIFFUSION_TRAINING = {
+    "diffusion_training": report(plot, caption="../report/diffusion_training.rst", category="Training")
+    for plot in diffusion_training_plots()
+}
+
+
 rule report:
     input:
         metrics=all_metrics(),
@@ -5,6 +12,7 @@ rule report:
         records=all_generation_records(),
         rejected=rules.manifest.output.rejected,
     output:
+        **DIFFUSION_TRAINING,
         table=report(f"{R}/tables/accuracy.csv", caption="../report/accuracy_table.rst", category="Accuracy"),
         markdown=f"{R}/tables/accuracy.md",
         per_class=report(f"{R}/tables/per_class.csv", caption="../report/per_class.rst", category="Accuracy"),
@@ -14,6 +22,9 @@ rule report:
         runtimes=report(f"{R}/tables/runtimes.csv", caption="../report/runtimes.rst", category="Runs"),
         plot=report(f"{R}/plots/accuracy.png", caption="../report/accuracy.rst", category="Accuracy"),
         confusion=report(f"{R}/plots/confusion.png", caption="../report/confusion.rst", category="Accuracy"),
+        classifier_training=report(
+            f"{R}/plots/classifier_training.png", caption="../report/classifier_training.rst", category="Training"
+        ),
     log:
         log_for("report"),
     benchmark:
