@@ -212,15 +212,18 @@ def test_the_listening_page_plays_what_each_source_adds(tiny_dataset, tiny_pipel
     save_feature_sets(tmp_path / "real.safetensors", sets)
     average = str(tmp_path / "avg.safetensors")
     steps.features_mel_average(str(tmp_path / "real.safetensors"), str(tmp_path / "pairs.csv"), average)
-    inputs = (str(tmp_path / "manifest.csv"), str(tmp_path / "pairs.csv"))
+    shown = ["air_conditioner", "siren"]  # two classes keep the test short
+    pairs = pairs[pairs["class"].isin(shown)]
+    pairs.to_csv(tmp_path / "rep0.csv", index=False)
+    inputs = (str(tmp_path / "manifest.csv"), str(tmp_path / "rep0.csv"))
 
     steps.listen(*inputs, [], average, None, features, 0, str(tmp_path / "averages.html"))
     page = (tmp_path / "averages.html").read_text()
-    assert page.count("<audio") == 10 * 2 * 3  # two pairs per class: A, B and their mel average
+    assert page.count("<audio") == 2 * 2 * 3  # two pairs per class: A, B and their mel average
     assert "round trip" not in page and "as the classifier reads it" in page
 
     folders = []
-    for name in CLASSES:  # stand-ins for the interpolated clips: real WAVs named by their pair
+    for name in shown:  # stand-ins for the interpolated clips: real WAVs named by their pair
         folder = tmp_path / "generated" / name
         folder.mkdir(parents=True)
         for pair in pairs[pairs["class"] == name]["pair"]:
@@ -228,7 +231,7 @@ def test_the_listening_page_plays_what_each_source_adds(tiny_dataset, tiny_pipel
         folders.append(str(folder))
     steps.listen(*inputs, folders, average, str(tiny_pipeline), features, 0, str(tmp_path / "listen.html"))
     page = (tmp_path / "listen.html").read_text()
-    assert page.count("<audio") == 10 * 2 * 6 and page.count("<img") == 10 * 2 * 6
+    assert page.count("<audio") == 2 * 2 * 6 and page.count("<img") == 2 * 2 * 6
     assert "siren-00002" not in page  # the first two pairs of each class only
     first = pairs[pairs["class"] == "siren"].iloc[0]
     assert f"pair siren-00000: A = {first['source_a']} (recording {first['fsID_a']})" in page

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 
@@ -33,10 +34,14 @@ class Clip:
     frames: int
 
 
+@cache
+def _display_imager(frames: int, rate: int) -> MelImager:
+    return MelImager(MelSpec(x_res=frames, sample_rate=rate, **DISPLAY))  # its filterbank costs more than a clip
+
+
 def display_image(audio: torch.Tensor, rate: int) -> torch.Tensor:
     """(mels, frames) spectrogram of mono `audio` in [0, 1], in the mel images' convention."""
-    spec = MelSpec(x_res=len(audio) // DISPLAY["hop_length"] + 1, sample_rate=rate, **DISPLAY)
-    return MelImager(spec).audio_to_image(audio[None])[0, 0]
+    return _display_imager(len(audio) // DISPLAY["hop_length"] + 1, rate).audio_to_image(audio[None])[0, 0]
 
 
 def clip(label: str, audio: torch.Tensor, rate: int, wav: bytes | None = None) -> Clip:
