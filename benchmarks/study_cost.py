@@ -51,14 +51,14 @@ from generation import timed  # this folder's generation benchmark
 from snakemake.utils import update_config
 
 from diffaug.arms import ARMS
-from diffaug.audio import fit_length, inspect_audio, load_mono
+from diffaug.audio import inspect_audio
 from diffaug.classifier import build_classifier, probabilities, train_classifier
 from diffaug.config import will_use_cuda
 from diffaug.devices import reduced_dtype, resolve_device
 from diffaug.diffusion import build_unet, load_pipeline, mel_spec_of, save_pipeline, train_diffusion, training_images
 from diffaug.features import FeatureExtractor, FeatureSpec
 from diffaug.files import worker_processes
-from diffaug.generate import Interpolator, generate_class
+from diffaug.generate import Interpolator, generate_class, round_trip, source_slices
 from diffaug.mel_image import MelImager, MelSpec
 from diffaug.pairs import choose_pairs, pairs_table
 from diffaug.splits import parse_split_name, split_names
@@ -202,14 +202,6 @@ def generation_check(workdir: Path, folder: Path, settings: dict, device, count:
     return took / count, len(set(pairs["source_a"]) | set(pairs["source_b"]))
 
 
-def round_trip(spec: MelSpec, paths: list[str]) -> None:
-    """What features_round_trip does to clips on the CPU: decode, mel image, Griffin-Lim."""
-    imager = MelImager(spec)
-    audio = torch.stack([fit_length(load_mono(p, spec.sample_rate), spec.slice_samples) for p in paths])
-    with torch.inference_mode():
-        imager.image_to_audio(imager.audio_to_image(audio))
-
-
 def classifier_units(config: dict, device, precision: str, clips: int) -> dict:
     """Seconds per clip of one training step (an epoch's share) and of one prediction."""
     settings = config["classifier"] | {"device": str(device), "precision": precision}
@@ -301,7 +293,11 @@ def measure(config: dict, machine: torch.device, quick: bool) -> tuple[dict, dic
             spec, unet, note = start_model(config, "pretrained")
             notes.append(note)
         with threads_of(config, "features_round_trip"):
-            units["round_trip_seconds_per_clip"] = slope(torch.device("cpu"), lambda p: round_trip(spec, p), files[:8])
+
+            def rebuild(paths):  # what features_round_trip does to clips on the CPU: decode, mel image, Griffin-Lim
+                return round_trip(source_slices(paths, spec), MelImager(spec))
+
+            units["round_trip_seconds_per_clip"] = slope(torch.device("cpu"), rebuild, files[:8])
         folder, device = workdir / "model", section_device(config, "generate", machine)
         save_pipeline(folder, unet, DDIMScheduler(clip_sample=False), spec)
         generate = dict(config["generate"])

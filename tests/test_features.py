@@ -107,3 +107,23 @@ def test_four_seconds_take_the_whole_clip(tmp_path):
     sf.write(tmp_path / "long.wav", _chirp(88200).numpy(), 22050)
     x = FeatureExtractor(FeatureSpec(num_samples=88200)).from_file(tmp_path / "long.wav")
     assert x.shape == (1, 64, 173) and x[0, :, -10:].abs().max() > 0
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_features_turn_back_into_audio_with_the_same_features(log):
+    """What the listening page plays of a mel average: audio whose features are the ones given."""
+    extractor = FeatureExtractor(FeatureSpec(log=log))
+    x = extractor.from_audio(_chirp())[None]
+    audio = extractor.to_audio(x, torch.Generator().manual_seed(0))
+    assert audio.shape == (1, 22050)
+    db = FeatureExtractor(FeatureSpec(log=True))
+    again, before = db.from_audio(audio[0]), db.from_audio(_chirp())
+    noise = db.from_audio(0.1 * torch.randn(22050, generator=torch.Generator().manual_seed(1)))
+    assert (again - before).abs().mean() < 2  # dB, at the same loudness: 0.4 when written
+    assert (noise - before).abs().mean() > 5  # white noise at a like level is 6.9 dB away
+
+
+def test_features_with_windows_too_far_apart_are_not_turned_into_audio():
+    extractor = FeatureExtractor(FeatureSpec(n_fft=512, hop_length=512))
+    with pytest.raises(ValueError, match="features.hop_length 512 is over half of n_fft 512"):
+        extractor.to_audio(torch.rand(1, 1, 64, 44))

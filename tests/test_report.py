@@ -225,3 +225,44 @@ def test_figures_are_written_as_png(tmp_path):
     assert sizes["confusion"][0] > sizes["confusion"][1]  # one panel per arm, side by side
     assert Image.open(tmp_path / "by_setting.png").size[1] > 1.8 * sizes["confusion"][1]  # a row per setting
     assert all(w > 300 and h > 300 for w, h in sizes.values())
+
+
+def _history(epochs, shift):
+    return [{"epoch": e, "loss": 2 / e + shift, "val_accuracy": 0.1 * e, "test_accuracy": 0.0} for e in epochs]
+
+
+def test_training_curves_have_a_column_per_setting_of_labelled_clips(tmp_path):
+    from PIL import Image
+
+    from diffaug.plots import classifier_training_plot, diffusion_training_plot
+
+    metrics = [
+        {"split": "fold1", "train_per_class": None, "arm": v, "seed": s, "history": _history(range(1, 6), s / 10)}
+        for v in ("diffusion", "baseline")
+        for s in (0, 1)
+    ]
+    classifier_training_plot(metrics, tmp_path / "one.png")
+    low = [{**m, "split": "fold1-n50", "train_per_class": 50} for m in metrics]
+    classifier_training_plot(metrics + low, tmp_path / "two.png")
+    one, two = (Image.open(tmp_path / f"{name}.png").size for name in ("one", "two"))
+    assert two[0] > 1.6 * one[0] and two[1] == one[1]
+    losses = {split: [1 / (1 + step) for step in range(200)] for split in ("fold1", "fold2", "fold1-n50")}
+    diffusion_training_plot(losses, tmp_path / "diffusion.png")
+    diffusion_training_plot({"fold1": losses["fold1"]}, tmp_path / "single.png")
+    assert Image.open(tmp_path / "diffusion.png").size[0] > 1.6 * Image.open(tmp_path / "single.png").size[0]
+
+
+def test_spectrogram_images_are_small_pngs_with_low_bands_at_the_bottom():
+    import io
+
+    import torch
+    from PIL import Image
+
+    from diffaug.plots import spectrogram_png
+
+    image = torch.zeros(64, 40)
+    image[0] = 1.0  # the lowest band is the loudest
+    png = Image.open(io.BytesIO(spectrogram_png(image))).convert("RGB")
+    assert png.size == (40, 64)
+    assert sum(png.getpixel((5, 63))) > 500 and sum(png.getpixel((5, 0))) < 30  # bright at the bottom
+    assert len(spectrogram_png(torch.rand(64, 87, generator=torch.Generator().manual_seed(0)))) < 8000

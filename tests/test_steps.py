@@ -202,3 +202,44 @@ def test_round_trip_features_are_the_pair_sources_through_the_mel_image(tiny_dat
     real = FeatureExtractor(FeatureSpec(**features)).from_audio(fit_length(source, TINY_MEL.slice_samples))
     assert not torch.allclose(x[16], real)  # the clip went through the image and Griffin-Lim
     assert float(x[16].sum()) == pytest.approx(float(real.sum()), rel=0.3)  # at the source's loudness
+
+
+def test_the_listening_page_plays_what_each_source_adds(tiny_dataset, tiny_pipeline, tmp_path):
+    import base64
+    import re
+
+    manifest, split, pairs = _pairs_of(tiny_dataset, tmp_path, per_class=3)
+    features = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 64}
+    sets = {"all": (torch.rand(len(manifest), 1, 64, 44), torch.tensor(manifest["classID"]), list(manifest["id"]))}
+    save_feature_sets(tmp_path / "real.safetensors", sets)
+    average = str(tmp_path / "avg.safetensors")
+    steps.features_mel_average(str(tmp_path / "real.safetensors"), str(tmp_path / "pairs.csv"), average)
+    shown = ["air_conditioner", "siren"]  # two classes keep the test short
+    pairs = pairs[pairs["class"].isin(shown)]
+    pairs.to_csv(tmp_path / "rep0.csv", index=False)
+    inputs = (str(tmp_path / "manifest.csv"), str(tmp_path / "rep0.csv"))
+
+    steps.listen(*inputs, [], average, None, features, 0, str(tmp_path / "averages.html"))
+    page = (tmp_path / "averages.html").read_text()
+    assert page.count("<audio") == 2 * 2 * 3  # two pairs per class: A, B and their mel average
+    assert "round trip" not in page and "as the classifier reads it" in page
+
+    folders = []
+    for name in shown:  # stand-ins for the interpolated clips: real WAVs named by their pair
+        folder = tmp_path / "generated" / name
+        folder.mkdir(parents=True)
+        for pair in pairs[pairs["class"] == name]["pair"]:
+            shutil.copy(manifest[manifest["class"] == name]["path"].iloc[0], folder / f"{pair}.wav")
+        folders.append(str(folder))
+    steps.listen(*inputs, folders, average, str(tiny_pipeline), features, 0, str(tmp_path / "listen.html"))
+    page = (tmp_path / "listen.html").read_text()
+    assert page.count("<audio") == 2 * 2 * 6 and page.count("<img") == 2 * 2 * 6
+    assert "siren-00002" not in page  # the first two pairs of each class only
+    first = pairs[pairs["class"] == "siren"].iloc[0]
+    assert f"pair siren-00000: A = {first['source_a']} (recording {first['fsID_a']})" in page
+    embedded = re.findall(r'src="data:audio/wav;base64,([^"]+)"', page)
+    assert base64.b64encode((tmp_path / "generated" / "siren" / "siren-00000.wav").read_bytes()).decode() in embedded
+
+    (Path(folders[0]) / "air_conditioner-00001.wav").unlink()
+    with pytest.raises(FileNotFoundError, match="air_conditioner-00001.wav: the interpolated clip .* missing"):
+        steps.listen(*inputs, folders, average, str(tiny_pipeline), features, 0, str(tmp_path / "again.html"))

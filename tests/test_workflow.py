@@ -1,13 +1,17 @@
 """The whole DAG on the tiny config, through the real `snakemake` command."""
 
+import base64
+import html
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 
 import pandas as pd
 import pytest
+import soundfile as sf
 import yaml
 from conftest import CONFIGS, ROOT, snakemake, snakemake_command
 
@@ -64,17 +68,74 @@ def test_every_stage_left_its_outputs(finished_run):
         assert list((results / "benchmarks").glob(f"{rule}*")), rule
 
 
-def test_a_trained_classifier_folder_labels_its_test_clips_as_the_run_scored_them(finished_run, capsys):
-    from diffaug.cli import main
+def test_training_curves_are_plotted(finished_run):
+    for name in ("classifier_training", "diffusion_training"):
+        assert (finished_run / "results" / "plots" / f"{name}.png").stat().st_size > 5000, name
 
+
+PROBE = """<script>
+// each player's duration once its metadata loads (-1: it failed; null: nothing within 5 s), and whether
+// each image decoded
+const duration = a => new Promise(done => {
+  const check = () => a.error ? done(-1) : a.readyState >= 1 ? done(a.duration) : null;
+  a.addEventListener("loadedmetadata", check);
+  a.addEventListener("error", () => done(-1));
+  check();
+  setTimeout(() => done(null), 5000);
+});
+window.addEventListener("load", async () => {
+  const players = [...document.querySelectorAll("audio")];
+  const durations = await Promise.all(players.map(duration));
+  const found = players.map((a, i) => ({
+    label: a.title, pair: a.closest("div.row").previousElementSibling.textContent, duration: durations[i]
+  }));
+  const images = [...document.querySelectorAll("img")].map(img => img.complete && img.naturalWidth > 0);
+  const out = document.createElement("pre");
+  out.id = "probe";
+  out.textContent = JSON.stringify({players: found, images});
+  document.body.append(out);
+});
+</script>"""
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    pytest.fail(
+        "headless Chromium checks the listening page: apt-get install chromium (as .ci/run does), "
+        "or deselect this test with -m 'not browser'"
+    )
+
+
+@pytest.mark.browser
+def test_every_clip_on_the_listening_page_plays_in_a_browser(finished_run, tmp_path):
     results = finished_run / "results"
-    model_dir = results / "models" / "fold1" / "baseline" / "seed0"
-    test = json.loads((results / "splits" / "fold1.json").read_text())["test"]
-    clips = pd.read_csv(results / "data" / "manifest.csv").set_index("id").loc[test]
-    assert main(["predict", str(model_dir), *clips["path"], "--csv"]) == 0
-    predicted = pd.read_csv(io.StringIO(capsys.readouterr().out))["predicted"]
-    accuracy = json.loads((model_dir / "metrics.json").read_text())["test_accuracy"]
-    assert (predicted == clips["class"].to_numpy()).sum() == round(accuracy * len(clips))
+    page = (results / "report" / "listen.html").read_text()
+    assert len(page) < 5_000_000  # 3.7 MB when written: 16-bit WAVs of a few clips per class
+    first_wav = re.search(r'src="data:audio/wav;base64,([^"]+)"', page)[1]
+    assert sf.info(io.BytesIO(base64.b64decode(first_wav))).subtype == "PCM_16"
+    (tmp_path / "probe.html").write_text(page.replace("</body>", PROBE + "</body>"))
+    command = [_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000"]
+    result = subprocess.run([*command, "--dump-dom", str(tmp_path / "probe.html")], capture_output=True, timeout=300)
+    probe = re.search(r'<pre id="probe">(.*?)</pre>', result.stdout.decode(), re.S)
+    assert probe, result.stderr.decode()[-3000:]
+    found = json.loads(html.unescape(probe[1]))
+    players = pd.DataFrame(found["players"])
+    assert len(players) == 10 * 2 * 6  # classes x pairs x (A and B, real and round trip, interpolated, averaged)
+    assert (players["duration"] > 0).all(), players[~(players["duration"] > 0)].to_string()
+    assert len(found["images"]) == len(players) and all(found["images"])  # every spectrogram decoded
+    pairs = pd.read_csv(results / "pairs" / "fold1" / "rep0.csv").set_index("pair")
+    for heading, group in players.groupby("pair"):
+        pair, a, b = re.fullmatch(r"pair (\S+): A = (\S+) \(recording \d+\), B = (\S+) \(.*", heading).groups()
+        assert (a, b) == tuple(pairs.loc[pair, ["source_a", "source_b"]])  # the page names the pair's sources
+        seconds = group.set_index("label")["duration"]
+        wav = results / "generated" / "fold1" / "rep0" / pairs.loc[pair, "class"] / f"{pair}.wav"
+        assert seconds["diffusion: A to B"] == pytest.approx(sf.info(wav).duration, abs=1e-3)
+        assert seconds["mel average of A and B"] == pytest.approx(1.0, abs=1e-3)  # the classifier's 1 s
+        for side in "AB":  # up to one slice of the 16 x 16 mel image, and its round trip as long
+            assert 0 < seconds[f"{side}: real"] <= 8191 / 22050 + 1e-3
+            assert seconds[f"{side}: round trip"] == pytest.approx(seconds[f"{side}: real"], abs=1e-3)
 
 
 def test_nothing_reruns_when_nothing_changed(finished_run):
@@ -240,6 +301,7 @@ CLASSIFIER_RERUNS = {"train_classifier": 10, "score_generated": 3, "select_gener
                 "features_generated": 1,
                 "features_mel_average": 1,
                 "features_round_trip": 1,
+                "listen": 1,
                 **CLASSIFIER_RERUNS,
             },
         ),

@@ -15,6 +15,8 @@ import torchaudio
 
 from .audio import fit_length, load_mono
 from .files import load_tensors, map_in_workers, save_tensors
+from .mel_image import griffin_lim, mel_to_linear
+from .mel_spec import MelSpec
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,21 @@ class FeatureExtractor:
 
     def from_file(self, path) -> torch.Tensor:
         return self.from_audio(load_mono(path, self.spec.sample_rate))
+
+    def to_audio(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(batch, 1, n_mels, frames) features -> (batch, num_samples) audio: the mel inverted by least
+        squares, the phase by Griffin-Lim. What features made without audio (mel averages) sound like."""
+        spec = self.spec
+        if 2 * spec.hop_length > spec.n_fft:
+            raise ValueError(
+                f"features.hop_length {spec.hop_length} is over half of n_fft {spec.n_fft}: "
+                "Griffin-Lim cannot turn such features back into audio"
+            )
+        power = torch.pow(10.0, features / 10) if spec.log else features
+        linear = mel_to_linear(power.squeeze(1).float(), self.mel.mel_scale.fb)
+        frames = MelSpec(features.shape[-1], spec.n_mels, spec.sample_rate, spec.n_fft, spec.hop_length)
+        audio = griffin_lim(linear.sqrt(), torch.hann_window(spec.n_fft), frames, generator)
+        return audio[..., : spec.num_samples]
 
     def from_files(self, paths: Sequence, desc: str | None = "features", workers: int = 0) -> torch.Tensor:
         """Features of every file, in order; `workers` processes decode and transform beside this one."""

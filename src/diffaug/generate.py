@@ -103,6 +103,14 @@ def with_loudness(audio: torch.Tensor, rms: float) -> torch.Tensor:
     return audio / max(1.0, float(audio.abs().max()) / 0.99)
 
 
+def round_trip(audio: torch.Tensor, imager: MelImager, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(clips, slice samples) -> the same clips sent only through the mel image and Griffin-Lim, no
+    diffusion, each at its own loudness: what the image alone keeps of a clip."""
+    with torch.inference_mode():
+        rebuilt = imager.image_to_audio(imager.audio_to_image(audio), generator)
+    return torch.stack([with_loudness(b, float(a.pow(2).mean().sqrt())) for a, b in zip(audio, rebuilt)])
+
+
 def _batches(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -13,7 +13,7 @@ import torchaudio
 from .audio import fit_length
 from .mel_spec import MelSpec
 
-__all__ = ["MelImager", "MelSpec"]
+__all__ = ["MelImager", "MelSpec", "griffin_lim", "mel_to_linear"]
 
 
 class MelImager(torch.nn.Module):
@@ -49,14 +49,18 @@ class MelImager(torch.nn.Module):
         return griffin_lim(self.mel_to_linear(torch.pow(10.0, db / 10)).sqrt(), self.window, self.spec, generator)
 
     def mel_to_linear(self, power: torch.Tensor, iterations: int = 50) -> torch.Tensor:
-        """(batch, mels, frames) mel power -> (batch, freq, frames) linear power: the non-negative
-        least-squares inverse of the filterbank, by multiplicative updates."""
-        fb = self.mel.mel_scale.fb  # (freq, mels)
-        target = fb @ power
-        linear = target.clone()
-        for _ in range(iterations):
-            linear = linear * target / (fb @ (fb.T @ linear)).clamp_min(1e-12)
-        return linear
+        """(batch, mels, frames) mel power -> (batch, freq, frames) linear power."""
+        return mel_to_linear(power, self.mel.mel_scale.fb, iterations)
+
+
+def mel_to_linear(power: torch.Tensor, fb: torch.Tensor, iterations: int = 50) -> torch.Tensor:
+    """(batch, mels, frames) mel power -> (batch, freq, frames) linear power: the non-negative
+    least-squares inverse of the (freq, mels) filterbank `fb`, by multiplicative updates."""
+    target = fb @ power
+    linear = target.clone()
+    for _ in range(iterations):
+        linear = linear * target / (fb @ (fb.T @ linear)).clamp_min(1e-12)
+    return linear
 
 
 def griffin_lim(magnitude: torch.Tensor, window: torch.Tensor, spec: MelSpec, generator=None, momentum=0.99):

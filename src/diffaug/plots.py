@@ -1,14 +1,20 @@
-"""Figures of the report: accuracy per arm, confusion matrices, real against generated spectrograms."""
+"""Figures of the report: accuracy per arm, confusion matrices, real against generated spectrograms,
+training curves."""
 
 from __future__ import annotations
+
+import io
 
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
+from matplotlib.ticker import MaxNLocator
 
 from . import CLASSES
 from .report import PUBLISHED, labelled_setting, setting_order, shows_published
+from .splits import parse_split_name
 
 
 def accuracy_plot(runs: pd.DataFrame, path, dataset: str) -> None:
@@ -110,3 +116,84 @@ def examples_plot(real: dict[str, torch.Tensor], generated: dict[str, torch.Tens
         axes[0][column].set_title(name.replace("_", " "), fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
+
+
+def _mean_and_band(ax, curves: pd.DataFrame, label: str, color) -> None:
+    """A line at the mean of `curves` (a row per run, a column per epoch or step) and, with several
+    runs, a band of ± one standard deviation."""
+    mean, std = curves.mean(), curves.std(ddof=1)
+    ax.plot(curves.columns, mean, color=color, lw=1.4, label=label)
+    if len(curves) > 1:
+        ax.fill_between(curves.columns, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+
+
+def _setting_title(labelled: str) -> str:
+    return f"{labelled} labelled clips per class" if labelled != "all" else "all labelled clips"
+
+
+def classifier_training_plot(metrics: list[dict], path) -> None:
+    """Training loss and validation accuracy per epoch (rows), a column per setting of labelled clips:
+    per arm, the mean over its runs (seeds and splits) with a band of ± one standard deviation."""
+    setting_of = [labelled_setting(m.get("train_per_class")) for m in metrics]
+    settings = sorted(set(setting_of), key=setting_order)
+    arms = list(dict.fromkeys(["baseline", *(m["arm"] for m in metrics)]))
+    arms = [a for a in arms if any(m["arm"] == a for m in metrics)]
+    colors = dict(zip(arms, colormaps["tab10"].colors))
+    fig = Figure(figsize=(1.5 + 4.2 * len(settings), 6.2))
+    axes = fig.subplots(2, len(settings), squeeze=False, sharex="col")
+    for column, labelled in enumerate(settings):
+        for arm in arms:
+            runs = [m for m, s in zip(metrics, setting_of) if s == labelled and m["arm"] == arm]
+            if not runs:
+                continue
+            for row, (key, scale) in enumerate((("loss", 1), ("val_accuracy", 100))):
+                curves = pd.DataFrame([{h["epoch"]: scale * h[key] for h in m["history"]} for m in runs])
+                _mean_and_band(axes[row][column], curves, f"{arm} ({len(runs)} runs)", colors[arm])
+        axes[0][column].set_title(_setting_title(labelled), fontsize=10)
+        axes[1][column].set_xlabel("epoch")
+        axes[1][column].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[0][0].set_ylabel("training loss")
+    axes[1][0].set_ylabel("validation accuracy (%)")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle("Classifier training (lines: mean over runs; bands: ± one std)", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+
+
+def diffusion_training_plot(losses: dict[str, list[float]], path) -> None:
+    """Diffusion training loss per step, a panel per setting of labelled clips: the mean over its
+    splits' models, raw (faint) and over a moving window of a fiftieth of the steps, with a band of ±
+    one standard deviation over the models when there are several."""
+    setting_of = {split: labelled_setting(parse_split_name(split)[1]) for split in losses}
+    settings = sorted(set(setting_of.values()), key=setting_order)
+    fig = Figure(figsize=(1.2 + 4.2 * len(settings), 3.6))
+    axes = fig.subplots(1, len(settings), squeeze=False)
+    for ax, labelled in zip(axes[0], settings):
+        curves = pd.DataFrame([losses[split] for split in losses if setting_of[split] == labelled])
+        curves.columns = range(1, curves.shape[1] + 1)
+        window = max(1, curves.shape[1] // 50)
+        smooth = curves.T.rolling(window, min_periods=1).mean().T
+        ax.plot(curves.columns, curves.mean(), color="#08519c", lw=0.5, alpha=0.3)
+        label = f"{len(curves)} model" + "s" * (len(curves) > 1) + (f", mean of {window} steps" if window > 1 else "")
+        _mean_and_band(ax, smooth, label, "#08519c")
+        ax.set_yscale("log")
+        ax.set_title(_setting_title(labelled), fontsize=10)
+        ax.set_xlabel("step")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("noise prediction loss (MSE)")
+    fig.suptitle("Diffusion training", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+
+
+def spectrogram_png(image: torch.Tensor, shades: int = 64) -> bytes:
+    """A (mels, frames) image in [0, 1] as a PNG of one pixel per bin, low bands at the bottom, in
+    `shades` steps of the colour map of the other spectrograms (a palette keeps it to a few kB)."""
+    from PIL import Image
+
+    index = (image.flip(0).clamp(0, 1).numpy() * (shades - 1)).round().astype(np.uint8)
+    png = Image.fromarray(index)
+    png.putpalette((colormaps["magma"](np.linspace(0, 1, shades))[:, :3] * 255).round().astype(np.uint8).tobytes())
+    buffer = io.BytesIO()
+    png.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()

@@ -135,7 +135,7 @@ def features_round_trip(
     what that round trip alone keeps of each class."""
     from .audio import resample
     from .diffusion import saved_mel_spec
-    from .generate import source_slices, with_loudness
+    from .generate import round_trip, source_slices
     from .mel_image import MelImager
     from .pairs import replicate_seed
 
@@ -146,10 +146,7 @@ def features_round_trip(
     xs, ys, names = [], [], []
     for class_name, chosen in pd.read_csv(pairs_csv).groupby("class", sort=True):
         sources = sorted(set(chosen["source_a"]) | set(chosen["source_b"]))[: len(chosen)]
-        audio = source_slices(table.loc[sources, "path"], spec)
-        with torch.inference_mode():
-            rebuilt = imager.image_to_audio(imager.audio_to_image(audio), generator)
-        rebuilt = torch.stack([with_loudness(b, float(a.pow(2).mean().sqrt())) for a, b in zip(audio, rebuilt)])
+        rebuilt = round_trip(source_slices(table.loc[sources, "path"], spec), imager, generator)
         rebuilt = resample(rebuilt, spec.sample_rate, features["sample_rate"])
         xs += [extractor.from_audio(clip) for clip in rebuilt]
         ys += [CLASSES.index(class_name)] * len(sources)
@@ -393,6 +390,19 @@ def _generation_records(records: list[str]) -> dict[str, list[dict]]:
     return found
 
 
+def _diffusion_losses(records: list[str]) -> dict[str, list[float]]:
+    """The per-step training loss of each trained diffusion model (results/diffusion/{split}/model), by split."""
+    losses = {}
+    for folder in map(Path, records):
+        record = folder / "training.json"
+        if record.is_file():
+            loss = json.loads(record.read_text()).get("loss")
+            if not loss:
+                raise ValueError(f"{record}: no per-step training loss recorded; rerun train_diffusion")
+            losses[folder.parent.name] = loss
+    return losses
+
+
 def report(
     metrics: list[str],
     scores: list[str],
@@ -408,10 +418,17 @@ def report(
 
     `scores` are results/scores/{split}/rep{r}/{source}.csv files, made with the baseline run of
     `baseline_seed`; `records` are the trained diffusion models and generated class folders;
-    `outputs` maps table, pivot, markdown, per_class, fidelity, runtimes, plot, labelled_plot and
-    confusion to their paths.
+    `outputs` maps table, pivot, markdown, per_class, fidelity, runtimes, plot, labelled_plot,
+    confusion, classifier_training and, where diffusion models are trained, diffusion_training to
+    their paths.
     """
-    from .plots import accuracy_plot, confusion_plot, labelled_plot
+    from .plots import (
+        accuracy_plot,
+        classifier_training_plot,
+        confusion_plot,
+        diffusion_training_plot,
+        labelled_plot,
+    )
     from .report import (
         accuracy_table,
         fidelity_markdown,
@@ -469,6 +486,88 @@ def report(
         labelled_plot(runs, tmp)
     with atomic_output(outputs["confusion"]) as tmp:
         confusion_plot(loaded, tmp)
+    with atomic_output(outputs["classifier_training"]) as tmp:
+        classifier_training_plot(loaded, tmp)
+    if "diffusion_training" in outputs:
+        with atomic_output(outputs["diffusion_training"]) as tmp:
+            diffusion_training_plot(_diffusion_losses(records), tmp)
+
+
+def listen(
+    manifest_csv: str,
+    pairs_csv: str,
+    class_dirs: list[str],
+    mel_average: str | None,
+    model_dir: str | None,
+    features: dict,
+    seed: int,
+    output: str,
+) -> None:
+    """A page to hear one generated set (`pairs_csv`: results/pairs/{split}/rep{r}.csv): per class, its
+    first pairs' real clips, each through the round trip (given the diffusion model `model_dir`), the
+    interpolated clip (given `class_dirs`) and the mel average (given the `mel_average` features)."""
+    from .audio import load_mono, resample
+    from .diffusion import saved_mel_spec
+    from .generate import round_trip, source_slices
+    from .listen import PAIRS_PER_CLASS, clip, explanations, page
+    from .mel_image import MelImager
+
+    spec = FeatureSpec(**features)
+    rate = spec.sample_rate
+    chosen = pd.read_csv(pairs_csv).groupby("class", sort=True).head(PAIRS_PER_CLASS).to_dict("records")
+    paths = pd.read_csv(manifest_csv).set_index("id")["path"]
+    mel = saved_mel_spec(model_dir) if model_dir else None
+    # real clips as far as the generating pipeline reads them (one mel slice), else as the classifier does
+    length = round(mel.slice_samples * rate / mel.sample_rate) if mel else spec.num_samples
+    folders = {Path(folder).name: Path(folder) for folder in class_dirs}
+    wavs = {pair["pair"]: folders[pair["class"]] / f"{pair['pair']}.wav" for pair in chosen if folders}
+    if missing := [wav for wav in wavs.values() if not wav.is_file()]:
+        raise FileNotFoundError(
+            f"{missing[0]}: the interpolated clip of pair {missing[0].stem} is missing; rerun interpolate"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    sources = list(dict.fromkeys(pair[f"source_{side}"] for pair in chosen for side in "ab"))
+    real = {clip_id: load_mono(paths[clip_id], rate)[:length] for clip_id in sources}
+    rebuilt = {}
+    if mel:
+        audio = round_trip(source_slices(paths[sources], mel), MelImager(mel), generator)
+        audio = resample(audio, mel.sample_rate, rate)
+        rebuilt = {clip_id: a[: len(real[clip_id])] for clip_id, a in zip(sources, audio)}
+    averaged = {}
+    if mel_average:
+        x, _, ids = load_feature_sets(mel_average)["train"]
+        row = {pair: i for i, pair in enumerate(ids)}
+        if missing := [pair["pair"] for pair in chosen if pair["pair"] not in row]:
+            raise ValueError(
+                f"{mel_average}: no mel average of pair {missing[0]} of {pairs_csv}; rerun features_mel_average"
+            )
+        audio = FeatureExtractor(spec).to_audio(x[torch.tensor([row[pair["pair"]] for pair in chosen])], generator)
+        averaged = {pair["pair"]: a for pair, a in zip(chosen, audio)}
+
+    classes: dict[str, list] = {}
+    for pair in chosen:
+        clips = []
+        for side in "AB":
+            clip_id = pair[f"source_{side.lower()}"]
+            clips.append(clip(f"{side}: real", real[clip_id], rate))
+            if rebuilt:
+                clips.append(clip(f"{side}: round trip", rebuilt[clip_id], rate))
+        if wavs:
+            wav = wavs[pair["pair"]]
+            clips.append(clip("diffusion: A to B", load_mono(wav, rate), rate, wav.read_bytes()))
+        if averaged:
+            clips.append(clip("mel average of A and B", averaged[pair["pair"]], rate))
+        heading = (
+            f"pair {pair['pair']}: A = {pair['source_a']} (recording {pair['fsID_a']}), "
+            f"B = {pair['source_b']} (recording {pair['fsID_b']})"
+        )
+        classes.setdefault(pair["class"], []).append((heading, clips))
+    split, replicate = Path(pairs_csv).parent.name, Path(pairs_csv).stem.removeprefix("rep")
+    notes = explanations(split, replicate, length / rate, mel, spec, bool(wavs), bool(averaged))
+    text = page(f"Listen: split {split}, generated set {replicate}", notes, classes)
+    write_text(output, text)
+    players = sum(len(clips) for rows in classes.values() for _, clips in rows)
+    log.info("%d clips of %d classes on the page (%.1f MB)", players, len(classes), len(text.encode()) / 1e6)
 
 
 def example_images(manifest_csv: str, split_json: str, class_dirs: list[str], spec: MelSpec) -> tuple[dict, dict]:

@@ -2,6 +2,7 @@ import os
 import sys
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 
 from diffaug import CLASSES
 from diffaug.arms import ARMS
@@ -205,6 +206,15 @@ def all_generation_records():
     return models + classes
 
 
+def diffusion_training_plots():
+    """The report's plot of diffusion training loss, where the run trains diffusion models."""
+    return (
+        [f"{R}/plots/diffusion_training.png"]
+        if "diffusion" in SOURCES and not config["diffusion"]["pretrained"]
+        else []
+    )
+
+
 def all_metrics():
     return expand(
         f"{R}/models/{{split}}/{{arm}}/seed{{seed}}/metrics.json",
@@ -214,8 +224,24 @@ def all_metrics():
     )
 
 
+def listen_inputs(wildcards):
+    """What the listening page plays: the first split's first generated set, from each generating source."""
+    split = SPLITS[0]
+    inputs = {"manifest": rules.manifest.output.manifest, "pairs": f"{R}/pairs/{split}/rep0.csv"}
+    if "diffusion" in SOURCES:
+        inputs["classes"] = expand(f"{R}/generated/{split}/rep0/{{class_name}}", class_name=CLASSES)
+        inputs["model"] = diffusion_model(SimpleNamespace(split=split))
+    if "mel_average" in SOURCES:
+        inputs["mel_average"] = f"{R}/features/{split}/rep0/mel_average.safetensors"
+    return inputs
+
+
 def final_outputs():
-    outputs = [f"{R}/tables/accuracy.csv", f"{R}/tables/accuracy.md", f"{R}/plots/accuracy.png"]
+    outputs = [f"{R}/tables/{name}" for name in ("accuracy.csv", "accuracy.md", "gain_pivot.csv")]
+    outputs += [f"{R}/plots/accuracy.png", f"{R}/plots/accuracy_vs_labelled.png"]
+    outputs += [f"{R}/plots/classifier_training.png", *diffusion_training_plots()]
     if "diffusion" in SOURCES:
         outputs += expand(f"{R}/plots/examples_{{split}}.png", split=SPLITS)
+    if SOURCES:
+        outputs.append(f"{R}/report/listen.html")
     return outputs

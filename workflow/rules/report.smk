@@ -1,3 +1,10 @@
+# The loss curves of diffusion training, where the run trains diffusion models.
+DIFFUSION_TRAINING = {
+    "diffusion_training": report(plot, caption="../report/diffusion_training.rst", category="Training")
+    for plot in diffusion_training_plots()
+}
+
+
 rule report:
     input:
         metrics=all_metrics(),
@@ -5,6 +12,7 @@ rule report:
         records=all_generation_records(),
         rejected=rules.manifest.output.rejected,
     output:
+        **DIFFUSION_TRAINING,
         table=report(f"{R}/tables/accuracy.csv", caption="../report/accuracy_table.rst", category="Accuracy"),
         pivot=report(f"{R}/tables/gain_pivot.csv", caption="../report/gain_pivot.rst", category="Accuracy"),
         markdown=f"{R}/tables/accuracy.md",
@@ -18,6 +26,9 @@ rule report:
             f"{R}/plots/accuracy_vs_labelled.png", caption="../report/accuracy_vs_labelled.rst", category="Accuracy"
         ),
         confusion=report(f"{R}/plots/confusion.png", caption="../report/confusion.rst", category="Accuracy"),
+        classifier_training=report(
+            f"{R}/plots/classifier_training.png", caption="../report/classifier_training.rst", category="Training"
+        ),
     log:
         log_for("report"),
     benchmark:
@@ -61,3 +72,25 @@ rule plot_examples:
         **resources_for("plot_examples", mem_mb=2000, runtime=10),
     script:
         "../../scripts/plot_examples.py"
+
+
+rule listen:
+    input:
+        unpack(listen_inputs),
+    output:
+        page=report(f"{R}/report/listen.html", caption="../report/listen.rst", category="Listen"),
+    log:
+        log_for("listen"),
+    benchmark:
+        benchmark_for("listen")
+    localrule: True
+    conda:
+        "../../envs/diffaug.yaml"
+    threads: 1
+    resources:
+        **resources_for("listen", mem_mb=2000, runtime=10),
+    params:
+        features=FEATURES,
+        seed=config["generate"]["seed"],
+    script:
+        "../../scripts/listen.py"
