@@ -13,7 +13,7 @@ from diffaug.audio import fit_length, load_mono
 from diffaug.classifier import build_classifier, load_classifier, predict_proba, train_classifier
 from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
 from diffaug.files import load_tensors, save_tensors
-from diffaug.pairs import choose_pairs
+from diffaug.pairs import choose_pairs, pair_id
 from diffaug.splits import make_split, save_split
 
 PROTOCOL = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
@@ -83,7 +83,7 @@ def test_scoring_and_confidence_selection_keep_the_same_share_of_every_source(tm
     model = build_classifier(CLASSIFIER)
     save_tensors(tmp_path / "baseline.safetensors", model.state_dict())
     labels = torch.tensor([c for c in range(10) for _ in range(4)])
-    ids = [f"{CLASSES[c]}-{k:05d}" for c in range(10) for k in range(4)]
+    ids = [pair_id(CLASSES[c], k) for c in range(10) for k in range(4)]
     pd.DataFrame(
         {"pair": ids, "class": [CLASSES[c] for c in labels], "source_a": "a", "source_b": "b", "fsID_a": 1, "fsID_b": 2}
     ).to_csv(tmp_path / "pairs.csv", index=False)
