@@ -17,7 +17,7 @@ from generation import PUBLISHED  # this folder's generation benchmark
 from diffaug.audio import read_audio
 from diffaug.dataset import build_manifest
 from diffaug.diffusion import build_unet, load_pipeline, save_pipeline
-from diffaug.generate import generate_class
+from diffaug.generate import GenerateSettings, generate_class
 from diffaug.mel_image import MelSpec
 from diffaug.pairs import pairs_table
 from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
@@ -57,14 +57,9 @@ def main():
             ("cuda_fp32", "cuda", "fp32"),
             ("cpu", "cpu", "fp32"),
         ):
-            settings = {
-                "device": device,
-                "precision": precision,
-                "steps": 20,
-                "seed": 0,
-                "batch_size": 16,
-                "alpha": 0.5,
-            }
+            settings = GenerateSettings.from_config(
+                {"device": device, "precision": precision, "steps": 20, "seed": 0, "batch_size": 16, "alpha": 0.5}
+            )
             pairs = pairs_table(clips.assign(**{"class": "siren"}), 16, 0)
             generate_class(load_pipeline(tmp / "model"), clips, tmp / name, pairs, settings, 22050, "siren")
             outputs[name] = [read_audio(p)[0] for p in sorted((tmp / name).glob("*.wav"))]

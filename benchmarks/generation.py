@@ -35,7 +35,7 @@ from diffaug.audio import load_mono, resample
 from diffaug.dataset import build_manifest
 from diffaug.devices import resolve_device
 from diffaug.diffusion import build_unet, load_pipeline, save_pipeline
-from diffaug.generate import generate_class
+from diffaug.generate import GenerateSettings, generate_class
 from diffaug.mel_image import MelSpec
 from diffaug.pairs import choose_pairs, count_pairs, pairs_table
 from diffaug.splits import make_split
@@ -153,7 +153,8 @@ def main():
             torch.cuda.reset_peak_memory_stats()
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         pairs = pairs_table(clips.assign(**{"class": CLASS}), args.memory_child, settings["seed"])
-        generate_class(pipeline, clips, workdir / f"memory{args.memory_child}", pairs, settings, rate, CLASS)
+        folder = workdir / f"memory{args.memory_child}"
+        generate_class(pipeline, clips, folder, pairs, GenerateSettings.from_config(settings), rate, CLASS)
         peak = {"rss_mb_before": before, "rss_mb_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         if device.type == "cuda":
             peak["cuda_mb_peak"] = torch.cuda.max_memory_allocated() / 2**20
@@ -179,7 +180,8 @@ def main():
 
         def generator(folder: str) -> float:
             pairs = pairs_table(clips.assign(**{"class": CLASS}), count, settings["seed"])
-            return timed(device, generate_class, pipeline, clips, workdir / folder, pairs, settings, rate, CLASS)
+            run = GenerateSettings.from_config(settings)
+            return timed(device, generate_class, pipeline, clips, workdir / folder, pairs, run, rate, CLASS)
 
         published_loop("warm-reference", ref_pairs[:1])
         counter.samples = 0

@@ -52,13 +52,21 @@ from snakemake.utils import update_config
 
 from diffaug.arms import ARMS
 from diffaug.audio import inspect_audio
-from diffaug.classifier import build_classifier, probabilities, train_classifier
-from diffaug.config import will_use_cuda
+from diffaug.classifier import ClassifierSettings, build_classifier, probabilities, train_classifier
+from diffaug.config import check_config, will_use_cuda
 from diffaug.devices import reduced_dtype, resolve_device
-from diffaug.diffusion import build_unet, load_pipeline, mel_spec_of, save_pipeline, train_diffusion, training_images
+from diffaug.diffusion import (
+    DiffusionSettings,
+    build_unet,
+    load_pipeline,
+    mel_spec_of,
+    save_pipeline,
+    train_diffusion,
+    training_images,
+)
 from diffaug.features import FeatureExtractor, FeatureSpec
 from diffaug.files import worker_processes
-from diffaug.generate import Interpolator, generate_class, round_trip, source_slices
+from diffaug.generate import GenerateSettings, Interpolator, generate_class, round_trip, source_slices
 from diffaug.mel_image import MelImager, MelSpec
 from diffaug.pairs import choose_pairs, pairs_table
 from diffaug.splits import parse_split_name, split_names
@@ -84,18 +92,19 @@ def log(*parts) -> None:
 
 
 def merged_config(paths: list[str]) -> dict:
-    """Config files merged key by key over config.yaml, as Snakemake merges --configfile."""
+    """Config files merged key by key over config.yaml, as Snakemake merges --configfile, checked
+    and with the schema's defaults filled in, as the workflow reads it."""
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     for path in paths:
         update_config(config, yaml.safe_load(Path(path).read_text()) or {})
-    return config
+    return check_config(config)
 
 
 @contextlib.contextmanager
 def threads_of(config: dict, rule: str):
     """Torch threads as the rule's jobs get them."""
     before = torch.get_num_threads()
-    torch.set_num_threads(config.get("threads", {}).get(rule, 1))
+    torch.set_num_threads(config["threads"].get(rule, 1))
     try:
         yield
     finally:
@@ -146,7 +155,8 @@ def diffusion_step_seconds(config, spec, unet, device, batch: int, steps: int, p
     start = {k: v.clone() for k, v in unet.state_dict().items()}
 
     def run(n):
-        took = timed(device, train_diffusion, images, spec, settings | {"steps": n}, device, init=unet)
+        steps = DiffusionSettings.from_config(settings | {"steps": n})
+        took = timed(device, train_diffusion, images, spec, steps, device, init=unet)
         unet.load_state_dict(start)
         return took
 
@@ -195,7 +205,7 @@ def generation_check(workdir: Path, folder: Path, settings: dict, device, count:
             "path": [files[k % len(files)] for k in range(4 * count)],
         }
     )
-    pipeline, run = load_pipeline(folder), dict(settings, device=str(device), seed=1)
+    pipeline, run = load_pipeline(folder), GenerateSettings.from_config(settings | {"device": str(device), "seed": 1})
     pairs = pairs_table(clips.assign(**{"class": "siren"}), count, 1)
     generate_class(pipeline, clips, workdir / "warm", pairs.head(settings["batch_size"]), run, 22050, "siren")
     took = timed(device, generate_class, pipeline, clips, workdir / "generated", pairs, run, 22050, "siren")
@@ -210,14 +220,15 @@ def classifier_units(config: dict, device, precision: str, clips: int) -> dict:
     one = (x[:1], y[:1])
 
     def train(epochs):
-        return timed(device, train_classifier, (x, y), one, one, settings | {"epochs": epochs}, 0)
+        run = ClassifierSettings.from_config(settings | {"epochs": epochs})
+        return timed(device, train_classifier, (x, y), one, one, run, 0)
 
-    model = build_classifier(settings, 10)
-    probabilities(model, x, settings)  # warm-ups: cuDNN picks its kernels per shape and precision once
+    model = build_classifier(ClassifierSettings.from_config(settings).network, 10)
+    probabilities(model, x, precision, str(device))  # warm-ups: cuDNN picks its kernels per shape and precision once
     train(1)
     return {
         "train_seconds_per_clip": (train(3) - train(1)) / 2 / clips,
-        "predict_seconds_per_clip": timed(device, probabilities, model, x, settings) / clips,
+        "predict_seconds_per_clip": timed(device, probabilities, model, x, precision, str(device)) / clips,
     }
 
 
@@ -257,7 +268,7 @@ def split_sizes(config: dict, split: str, counts: dict) -> dict:
 
 def measure(config: dict, machine: torch.device, quick: bool) -> tuple[dict, dict, list[str]]:
     units, ratios, notes = {}, {}, []
-    threads = config.get("threads", {})
+    threads = config["threads"]
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         files = write_clips(workdir / "clips", 8 if quick else 128)  # many: worker start-up varies per call
@@ -329,7 +340,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -
     another, the others on `cores` cores beside them (a CPU-only machine: all on its cores)."""
     splits = {s: split_sizes(config, s, counts) for s in split_names(config["protocol"])}
     generate, per_class = config["generate"], config["generate"]["per_class"]
-    added, start, sets = 10 * per_class, units["job_start_seconds"], generate.get("replicates", 1)
+    added, start, sets = 10 * per_class, units["job_start_seconds"], generate["replicates"]
     sources = sorted({ARMS[a].generated for a in config["arms"]} - {None})
     clips = sum(counts["fold_clips"].values())
     stages = ["manifest", "features", "train_diffusion", "interpolate", "features_round_trip"]
@@ -355,7 +366,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -
             evaluated = size["val"] + size["test"]  # predicted after every epoch
             epoch = train * units["train_seconds_per_clip"] + evaluated * units["predict_seconds_per_clip"]
             seconds_of["train_classifier"] += len(config["seeds"]) * (start + config["classifier"]["epochs"] * epoch)
-    threads = config.get("threads", {})
+    threads = config["threads"]
     gpu = [stage for stage, section in GPU_STAGES.items() if on_gpu[section]]
     beside = [stage for stage in seconds_of if stage not in gpu and stage not in ("manifest", "features")]
     core_seconds = sum(seconds_of[stage] * threads.get(stage, 1) for stage in beside)

@@ -5,8 +5,8 @@ import torch
 from conftest import TINY_MEL, TINY_UNET
 
 from diffaug.checkpoint import Checkpoint, fingerprint
-from diffaug.classifier import spec_augment, train_classifier
-from diffaug.diffusion import train_diffusion
+from diffaug.classifier import ClassifierSettings, spec_augment, train_classifier
+from diffaug.diffusion import DiffusionSettings, train_diffusion
 
 
 class Killed(Exception):
@@ -41,7 +41,7 @@ def _blobs(n, seed):
 def test_classifier_resumes_to_the_same_weights(tmp_path, monkeypatch, network):
     settings = {"widths": [4, 8, 8], "hidden": 8, "epochs": 5, "batch_size": 16, "learning_rate": 1e-2} | network
     augment = spec_augment({"freq_masks": 1, "freq_width": 3, "time_masks": 1, "time_width": 3})
-    args = (_blobs(64, 0), _blobs(24, 1), _blobs(24, 2), settings, 0, 3, augment)
+    args = (_blobs(64, 0), _blobs(24, 1), _blobs(24, 2), ClassifierSettings.from_config(settings), 0, 3, augment)
     whole, history, chosen = train_classifier(*args)
 
     checkpoint = Checkpoint(tmp_path / "checkpoint.safetensors", fingerprint(settings))
@@ -68,14 +68,16 @@ def test_diffusion_training_resumes_to_the_same_weights(tiny_dataset, tmp_path, 
         "batch_size": 4,
         "ema_decay": ema_decay,
     }
-    whole, _, losses = train_diffusion(images, TINY_MEL, settings)
+    whole, _, losses = train_diffusion(images, TINY_MEL, DiffusionSettings.from_config(settings))
 
     checkpoint = Checkpoint(tmp_path / "model.checkpoint.safetensors", fingerprint(settings, images))
     restore = _interrupt_after(monkeypatch, saves=3)
     with pytest.raises(Killed):
-        train_diffusion(images, TINY_MEL, settings, checkpoint=checkpoint)
+        train_diffusion(images, TINY_MEL, DiffusionSettings.from_config(settings), checkpoint=checkpoint)
     restore()
-    resumed, _, resumed_losses = train_diffusion(images, TINY_MEL, settings, checkpoint=checkpoint)
+    resumed, _, resumed_losses = train_diffusion(
+        images, TINY_MEL, DiffusionSettings.from_config(settings), checkpoint=checkpoint
+    )
     assert resumed_losses == losses
     for key, value in whole.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key

@@ -3,6 +3,8 @@ import torch
 
 from diffaug.classifier import (
     SBCNN,
+    ClassifierSettings,
+    NetworkSettings,
     Normalised,
     SoundCNN,
     build_classifier,
@@ -15,6 +17,16 @@ from diffaug.classifier import (
 
 PUBLISHED = {"widths": [4, 8, 8], "hidden": 16, "epochs": 6, "batch_size": 16, "learning_rate": 1e-2}
 SB_CNN = PUBLISHED | {"model": "sb_cnn", "sb_cnn": {"widths": [8, 16, 16], "hidden": 16}}
+
+
+def _built(section: dict, n_classes: int = 10):
+    """build_classifier of a classifier section's network."""
+    return build_classifier(NetworkSettings.from_config(section), n_classes)
+
+
+def _trained(train, val, test, section: dict, **kwargs):
+    """train_classifier with the settings of a classifier section."""
+    return train_classifier(train, val, test, ClassifierSettings.from_config(section), **kwargs)
 
 
 def test_seed_network_shapes():
@@ -46,9 +58,7 @@ def _blobs(n, seed):
 
 def test_training_learns_and_chooses_the_epoch_on_validation():
     settings = {"widths": [4, 8, 8], "hidden": 16, "epochs": 6, "batch_size": 16, "learning_rate": 1e-2}
-    model, history, chosen = train_classifier(
-        _blobs(90, 0), _blobs(30, 1), _blobs(30, 2), settings, seed=0, n_classes=3
-    )
+    model, history, chosen = _trained(_blobs(90, 0), _blobs(30, 1), _blobs(30, 2), settings, seed=0, n_classes=3)
     assert len(history) == 6
     best_val = max(h["val_accuracy"] for h in history)
     assert history[chosen - 1]["val_accuracy"] == best_val
@@ -83,15 +93,15 @@ def test_bf16_applies_on_a_cpu_only_where_it_is_native_and_stays_reproducible():
         "device": "cpu",
     }
     data = (_blobs(48, 0), _blobs(16, 1), _blobs(16, 2))
-    fp32 = train_classifier(*data, settings | {"precision": "fp32"}, seed=0, n_classes=3)[1]
-    bf16 = [train_classifier(*data, settings | {"precision": "bf16"}, seed=0, n_classes=3)[1] for _ in range(2)]
+    fp32 = _trained(*data, settings | {"precision": "fp32"}, seed=0, n_classes=3)[1]
+    bf16 = [_trained(*data, settings | {"precision": "bf16"}, seed=0, n_classes=3)[1] for _ in range(2)]
     assert bf16[0] == bf16[1]
     assert (bf16[0] != fp32) == native_cpu_bf16()  # fp16 and non-native bf16 leave a CPU in fp32
-    assert train_classifier(*data, settings | {"precision": "fp16"}, seed=0, n_classes=3)[1] == fp32
+    assert _trained(*data, settings | {"precision": "fp16"}, seed=0, n_classes=3)[1] == fp32
 
 
 def test_sb_cnn_layers_follow_salamon_and_bello_with_batch_norm():
-    model = build_classifier({"model": "sb_cnn", "widths": [1], "hidden": 1})  # published keys unused
+    model = _built({"model": "sb_cnn", "widths": [1], "hidden": 1})  # published keys unused
     assert isinstance(model, SBCNN)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
@@ -120,7 +130,7 @@ def test_sb_cnn_layers_follow_salamon_and_bello_with_batch_norm():
 @pytest.mark.parametrize("mels, frames", [(64, 44), (128, 44), (64, 173), (128, 173), (32, 44), (40, 173)])
 def test_sb_cnn_takes_1_s_and_4_s_inputs_of_any_mels(mels, frames):
     torch.manual_seed(0)
-    model = build_classifier({"model": "sb_cnn"}).eval()
+    model = _built({"model": "sb_cnn"}).eval()
     assert model(torch.rand(2, 1, mels, frames)).shape == (2, 10)
 
 
@@ -130,42 +140,40 @@ def _parameters(model):
 
 def test_sb_cnn_is_a_twelfth_of_the_published_network():
     # 5x5 convs 1->24->48->48 without bias (batch norm follows), 48->64->10 dense: whatever the input size
-    assert (
-        _parameters(build_classifier({"model": "sb_cnn"})) == 600 + 28_800 + 57_600 + 2 * (24 + 48 + 48) + 3_136 + 650
-    )
-    assert _parameters(build_classifier({"widths": [64, 128, 256], "hidden": 256})) == 1_094_410  # published
+    assert _parameters(_built({"model": "sb_cnn"})) == 600 + 28_800 + 57_600 + 2 * (24 + 48 + 48) + 3_136 + 650
+    assert _parameters(_built({"widths": [64, 128, 256], "hidden": 256})) == 1_094_410  # published
 
 
 def test_published_cnn_stays_the_default_with_the_same_initial_weights():
     torch.manual_seed(3)
-    built = build_classifier({"widths": [4, 8, 8], "hidden": 16}, 3)
+    built = _built({"widths": [4, 8, 8], "hidden": 16}, 3)
     torch.manual_seed(3)
     direct = SoundCNN(3, [4, 8, 8], 16)
     assert type(built) is SoundCNN
     assert built.state_dict().keys() == direct.state_dict().keys()
     assert all(torch.equal(built.state_dict()[k], v) for k, v in direct.state_dict().items())
     with pytest.raises(ValueError, match="classifier.model 'resnet'"):
-        build_classifier({"model": "resnet"})
+        _built({"model": "resnet"})
 
 
 def test_weight_decay_applies_to_sb_cnn_weights_only_and_never_to_the_published_cnn():
-    published = build_optimizer(build_classifier(PUBLISHED, 3), PUBLISHED)
+    published = build_optimizer(_built(PUBLISHED, 3), ClassifierSettings.from_config(PUBLISHED))
     assert type(published) is torch.optim.Adam and len(published.param_groups) == 1
     assert published.param_groups[0]["weight_decay"] == 0
     settings = SB_CNN | {"sb_cnn": {"weight_decay": 0.3}}
-    model = build_classifier(settings, 3)
-    optimizer = build_optimizer(model, settings)
+    model = _built(settings, 3)
+    optimizer = build_optimizer(model, ClassifierSettings.from_config(settings))
     assert type(optimizer) is torch.optim.AdamW
     decayed, kept = optimizer.param_groups
     assert decayed["weight_decay"] == 0.3 and kept["weight_decay"] == 0.0
     assert {p.ndim for p in decayed["params"]} == {2, 4} and {p.ndim for p in kept["params"]} == {1}
     assert len(decayed["params"]) + len(kept["params"]) == len(list(model.parameters()))
-    default = build_optimizer(model, SB_CNN)
-    assert default.param_groups[0]["weight_decay"] == 0.01  # SB_CNN_DEFAULTS
+    default = build_optimizer(model, ClassifierSettings.from_config(SB_CNN))
+    assert default.param_groups[0]["weight_decay"] == 0.01  # the schema's default
 
 
 def test_sb_cnn_learns_separable_data():
-    model, history, chosen = train_classifier(_blobs(90, 0), _blobs(30, 1), _blobs(30, 2), SB_CNN, seed=0, n_classes=3)
+    model, history, chosen = _trained(_blobs(90, 0), _blobs(30, 1), _blobs(30, 2), SB_CNN, seed=0, n_classes=3)
     assert isinstance(model, SBCNN) and max(h["val_accuracy"] for h in history) > 0.6
     x, y = _blobs(30, 3)
     assert (predict_proba(model, x).argmax(1) == y).float().mean() > 0.6  # chance: 1/3
@@ -180,18 +188,18 @@ def test_per_band_statistics_come_from_training_inputs_only_and_are_saved(settin
     settings = settings | {"normalise": "per_band", "epochs": 2}
     train, val, test = _blobs(48, 0), _blobs(16, 1), _blobs(16, 2)
     train = (train[0] * torch.linspace(1, 5, 16).view(1, 1, 16, 1) + 3, train[1])  # bands of unlike scales
-    model = train_classifier(train, val, test, settings, seed=0, n_classes=3)[0]
+    model = _trained(train, val, test, settings, seed=0, n_classes=3)[0]
     assert isinstance(model, Normalised) and {"norm.mean", "norm.std"} <= set(model.state_dict())
     mean, std = _band_stats(train[0])
     torch.testing.assert_close(model.norm.mean.flatten().double(), mean)
     torch.testing.assert_close(model.norm.std.flatten().double(), std)
-    other = train_classifier(train, (val[0] * 100, val[1]), (test[0] - 7, test[1]), settings, seed=0, n_classes=3)[0]
+    other = _trained(train, (val[0] * 100, val[1]), (test[0] - 7, test[1]), settings, seed=0, n_classes=3)[0]
     assert torch.equal(other.norm.mean, model.norm.mean) and torch.equal(other.norm.std, model.norm.std)
     real = train[0][:24]  # e.g. the real clips of a training set that has added ones
-    given = train_classifier(train, val, test, settings, seed=0, n_classes=3, norm_inputs=real)[0]
+    given = _trained(train, val, test, settings, seed=0, n_classes=3, norm_inputs=real)[0]
     torch.testing.assert_close(given.norm.mean.flatten().double(), _band_stats(real)[0])
     # the model applies the statistics itself: loaded weights predict raw inputs alike
-    loaded = build_classifier(settings, 3)
+    loaded = _built(settings, 3)
     loaded.load_state_dict(model.state_dict())
     assert loaded.norm.mean.shape == (1, 1, 16, 1)
     torch.testing.assert_close(predict_proba(loaded, test[0]), predict_proba(model, test[0]))

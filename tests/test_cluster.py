@@ -60,7 +60,7 @@ def test_the_slurm_profile_runs_the_workflow_and_asks_gpus_for_gpu_rules(slurm, 
 
 CALIBRATE = """
 import sys, time, torch, yaml
-from diffaug.diffusion import train_diffusion
+from diffaug.diffusion import DiffusionSettings, train_diffusion
 from diffaug.mel_image import MelSpec
 config = yaml.safe_load(open(sys.argv[1]))["diffusion"]
 spec = MelSpec(**config["mel"])
@@ -69,7 +69,7 @@ torch.set_num_threads(1)
 took = {}
 for steps in (20, 220):
     start = time.perf_counter()
-    train_diffusion(images, spec, config | {"steps": steps}, "cpu", None)
+    train_diffusion(images, spec, DiffusionSettings.from_config(config | {"steps": steps}), "cpu", None)
     took[steps] = time.perf_counter() - start
 print((took[220] - took[20]) / 200)
 """

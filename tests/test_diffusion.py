@@ -7,6 +7,7 @@ import torch
 from conftest import TINY_MEL, TINY_UNET, save_latent_pipeline
 
 from diffaug.diffusion import (
+    DiffusionSettings,
     load_pipeline,
     mel_spec_of,
     save_pipeline,
@@ -27,7 +28,7 @@ def test_training_reduces_the_loss_and_saves_a_loadable_pipeline(tiny_dataset, t
         "steps": 60,
         "batch_size": 8,
     }
-    unet, scheduler, losses = train_diffusion(images, TINY_MEL, settings)
+    unet, scheduler, losses = train_diffusion(images, TINY_MEL, DiffusionSettings.from_config(settings))
     assert sum(losses[-10:]) < 0.7 * sum(losses[:10])
     save_pipeline(tmp_path / "model", unet, scheduler, TINY_MEL, {"loss": losses})
     assert json.loads((tmp_path / "model" / "training.json").read_text())["loss"] == losses
@@ -156,9 +157,10 @@ def _parameters(unet):
 
 def test_ema_weights_are_saved_instead_of_the_last_ones():
     images = torch.rand(8, 1, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    last = _parameters(train_diffusion(images, TINY_MEL, TRAINING)[0])
-    averaged = _parameters(train_diffusion(images, TINY_MEL, TRAINING | {"ema_decay": 0.9})[0])
-    capped = _parameters(train_diffusion(images, TINY_MEL, TRAINING | {"ema_decay": 1e-9})[0])
+    last, averaged, capped = (
+        _parameters(train_diffusion(images, TINY_MEL, DiffusionSettings.from_config(TRAINING | ema))[0])
+        for ema in ({}, {"ema_decay": 0.9}, {"ema_decay": 1e-9})
+    )
     torch.testing.assert_close(capped, last)  # a decay capped near 0 averages nothing
     assert (averaged - last).abs().max() > 1e-4
 

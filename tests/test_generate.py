@@ -6,7 +6,7 @@ import soundfile as sf
 import torch
 
 from diffaug.diffusion import load_pipeline
-from diffaug.generate import Interpolator, generate_class, slerp
+from diffaug.generate import GenerateSettings, Interpolator, generate_class, slerp
 from diffaug.pairs import choose_pairs, pairs_table, replicate_seed
 
 
@@ -78,7 +78,7 @@ def test_pairs_table_names_each_pair_and_draws_a_new_set_per_replicate(manifest)
 
 def test_generate_class_writes_wavs_and_pairs(tiny_pipeline, manifest, tmp_path):
     clips = manifest[manifest["class"] == "dog_bark"]
-    settings = {"device": "cpu", "steps": 3, "seed": 0, "batch_size": 2, "alpha": 0.5}
+    settings = GenerateSettings.from_config({"device": "cpu", "steps": 3, "seed": 0, "batch_size": 2, "alpha": 0.5})
     out = tmp_path / "dog_bark"
     pairs = pairs_table(clips, 5, 0)
     table = generate_class(load_pipeline(tiny_pipeline), clips, out, pairs, settings, 16000, "dog_bark")

@@ -19,8 +19,9 @@ from test_steps import CLASSIFIER, PROTOCOL, SB_CNN
 
 from diffaug import CLASSES, steps
 from diffaug.audio import fit_length, load_mono
-from diffaug.classifier import SB_CNN_DEFAULTS, SoundCNN, build_classifier, predict_proba, probabilities
+from diffaug.classifier import NetworkSettings, SoundCNN, build_classifier, predict_proba, probabilities
 from diffaug.cli import main
+from diffaug.config import with_defaults
 from diffaug.features import FeatureSpec, select_parts
 from diffaug.files import load_tensors, save_tensors, write_json
 from diffaug.predict import TrainedClassifier, describe_model
@@ -93,7 +94,7 @@ def test_predict_agrees_with_the_runs_test_accuracy(trained, tiny_dataset, tmp_p
     assert correct == round(metrics["test_accuracy"] * len(clips)) and correct > 0
     x = select_parts(folder / "real.safetensors", load_split(folder / "split.json"), ["test"])["test"][0]
     run = TrainedClassifier.load(model_dir)
-    expected = probabilities(run.model, x, run.settings | {"device": "cpu"})  # from the run's own features
+    expected = probabilities(run.model, x, run.network.precision, "cpu")  # from the run's own features
     torch.testing.assert_close(
         torch.tensor(table[list(CLASSES)].to_numpy(), dtype=torch.float32), expected, atol=1e-6, rtol=0
     )
@@ -108,7 +109,7 @@ def test_the_model_folder_describes_features_network_and_classes(trained):
         "model": "sb_cnn",
         "normalise": "per_band",
         "precision": "fp32",
-        "sb_cnn": SB_CNN_DEFAULTS | SB_CNN["sb_cnn"],
+        "sb_cnn": with_defaults("classifier.sb_cnn", SB_CNN["sb_cnn"]),
     }
     assert load_tensors(trained[1] / "model.safetensors")[0]["norm.mean"].shape == (1, 1, 16, 1)
     metrics = json.loads((trained[1] / "metrics.json").read_text())
@@ -117,9 +118,11 @@ def test_the_model_folder_describes_features_network_and_classes(trained):
 
 def test_a_published_cnn_folder_rebuilds_its_network(tmp_path):
     torch.manual_seed(0)
-    model = build_classifier(CLASSIFIER)
+    model = build_classifier(NetworkSettings.from_config(CLASSIFIER))
     save_tensors(tmp_path / "model.safetensors", model.state_dict())
-    write_json(tmp_path / "model.json", describe_model(CLASSIFIER, {"n_mels": 16}, CLASSES))
+    write_json(
+        tmp_path / "model.json", describe_model(NetworkSettings.from_config(CLASSIFIER), {"n_mels": 16}, CLASSES)
+    )
     described = json.loads((tmp_path / "model.json").read_text())
     network = {key: CLASSIFIER[key] for key in ("widths", "hidden")}
     assert described["classifier"] == {"model": "published_cnn", "normalise": "none", "precision": "fp32"} | network

@@ -3,6 +3,7 @@ import re
 import pandas as pd
 import pytest
 
+from diffaug.dataset import slice_file_name
 from diffaug.splits import LowDataError, make_split, split_names
 
 PROTOCOL = {"kind": "kfold", "test_folds": [1, 2], "test_fraction": 0.1, "val_fraction": 0.3, "seed": 0}
@@ -55,7 +56,7 @@ def _crafted(train_sizes: dict[str, list[int]], test_size: int = 3) -> pd.DataFr
         for index, size in enumerate([*sizes, test_size]):
             fs_id, fold = 1000 * (class_id + 1) + index, 2 if index < len(sizes) else 1
             row = {"fsID": fs_id, "fold": fold, "class": class_name, "classID": class_id}
-            rows += [{"id": f"{fs_id}-{class_id}-0-{i}.wav", **row} for i in range(size)]
+            rows += [{"id": slice_file_name(fs_id, class_id, i), **row} for i in range(size)]
     return pd.DataFrame(rows)
 
 

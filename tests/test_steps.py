@@ -10,10 +10,17 @@ from conftest import TINY_MEL
 
 from diffaug import CLASSES, steps
 from diffaug.audio import fit_length, load_mono
-from diffaug.classifier import build_classifier, load_classifier, predict_proba, train_classifier
+from diffaug.classifier import (
+    ClassifierSettings,
+    NetworkSettings,
+    build_classifier,
+    load_classifier,
+    predict_proba,
+    train_classifier,
+)
 from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
 from diffaug.files import load_tensors, save_tensors
-from diffaug.pairs import choose_pairs
+from diffaug.pairs import choose_pairs, pair_id
 from diffaug.splits import make_split, save_split
 
 PROTOCOL = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
@@ -80,10 +87,10 @@ def _scored(tmp_path, name, x, labels, ids):
 
 def test_scoring_and_confidence_selection_keep_the_same_share_of_every_source(tmp_path):
     torch.manual_seed(0)
-    model = build_classifier(CLASSIFIER)
+    model = build_classifier(NetworkSettings.from_config(CLASSIFIER))
     save_tensors(tmp_path / "baseline.safetensors", model.state_dict())
     labels = torch.tensor([c for c in range(10) for _ in range(4)])
-    ids = [f"{CLASSES[c]}-{k:05d}" for c in range(10) for k in range(4)]
+    ids = [pair_id(CLASSES[c], k) for c in range(10) for k in range(4)]
     pd.DataFrame(
         {"pair": ids, "class": [CLASSES[c] for c in labels], "source_a": "a", "source_b": "b", "fsID_a": 1, "fsID_b": 2}
     ).to_csv(tmp_path / "pairs.csv", index=False)
@@ -109,7 +116,8 @@ def test_scores_come_from_the_saved_weights_in_their_own_network(tmp_path, netwo
     settings = CLASSIFIER | network
     g = torch.Generator().manual_seed(0)
     x, y = torch.rand(40, 1, 32, 44, generator=g) * 5 + 2, torch.arange(40) % 10
-    model = train_classifier((x, y), (x[:10], y[:10]), (x[:10], y[:10]), settings, seed=0)[0]
+    trained = ClassifierSettings.from_config(settings)
+    model = train_classifier((x, y), (x[:10], y[:10]), (x[:10], y[:10]), trained, seed=0)[0]
     save_tensors(tmp_path / "baseline.safetensors", model.state_dict())
     generated = torch.rand(12, 1, 32, 44, generator=g) * 5 + 2
     ids = [f"clip{k}" for k in range(12)]
@@ -123,8 +131,9 @@ def test_scores_come_from_the_saved_weights_in_their_own_network(tmp_path, netwo
     scores = pd.read_csv(tmp_path / "scores.csv")
     expected = predict_proba(model, generated)[torch.arange(12), y[:12]]
     torch.testing.assert_close(torch.tensor(scores["confidence"].to_numpy(), dtype=torch.float32), expected)
+    other = NetworkSettings.from_config(CLASSIFIER | ({} if network else SB_CNN))
     with pytest.raises(RuntimeError, match="state_dict"):  # weights of one network never load into another
-        load_classifier(tmp_path / "baseline.safetensors", CLASSIFIER | ({} if network else SB_CNN))
+        load_classifier(tmp_path / "baseline.safetensors", other)
 
 
 def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp_path):

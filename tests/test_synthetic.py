@@ -66,3 +66,19 @@ def test_refuses_to_overwrite_foreign_data(tmp_path):
     with pytest.raises(FileExistsError, match="refusing"):
         write_synthetic_dataset(tmp_path, SyntheticSpec(recordings_per_class=1, clips_per_recording=1), progress=False)
     assert (tmp_path / "mine.txt").read_text() == "precious"
+
+
+def test_an_interrupted_write_leaves_the_previous_dataset_and_no_side_folder(tmp_path, monkeypatch):
+    from diffaug import synthetic
+
+    spec = SyntheticSpec(recordings_per_class=1, clips_per_recording=1)
+    write_synthetic_dataset(tmp_path / "data", spec, progress=False, classes=("siren",))
+    before = _digest(tmp_path / "data")
+
+    def fail(row, spec, folder):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(synthetic, "_write_clip", fail)
+    with pytest.raises(KeyboardInterrupt):
+        write_synthetic_dataset(tmp_path / "data", spec, progress=False)
+    assert _digest(tmp_path / "data") == before and sorted(p.name for p in tmp_path.iterdir()) == ["data"]

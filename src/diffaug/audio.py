@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+
+from .files import atomic_output
 
 SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's command number
 
@@ -87,18 +88,14 @@ def load_mono(path: str | os.PathLike, target_rate: int) -> torch.Tensor:
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, rate: int, subtype: str = "PCM_16") -> None:
-    """Write (samples,) or (channels, samples) audio atomically: to a side file, then renamed."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write (samples,) or (channels, samples) audio as a WAV file, atomically."""
     data = np.asarray(audio)
     data = data.T if data.ndim == 2 else data
-    tmp = path.with_name(f".{path.name}.part")
     channels = 1 if data.ndim == 1 else data.shape[1]
-    with sf.SoundFile(str(tmp), "w", rate, channels, subtype=subtype, format="WAV") as handle:
+    with atomic_output(path) as tmp, sf.SoundFile(str(tmp), "w", rate, channels, subtype, format="WAV") as handle:
         # Float WAVs otherwise get a PEAK chunk stamped with the time of writing: same audio, other bytes.
         sf._snd.sf_command(handle._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, sf._snd.SF_FALSE)
         handle.write(data)
-    os.replace(tmp, path)
 
 
 def wav_bytes(audio: np.ndarray, rate: int) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 
 import torch
 import torchaudio
@@ -17,6 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
+from .config import with_defaults
 from .devices import autocast, reduced_dtype, resolve_device
 from .files import load_tensors
 
@@ -37,10 +39,6 @@ class SoundCNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
-
-
-SB_CNN_DEFAULTS = {"widths": [24, 48, 48], "hidden": 64, "dropout": 0.5, "weight_decay": 0.01}
-"""classifier.sb_cnn settings that a config leaves out."""
 
 
 class SBCNN(nn.Module):
@@ -137,61 +135,99 @@ MODELS = ("published_cnn", "sb_cnn")
 NORMALISE = ("none", "per_band")
 
 
-def sb_cnn_settings(settings: dict) -> dict:
-    """classifier.sb_cnn with defaults for what it leaves out."""
-    return SB_CNN_DEFAULTS | (settings.get("sb_cnn") or {})
+@dataclass(frozen=True)
+class SBCNNSettings:
+    """classifier.sb_cnn: the SB-CNN's conv widths, dense width, dropout and weight decay."""
+
+    widths: list[int]
+    hidden: int
+    dropout: float
+    weight_decay: float
 
 
-def build_classifier(settings: dict, n_classes: int = 10) -> nn.Module:
-    """The network of classifier settings, freshly initialised from the global generator:
-    `model` published_cnn (default; the published SoundCNN with `widths` and `hidden`) or sb_cnn
-    (SBCNN with the `sb_cnn` block), behind a BandNorm when `normalise` is per_band (default none)."""
-    name, normalise = settings.get("model", "published_cnn"), settings.get("normalise", "none")
-    if name == "published_cnn":
-        net = SoundCNN(n_classes, settings["widths"], settings["hidden"])
-    elif name == "sb_cnn":
-        sb = sb_cnn_settings(settings)
-        net = SBCNN(n_classes, sb["widths"], sb["hidden"], sb["dropout"])
-    else:
-        raise ValueError(f"classifier.model {name!r}: choose one of {', '.join(MODELS)}")
-    if normalise == "none":
-        return net
-    if normalise == "per_band":
-        return Normalised(net)
-    raise ValueError(f"classifier.normalise {normalise!r}: choose one of {', '.join(NORMALISE)}")
-
-
-def network_settings(settings: dict) -> dict:
+@dataclass(frozen=True)
+class NetworkSettings:
     """The classifier settings that rebuild a trained network and predict as its test clips were
-    scored, defaults filled in: model, normalise, precision and the chosen network's block."""
-    name = settings.get("model", "published_cnn")
-    kept = {
-        "model": name,
-        "normalise": settings.get("normalise", "none"),
-        "precision": settings.get("precision", "fp32"),
-    }
-    if name == "sb_cnn":
-        return kept | {"sb_cnn": sb_cnn_settings(settings)}
-    return kept | {key: settings[key] for key in ("widths", "hidden")}
+    scored: what model.json records. `widths` and `hidden` are the published network's (None for
+    an sb_cnn, whose rule params leave them out), `sb_cnn` the SB-CNN's."""
+
+    model: str
+    normalise: str
+    precision: str
+    widths: list[int] | None
+    hidden: int | None
+    sb_cnn: SBCNNSettings
+
+    @classmethod
+    def from_config(cls, section: dict) -> NetworkSettings:
+        """The network of a classifier section (or of model.json's classifier), with the schema's
+        defaults for the keys it leaves out."""
+        filled = with_defaults("classifier", section)
+        published = {key: filled.get(key) for key in ("widths", "hidden")}  # absent for an sb_cnn
+        network = {key: filled[key] for key in ("model", "normalise", "precision")}
+        return cls(**network, **published, sb_cnn=SBCNNSettings(**filled["sb_cnn"]))
+
+    def description(self) -> dict:
+        """model.json's classifier: model, normalise, precision and the chosen network's settings."""
+        kept = {"model": self.model, "normalise": self.normalise, "precision": self.precision}
+        if self.model == "sb_cnn":
+            return kept | {"sb_cnn": asdict(self.sb_cnn)}
+        return kept | {"widths": self.widths, "hidden": self.hidden}
 
 
-def load_classifier(weights, settings: dict, n_classes: int = 10) -> nn.Module:
-    """Saved weights (safetensors) in the network that `settings` build, per-band statistics included."""
-    model = build_classifier(settings, n_classes)
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """The classifier section: the network, where it trains (`device`: auto, cpu or cuda) and how."""
+
+    network: NetworkSettings
+    device: str
+    epochs: int
+    batch_size: int
+    learning_rate: float
+
+    @classmethod
+    def from_config(cls, section: dict) -> ClassifierSettings:
+        """The settings of a classifier section, with the schema's defaults for the keys it leaves out."""
+        filled = with_defaults("classifier", section)
+        training = {key: filled[key] for key in ("device", "epochs", "batch_size", "learning_rate")}
+        return cls(network=NetworkSettings.from_config(filled), **training)
+
+
+def build_classifier(network: NetworkSettings, n_classes: int = 10) -> nn.Module:
+    """The network of these settings, freshly initialised from the global generator: `model`
+    published_cnn (the published SoundCNN with `widths` and `hidden`) or sb_cnn (SBCNN with the
+    `sb_cnn` block), behind a BandNorm when `normalise` is per_band."""
+    if network.model == "published_cnn":
+        net = SoundCNN(n_classes, network.widths, network.hidden)
+    elif network.model == "sb_cnn":
+        sb = network.sb_cnn
+        net = SBCNN(n_classes, sb.widths, sb.hidden, sb.dropout)
+    else:
+        raise ValueError(f"classifier.model {network.model!r}: choose one of {', '.join(MODELS)}")
+    if network.normalise == "none":
+        return net
+    if network.normalise == "per_band":
+        return Normalised(net)
+    raise ValueError(f"classifier.normalise {network.normalise!r}: choose one of {', '.join(NORMALISE)}")
+
+
+def load_classifier(weights, network: NetworkSettings, n_classes: int = 10) -> nn.Module:
+    """Saved weights (safetensors) in the network of these settings, per-band statistics included."""
+    model = build_classifier(network, n_classes)
     model.load_state_dict(load_tensors(weights)[0])
     return model
 
 
-def build_optimizer(model: nn.Module, settings: dict) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, settings: ClassifierSettings) -> torch.optim.Optimizer:
     """published_cnn: Adam without weight decay, as the published study trained. sb_cnn: AdamW with
     sb_cnn.weight_decay on the conv and dense weights, none on biases and batch-norm parameters."""
-    if settings.get("model", "published_cnn") == "published_cnn":
-        return torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
-    decay = sb_cnn_settings(settings)["weight_decay"]
+    if settings.network.model == "published_cnn":
+        return torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    decay = settings.network.sb_cnn.weight_decay
     weights = [p for p in model.parameters() if p.ndim > 1]
     others = [p for p in model.parameters() if p.ndim <= 1]
     groups = [{"params": weights, "weight_decay": decay}, {"params": others, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=settings["learning_rate"])
+    return torch.optim.AdamW(groups, lr=settings.learning_rate)
 
 
 def spec_augment(settings: dict) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -216,16 +252,16 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.T
     return predict_proba(model, x, batch_size).argmax(1)
 
 
-def training_device(settings: dict) -> torch.device:
-    """Where a classifier of these settings trains and predicts."""
-    return resolve_device(settings.get("device", "auto"), "classifier.device")
+def training_device(setting: str) -> torch.device:
+    """Where a classifier of this device setting (auto, cpu, cuda) trains and predicts."""
+    return resolve_device(setting, "classifier.device")
 
 
-def probabilities(model: nn.Module, x: torch.Tensor, settings: dict) -> torch.Tensor:
-    """Class probabilities on the classifier's device and in the precision it trains in."""
-    device = training_device(settings)
-    with autocast(device, settings.get("precision", "fp32"), cpu_bf16=True):
-        return predict_proba(model.to(device), x)
+def probabilities(model: nn.Module, x: torch.Tensor, precision: str, device: str) -> torch.Tensor:
+    """Class probabilities on the classifier's device (setting) and in the precision it trains in."""
+    where = training_device(device)
+    with autocast(where, precision, cpu_bf16=True):
+        return predict_proba(model.to(where), x)
 
 
 def accuracy(predicted: torch.Tensor, labels: torch.Tensor) -> float:
@@ -237,114 +273,140 @@ def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, n_classes: i
     return torch.bincount(labels * n_classes + predicted, minlength=n_classes**2).view(n_classes, n_classes)
 
 
+def _network_and_inputs(model: nn.Module, inputs: tuple[torch.Tensor, ...], device: torch.device):
+    """(the network to train, the inputs on the device): behind a BandNorm, the bare network and the
+    inputs normalised once."""
+    inputs = [x.to(device) for x in inputs]
+    if not isinstance(model, Normalised):
+        return model, inputs
+    with torch.no_grad():
+        return model.net, [model.norm(x) for x in inputs]
+
+
+class _ClassifierTraining:
+    """The state of a network's training, everything a checkpoint holds: weights, optimizer, loss
+    scaler, the generators of the epochs' order and of SpecAugment's masks, and the epoch chosen so far."""
+
+    def __init__(self, model: nn.Module, settings: ClassifierSettings, seed: int, device: torch.device):
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        self.model, self.settings, self.device = model, settings, device
+        self.generator = torch.Generator().manual_seed(seed)
+        self.optimizer = build_optimizer(model, settings)
+        fp16 = reduced_dtype(device, settings.network.precision) == torch.float16
+        self.scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.best_state, self.best_val, self.chosen, self.history = None, -1.0, 0, []
+
+    def epoch(self, x: torch.Tensor, y: torch.Tensor, augment: Callable | None) -> float:
+        """One pass over the training inputs in a shuffled order; returns the mean loss."""
+        self.model.train()
+        order = torch.randperm(len(x), generator=self.generator).to(self.device)
+        total = torch.zeros((), dtype=torch.float64, device=self.device)  # summed on the device: no sync per batch
+        for start in range(0, len(x), self.settings.batch_size):
+            index = order[start : start + self.settings.batch_size]
+            batch = augment(x[index]) if augment else x[index]
+            with autocast(self.device, self.settings.network.precision, cpu_bf16=True):
+                loss = nn.functional.cross_entropy(self.model(batch).float(), y[index])
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            total += loss.detach().double() * len(index)
+        return total.item() / len(x)
+
+    def accuracy(self, x: torch.Tensor, labels: torch.Tensor) -> float:
+        precision, device = self.settings.network.precision, self.settings.device
+        return accuracy(probabilities(self.model, x, precision, device).argmax(1), labels)
+
+    def record(self, epoch: int, loss: float, val_accuracy: float, test_accuracy: float) -> None:
+        """Add an epoch to the history; keep its weights if it is the best on validation so far."""
+        self.history.append(
+            {"epoch": epoch, "loss": loss, "val_accuracy": val_accuracy, "test_accuracy": test_accuracy}
+        )
+        if val_accuracy > self.best_val:
+            self.best_val, self.chosen = val_accuracy, epoch
+            self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        opt_tensors, opt_meta = optimizer_state(self.optimizer)
+        cuda = self.device.type == "cuda"
+        tensors = {
+            **with_prefix("model", self.model.state_dict()),
+            **with_prefix("best", self.best_state),
+            **with_prefix("optimizer", opt_tensors),
+            "generator": self.generator.get_state(),
+            "rng": torch.get_rng_state(),
+            **({"cuda_rng": torch.cuda.get_rng_state()} if cuda else {}),
+        }
+        state = {
+            "history": self.history,
+            "best_val": self.best_val,
+            "chosen": self.chosen,
+            "optimizer": opt_meta,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+        }
+        checkpoint.save(tensors, state)
+
+    def restore(self, saved: tuple[dict, dict]) -> None:
+        tensors, state = saved
+        self.model.load_state_dict(strip_prefix("model", tensors))
+        self.best_state = strip_prefix("best", tensors)
+        load_optimizer_state(self.optimizer, strip_prefix("optimizer", tensors), state["optimizer"])
+        self.generator.set_state(tensors["generator"])
+        torch.set_rng_state(tensors["rng"])  # specaugment draws its masks from the global generator
+        if "cuda_rng" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["cuda_rng"])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.history, self.best_val, self.chosen = state["history"], state["best_val"], state["chosen"]
+
+
 def train_classifier(
     train: tuple[torch.Tensor, torch.Tensor],
     val: tuple[torch.Tensor, torch.Tensor],
     test: tuple[torch.Tensor, torch.Tensor],
-    settings: dict,
+    settings: ClassifierSettings,
     seed: int,
     n_classes: int = 10,
     augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
     checkpoint: Checkpoint | None = None,
     norm_inputs: torch.Tensor | None = None,
 ):
-    """Cross entropy with build_optimizer's optimizer; keeps the weights of the epoch with the best
-    validation accuracy. The network is build_classifier's for `settings`.
+    """Cross entropy with build_optimizer's optimizer on build_classifier's network; keeps the
+    weights of the epoch with the best validation accuracy. Returns (model with those weights,
+    history of per-epoch dicts, chosen epoch).
 
     With `normalise: per_band`, the per-band statistics come from `norm_inputs` (default: the
     training inputs), never from validation or test clips; every set is normalised once before
-    training, so `augment` masks normalised inputs (a masked cell holds its band's mean), and the
-    returned model carries the statistics as buffers and applies them to raw inputs.
+    training, so `augment` (e.g. spec_augment) masks normalised inputs (a masked cell holds its
+    band's mean), and the returned model applies the statistics to raw inputs itself.
 
-    `augment`, if given, transforms each training batch (e.g. spec_augment masking). With a
-    checkpoint, the state is saved after every epoch and a saved state is resumed from, with the
-    same result as an uninterrupted run. `settings["device"]` (auto, cpu, cuda) says where to
-    train: on CUDA every set lives on the device. `settings["precision"]` (fp32, bf16, fp16) applies
-    there, and bf16 also on a CPU that computes it natively (2.2x faster on the demo, accuracy
-    within noise); a CPU run is byte-reproducible on the same kind of CPU.
-
-    Test accuracy is measured every epoch only to report the published protocol's figure (best
-    epoch on test), which is labelled as such and never used to choose anything.
-    Returns (model with the chosen weights, history of per-epoch dicts, chosen epoch).
+    With a checkpoint, the state is saved after every epoch and resumed from, with the result of an
+    uninterrupted run. On CUDA every set lives on the device; the precision applies there, and bf16
+    also on a CPU that computes it natively (2.2x faster on the demo, accuracy within noise); a CPU
+    run is byte-reproducible on the same kind of CPU. Test accuracy is measured every epoch only to
+    report the published protocol's figure (best epoch on test), labelled as such, never to choose anything.
     """
-    device, precision = training_device(settings), settings.get("precision", "fp32")
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+    device = training_device(settings.device)
     torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    model = build_classifier(settings, n_classes)
+    model = build_classifier(settings.network, n_classes)
     if isinstance(model, Normalised):
         model.norm.fit(train[0] if norm_inputs is None else norm_inputs)
-    model = model.to(device)
-    optimizer = build_optimizer(model, settings)
-    scaler = torch.amp.GradScaler(device.type, enabled=reduced_dtype(device, precision) == torch.float16)
-    loss_fn = nn.CrossEntropyLoss()
-    x, y = (t.to(device) for t in train)
-    val_x, test_x = val[0].to(device), test[0].to(device)
-    returned = model
-    if isinstance(model, Normalised):  # the network trains on inputs normalised once
-        with torch.no_grad():
-            x, val_x, test_x = model.norm(x), model.norm(val_x), model.norm(test_x)
-        model = model.net
-    best_state, best_val, chosen, history = None, -1.0, 0, []
-    saved = checkpoint.load() if checkpoint else None
-    if saved:
-        tensors, state = saved
-        model.load_state_dict(strip_prefix("model", tensors))
-        best_state = strip_prefix("best", tensors)
-        load_optimizer_state(optimizer, strip_prefix("optimizer", tensors), state["optimizer"])
-        generator.set_state(tensors["generator"])
-        torch.set_rng_state(tensors["rng"])  # specaugment draws its masks from the global generator
-        if "cuda_rng" in tensors and device.type == "cuda":
-            torch.cuda.set_rng_state(tensors["cuda_rng"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        history, best_val, chosen = state["history"], state["best_val"], state["chosen"]
-        log.info("resuming after epoch %d of %d (%s)", len(history), settings["epochs"], checkpoint.path)
-    epochs = range(len(history) + 1, settings["epochs"] + 1)
-    bar = tqdm(
-        epochs, initial=len(history), total=settings["epochs"], desc=f"train classifier (seed {seed})", mininterval=2
-    )
+    returned = model.to(device)
+    model, (x, val_x, test_x) = _network_and_inputs(returned, (train[0], val[0], test[0]), device)
+    run = _ClassifierTraining(model, settings, seed, device)
+    if saved := (checkpoint.load() if checkpoint else None):
+        run.restore(saved)
+        log.info("resuming after epoch %d of %d (%s)", len(run.history), settings.epochs, checkpoint.path)
+    epochs, y = range(len(run.history) + 1, settings.epochs + 1), train[1].to(device)
+    description = f"train classifier (seed {seed})"
+    bar = tqdm(epochs, initial=len(run.history), total=settings.epochs, desc=description, mininterval=2)
     for epoch in bar:
-        model.train()
-        order = torch.randperm(len(x), generator=generator).to(device)
-        total = torch.zeros((), dtype=torch.float64, device=device)  # summed on the device: no sync per batch
-        for start in range(0, len(x), settings["batch_size"]):
-            index = order[start : start + settings["batch_size"]]
-            batch = augment(x[index]) if augment else x[index]
-            with autocast(device, precision, cpu_bf16=True):
-                loss = loss_fn(model(batch).float(), y[index])
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            total += loss.detach().double() * len(index)
-        val_acc = accuracy(probabilities(model, val_x, settings).argmax(1), val[1])
-        test_acc = accuracy(probabilities(model, test_x, settings).argmax(1), test[1])
-        mean_loss = total.item() / len(x)
-        history.append({"epoch": epoch, "loss": mean_loss, "val_accuracy": val_acc, "test_accuracy": test_acc})
-        bar.set_postfix(loss=f"{mean_loss:.3f}", val=f"{val_acc:.3f}", refresh=False)
-        if val_acc > best_val:
-            best_val, chosen = val_acc, epoch
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        if checkpoint and epoch < settings["epochs"]:
-            opt_tensors, opt_meta = optimizer_state(optimizer)
-            checkpoint.save(
-                {
-                    **with_prefix("model", model.state_dict()),
-                    **with_prefix("best", best_state),
-                    **with_prefix("optimizer", opt_tensors),
-                    "generator": generator.get_state(),
-                    "rng": torch.get_rng_state(),
-                    **({"cuda_rng": torch.cuda.get_rng_state()} if device.type == "cuda" else {}),
-                },
-                {
-                    "history": history,
-                    "best_val": best_val,
-                    "chosen": chosen,
-                    "optimizer": opt_meta,
-                    "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-                },
-            )
-    model.load_state_dict(best_state)
-    return returned.cpu(), history, chosen
+        loss = run.epoch(x, y, augment)
+        val_accuracy, test_accuracy = run.accuracy(val_x, val[1]), run.accuracy(test_x, test[1])
+        run.record(epoch, loss, val_accuracy, test_accuracy)
+        bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_accuracy:.3f}", refresh=False)
+        if checkpoint and epoch < settings.epochs:
+            run.save(checkpoint)
+    model.load_state_dict(run.best_state)
+    return returned.cpu(), run.history, run.chosen

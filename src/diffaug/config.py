@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import subprocess
+from functools import cache
 from pathlib import Path
 
 import jsonschema
 import pandas as pd
 import yaml
 
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+"""The config schema: what each key may hold and, for keys a config may leave out, their defaults."""
+
 
 class ConfigError(ValueError):
     """A config that does not fit the schema; the message lists every problem by key."""
+
+
+@cache
+def _schema(path: str | Path) -> dict:
+    return yaml.safe_load(Path(path).read_text())
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -36,9 +47,10 @@ RENAMED_KEYS = {"variants": "arms"}
 is stopped with the new one rather than having its setting ignored."""
 
 
-def check_config(config: dict, schema_path: str | Path) -> dict:
+def check_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
     """Raise ConfigError naming any renamed key still in use; else listing every schema violation
-    as `key: problem`, then any mel settings that cannot work; return the config."""
+    as `key: problem`, then any mel settings that cannot work; return the config with the schema's
+    defaults filled in (in place)."""
     from .mel_spec import MelSpec
 
     renamed = [
@@ -48,16 +60,17 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     ]
     if renamed:
         raise ConfigError("invalid config:\n" + "\n".join(renamed))
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = _schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     lines = [f"  {_where(e)}: {_describe(e)}" for e in errors]
     if not lines:
+        _fill_defaults(config, schema)
         try:
             MelSpec(**config["diffusion"]["mel"])
         except ValueError as error:
             lines.append(f"  diffusion.mel: {error}")
-        if config["diffusion"]["pretrained"] and config["diffusion"].get("init_from"):
+        if config["diffusion"]["pretrained"] and config["diffusion"]["init_from"]:
             lines.append(
                 "  diffusion: pretrained and init_from are both set; choose one (pretrained generates with a "
                 "pipeline as it is, init_from fine-tunes it on each split's training clips)"
@@ -65,6 +78,38 @@ def check_config(config: dict, schema_path: str | Path) -> dict:
     if lines:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     return config
+
+
+def _fill_defaults(values: dict, schema: dict) -> dict:
+    """`values` with the `default` of every property of `schema` that it leaves out, all the way
+    down (in place; entries of open mappings such as `resources` are left as they are)."""
+    for key, subschema in schema.get("properties", {}).items():
+        if key not in values and "default" in subschema:
+            values[key] = copy.deepcopy(subschema["default"])
+        if isinstance(values.get(key), dict):
+            _fill_defaults(values[key], subschema)
+    return values
+
+
+def _section_schema(section: str) -> dict:
+    """The schema of a config section, dotted (e.g. "diffusion.unet")."""
+    schema = _schema(SCHEMA)
+    for key in section.split("."):
+        schema = schema["properties"][key]
+    return schema
+
+
+def with_defaults(section: str, values: dict) -> dict:
+    """A copy of one config section (dotted, e.g. "diffusion.unet") with the schema's defaults for
+    the keys it leaves out: what a step reads from the section that its rule's params carry."""
+    return _fill_defaults(copy.deepcopy(values), _section_schema(section))
+
+
+def _without_defaults(section: str, values: dict, keys: tuple[str, ...]) -> dict:
+    """`values` without those of `keys` that hold the schema's default: keys added after results
+    were made, left out of rule params at their defaults so that those results keep their params."""
+    properties = _section_schema(section)["properties"]
+    return {key: value for key, value in values.items() if key not in keys or value != properties[key]["default"]}
 
 
 def sorted_keys(value):
@@ -77,15 +122,23 @@ def sorted_keys(value):
     return value
 
 
+def settings_of(cls, section: str, values: dict):
+    """The settings dataclass `cls` of a config section: each field from `values`, or the schema's
+    default where they leave it out; other keys of the section are not read."""
+    filled = with_defaults(section, values)
+    return cls(**{field.name: filled[field.name] for field in dataclasses.fields(cls)})
+
+
 def features_params(features: dict) -> dict:
-    """The features section as rule params: `log` left out while false (its default), so the
-    published features' params read as they did before the key existed and nothing reruns."""
-    return {key: value for key, value in features.items() if not (key == "log" and value is False)}
+    """The features section as written, as rule params: `log` left out while false (its default), so
+    the published features' params read as they did before the key existed and nothing reruns."""
+    return _without_defaults("features", features, ("log",))
 
 
 def pretrained_params(diffusion: dict) -> dict:
-    """import_pretrained's params: the pipeline to import (diffusion.pretrained or init_from) and its
-    hub `revision` only where one is pinned, so that an import made before the key existed does not rerun."""
+    """import_pretrained's params from the diffusion section as written: the pipeline to import
+    (diffusion.pretrained or init_from) and its hub `revision` only where one is pinned, so that an
+    import made before the key existed does not rerun."""
     pinned = {"revision": diffusion["revision"]} if diffusion.get("revision") else {}
     return {"source": diffusion["pretrained"] or diffusion.get("init_from")} | pinned
 
@@ -95,25 +148,22 @@ PUBLISHED_CNN_KEYS = ("widths", "hidden")
 
 
 def classifier_params(classifier: dict) -> dict:
-    """The classifier section as rule params: the `sb_cnn` block only when that model is chosen (and
-    the published network's widths only when it is not), and
-    `model` and `normalise` left out at their defaults (published_cnn, none). The published network's
-    params then read as they did before these keys existed, and an sb_cnn setting reruns nothing
-    that trains the published network."""
-    defaults = {"model": "published_cnn", "normalise": "none"}
-    return {
-        key: value
-        for key, value in classifier.items()
-        if key not in (PUBLISHED_CNN_KEYS if classifier.get("model") == "sb_cnn" else ("sb_cnn",))
-        and defaults.get(key, object()) != value
-    }
+    """The classifier section as written, as rule params: the `sb_cnn` block only when that model is
+    chosen (and the published network's widths only when it is not), and `model` and `normalise`
+    left out at their defaults (published_cnn, none). The published network's params then read as
+    they did before these keys existed, and an sb_cnn setting reruns nothing that trains the
+    published network."""
+    unused = PUBLISHED_CNN_KEYS if classifier.get("model") == "sb_cnn" else ("sb_cnn",)
+    chosen = {key: value for key, value in classifier.items() if key not in unused}
+    return _without_defaults("classifier", chosen, ("model", "normalise"))
 
 
 def split_params(protocol: dict) -> dict:
-    """The protocol keys that make_split reads (a split's name carries its fold and N, so adding a
-    fold or an N leaves existing splits alone); `short_classes` only when it is not refuse."""
+    """The protocol keys, as written, that make_split reads (a split's name carries its fold and N, so
+    adding a fold or an N leaves existing splits alone); `short_classes` only when it is not refuse."""
     params = {k: protocol[k] for k in ("kind", "seed", "test_fraction", "val_fraction")}
-    return params | ({"short_classes": "keep_all"} if protocol.get("short_classes") == "keep_all" else {})
+    written = {key: value for key, value in protocol.items() if key == "short_classes"}
+    return params | _without_defaults("protocol", written, ("short_classes",))
 
 
 def planned_metadata(dataset: dict, root: str | Path) -> pd.DataFrame | None:
@@ -147,8 +197,8 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
         if problems:
             return problems
     clips = metadata.rename(columns={"slice_file_name": "id"})
-    generating = any(ARMS[v].generated for v in config["arms"])
-    per_class, sets = config["generate"]["per_class"], config["generate"].get("replicates", 1)
+    generating = any(ARMS[a].generated for a in config["arms"])
+    per_class, sets = config["generate"]["per_class"], config["generate"]["replicates"]
     if generating and sets > len(config["seeds"]):
         problems.append(
             f"generate.replicates: {sets} generated sets, but only {len(config['seeds'])} seeds train on them "

@@ -22,6 +22,11 @@ AUDIO_SUFFIXES = frozenset(
 log = logging.getLogger(__name__)
 
 
+def slice_file_name(fs_id: int, class_id: int, slice_index: int, occurrence: int = 0) -> str:
+    """UrbanSound8K's name of a clip, the id it goes by: <fsID>-<classID>-<occurrence>-<slice>.wav."""
+    return f"{fs_id}-{class_id}-{occurrence}-{slice_index}.wav"
+
+
 class DatasetError(ValueError):
     """A dataset whose layout or metadata cannot be used; the message lists every offending row."""
 

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono
 from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
+from .config import settings_of, with_defaults
 from .devices import autocast, reduced_dtype
 from .files import atomic_output, map_in_workers, save_tensors
 from .mel_image import MelImager, MelSpec
@@ -30,9 +31,11 @@ log = logging.getLogger(__name__)
 
 
 def build_unet(spec: MelSpec, unet: dict) -> UNet2DModel:
-    """A UNet for (1, y_res, x_res) images; `unet` gives channels per level and where attention is."""
+    """A UNet for (1, y_res, x_res) images; `unet` (diffusion.unet) gives channels per level and
+    where attention is."""
+    unet = with_defaults("diffusion.unet", unet)
     channels = tuple(unet["block_out_channels"])
-    attention = set(unet.get("attention_levels", []))
+    attention = set(unet["attention_levels"])
     down = tuple("AttnDownBlock2D" if i in attention else "DownBlock2D" for i in range(len(channels)))
     up = tuple("AttnUpBlock2D" if i in attention else "UpBlock2D" for i in reversed(range(len(channels))))
     return UNet2DModel(
@@ -43,7 +46,7 @@ def build_unet(spec: MelSpec, unet: dict) -> UNet2DModel:
         block_out_channels=channels,
         down_block_types=down,
         up_block_types=up,
-        norm_num_groups=unet.get("norm_num_groups", 32),
+        norm_num_groups=unet["norm_num_groups"],
     )
 
 
@@ -174,10 +177,119 @@ def _clip_slices(path: str, spec: MelSpec, max_slices: int) -> torch.Tensor:
     return torch.stack([fit_length(audio[i * spec.slice_samples :], spec.slice_samples) for i in range(n)])
 
 
+@dataclass(frozen=True)
+class DiffusionSettings:
+    """What diffusion training reads of the diffusion section (`unet`: the block build_unet reads;
+    `device`: the setting, auto, cpu or cuda)."""
+
+    unet: dict
+    num_train_timesteps: int
+    steps: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    device: str
+    precision: str
+    ema_decay: float | None
+
+    @classmethod
+    def from_config(cls, section: dict) -> DiffusionSettings:
+        """The settings of a diffusion section, with the schema's defaults for the keys it leaves out."""
+        return settings_of(cls, "diffusion", section)
+
+
+def warmup_cosine(steps: int):
+    """The learning-rate factor of each step (from 0) of a run of `steps` steps."""
+    warmup = max(1, steps // 20)
+
+    def factor(step: int) -> float:
+        ramp = min(1.0, (step + 1) / warmup)  # linear warm-up over the first 5 % of the steps
+        decay = 0.5 * (1 + math.cos(math.pi * step / steps))  # cosine decay from 1 towards 0 over the whole run
+        return ramp * decay
+
+    return factor
+
+
+class _Training:
+    """The state of a UNet's training, everything a checkpoint holds: optimizer, learning-rate
+    schedule, loss scaler, EMA weights, the generator that draws batches, noise and timesteps."""
+
+    def __init__(self, unet, scheduler, images: torch.Tensor, settings: DiffusionSettings, device):
+        self.unet, self.scheduler, self.images, self.settings, self.device = unet, scheduler, images, settings, device
+        self.generator = torch.Generator().manual_seed(settings.seed)
+        self.optimizer = torch.optim.AdamW(unet.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
+        fp16 = reduced_dtype(device, settings.precision) == torch.float16
+        self.scaler = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.ema = None
+        if settings.ema_decay:
+            from diffusers.training_utils import EMAModel  # a second to import: only where it is used
+
+            self.ema = EMAModel(unet.parameters(), decay=settings.ema_decay, use_ema_warmup=True, power=3 / 4)
+        self.lr_schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, warmup_cosine(settings.steps))
+
+    def step(self) -> float:
+        """One optimizer step on a batch of noised images; returns its loss."""
+        batch, generator, device = self.settings.batch_size, self.generator, self.device
+        index = torch.randint(len(self.images), (batch,), generator=generator)
+        x0 = self.images[index].to(device)
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        t = torch.randint(self.scheduler.config.num_train_timesteps, (batch,), generator=generator).to(device)
+        with autocast(device, self.settings.precision):
+            predicted = self.unet(self.scheduler.add_noise(x0, noise, t), t).sample
+        loss = torch.nn.functional.mse_loss(predicted.float(), noise)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.unet.parameters(), 1.0)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.lr_schedule.step()
+        if self.ema is not None:
+            self.ema.step(self.unet.parameters())
+        return loss.item()
+
+    def save(self, checkpoint: Checkpoint, step: int, losses: list[float]) -> None:
+        """Save the state after `step` steps."""
+        opt_tensors, opt_meta = optimizer_state(self.optimizer)
+        ema = self.ema
+        ema_tensors = {f"ema.{i:05d}": p for i, p in enumerate(ema.shadow_params)} if ema is not None else {}
+        tensors = {
+            **with_prefix("unet", self.unet.state_dict()),
+            **with_prefix("optimizer", opt_tensors),
+            **ema_tensors,
+            "generator": self.generator.get_state(),
+        }
+        state = {
+            "step": step,
+            "losses": losses,
+            "optimizer": opt_meta,
+            "lr_schedule": self.lr_schedule.state_dict(),
+            "ema_step": ema.optimization_step if ema is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+        }
+        checkpoint.save(tensors, state)
+
+    def restore(self, saved: tuple[dict, dict]) -> tuple[list[float], int]:
+        """Take up a saved state; returns (losses so far, steps done)."""
+        tensors, state = saved
+        self.unet.load_state_dict(strip_prefix("unet", tensors))
+        load_optimizer_state(self.optimizer, strip_prefix("optimizer", tensors), state["optimizer"])
+        self.lr_schedule.load_state_dict(state["lr_schedule"])
+        self.generator.set_state(tensors["generator"])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None:
+            shadow = strip_prefix("ema", tensors)
+            shadow_params = [shadow[k] for k in sorted(shadow)]
+            self.ema.load_state_dict({"optimization_step": state["ema_step"], "shadow_params": shadow_params})
+            self.ema.to(self.device)
+        return state["losses"], state["step"]
+
+
 def train_diffusion(
     images: torch.Tensor,
     spec: MelSpec,
-    settings: dict,
+    settings: DiffusionSettings,
     device: str | torch.device = "cpu",
     checkpoint: Checkpoint | None = None,
     init: UNet2DModel | None = None,
@@ -186,99 +298,38 @@ def train_diffusion(
     """Train a UNet to predict the noise added to `images` ([-1, 1]); returns (unet, scheduler, losses).
 
     `init` is a UNet to fine-tune (with its pipeline's `scheduler`) instead of a new one built from
-    `settings["unet"]`. On CUDA, `settings["precision"]` (bf16, fp16) applies to the UNet's passes.
-    With `settings["ema_decay"]`, the returned UNet holds an exponential moving average of the
+    `settings.unet`. On CUDA, `settings.precision` (bf16, fp16) applies to the UNet's passes.
+    With `settings.ema_decay`, the returned UNet holds an exponential moving average of the
     weights, its decay ramping up as 1 - (1 + step)^-3/4 to that value. With a checkpoint, the
     state is saved every 5 % of the steps, less often where saving would take over a tenth of the
     time (a published-size UNet's state is about 2 GB), and a saved state is resumed from; the
     result is the same as that of an uninterrupted run.
     """
-    device = torch.device(device)
-    precision = settings.get("precision", "fp32")
-    torch.manual_seed(settings["seed"])
-    generator = torch.Generator().manual_seed(settings["seed"])
-    unet = (init if init is not None else build_unet(spec, settings["unet"])).to(device)
+    device, steps = torch.device(device), settings.steps
+    torch.manual_seed(settings.seed)
+    unet = (init if init is not None else build_unet(spec, settings.unet)).to(device)
     if scheduler is None:
         # Decoding clips each predicted image to [-1, 1]: without it, decodes of interpolated noises
         # drift far out of range (measured: peaks of 5.7 at alpha 0.5 against 1.1 at alpha 0).
-        scheduler = DDIMScheduler(num_train_timesteps=settings["num_train_timesteps"], clip_sample=True)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=settings["learning_rate"], weight_decay=1e-4)
-    scaler = torch.amp.GradScaler(device.type, enabled=reduced_dtype(device, precision) == torch.float16)
-    ema = None
-    if settings.get("ema_decay"):
-        from diffusers.training_utils import EMAModel  # a second to import: only where it is used
-
-        ema = EMAModel(unet.parameters(), decay=settings["ema_decay"], use_ema_warmup=True, power=3 / 4)
-    steps, batch = settings["steps"], settings["batch_size"]
-    warmup = max(1, steps // 20)
-    lr_at = lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * s / steps))  # noqa: E731
-    lr_schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
-    alphas = scheduler.alphas_cumprod.to(device)
-    losses, start = [], 0
+        scheduler = DDIMScheduler(num_train_timesteps=settings.num_train_timesteps, clip_sample=True)
+    training = _Training(unet, scheduler, images, settings, device)
     saved = checkpoint.load() if checkpoint else None
+    losses, start = training.restore(saved) if saved else ([], 0)
     if saved:
-        tensors, state = saved
-        unet.load_state_dict(strip_prefix("unet", tensors))
-        load_optimizer_state(optimizer, strip_prefix("optimizer", tensors), state["optimizer"])
-        lr_schedule.load_state_dict(state["lr_schedule"])
-        generator.set_state(tensors["generator"])
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if ema is not None:
-            shadow = strip_prefix("ema", tensors)
-            shadow_params = [shadow[k] for k in sorted(shadow)]
-            ema.load_state_dict({"optimization_step": state["ema_step"], "shadow_params": shadow_params})
-            ema.to(device)
-        losses, start = state["losses"], state["step"]
         log.info("resuming from step %d of %d (%s)", start, steps, checkpoint.path)
     every, saved_at, save_seconds = max(1, steps // 20), time.perf_counter(), 0.0
     unet.train()
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="train diffusion", mininterval=2)
     for step in bar:
-        index = torch.randint(len(images), (batch,), generator=generator)
-        x0 = images[index].to(device)
-        noise = torch.randn(x0.shape, generator=generator).to(device)
-        t = torch.randint(scheduler.config.num_train_timesteps, (batch,), generator=generator).to(device)
-        a = alphas[t].view(-1, 1, 1, 1)
-        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        with autocast(device, precision):
-            predicted = unet(noisy, t).sample
-        loss = torch.nn.functional.mse_loss(predicted.float(), noise)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        scaler.step(optimizer)
-        scaler.update()
-        lr_schedule.step()
-        if ema is not None:
-            ema.step(unet.parameters())
-        losses.append(loss.item())
+        losses.append(training.step())
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}", refresh=False)
         due = (step + 1) % every == 0 and time.perf_counter() - saved_at >= 10 * save_seconds
         if checkpoint and due and step + 1 < steps:
             started = time.perf_counter()
-            opt_tensors, opt_meta = optimizer_state(optimizer)
-            ema_tensors = {f"ema.{i:05d}": p for i, p in enumerate(ema.shadow_params)} if ema is not None else {}
-            checkpoint.save(
-                {
-                    **with_prefix("unet", unet.state_dict()),
-                    **with_prefix("optimizer", opt_tensors),
-                    **ema_tensors,
-                    "generator": generator.get_state(),
-                },
-                {
-                    "step": step + 1,
-                    "losses": losses,
-                    "optimizer": opt_meta,
-                    "lr_schedule": lr_schedule.state_dict(),
-                    "ema_step": ema.optimization_step if ema is not None else None,
-                    "scaler": scaler.state_dict() if scaler.is_enabled() else None,
-                },
-            )
+            training.save(checkpoint, step + 1, losses)
             saved_at = time.perf_counter()
             save_seconds = saved_at - started
-    if ema is not None:
-        ema.copy_to(unet.parameters())
+    if training.ema is not None:
+        training.ema.copy_to(unet.parameters())
     unet.eval()
     return unet.cpu(), scheduler, losses

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 @contextmanager
 def atomic_output(path: str | os.PathLike):
-    """Yield a side path beside `path`; it replaces `path` only if the block finishes."""
+    """Yield a side path beside `path` for the block to write a file or a folder at; it replaces
+    `path` (a file or a whole folder) only if the block finishes, and is removed if it does not."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.part")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono, resample, write_audio
+from .config import settings_of
 from .devices import autocast, resolve_device, runtime_signature
 from .diffusion import mel_spec_of
 from .files import atomic_output
@@ -116,70 +118,110 @@ def _batches(items: list, size: int):
         yield items[start : start + size]
 
 
+@dataclass(frozen=True)
+class GenerateSettings:
+    """What generate_class reads of the generate section (`device`: the setting, auto, cpu or cuda)."""
+
+    steps: int
+    strength: float
+    alpha: float
+    batch_size: int
+    device: str
+    precision: str
+    quantize: bool
+    seed: int
+
+    @classmethod
+    def from_config(cls, section: dict) -> GenerateSettings:
+        """The settings of a generate section, with the schema's defaults for the keys it leaves out."""
+        return settings_of(cls, "generate", section)
+
+
 def generate_class(
     pipeline,
     clips: pd.DataFrame,
     out_dir: str | Path,
     pairs: pd.DataFrame,
-    settings: dict,
+    settings: GenerateSettings,
     output_rate: int,
     class_name: str,
 ) -> pd.DataFrame:
     """Write one interpolated WAV per row of `pairs` (pairs_table's columns) into `out_dir`, named
     by its pair, with a `pairs.csv` and a `generation.json` saying how and on which device; returns
     the written pairs."""
-    device = resolve_device(settings["device"], "generate.device")
+    device = resolve_device(settings.device, "generate.device")
     imager = MelImager(mel_spec_of(pipeline)).to(device)
-    spec = imager.spec
-    interpolator = Interpolator(
-        pipeline, settings["steps"], device, settings.get("precision", "fp32"), settings.get("strength", 1.0)
-    )
+    interpolator = Interpolator(pipeline, settings.steps, device, settings.precision, settings.strength)
     by_id = clips.set_index("id")
-    batch_size = settings["batch_size"]
     log.info(
         "%s: %d pairs from %d clips, %d of %d DDIM steps on %s",
         class_name,
         len(pairs),
         len(clips),
         len(interpolator.timesteps),
-        settings["steps"],
+        settings.steps,
         device,
     )
-
     sources = sorted(set(pairs["source_a"]) | set(pairs["source_b"]))
-    noise, loudness = {}, {}
-    for chunk in tqdm(list(_batches(sources, batch_size)), desc=f"{class_name}: invert", mininterval=2):
-        audio = source_slices(by_id.loc[chunk, "path"], spec)
-        loudness.update(zip(chunk, audio.pow(2).mean(1).sqrt().tolist()))
-        images = imager.audio_to_image(audio.to(device), quantize=settings.get("quantize", False)) * 2 - 1
-        noise.update(zip(chunk, interpolator.invert(images).cpu()))
-
-    generator = torch.Generator(device=device).manual_seed(settings["seed"])
-    rows = list(pairs[["pair", "source_a", "source_b"]].itertuples(index=False, name=None))
+    noise, loudness = _invert_sources(by_id.loc[sources, "path"], interpolator, imager, settings, class_name)
     table = pd.DataFrame(
         {
-            "file": [f"{pair}.wav" for pair, _, _ in rows],
+            "file": [f"{pair}.wav" for pair in pairs["pair"]],
             "class": class_name,
             "source_a": pairs["source_a"].to_numpy(),
             "source_b": pairs["source_b"].to_numpy(),
             "fsID_a": by_id.loc[pairs["source_a"], "fsID"].to_numpy(),
             "fsID_b": by_id.loc[pairs["source_b"], "fsID"].to_numpy(),
-            "alpha": settings["alpha"],
+            "alpha": settings.alpha,
         },
         columns=list(PAIR_COLUMNS),
     )
     with atomic_output(out_dir) as tmp:
         tmp.mkdir()
-        for chunk in tqdm(list(_batches(rows, batch_size)), desc=f"{class_name}: decode", mininterval=2):
-            a = torch.stack([noise[source_a] for _, source_a, _ in chunk])
-            b = torch.stack([noise[source_b] for _, _, source_b in chunk])
-            images = interpolator.decode(slerp(a, b, settings["alpha"]).to(device))
-            audio = imager.image_to_audio((images + 1) / 2, generator).cpu()
-            audio = resample(audio, spec.sample_rate, output_rate)
-            for k, (pair, source_a, source_b) in enumerate(chunk):
-                clip = with_loudness(audio[k], 0.5 * (loudness[source_a] + loudness[source_b]))
-                write_audio(tmp / f"{pair}.wav", clip.numpy(), output_rate)
+        rows = list(pairs[["pair", "source_a", "source_b"]].itertuples(index=False, name=None))
+        _decode_pairs(rows, noise, loudness, interpolator, imager, settings, output_rate, tmp, class_name)
         table.to_csv(tmp / "pairs.csv", index=False)
         record = {"runtime": runtime_signature(device, interpolator.precision), "clips": len(table)}
         (tmp / "generation.json").write_text(json.dumps(record) + "\n")
     return table
+
+
+def _invert_sources(
+    paths: pd.Series, interpolator: Interpolator, imager: MelImager, settings: GenerateSettings, class_name: str
+) -> tuple[dict, dict]:
+    """({clip id: its DDIM noise}, {clip id: its RMS loudness}) of the source clips `paths` (by id),
+    each inverted once, in batches."""
+    noise, loudness = {}, {}
+    device, chunks = interpolator.device, list(_batches(list(paths.index), settings.batch_size))
+    for chunk in tqdm(chunks, desc=f"{class_name}: invert", mininterval=2):
+        audio = source_slices(paths.loc[chunk], imager.spec)
+        loudness.update(zip(chunk, audio.pow(2).mean(1).sqrt().tolist()))
+        images = imager.audio_to_image(audio.to(device), quantize=settings.quantize) * 2 - 1
+        noise.update(zip(chunk, interpolator.invert(images).cpu()))
+    return noise, loudness
+
+
+def _decode_pairs(
+    rows: list[tuple[str, str, str]],
+    noise: dict,
+    loudness: dict,
+    interpolator: Interpolator,
+    imager: MelImager,
+    settings: GenerateSettings,
+    output_rate: int,
+    folder: Path,
+    class_name: str,
+) -> None:
+    """Decode the slerp of each (pair, source_a, source_b) row's two noises into `folder`/<pair>.wav,
+    at `output_rate` and at the mean loudness of its sources, in batches."""
+    device, spec = interpolator.device, imager.spec
+    generator = torch.Generator(device=device).manual_seed(settings.seed)
+    for chunk in tqdm(list(_batches(rows, settings.batch_size)), desc=f"{class_name}: decode", mininterval=2):
+        a = torch.stack([noise[source_a] for _, source_a, _ in chunk])
+        b = torch.stack([noise[source_b] for _, _, source_b in chunk])
+        images = interpolator.decode(slerp(a, b, settings.alpha).to(device))
+        audio = imager.image_to_audio((images + 1) / 2, generator).cpu()
+        audio = resample(audio, spec.sample_rate, output_rate)
+        for k, (pair, source_a, source_b) in enumerate(chunk):
+            clip = with_loudness(audio[k], 0.5 * (loudness[source_a] + loudness[source_b]))
+            write_audio(folder / f"{pair}.wav", clip.numpy(), output_rate)

@@ -45,12 +45,17 @@ def replicate_seed(seed: int, replicate: int) -> int:
     return seed if replicate == 0 else int(np.random.SeedSequence([seed, replicate]).generate_state(1)[0])
 
 
+def pair_id(class_name: str, index: int) -> str:
+    """The id of a class's `index`-th pair, which names its generated clip too: <class>-<index>."""
+    return f"{class_name}-{index:05d}"
+
+
 def pairs_table(train: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
-    """`per_class` pairs per class of the training clips, each named `<class>-<index>`: the one list
+    """`per_class` pairs per class of the training clips, each named by `pair_id`: the one list
     that interpolation, mel averaging and the round trip all draw on."""
     fs_id = train.set_index("id")["fsID"]
     rows = [
-        (f"{class_name}-{index:05d}", class_name, a, b, fs_id[a], fs_id[b])
+        (pair_id(class_name, index), class_name, a, b, fs_id[a], fs_id[b])
         for class_name, clips in train.groupby("class", sort=True)
         for index, (a, b) in enumerate(choose_pairs(clips, per_class, seed))
     ]

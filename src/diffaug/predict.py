@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 
 from .audio import MAX_SECONDS_READ, AudioError, inspect_audio
-from .classifier import load_classifier, network_settings, probabilities
+from .classifier import NetworkSettings, load_classifier, probabilities
 from .features import FeatureExtractor, FeatureSpec
 
 DESCRIPTION, WEIGHTS = "model.json", "model.safetensors"
@@ -20,13 +20,13 @@ FORMAT = 1
 """Version of model.json's layout."""
 
 
-def describe_model(classifier: dict, features: dict, classes: Sequence[str]) -> dict:
+def describe_model(network: NetworkSettings, features: dict, classes: Sequence[str]) -> dict:
     """model.json of a trained run: all that labelling new files needs besides the weights."""
     return {
         "format": FORMAT,
         "classes": list(classes),
         "features": asdict(FeatureSpec(**features)),
-        "classifier": network_settings(classifier),
+        "classifier": network.description(),
     }
 
 
@@ -35,7 +35,7 @@ class TrainedClassifier:
     """A trained run's network with the feature extractor and class names it was trained with."""
 
     model: torch.nn.Module
-    settings: dict
+    network: NetworkSettings
     extractor: FeatureExtractor
     classes: list[str]
 
@@ -43,15 +43,15 @@ class TrainedClassifier:
     def load(cls, folder: str | Path) -> TrainedClassifier:
         """The classifier of a folder holding model.json and model.safetensors; errors name the file."""
         path, weights = Path(folder) / DESCRIPTION, Path(folder) / WEIGHTS
-        spec, settings, classes = _read_description(path)
+        spec, network, classes = _read_description(path)
         if not weights.is_file():
             raise FileNotFoundError(f"{weights}: missing; the classifier folder holds no weights")
         try:
-            model = load_classifier(weights, settings, len(classes))
+            model = load_classifier(weights, network, len(classes))
         except (RuntimeError, KeyError, TypeError) as error:
             first = str(error).strip().splitlines()[0]
             raise ValueError(f"{weights}: does not fit the network that {path} describes ({first})") from None
-        return cls(model, settings, FeatureExtractor(spec), classes)
+        return cls(model, network, FeatureExtractor(spec), classes)
 
     def features_of(self, path: str | Path) -> torch.Tensor:
         """The classifier input of one file, made as the run's real clips were (mono mix, resampling,
@@ -73,15 +73,15 @@ class TrainedClassifier:
                 except AudioError as error:
                     failed.append(error)
         x = torch.stack(inputs) if inputs else torch.empty(0, *self.extractor.spec.shape)
-        proba = probabilities(self.model, x, self.settings | {"device": device})
+        proba = probabilities(self.model, x, self.network.precision, device)
         table = pd.DataFrame(proba.numpy(), columns=self.classes)
         table.insert(0, "predicted", [self.classes[i] for i in proba.argmax(1).tolist()])
         table.insert(0, "file", labelled)
         return table, failed
 
 
-def _read_description(path: Path) -> tuple[FeatureSpec, dict, list[str]]:
-    """(feature spec, classifier settings, class names) of a model.json."""
+def _read_description(path: Path) -> tuple[FeatureSpec, NetworkSettings, list[str]]:
+    """(feature spec, network settings, class names) of a model.json."""
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: missing; a classifier folder holds model.json beside model.safetensors "
@@ -91,7 +91,8 @@ def _read_description(path: Path) -> tuple[FeatureSpec, dict, list[str]]:
         described = json.loads(path.read_text())
         if described.get("format", FORMAT) > FORMAT:
             raise ValueError(f"format {described['format']} is newer than this version of diffaug reads")
-        return FeatureSpec(**described["features"]), dict(described["classifier"]), list(described["classes"])
+        network = NetworkSettings.from_config(described["classifier"])
+        return FeatureSpec(**described["features"]), network, list(described["classes"])
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
         raise ValueError(f"{path}: not a classifier description ({problem})") from None

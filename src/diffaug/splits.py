@@ -14,12 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import with_defaults
+
 
 def split_names(protocol: dict) -> list[str]:
     """Split names that a protocol section defines: "random" or "fold<k>", with "-n<N>" for each
     low-data setting of N labelled clips per class."""
+    protocol = with_defaults("protocol", protocol)
     bases = ["random"] if protocol["kind"] == "random_split" else [f"fold{f}" for f in protocol["test_folds"]]
-    sizes = protocol.get("train_per_class") or [None]
+    sizes = protocol["train_per_class"] or [None]
     return [base if n is None else f"{base}-n{n}" for n in sizes for base in bases]
 
 
@@ -81,7 +84,7 @@ def _keep_labelled(
             for held_back in order.index:
                 if (taken := _take_recordings(order.drop(held_back), per_class)) is not None:
                     break
-        if taken is None and protocol.get("short_classes") == "keep_all" and len(order) >= 3:
+        if taken is None and protocol["short_classes"] == "keep_all" and len(order) >= 3:
             held_back = min(len(order) - 2, max(1, math.ceil(protocol["val_fraction"] * len(order))))
             taken = list(order.index[held_back:]), None
             short.append({"class": class_name, "kept": int(order.iloc[held_back:].sum())})
@@ -144,6 +147,7 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
     Raises LowDataError when a class cannot supply that, unless `short_classes` is keep_all: such a
     class then keeps all it has but its validation recordings, listed under "short_classes".
     """
+    protocol = with_defaults("protocol", protocol)
     base, per_class = parse_split_name(name)
     rng = np.random.default_rng([protocol["seed"], sum(map(ord, base))])
     if base == "random":

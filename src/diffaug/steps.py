@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,7 @@ import torch
 from . import CLASSES
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import (
+    ClassifierSettings,
     accuracy,
     confusion_matrix,
     load_classifier,
@@ -159,7 +161,9 @@ def score_generated(features: str, weights: str, classifier: dict, output: str) 
     """How the split's baseline classifier labels each generated clip: predicted class and the
     probability it gives the intended class."""
     x, y, ids = load_feature_sets(features)["train"]
-    proba = probabilities(load_classifier(weights, classifier, len(CLASSES)), x, classifier)
+    settings = ClassifierSettings.from_config(classifier)
+    model = load_classifier(weights, settings.network, len(CLASSES))
+    proba = probabilities(model, x, settings.network.precision, settings.device)
     scores = pd.DataFrame(
         {
             "clip": ids,
@@ -202,7 +206,7 @@ def train_diffusion(
 ) -> None:
     """Train on the split's training clips: from scratch, or fine-tuning the pipeline folder `init`
     (in its own mel settings)."""
-    from .diffusion import load_pipeline, mel_spec_of, save_pipeline, training_images
+    from .diffusion import DiffusionSettings, load_pipeline, mel_spec_of, save_pipeline, training_images
     from .diffusion import train_diffusion as fit_diffusion
 
     table = pd.read_csv(manifest_csv).set_index("id")
@@ -214,7 +218,8 @@ def train_diffusion(
             "fine-tuned here; use it as it is with diffusion.pretrained"
         )
     spec = mel_spec_of(start) if start else MelSpec(**diffusion["mel"])
-    device = resolve_device(diffusion.get("device", "auto"), "diffusion.device")
+    settings = DiffusionSettings.from_config(diffusion)
+    device = resolve_device(settings.device, "diffusion.device")
     workers = worker_processes(threads)
     images = training_images(table.loc[ids, "path"].tolist(), spec, diffusion["max_slices"], device, workers)
     log.info(
@@ -224,12 +229,12 @@ def train_diffusion(
         device,
         f"fine-tuning {diffusion['init_from']}" if start else "from scratch",
     )
-    runtime = runtime_signature(device, diffusion.get("precision", "fp32"))
+    runtime = runtime_signature(device, settings.precision)
     checkpoint = Checkpoint(f"{output}.checkpoint.safetensors", fingerprint(diffusion, runtime, images))
     unet, scheduler, losses = fit_diffusion(
         images,
         spec,
-        diffusion,
+        settings,
         device,
         checkpoint,
         init=start.unet if start else None,
@@ -273,7 +278,7 @@ def interpolate(
 ) -> None:
     """The interpolated clips of one class's pairs in one generated set."""
     from .diffusion import is_pretrained, load_pipeline
-    from .generate import generate_class
+    from .generate import GenerateSettings, generate_class
     from .pairs import replicate_seed
 
     chosen = pd.read_csv(pairs_csv)
@@ -281,12 +286,10 @@ def interpolate(
     table = pd.read_csv(manifest_csv)
     clips = table[table["id"].isin(set(chosen["source_a"]) | set(chosen["source_b"]))]
     pipeline = load_pipeline(model_dir)
+    settings = GenerateSettings.from_config(generate)
     # A pretrained pipeline learnt from 8-bit images: its inputs get the same rounding.
-    settings = {
-        **generate,
-        "quantize": generate.get("quantize", False) or is_pretrained(model_dir),
-        "seed": replicate_seed(generate["seed"], replicate),
-    }
+    quantize = settings.quantize or is_pretrained(model_dir)
+    settings = replace(settings, quantize=quantize, seed=replicate_seed(settings.seed, replicate))
     generate_class(pipeline, clips, output, chosen, settings, output_rate, class_name)
 
 
@@ -320,7 +323,9 @@ def train(
             f"{real}: the split has no validation clips, so no epoch can be chosen; raise protocol.val_fraction"
         )
     augment = spec_augment(specaugment) if specaugment else None
-    runtime = runtime_signature(training_device(classifier), classifier.get("precision", "fp32"), cpu_bf16=True)
+    settings = ClassifierSettings.from_config(classifier)
+    device, precision = training_device(settings.device), settings.network.precision
+    runtime = runtime_signature(device, precision, cpu_bf16=True)
     key = fingerprint(classifier, runtime, specaugment, seed, x, y, sets["val"][0], sets["test"][0])
     checkpoint = Checkpoint(Path(weights).with_name("checkpoint.safetensors"), key)
     # per-band statistics (normalise: per_band) from the real training clips only, so every arm of a
@@ -329,7 +334,7 @@ def train(
         (x, y),
         sets["val"][:2],
         sets["test"][:2],
-        classifier,
+        settings,
         seed,
         len(CLASSES),
         augment,
@@ -337,13 +342,13 @@ def train(
         norm_inputs=sets["train"][0],
     )
     test_x, test_y, _ = sets["test"]
-    predicted = probabilities(model, test_x, classifier).argmax(1)  # as the epochs were measured
+    predicted = probabilities(model, test_x, precision, settings.device).argmax(1)  # as the epochs were measured
     test_accuracy = accuracy(predicted, test_y)
     matrix = confusion_matrix(predicted, test_y, len(CLASSES))
     per_class = {c: (matrix[i, i] / matrix[i].sum()).item() if matrix[i].sum() else None for i, c in enumerate(CLASSES)}
     best = max(history, key=lambda h: h["test_accuracy"])
     save_tensors(weights, model.state_dict())
-    write_json(description, describe_model(classifier, features, CLASSES))
+    write_json(description, describe_model(settings.network, features, CLASSES))
     write_json(
         metrics,
         {
@@ -351,7 +356,7 @@ def train(
             "train_per_class": parse_split_name(split_name)[1],
             "arm": arm,
             "seed": seed,
-            "model": classifier.get("model", "published_cnn"),
+            "model": settings.network.model,
             "test_accuracy": test_accuracy,
             "per_class_accuracy": per_class,
             "confusion_matrix": matrix.tolist(),

@@ -7,7 +7,6 @@ are learnable without being trivially separable.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import CLASSES
-from .dataset import METADATA_COLUMNS
+from .dataset import METADATA_COLUMNS, slice_file_name
 
 SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 RATE_WEIGHTS = (0.05, 0.05, 0.1, 0.1, 0.05, 0.05, 0.35, 0.25)
@@ -196,7 +195,7 @@ def synthesize_clip(class_name: str, rec: dict, seconds: float, rate: int, salie
 
 
 def synthesize_metadata(spec: SyntheticSpec, classes: tuple[str, ...] = CLASSES) -> pd.DataFrame:
-    """The dataset's rows, with each recording's format; no audio is made here."""
+    """The dataset's rows, with each recording's format and each clip's slice index; no audio is made here."""
     rows = []
     for class_id, class_name in enumerate(CLASSES):
         if class_name not in classes:
@@ -216,7 +215,7 @@ def synthesize_metadata(spec: SyntheticSpec, classes: tuple[str, ...] = CLASSES)
                 seconds = round(seconds, 3)
                 rows.append(
                     {
-                        "slice_file_name": f"{fs_id}-{class_id}-0-{slice_index}.wav",
+                        "slice_file_name": slice_file_name(fs_id, class_id, slice_index),
                         "fsID": fs_id,
                         "start": round(start, 3),
                         "end": round(start + seconds, 3),
@@ -227,6 +226,7 @@ def synthesize_metadata(spec: SyntheticSpec, classes: tuple[str, ...] = CLASSES)
                         "sample_rate": rate,
                         "subtype": subtype,
                         "channels": channels,
+                        "slice": slice_index,
                     }
                 )
                 start += seconds + round(rec_rng.uniform(0.0, 2.0), 3)
@@ -245,22 +245,19 @@ def write_synthetic_dataset(
 
     `root` must be empty, absent, or a synthetic dataset written before (it is then replaced).
     """
-    from .files import map_in_workers  # torch: not needed to plan a run
+    from .files import atomic_output, map_in_workers  # torch: not needed to plan a run
 
     root = Path(root)
     if root.exists() and any(p.is_file() for p in root.rglob("*")) and not (root / MARKER).exists():
         raise FileExistsError(f"{root}: not empty and not a synthetic dataset; refusing to overwrite it")
-    staging = root.with_name(root.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
     meta = synthesize_metadata(spec, classes)
-    write = partial(_write_clip, spec=spec, folder=staging / "audio")
-    for _ in map_in_workers(write, meta.to_dict("records"), workers, "synthesize" if progress else None):
-        pass
-    (staging / "metadata").mkdir(parents=True, exist_ok=True)
-    meta[list(METADATA_COLUMNS)].to_csv(staging / "metadata" / "UrbanSound8K.csv", index=False)
-    (staging / MARKER).write_text(f"{spec}\n")
-    shutil.rmtree(root, ignore_errors=True)
-    staging.rename(root)
+    with atomic_output(root) as staging:  # the whole dataset appears at once
+        write = partial(_write_clip, spec=spec, folder=staging / "audio")
+        for _ in map_in_workers(write, meta.to_dict("records"), workers, "synthesize" if progress else None):
+            pass
+        (staging / "metadata").mkdir(parents=True, exist_ok=True)
+        meta[list(METADATA_COLUMNS)].to_csv(staging / "metadata" / "UrbanSound8K.csv", index=False)
+        (staging / MARKER).write_text(f"{spec}\n")
     return meta
 
 
@@ -268,9 +265,9 @@ def _write_clip(row: dict, spec: SyntheticSpec, folder: Path) -> int:
     """Synthesize and write one clip of the metadata; its sound comes from seeds of its recording and slice."""
     from .audio import write_audio
 
-    name, fs_id, slice_index = row["class"], row["fsID"], int(row["slice_file_name"].split("-")[-1][:-4])
+    name, fs_id = row["class"], row["fsID"]
     sound_params = SOUND_MODELS[name][1](np.random.default_rng([spec.seed, fs_id]))
-    clip_rng = np.random.default_rng([spec.seed, fs_id, slice_index + 1])
+    clip_rng = np.random.default_rng([spec.seed, fs_id, row["slice"] + 1])
     seconds = row["end"] - row["start"]
     mono = synthesize_clip(name, sound_params, seconds, row["sample_rate"], row["salience"], clip_rng)
     audio = mono[None] if row["channels"] == 1 else np.stack([mono, 0.8 * np.roll(mono, 7)])

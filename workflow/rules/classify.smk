@@ -13,7 +13,7 @@ rule train_classifier:
         benchmark_for("train_classifier", "{split}/{arm}/seed{seed}")
     conda:
         "../../envs/diffaug.yaml"
-    threads: THREADS.get("train_classifier", 1)
+    threads: THREADS["train_classifier"]
     resources:
         **resources_for("train_classifier", mem_mb=4000, runtime=240),
         gpu=gpus("classifier"),

@@ -28,11 +28,15 @@ from diffaug.splits import split_names
 # conda creates the environment (Snakemake copies the env file, so it cannot use a relative path).
 os.environ.update(DIFFAUG_ROOT=str(Path(str(workflow.current_basedir)).parents[1]))
 
+# Params compare by their text: with every key sorted, only a changed value reruns a rule. Config
+# sections in params come from the config as its files wrote it (WRITTEN), before the schema's
+# defaults are filled in, so that a default added to the schema changes no params and reruns
+# nothing; the steps fill the defaults in themselves.
+WRITTEN = sorted_keys(config)
 try:
-    check_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+    check_config(config, workflow.source_path("../schemas/config.schema.yaml"))  # fills in the defaults
 except ConfigError as error:
     sys.exit(str(error))
-# Params compare by their text: with every key sorted, only a changed value reruns a rule.
 canonical = sorted_keys(config)
 config.clear()
 config.update(canonical)
@@ -42,12 +46,12 @@ SPLITS = split_names(config["protocol"])
 SOURCE = config["dataset"]["source"]
 if SOURCE == "synthetic":
     DATA_ROOT = f"{R}/data/synthetic"
-elif config["dataset"].get("root"):
+elif config["dataset"]["root"]:
     DATA_ROOT = config["dataset"]["root"]
 else:
     sys.exit("invalid config:\n  dataset.root: required when dataset.source is urbansound8k")
 METADATA = f"{DATA_ROOT}/metadata/UrbanSound8K.csv"
-if SOURCE == "urbansound8k" and not config["dataset"].get("download") and not Path(METADATA).is_file():
+if SOURCE == "urbansound8k" and not config["dataset"]["download"] and not Path(METADATA).is_file():
     sys.exit(f"{METADATA} not found: point dataset.root at an extracted UrbanSound8K, or set dataset.download: true")
 PLANNING = not (workflow.remote_exec or workflow.subprocess_exec)  # the process that plans the run
 DEVICES = {section: config[section]["device"] for section in ("diffusion", "generate", "classifier")}
@@ -95,17 +99,17 @@ def gpus(section):
     return lambda wildcards: int(will_use_cuda(DEVICES[section], gpu_at_hand()))
 
 
-THREADS = config.get("threads", {})
+THREADS = config["threads"]
 FIRST_SEED = config["seeds"][0]
 SOURCES = sorted({ARMS[v].generated for v in config["arms"]} - {None})
 # What each step reads of the generate section, so that e.g. `keep` does not rerun generation.
-GENERATION = {k: v for k, v in config["generate"].items() if k not in ("filter", "keep", "replicates")}
+GENERATION = {k: v for k, v in WRITTEN["generate"].items() if k not in ("filter", "keep", "replicates")}
 PAIRS = {"per_class": config["generate"]["per_class"], "seed": config["generate"]["seed"]}
-REPLICATES = config["generate"].get("replicates", 1)
+REPLICATES = config["generate"]["replicates"]
 # Defaults of newer keys (features.log, classifier.model, normalise) and the unused sb_cnn block stay
 # out of the params, so that runs of the published settings keep their params.
-FEATURES = features_params(config["features"])
-CLASSIFIER = classifier_params(config["classifier"])
+FEATURES = features_params(WRITTEN["features"])
+CLASSIFIER = classifier_params(WRITTEN["classifier"])
 
 
 def replicate_of(seed):
@@ -128,7 +132,7 @@ def resources_for(rule, **defaults):
     times the attempt, so that a job retried (`--retries`) after running out of either asks for more."""
     return {
         name: (lambda wildcards, attempt, amount=amount: amount * attempt)
-        for name, amount in (defaults | config.get("resources", {}).get(rule, {})).items()
+        for name, amount in (defaults | config["resources"].get(rule, {})).items()
     }
 
 

@@ -1,4 +1,4 @@
-if SOURCE == "synthetic" or config["dataset"].get("download"):
+if SOURCE == "synthetic" or config["dataset"]["download"]:
 
     rule prepare_dataset:
         output:
@@ -10,11 +10,11 @@ if SOURCE == "synthetic" or config["dataset"].get("download"):
         localrule: True
         conda:
             "../../envs/diffaug.yaml"
-        threads: THREADS.get("prepare_dataset", 1)
+        threads: THREADS["prepare_dataset"]
         resources:
             **resources_for("prepare_dataset", mem_mb=2000, runtime=120),
         params:
-            dataset={k: config["dataset"].get(k) for k in ("source", "root", "download", "synthetic")},
+            dataset={k: WRITTEN["dataset"].get(k) for k in ("source", "root", "download", "synthetic")},
         script:
             "../../scripts/prepare_dataset.py"
 
@@ -56,7 +56,7 @@ rule split:
     resources:
         **resources_for("split", mem_mb=1000, runtime=10),
     params:
-        protocol=split_params(config["protocol"]),
+        protocol=split_params(WRITTEN["protocol"]),
     script:
         "../../scripts/split.py"
 

@@ -11,12 +11,12 @@ rule train_diffusion:
         benchmark_for("train_diffusion", "{split}")
     conda:
         "../../envs/diffaug.yaml"
-    threads: THREADS.get("train_diffusion", 2)
+    threads: THREADS["train_diffusion"]
     resources:
         **resources_for("train_diffusion", mem_mb=8000, runtime=240),
         gpu=gpus("diffusion"),
     params:
-        diffusion=config["diffusion"],
+        diffusion=WRITTEN["diffusion"],
     script:
         "../../scripts/train_diffusion.py"
 
@@ -35,6 +35,6 @@ rule import_pretrained:
     resources:
         **resources_for("import_pretrained", mem_mb=4000, runtime=60),
     params:
-        **pretrained_params(config["diffusion"]),
+        **pretrained_params(WRITTEN["diffusion"]),
     script:
         "../../scripts/import_pretrained.py"

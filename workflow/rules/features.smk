@@ -9,7 +9,7 @@ rule features:
         benchmark_for("features")
     conda:
         "../../envs/diffaug.yaml"
-    threads: THREADS.get("features", 1)
+    threads: THREADS["features"]
     resources:
         **resources_for("features", mem_mb=4000, runtime=120),
     params:
@@ -29,7 +29,7 @@ rule features_generated:
         benchmark_for("features_generated", "{split}/rep{replicate}")
     conda:
         "../../envs/diffaug.yaml"
-    threads: THREADS.get("features", 1)
+    threads: THREADS["features"]
     resources:
         **resources_for("features_generated", mem_mb=4000, runtime=60),
     params:

@@ -11,7 +11,7 @@ rule interpolate:
         benchmark_for("interpolate", "{split}/rep{replicate}/{class_name}")
     conda:
         "../../envs/diffaug.yaml"
-    threads: THREADS.get("interpolate", 2)
+    threads: THREADS["interpolate"]
     resources:
         **resources_for("interpolate", mem_mb=8000, runtime=240),
         gpu=gpus("generate"),

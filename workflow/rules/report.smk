@@ -40,7 +40,7 @@ rule report:
     resources:
         **resources_for("report", mem_mb=2000, runtime=10),
     params:
-        protocol=config["protocol"],
+        protocol=WRITTEN["protocol"],
         dataset=SOURCE,
         replicates=REPLICATES,
         baseline_seed=FIRST_SEED,
