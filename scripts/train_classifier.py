@@ -2,7 +2,7 @@ from diffaug import steps
 from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, "gpu", 0)):
-    steps.train(
+    steps.train_classifier(
         snakemake.input.real,
         snakemake.input.split,
         list(snakemake.input.generated),

@@ -176,13 +176,13 @@ def _split_files(manifest, tmp_path):
 
 
 def test_init_from_fine_tunes_the_pipelines_unet_in_its_mel_settings(manifest, tiny_pipeline, tmp_path):
-    from diffaug.steps import train_diffusion as train_step
+    from diffaug import steps
 
     inputs = _split_files(manifest, tmp_path)[:2]
     other_mel = {**TINY_MEL.__dict__, "x_res": 8, "y_res": 8}
     settings = TRAINING | {"init_from": "some/hub-id", "mel": other_mel, "max_slices": 1, "learning_rate": 1e-9}
     settings["unet"] = {"block_out_channels": [4], "layers_per_block": 1, "norm_num_groups": 4}
-    train_step(*inputs, settings, str(tmp_path / "tuned"), init=str(tiny_pipeline))
+    steps.train_diffusion(*inputs, settings, str(tmp_path / "tuned"), init=str(tiny_pipeline))
     tuned, start = load_pipeline(tmp_path / "tuned"), load_pipeline(tiny_pipeline)
     assert saved_mel_spec(tmp_path / "tuned") == TINY_MEL  # the pipeline's, not diffusion.mel
     assert tuned.unet.config.block_out_channels == start.unet.config.block_out_channels
@@ -193,12 +193,12 @@ def test_init_from_fine_tunes_the_pipelines_unet_in_its_mel_settings(manifest, t
 
 
 def test_a_latent_pipeline_cannot_be_fine_tuned(manifest, tmp_path):
-    from diffaug.steps import train_diffusion as train_step
+    from diffaug import steps
 
     save_latent_pipeline(tmp_path / "latent")
     settings = TRAINING | {"init_from": "latent-id", "mel": TINY_MEL.__dict__, "max_slices": 1}
     with pytest.raises(ValueError, match="init_from latent-id: a latent pipeline .* diffusion.pretrained"):
-        train_step(
+        steps.train_diffusion(
             *_split_files(manifest, tmp_path)[:2], settings, str(tmp_path / "out"), init=str(tmp_path / "latent")
         )
 

@@ -47,14 +47,14 @@ def test_feature_sets_round_trip(tmp_path):
 
 
 def test_features_are_computed_once_per_dataset_and_splits_select_rows(tiny_dataset, tmp_path):
+    from diffaug import steps
     from diffaug.splits import make_split
-    from diffaug.steps import features_real
 
     manifest = tiny_dataset[1]
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     spec = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 16}
-    features_real(str(tmp_path / "manifest.csv"), spec, str(tmp_path / "one.safetensors"))
-    features_real(str(tmp_path / "manifest.csv"), spec, str(tmp_path / "two.safetensors"), threads=2)
+    steps.features(str(tmp_path / "manifest.csv"), spec, str(tmp_path / "one.safetensors"))
+    steps.features(str(tmp_path / "manifest.csv"), spec, str(tmp_path / "two.safetensors"), threads=2)
     x, y, ids = load_feature_sets(tmp_path / "one.safetensors")["all"]
     assert ids == list(manifest["id"]) and y.tolist() == list(manifest["classID"]) and x.shape == (80, 1, 16, 44)
     assert torch.equal(x, load_feature_sets(tmp_path / "two.safetensors")["all"][0])  # worker processes, same rows

@@ -36,10 +36,10 @@ def _train(folder, manifest, classifier=NETWORK, features=FEATURES):
     """A classifier run through the workflow's steps (features, split, train) on the tiny dataset;
     returns its model folder."""
     manifest.to_csv(folder / "manifest.csv", index=False)
-    steps.features_real(str(folder / "manifest.csv"), features, str(folder / "real.safetensors"))
+    steps.features(str(folder / "manifest.csv"), features, str(folder / "real.safetensors"))
     steps.split(str(folder / "manifest.csv"), "fold1", PROTOCOL, str(folder / "split.json"))
     model_dir = folder / "models" / "fold1" / "baseline" / "seed0"
-    steps.train(
+    steps.train_classifier(
         str(folder / "real.safetensors"),
         str(folder / "split.json"),
         [],

@@ -151,7 +151,7 @@ def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp
     )
     settings = CLASSIFIER | SB_CNN | {"normalise": "per_band", "device": "cpu"}
     weights = tmp_path / "model.safetensors"
-    steps.train(
+    steps.train_classifier(
         str(tmp_path / "real.safetensors"),
         str(tmp_path / "split.json"),
         [str(tmp_path / "gen.safetensors")],

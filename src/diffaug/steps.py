@@ -1,4 +1,8 @@
-"""One function per workflow rule: paths and config sections in, files out.
+"""One function per workflow rule, named as the rule: paths and config sections in, files out.
+
+A step's parameters take the names of the config sections it reads (`classifier`, `diffusion`), so a
+library function that shares the step's name is called by its module's full name
+(`diffaug.classifier.train_classifier`).
 
 The diffusers-based modules, plots and tables are imported only by the steps that use them: they
 take seconds to load, and every job pays them.
@@ -17,6 +21,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+import diffaug.classifier
+
 from . import CLASSES
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import (
@@ -26,7 +32,6 @@ from .classifier import (
     load_classifier,
     probabilities,
     spec_augment,
-    train_classifier,
     training_device,
 )
 from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
@@ -80,7 +85,7 @@ def split(manifest_csv: str, name: str, protocol: dict, output: str) -> None:
     log.info("%s: %d train, %d val, %d test clips", name, *(len(result[k]) for k in ("train", "val", "test")))
 
 
-def features_real(manifest_csv: str, features: dict, output: str, threads: int = 1) -> None:
+def features(manifest_csv: str, features: dict, output: str, threads: int = 1) -> None:
     """Classifier features of every clip of the dataset, once: splits select their rows."""
     table = pd.read_csv(manifest_csv)
     extractor = FeatureExtractor(FeatureSpec(**features))
@@ -206,8 +211,9 @@ def train_diffusion(
 ) -> None:
     """Train on the split's training clips: from scratch, or fine-tuning the pipeline folder `init`
     (in its own mel settings)."""
+    import diffaug.diffusion
+
     from .diffusion import DiffusionSettings, load_pipeline, mel_spec_of, save_pipeline, training_images
-    from .diffusion import train_diffusion as fit_diffusion
 
     table = pd.read_csv(manifest_csv).set_index("id")
     ids = load_split(split_json)["train"]
@@ -231,7 +237,7 @@ def train_diffusion(
     )
     runtime = runtime_signature(device, settings.precision)
     checkpoint = Checkpoint(f"{output}.checkpoint.safetensors", fingerprint(diffusion, runtime, images))
-    unet, scheduler, losses = fit_diffusion(
+    unet, scheduler, losses = diffaug.diffusion.train_diffusion(
         images,
         spec,
         settings,
@@ -293,7 +299,7 @@ def interpolate(
     generate_class(pipeline, clips, output, chosen, settings, output_rate, class_name)
 
 
-def train(
+def train_classifier(
     real: str,
     split_json: str,
     generated: list[str],
@@ -330,7 +336,7 @@ def train(
     checkpoint = Checkpoint(Path(weights).with_name("checkpoint.safetensors"), key)
     # per-band statistics (normalise: per_band) from the real training clips only, so every arm of a
     # split normalises alike and added clips change what is learnt, not the scale of the inputs
-    model, history, chosen = train_classifier(
+    model, history, chosen = diffaug.classifier.train_classifier(
         (x, y),
         sets["val"][:2],
         sets["test"][:2],
