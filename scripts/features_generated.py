@@ -3,5 +3,8 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
     steps.features_generated(
-        list(snakemake.input.classes), snakemake.params.features, snakemake.output.features, snakemake.threads
+        class_dirs=list(snakemake.input.classes),
+        features=snakemake.params.features,
+        output=snakemake.output.features,
+        threads=snakemake.threads,
     )

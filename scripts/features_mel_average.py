@@ -2,4 +2,8 @@ from diffaug import steps
 from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
-    steps.features_mel_average(snakemake.input.real, snakemake.input.pairs, snakemake.output.features)
+    steps.features_mel_average(
+        real=snakemake.input.real,
+        pairs_csv=snakemake.input.pairs,
+        output=snakemake.output.features,
+    )

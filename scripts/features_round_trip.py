@@ -3,11 +3,11 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
     steps.features_round_trip(
-        snakemake.input.manifest,
-        snakemake.input.pairs,
-        snakemake.input.model,
-        snakemake.params.features,
-        snakemake.params.seed,
-        int(snakemake.wildcards.replicate),
-        snakemake.output.features,
+        manifest_csv=snakemake.input.manifest,
+        pairs_csv=snakemake.input.pairs,
+        model_dir=snakemake.input.model,
+        features=snakemake.params.features,
+        seed=snakemake.params.seed,
+        replicate=int(snakemake.wildcards.replicate),
+        output=snakemake.output.features,
     )

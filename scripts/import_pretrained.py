@@ -2,4 +2,8 @@ from diffaug import steps
 from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
-    steps.import_pretrained(snakemake.params.source, snakemake.output.model, snakemake.params.get("revision"))
+    steps.import_pretrained(
+        source=snakemake.params.source,
+        output=snakemake.output.model,
+        revision=snakemake.params.get("revision"),
+    )

@@ -3,12 +3,12 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
     steps.listen(
-        snakemake.input.manifest,
-        snakemake.input.pairs,
-        list(snakemake.input.get("classes", [])),
-        snakemake.input.get("mel_average"),
-        snakemake.input.get("model"),
-        snakemake.params.features,
-        snakemake.params.seed,
-        snakemake.output.page,
+        manifest_csv=snakemake.input.manifest,
+        pairs_csv=snakemake.input.pairs,
+        class_dirs=list(snakemake.input.get("classes", [])),
+        mel_average=snakemake.input.get("mel_average"),
+        model_dir=snakemake.input.get("model"),
+        features=snakemake.params.features,
+        seed=snakemake.params.seed,
+        output=snakemake.output.page,
     )

@@ -3,5 +3,8 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
     steps.manifest(
-        snakemake.input.metadata, snakemake.params.dataset, snakemake.output.manifest, snakemake.output.rejected
+        metadata=snakemake.input.metadata,
+        dataset=snakemake.params.dataset,
+        output=snakemake.output.manifest,
+        rejected_csv=snakemake.output.rejected,
     )

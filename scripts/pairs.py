@@ -3,9 +3,9 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
     steps.pairs(
-        snakemake.input.manifest,
-        snakemake.input.split,
-        snakemake.params.pairs,
-        int(snakemake.wildcards.replicate),
-        snakemake.output.pairs,
+        manifest_csv=snakemake.input.manifest,
+        split_json=snakemake.input.split,
+        settings=snakemake.params.pairs,
+        replicate=int(snakemake.wildcards.replicate),
+        output=snakemake.output.pairs,
     )

@@ -3,9 +3,9 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
     steps.plot_examples(
-        snakemake.input.manifest,
-        snakemake.input.split,
-        list(snakemake.input.classes),
-        snakemake.input.model,
-        snakemake.output.plot,
+        manifest_csv=snakemake.input.manifest,
+        split_json=snakemake.input.split,
+        class_dirs=list(snakemake.input.classes),
+        model_dir=snakemake.input.model,
+        output=snakemake.output.plot,
     )

@@ -3,13 +3,13 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
     steps.report(
-        list(snakemake.input.metrics),
-        list(snakemake.input.scores),
-        list(snakemake.input.records),
-        snakemake.input.rejected,
-        snakemake.params.protocol,
-        snakemake.params.dataset,
-        snakemake.params.replicates,
-        snakemake.params.baseline_seed,
-        dict(snakemake.output.items()),
+        metrics=list(snakemake.input.metrics),
+        scores=list(snakemake.input.scores),
+        records=list(snakemake.input.records),
+        rejected_csv=snakemake.input.rejected,
+        protocol=snakemake.params.protocol,
+        dataset=snakemake.params.dataset,
+        replicates=snakemake.params.replicates,
+        baseline_seed=snakemake.params.baseline_seed,
+        outputs=dict(snakemake.output.items()),
     )

@@ -2,4 +2,9 @@ from diffaug import steps
 from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
-    steps.split(snakemake.input.manifest, snakemake.wildcards.split, snakemake.params.protocol, snakemake.output.split)
+    steps.split(
+        manifest_csv=snakemake.input.manifest,
+        name=snakemake.wildcards.split,
+        protocol=snakemake.params.protocol,
+        output=snakemake.output.split,
+    )

@@ -3,17 +3,17 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, "gpu", 0)):
     steps.train_classifier(
-        snakemake.input.real,
-        snakemake.input.split,
-        list(snakemake.input.generated),
-        snakemake.wildcards.arm,
-        int(snakemake.wildcards.seed),
-        snakemake.wildcards.split,
-        snakemake.params.classifier,
-        snakemake.params.specaugment,
-        snakemake.output.weights,
-        snakemake.output.metrics,
-        snakemake.params.generated_set,
+        real=snakemake.input.real,
+        split_json=snakemake.input.split,
+        generated=list(snakemake.input.generated),
+        arm=snakemake.wildcards.arm,
+        seed=int(snakemake.wildcards.seed),
+        split_name=snakemake.wildcards.split,
+        classifier=snakemake.params.classifier,
+        specaugment=snakemake.params.specaugment,
+        weights=snakemake.output.weights,
+        metrics=snakemake.output.metrics,
+        replicate=snakemake.params.generated_set,
         features=snakemake.params.features,
         description=snakemake.output.description,
     )

@@ -3,10 +3,10 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, "gpu", 0)):
     steps.train_diffusion(
-        snakemake.input.manifest,
-        snakemake.input.split,
-        snakemake.params.diffusion,
-        snakemake.output.model,
-        snakemake.input.init or None,
-        snakemake.threads,
+        manifest_csv=snakemake.input.manifest,
+        split_json=snakemake.input.split,
+        diffusion=snakemake.params.diffusion,
+        output=snakemake.output.model,
+        init=snakemake.input.init or None,
+        threads=snakemake.threads,
     )

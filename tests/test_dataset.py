@@ -191,9 +191,9 @@ def test_download_goes_through_soundata(tiny_dataset, tmp_path, monkeypatch, mis
     metadata = root / "metadata" / "UrbanSound8K.csv"
     if missing:
         with pytest.raises(DatasetError, match="missing files"):
-            prepare_dataset(settings, str(metadata))
+            prepare_dataset(dataset=settings, metadata=str(metadata))
     else:
-        prepare_dataset(settings, str(metadata))
+        prepare_dataset(dataset=settings, metadata=str(metadata))
         assert metadata.is_file() and len(build_manifest(root)[0]) == len(tiny_dataset[1])
     assert fake.calls[:2] == [("initialize", "urbansound8k", str(root)), ("download", True)]
 

@@ -53,7 +53,7 @@ def test_pipeline_folder_loads_with_both_libraries(tiny_pipeline):
 def test_a_pretrained_pipeline_folder_replaces_training(tiny_pipeline, tmp_path):
     from diffaug.steps import import_pretrained
 
-    import_pretrained(str(tiny_pipeline), str(tmp_path / "copy"))
+    import_pretrained(source=str(tiny_pipeline), output=str(tmp_path / "copy"))
     original, copy = load_pipeline(tiny_pipeline), load_pipeline(tmp_path / "copy")
     assert mel_spec_of(copy) == mel_spec_of(original)
     x = torch.rand(1, 1, 16, 16)
@@ -69,7 +69,7 @@ def test_a_pretrained_pipeline_with_unusable_mel_settings_is_named(tiny_pipeline
     mel_config.write_text(json.dumps(json.loads(mel_config.read_text()) | {"hop_length": 1000}))
     expected = rf"pretrained pipeline {re.escape(str(folder))}: .*hop_length 1000 must be at most half"
     with pytest.raises(ValueError, match=expected):
-        import_pretrained(str(folder), str(tmp_path / "copy"))
+        import_pretrained(source=str(folder), output=str(tmp_path / "copy"))
     assert not (tmp_path / "copy").exists()
 
 
@@ -90,16 +90,22 @@ def _interpolate_siren(manifest, tmp_path, model, count, out):
         "precision": "fp32",
         "seed": 0,
     }
-    pairs(str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"), settings, 0, str(tmp_path / "pairs.csv"))
+    pairs(
+        manifest_csv=str(tmp_path / "manifest.csv"),
+        split_json=str(tmp_path / "split.json"),
+        settings=settings,
+        replicate=0,
+        output=str(tmp_path / "pairs.csv"),
+    )
     interpolate(
-        str(tmp_path / "manifest.csv"),
-        str(tmp_path / "pairs.csv"),
-        str(model),
-        "siren",
-        settings,
-        0,
-        22050,
-        str(tmp_path / out),
+        manifest_csv=str(tmp_path / "manifest.csv"),
+        pairs_csv=str(tmp_path / "pairs.csv"),
+        model_dir=str(model),
+        class_name="siren",
+        generate=settings,
+        replicate=0,
+        output_rate=22050,
+        output=str(tmp_path / out),
     )
     return tmp_path / out
 
@@ -109,7 +115,7 @@ def test_a_pretrained_latent_pipeline_generates_through_its_autoencoder(manifest
     from diffaug.steps import import_pretrained
 
     save_latent_pipeline(tmp_path / "hub")
-    import_pretrained(str(tmp_path / "hub"), str(tmp_path / "model"))
+    import_pretrained(source=str(tmp_path / "hub"), output=str(tmp_path / "model"))
     pipeline = load_pipeline(tmp_path / "model")
     assert pipeline.vqvae is not None and mel_spec_of(pipeline) == TINY_MEL
     assert is_pretrained(tmp_path / "model") and not is_pretrained(tmp_path / "hub")
@@ -128,7 +134,7 @@ def test_pretrained_inputs_are_rounded_to_8_bits(tiny_pipeline, manifest, tmp_pa
         "audio_to_image",
         lambda self, audio, quantize=False: seen.append(quantize) or original(self, audio, quantize),
     )
-    import_pretrained(str(tiny_pipeline), str(tmp_path / "model"))
+    import_pretrained(source=str(tiny_pipeline), output=str(tmp_path / "model"))
     for model, expected in ((tmp_path / "model", True), (tiny_pipeline, False)):
         seen.clear()
         _interpolate_siren(manifest, tmp_path, model, 1, f"out{expected}")
@@ -178,11 +184,17 @@ def _split_files(manifest, tmp_path):
 def test_init_from_fine_tunes_the_pipelines_unet_in_its_mel_settings(manifest, tiny_pipeline, tmp_path):
     from diffaug import steps
 
-    inputs = _split_files(manifest, tmp_path)[:2]
+    manifest_csv, split_json = _split_files(manifest, tmp_path)[:2]
     other_mel = {**TINY_MEL.__dict__, "x_res": 8, "y_res": 8}
     settings = TRAINING | {"init_from": "some/hub-id", "mel": other_mel, "max_slices": 1, "learning_rate": 1e-9}
     settings["unet"] = {"block_out_channels": [4], "layers_per_block": 1, "norm_num_groups": 4}
-    steps.train_diffusion(*inputs, settings, str(tmp_path / "tuned"), init=str(tiny_pipeline))
+    steps.train_diffusion(
+        manifest_csv=manifest_csv,
+        split_json=split_json,
+        diffusion=settings,
+        output=str(tmp_path / "tuned"),
+        init=str(tiny_pipeline),
+    )
     tuned, start = load_pipeline(tmp_path / "tuned"), load_pipeline(tiny_pipeline)
     assert saved_mel_spec(tmp_path / "tuned") == TINY_MEL  # the pipeline's, not diffusion.mel
     assert tuned.unet.config.block_out_channels == start.unet.config.block_out_channels
@@ -197,9 +209,14 @@ def test_a_latent_pipeline_cannot_be_fine_tuned(manifest, tmp_path):
 
     save_latent_pipeline(tmp_path / "latent")
     settings = TRAINING | {"init_from": "latent-id", "mel": TINY_MEL.__dict__, "max_slices": 1}
+    manifest_csv, split_json = _split_files(manifest, tmp_path)[:2]
     with pytest.raises(ValueError, match="init_from latent-id: a latent pipeline .* diffusion.pretrained"):
         steps.train_diffusion(
-            *_split_files(manifest, tmp_path)[:2], settings, str(tmp_path / "out"), init=str(tmp_path / "latent")
+            manifest_csv=manifest_csv,
+            split_json=split_json,
+            diffusion=settings,
+            output=str(tmp_path / "out"),
+            init=str(tmp_path / "latent"),
         )
 
 
@@ -212,6 +229,6 @@ def test_an_imported_pipeline_gets_a_ddim_scheduler(tiny_pipeline, tmp_path):
     pipeline = load_pipeline(tmp_path / "ddpm")
     save_pipeline(tmp_path / "ddpm", pipeline.unet, DDPMScheduler(num_train_timesteps=500), TINY_MEL)
     assert isinstance(load_pipeline(tmp_path / "ddpm").scheduler, DDPMScheduler)
-    import_pretrained(str(tmp_path / "ddpm"), str(tmp_path / "copy"))
+    import_pretrained(source=str(tmp_path / "ddpm"), output=str(tmp_path / "copy"))
     scheduler = load_pipeline(tmp_path / "copy").scheduler
     assert isinstance(scheduler, DDIMScheduler) and scheduler.config.num_train_timesteps == 500

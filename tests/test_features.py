@@ -53,8 +53,10 @@ def test_features_are_computed_once_per_dataset_and_splits_select_rows(tiny_data
     manifest = tiny_dataset[1]
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     spec = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 16}
-    steps.features(str(tmp_path / "manifest.csv"), spec, str(tmp_path / "one.safetensors"))
-    steps.features(str(tmp_path / "manifest.csv"), spec, str(tmp_path / "two.safetensors"), threads=2)
+    steps.features(manifest_csv=str(tmp_path / "manifest.csv"), features=spec, output=str(tmp_path / "one.safetensors"))
+    steps.features(
+        manifest_csv=str(tmp_path / "manifest.csv"), features=spec, output=str(tmp_path / "two.safetensors"), threads=2
+    )
     x, y, ids = load_feature_sets(tmp_path / "one.safetensors")["all"]
     assert ids == list(manifest["id"]) and y.tolist() == list(manifest["classID"]) and x.shape == (80, 1, 16, 44)
     assert torch.equal(x, load_feature_sets(tmp_path / "two.safetensors")["all"][0])  # worker processes, same rows

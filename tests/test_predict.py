@@ -36,20 +36,24 @@ def _train(folder, manifest, classifier=NETWORK, features=FEATURES):
     """A classifier run through the workflow's steps (features, split, train) on the tiny dataset;
     returns its model folder."""
     manifest.to_csv(folder / "manifest.csv", index=False)
-    steps.features(str(folder / "manifest.csv"), features, str(folder / "real.safetensors"))
-    steps.split(str(folder / "manifest.csv"), "fold1", PROTOCOL, str(folder / "split.json"))
+    steps.features(
+        manifest_csv=str(folder / "manifest.csv"), features=features, output=str(folder / "real.safetensors")
+    )
+    steps.split(
+        manifest_csv=str(folder / "manifest.csv"), name="fold1", protocol=PROTOCOL, output=str(folder / "split.json")
+    )
     model_dir = folder / "models" / "fold1" / "baseline" / "seed0"
     steps.train_classifier(
-        str(folder / "real.safetensors"),
-        str(folder / "split.json"),
-        [],
-        "baseline",
-        0,
-        "fold1",
-        classifier,
-        None,
-        str(model_dir / "model.safetensors"),
-        str(model_dir / "metrics.json"),
+        real=str(folder / "real.safetensors"),
+        split_json=str(folder / "split.json"),
+        generated=[],
+        arm="baseline",
+        seed=0,
+        split_name="fold1",
+        classifier=classifier,
+        specaugment=None,
+        weights=str(model_dir / "model.safetensors"),
+        metrics=str(model_dir / "metrics.json"),
         features=features,
         description=str(model_dir / "model.json"),
     )

@@ -36,7 +36,11 @@ def _pairs_of(tiny_dataset, tmp_path, per_class=2, seed=4, replicate=0):
     save_split(split, tmp_path / "split.json")
     settings = {"per_class": per_class, "seed": seed}
     steps.pairs(
-        str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"), settings, replicate, str(tmp_path / "pairs.csv")
+        manifest_csv=str(tmp_path / "manifest.csv"),
+        split_json=str(tmp_path / "split.json"),
+        settings=settings,
+        replicate=replicate,
+        output=str(tmp_path / "pairs.csv"),
     )
     return manifest, split, pd.read_csv(tmp_path / "pairs.csv")
 
@@ -57,7 +61,9 @@ def test_mel_average_averages_the_pairs_of_the_table(tiny_dataset, tmp_path):
     sets = {"all": (everything, torch.tensor(manifest["classID"]), list(manifest["id"]))}
     save_feature_sets(tmp_path / "real.safetensors", sets)
     steps.features_mel_average(
-        str(tmp_path / "real.safetensors"), str(tmp_path / "pairs.csv"), str(tmp_path / "avg.safetensors")
+        real=str(tmp_path / "real.safetensors"),
+        pairs_csv=str(tmp_path / "pairs.csv"),
+        output=str(tmp_path / "avg.safetensors"),
     )
     ax, ay, names = load_feature_sets(tmp_path / "avg.safetensors")["train"]
     assert names == list(pairs["pair"]) and ay.tolist() == [c for c in range(10) for _ in range(2)]
@@ -69,18 +75,18 @@ def test_mel_average_averages_the_pairs_of_the_table(tiny_dataset, tmp_path):
 def _scored(tmp_path, name, x, labels, ids):
     save_feature_sets(tmp_path / f"{name}.safetensors", {"train": (x, labels, ids)})
     steps.score_generated(
-        str(tmp_path / f"{name}.safetensors"),
-        str(tmp_path / "baseline.safetensors"),
-        CLASSIFIER,
-        str(tmp_path / f"{name}.csv"),
+        features=str(tmp_path / f"{name}.safetensors"),
+        weights=str(tmp_path / "baseline.safetensors"),
+        classifier=CLASSIFIER,
+        output=str(tmp_path / f"{name}.csv"),
     )
     steps.select_generated(
-        str(tmp_path / f"{name}.safetensors"),
-        str(tmp_path / f"{name}.csv"),
-        str(tmp_path / "pairs.csv"),
-        0.5,
-        str(tmp_path / f"{name}_kept.safetensors"),
-        str(tmp_path / f"{name}_kept.csv"),
+        features=str(tmp_path / f"{name}.safetensors"),
+        scores_csv=str(tmp_path / f"{name}.csv"),
+        pairs_csv=str(tmp_path / "pairs.csv"),
+        keep=0.5,
+        output=str(tmp_path / f"{name}_kept.safetensors"),
+        fates_csv=str(tmp_path / f"{name}_kept.csv"),
     )
     return pd.read_csv(tmp_path / f"{name}.csv"), pd.read_csv(tmp_path / f"{name}_kept.csv")
 
@@ -123,10 +129,10 @@ def test_scores_come_from_the_saved_weights_in_their_own_network(tmp_path, netwo
     ids = [f"clip{k}" for k in range(12)]
     save_feature_sets(tmp_path / "generated.safetensors", {"train": (generated, y[:12], ids)})
     steps.score_generated(
-        str(tmp_path / "generated.safetensors"),
-        str(tmp_path / "baseline.safetensors"),
-        settings,
-        str(tmp_path / "scores.csv"),
+        features=str(tmp_path / "generated.safetensors"),
+        weights=str(tmp_path / "baseline.safetensors"),
+        classifier=settings,
+        output=str(tmp_path / "scores.csv"),
     )
     scores = pd.read_csv(tmp_path / "scores.csv")
     expected = predict_proba(model, generated)[torch.arange(12), y[:12]]
@@ -152,17 +158,17 @@ def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp
     settings = CLASSIFIER | SB_CNN | {"normalise": "per_band", "device": "cpu"}
     weights = tmp_path / "model.safetensors"
     steps.train_classifier(
-        str(tmp_path / "real.safetensors"),
-        str(tmp_path / "split.json"),
-        [str(tmp_path / "gen.safetensors")],
-        "diffusion",
-        0,
-        "fold1",
-        settings,
-        None,
-        str(weights),
-        str(tmp_path / "metrics.json"),
-        0,
+        real=str(tmp_path / "real.safetensors"),
+        split_json=str(tmp_path / "split.json"),
+        generated=[str(tmp_path / "gen.safetensors")],
+        arm="diffusion",
+        seed=0,
+        split_name="fold1",
+        classifier=settings,
+        specaugment=None,
+        weights=str(weights),
+        metrics=str(tmp_path / "metrics.json"),
+        replicate=0,
         features={"n_mels": 16},
         description=str(tmp_path / "model.json"),
     )
@@ -188,8 +194,13 @@ def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipel
     monkeypatch.setattr("diffaug.plots.examples_plot", draw)
 
     def plot(model_dir):
-        inputs = [str(tmp_path / "manifest.csv"), str(tmp_path / "split.json"), [str(generated)]]
-        steps.plot_examples(*inputs, str(model_dir), str(tmp_path / "examples.png"))
+        steps.plot_examples(
+            manifest_csv=str(tmp_path / "manifest.csv"),
+            split_json=str(tmp_path / "split.json"),
+            class_dirs=[str(generated)],
+            model_dir=str(model_dir),
+            output=str(tmp_path / "examples.png"),
+        )
 
     plot(tiny_pipeline)
     assert set(drawn["real"]) == set(drawn["fake"]) == {"siren"}
@@ -201,8 +212,15 @@ def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipel
 def test_round_trip_features_are_the_pair_sources_through_the_mel_image(tiny_dataset, tiny_pipeline, tmp_path):
     manifest, split, pairs = _pairs_of(tiny_dataset, tmp_path)
     features = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 16}
-    inputs = (str(tmp_path / "manifest.csv"), str(tmp_path / "pairs.csv"), str(tiny_pipeline))
-    steps.features_round_trip(*inputs, features, 4, 0, str(tmp_path / "round_trip.safetensors"))
+    steps.features_round_trip(
+        manifest_csv=str(tmp_path / "manifest.csv"),
+        pairs_csv=str(tmp_path / "pairs.csv"),
+        model_dir=str(tiny_pipeline),
+        features=features,
+        seed=4,
+        replicate=0,
+        output=str(tmp_path / "round_trip.safetensors"),
+    )
     x, y, names = load_feature_sets(tmp_path / "round_trip.safetensors")["train"]
     assert x.shape == (20, 1, 16, 44) and y.tolist() == [c for c in range(10) for _ in range(2)]
     sirens = pairs[pairs["class"] == "siren"]
@@ -222,13 +240,23 @@ def test_the_listening_page_plays_what_each_source_adds(tiny_dataset, tiny_pipel
     sets = {"all": (torch.rand(len(manifest), 1, 64, 44), torch.tensor(manifest["classID"]), list(manifest["id"]))}
     save_feature_sets(tmp_path / "real.safetensors", sets)
     average = str(tmp_path / "avg.safetensors")
-    steps.features_mel_average(str(tmp_path / "real.safetensors"), str(tmp_path / "pairs.csv"), average)
+    steps.features_mel_average(
+        real=str(tmp_path / "real.safetensors"), pairs_csv=str(tmp_path / "pairs.csv"), output=average
+    )
     shown = ["air_conditioner", "siren"]  # two classes keep the test short
     pairs = pairs[pairs["class"].isin(shown)]
     pairs.to_csv(tmp_path / "rep0.csv", index=False)
-    inputs = (str(tmp_path / "manifest.csv"), str(tmp_path / "rep0.csv"))
+    inputs = {"manifest_csv": str(tmp_path / "manifest.csv"), "pairs_csv": str(tmp_path / "rep0.csv")}
 
-    steps.listen(*inputs, [], average, None, features, 0, str(tmp_path / "averages.html"))
+    steps.listen(
+        **inputs,
+        class_dirs=[],
+        mel_average=average,
+        model_dir=None,
+        features=features,
+        seed=0,
+        output=str(tmp_path / "averages.html"),
+    )
     page = (tmp_path / "averages.html").read_text()
     assert page.count("<audio") == 2 * 2 * 3  # two pairs per class: A, B and their mel average
     assert "round trip" not in page and "as the classifier reads it" in page
@@ -240,7 +268,15 @@ def test_the_listening_page_plays_what_each_source_adds(tiny_dataset, tiny_pipel
         for pair in pairs[pairs["class"] == name]["pair"]:
             shutil.copy(manifest[manifest["class"] == name]["path"].iloc[0], folder / f"{pair}.wav")
         folders.append(str(folder))
-    steps.listen(*inputs, folders, average, str(tiny_pipeline), features, 0, str(tmp_path / "listen.html"))
+    steps.listen(
+        **inputs,
+        class_dirs=folders,
+        mel_average=average,
+        model_dir=str(tiny_pipeline),
+        features=features,
+        seed=0,
+        output=str(tmp_path / "listen.html"),
+    )
     page = (tmp_path / "listen.html").read_text()
     assert page.count("<audio") == 2 * 2 * 6 and page.count("<img") == 2 * 2 * 6
     assert "siren-00002" not in page  # the first two pairs of each class only
@@ -251,4 +287,12 @@ def test_the_listening_page_plays_what_each_source_adds(tiny_dataset, tiny_pipel
 
     (Path(folders[0]) / "air_conditioner-00001.wav").unlink()
     with pytest.raises(FileNotFoundError, match="air_conditioner-00001.wav: the interpolated clip .* missing"):
-        steps.listen(*inputs, folders, average, str(tiny_pipeline), features, 0, str(tmp_path / "again.html"))
+        steps.listen(
+            **inputs,
+            class_dirs=folders,
+            mel_average=average,
+            model_dir=str(tiny_pipeline),
+            features=features,
+            seed=0,
+            output=str(tmp_path / "again.html"),
+        )

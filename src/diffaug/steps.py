@@ -46,7 +46,7 @@ from .synthetic import SyntheticSpec, write_synthetic_dataset
 log = logging.getLogger(__name__)
 
 
-def prepare_dataset(dataset: dict, metadata: str, threads: int = 1) -> None:
+def prepare_dataset(*, dataset: dict, metadata: str, threads: int = 1) -> None:
     """Write the synthetic dataset, or check (and optionally download) UrbanSound8K."""
     root = Path(metadata).parent.parent
     if dataset["source"] == "synthetic":
@@ -63,7 +63,7 @@ def prepare_dataset(dataset: dict, metadata: str, threads: int = 1) -> None:
         download_urbansound8k(root)
 
 
-def manifest(metadata: str, dataset: dict, output: str, rejected_csv: str) -> None:
+def manifest(*, metadata: str, dataset: dict, output: str, rejected_csv: str) -> None:
     """The manifest of usable clips; with dataset.on_bad_file: skip, the rest go to `rejected_csv`."""
     root = Path(metadata).parent.parent
     table, rejected = build_manifest(root, dataset["on_bad_file"], dataset["max_seconds"])
@@ -77,7 +77,7 @@ def manifest(metadata: str, dataset: dict, output: str, rejected_csv: str) -> No
         log.warning("skipped %d unusable file(s), listed in %s", len(rejected), rejected_csv)
 
 
-def split(manifest_csv: str, name: str, protocol: dict, output: str) -> None:
+def split(*, manifest_csv: str, name: str, protocol: dict, output: str) -> None:
     table = pd.read_csv(manifest_csv)
     result = make_split(table, name, protocol)
     with atomic_output(output) as tmp:
@@ -85,7 +85,7 @@ def split(manifest_csv: str, name: str, protocol: dict, output: str) -> None:
     log.info("%s: %d train, %d val, %d test clips", name, *(len(result[k]) for k in ("train", "val", "test")))
 
 
-def features(manifest_csv: str, features: dict, output: str, threads: int = 1) -> None:
+def features(*, manifest_csv: str, features: dict, output: str, threads: int = 1) -> None:
     """Classifier features of every clip of the dataset, once: splits select their rows."""
     table = pd.read_csv(manifest_csv)
     extractor = FeatureExtractor(FeatureSpec(**features))
@@ -94,7 +94,7 @@ def features(manifest_csv: str, features: dict, output: str, threads: int = 1) -
     log.info("features of %d clips, each %s", len(table), tuple(x.shape[1:]))
 
 
-def features_generated(class_dirs: list[str], features: dict, output: str, threads: int = 1) -> None:
+def features_generated(*, class_dirs: list[str], features: dict, output: str, threads: int = 1) -> None:
     """Classifier features of the generated clips of one set, listed by each class's pairs.csv and
     named by their pair."""
     extractor = FeatureExtractor(FeatureSpec(**features))
@@ -108,7 +108,7 @@ def features_generated(class_dirs: list[str], features: dict, output: str, threa
     save_feature_sets(output, {"train": (x, torch.tensor(labels), ids)})
 
 
-def pairs(manifest_csv: str, split_json: str, settings: dict, replicate: int, output: str) -> None:
+def pairs(*, manifest_csv: str, split_json: str, settings: dict, replicate: int, output: str) -> None:
     """The pairs of one generated set of a split (`settings`: per_class and seed), drawn from its
     training clips: what interpolation, the mel averages and the round trip all use."""
     from .pairs import pairs_table, replicate_seed
@@ -121,7 +121,7 @@ def pairs(manifest_csv: str, split_json: str, settings: dict, replicate: int, ou
     log.info("%d pairs of %d training clips (set %d)", len(chosen), len(train), replicate)
 
 
-def features_mel_average(real: str, pairs_csv: str, output: str) -> None:
+def features_mel_average(*, real: str, pairs_csv: str, output: str) -> None:
     """Each pair of the set turned into the plain average of its two clips' classifier mel
     spectrograms: augmentation without any diffusion model."""
     x, _, ids = load_feature_sets(real)["all"]
@@ -135,7 +135,7 @@ def features_mel_average(real: str, pairs_csv: str, output: str) -> None:
 
 
 def features_round_trip(
-    manifest_csv: str, pairs_csv: str, model_dir: str, features: dict, seed: int, replicate: int, output: str
+    *, manifest_csv: str, pairs_csv: str, model_dir: str, features: dict, seed: int, replicate: int, output: str
 ) -> None:
     """Classifier features of the real clips that the set's pairs draw on (up to as many per class
     as it has pairs), after only the generating pipeline's mel image and Griffin-Lim, no diffusion:
@@ -162,7 +162,7 @@ def features_round_trip(
     log.info("%d real clips through the %d x %d mel image and back", len(names), spec.x_res, spec.y_res)
 
 
-def score_generated(features: str, weights: str, classifier: dict, output: str) -> None:
+def score_generated(*, features: str, weights: str, classifier: dict, output: str) -> None:
     """How the split's baseline classifier labels each generated clip: predicted class and the
     probability it gives the intended class."""
     x, y, ids = load_feature_sets(features)["train"]
@@ -186,7 +186,9 @@ def score_generated(features: str, weights: str, classifier: dict, output: str) 
     )
 
 
-def select_generated(features: str, scores_csv: str, pairs_csv: str, keep: float, output: str, fates_csv: str) -> None:
+def select_generated(
+    *, features: str, scores_csv: str, pairs_csv: str, keep: float, output: str, fates_csv: str
+) -> None:
     """Keep, per class, the `keep` fraction of a source's clips (interpolated or mel-averaged, one
     per pair) that the baseline gives the highest probability of their intended class; `fates_csv`
     lists every pair with its score and fate."""
@@ -207,7 +209,7 @@ def select_generated(features: str, scores_csv: str, pairs_csv: str, keep: float
 
 
 def train_diffusion(
-    manifest_csv: str, split_json: str, diffusion: dict, output: str, init: str | None = None, threads: int = 1
+    *, manifest_csv: str, split_json: str, diffusion: dict, output: str, init: str | None = None, threads: int = 1
 ) -> None:
     """Train on the split's training clips: from scratch, or fine-tuning the pipeline folder `init`
     (in its own mel settings)."""
@@ -253,7 +255,7 @@ def train_diffusion(
     checkpoint.remove()
 
 
-def import_pretrained(source: str, output: str, revision: str | None = None) -> None:
+def import_pretrained(*, source: str, output: str, revision: str | None = None) -> None:
     """Copy a pretrained audio-diffusion pipeline (hub id at `revision`, or folder) into the results,
     in safetensors and with a DDIM scheduler: it generates as it is (diffusion.pretrained) or is
     fine-tuned (diffusion.init_from)."""
@@ -273,6 +275,7 @@ def import_pretrained(source: str, output: str, revision: str | None = None) -> 
 
 
 def interpolate(
+    *,
     manifest_csv: str,
     pairs_csv: str,
     model_dir: str,
@@ -300,6 +303,7 @@ def interpolate(
 
 
 def train_classifier(
+    *,
     real: str,
     split_json: str,
     generated: list[str],
@@ -311,7 +315,6 @@ def train_classifier(
     weights: str,
     metrics: str,
     replicate: int | None = None,
-    *,
     features: dict,
     description: str,
 ) -> None:
@@ -415,6 +418,7 @@ def _diffusion_losses(records: list[str]) -> dict[str, list[float]]:
 
 
 def report(
+    *,
     metrics: list[str],
     scores: list[str],
     records: list[str],
@@ -505,6 +509,7 @@ def report(
 
 
 def listen(
+    *,
     manifest_csv: str,
     pairs_csv: str,
     class_dirs: list[str],
@@ -604,7 +609,7 @@ def example_images(manifest_csv: str, split_json: str, class_dirs: list[str], sp
     return real, generated
 
 
-def plot_examples(manifest_csv: str, split_json: str, class_dirs: list[str], model_dir: str, output: str) -> None:
+def plot_examples(*, manifest_csv: str, split_json: str, class_dirs: list[str], model_dir: str, output: str) -> None:
     """Real and generated mel images per class, side by side, in the generating pipeline's mel settings."""
     from .diffusion import saved_mel_spec
     from .plots import examples_plot
