@@ -273,6 +273,33 @@ def confusion_matrix(predicted: torch.Tensor, labels: torch.Tensor, n_classes: i
     return torch.bincount(labels * n_classes + predicted, minlength=n_classes**2).view(n_classes, n_classes)
 
 
+def test_metrics(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, precision: str, device: str, classes: Sequence[str]
+) -> dict:
+    """test_accuracy, per_class_accuracy (None for a class without test clips) and confusion_matrix
+    of `model` on the test clips (x, y), predicted on the device and in the precision the epochs
+    were measured in."""
+    predicted = probabilities(model, x, precision, device).argmax(1)
+    matrix = confusion_matrix(predicted, y, len(classes))
+    per_class = {c: (matrix[i, i] / matrix[i].sum()).item() if matrix[i].sum() else None for i, c in enumerate(classes)}
+    return {
+        "test_accuracy": accuracy(predicted, y),
+        "per_class_accuracy": per_class,
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def best_epoch_on_test(history: list[dict]) -> dict:
+    """The published study's figure: the best test accuracy of any epoch, the epoch chosen on the test
+    clips themselves (optimistic)."""
+    best = max(history, key=lambda h: h["test_accuracy"])
+    return {
+        "note": "best epoch chosen on the test clips themselves, as the published study reported; optimistic",
+        "best_test_accuracy": best["test_accuracy"],
+        "best_epoch": best["epoch"],
+    }
+
+
 def _network_and_inputs(model: nn.Module, inputs: tuple[torch.Tensor, ...], device: torch.device):
     """(the network to train, the inputs on the device): behind a BandNorm, the bare network and the
     inputs normalised once."""

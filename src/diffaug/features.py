@@ -79,6 +79,15 @@ class FeatureExtractor:
         return out
 
 
+def pair_averages(x: torch.Tensor, ids: list[str], source_a: Sequence[str], source_b: Sequence[str]) -> torch.Tensor:
+    """The plain average of each pair's two classifier mel spectrograms (rows of `x`, named by
+    `ids`): augmentation without any diffusion model."""
+    row = {clip: i for i, clip in enumerate(ids)}
+    a = torch.tensor([row[clip] for clip in source_a], dtype=torch.long)
+    b = torch.tensor([row[clip] for clip in source_b], dtype=torch.long)
+    return (x[a] + x[b]) / 2
+
+
 def save_feature_sets(path, sets: dict[str, tuple[torch.Tensor, torch.Tensor, list[str]]]) -> None:
     """Save named sets of (features, labels, ids) to one safetensors file."""
     tensors = {}

@@ -113,6 +113,13 @@ def round_trip(audio: torch.Tensor, imager: MelImager, generator: torch.Generato
     return torch.stack([with_loudness(b, float(a.pow(2).mean().sqrt())) for a, b in zip(audio, rebuilt)])
 
 
+def round_trip_files(paths, spec: MelSpec, rate: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(clips, samples at `rate`): the files as the pipeline reads them (source_slices) through its
+    mel image and Griffin-Lim (round_trip), resampled to `rate`."""
+    rebuilt = round_trip(source_slices(paths, spec), MelImager(spec), generator)
+    return resample(rebuilt, spec.sample_rate, rate)
+
+
 def _batches(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -60,3 +60,12 @@ def pairs_table(train: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
         for index, (a, b) in enumerate(choose_pairs(clips, per_class, seed))
     ]
     return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+
+
+def round_trip_sources(pairs: pd.DataFrame) -> dict[str, list[str]]:
+    """Per class (in order), the real clips that its pairs draw on, sorted, up to as many as it has
+    pairs: the clips that the round trip sends through the mel image."""
+    return {
+        class_name: sorted(set(chosen["source_a"]) | set(chosen["source_b"]))[: len(chosen)]
+        for class_name, chosen in pairs.groupby("class", sort=True)
+    }

@@ -27,16 +27,24 @@ from . import CLASSES
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import (
     ClassifierSettings,
-    accuracy,
-    confusion_matrix,
+    best_epoch_on_test,
     load_classifier,
     probabilities,
     spec_augment,
+    test_metrics,
     training_device,
 )
+from .confidence import class_scores, most_confident
 from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
 from .devices import resolve_device, runtime_signature
-from .features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets, select_parts
+from .features import (
+    FeatureExtractor,
+    FeatureSpec,
+    load_feature_sets,
+    pair_averages,
+    save_feature_sets,
+    select_parts,
+)
 from .files import atomic_output, save_tensors, worker_processes, write_json, write_text
 from .mel_image import MelSpec
 from .predict import describe_model
@@ -125,12 +133,10 @@ def features_mel_average(*, real: str, pairs_csv: str, output: str) -> None:
     """Each pair of the set turned into the plain average of its two clips' classifier mel
     spectrograms: augmentation without any diffusion model."""
     x, _, ids = load_feature_sets(real)["all"]
-    row = {clip: i for i, clip in enumerate(ids)}
     chosen = pd.read_csv(pairs_csv)
-    a = torch.tensor([row[clip] for clip in chosen["source_a"]], dtype=torch.long)
-    b = torch.tensor([row[clip] for clip in chosen["source_b"]], dtype=torch.long)
+    averages = pair_averages(x, ids, chosen["source_a"], chosen["source_b"])
     labels = torch.tensor([CLASSES.index(c) for c in chosen["class"]])
-    save_feature_sets(output, {"train": ((x[a] + x[b]) / 2, labels, chosen["pair"].tolist())})
+    save_feature_sets(output, {"train": (averages, labels, chosen["pair"].tolist())})
     log.info("%d averaged pairs", len(chosen))
 
 
@@ -140,21 +146,17 @@ def features_round_trip(
     """Classifier features of the real clips that the set's pairs draw on (up to as many per class
     as it has pairs), after only the generating pipeline's mel image and Griffin-Lim, no diffusion:
     what that round trip alone keeps of each class."""
-    from .audio import resample
     from .diffusion import saved_mel_spec
-    from .generate import round_trip, source_slices
-    from .mel_image import MelImager
-    from .pairs import replicate_seed
+    from .generate import round_trip_files
+    from .pairs import replicate_seed, round_trip_sources
 
     spec = saved_mel_spec(model_dir)
-    imager, extractor = MelImager(spec), FeatureExtractor(FeatureSpec(**features))
+    extractor = FeatureExtractor(FeatureSpec(**features))
     generator = torch.Generator().manual_seed(replicate_seed(seed, replicate))
-    table = pd.read_csv(manifest_csv).set_index("id")
+    paths = pd.read_csv(manifest_csv).set_index("id")["path"]
     xs, ys, names = [], [], []
-    for class_name, chosen in pd.read_csv(pairs_csv).groupby("class", sort=True):
-        sources = sorted(set(chosen["source_a"]) | set(chosen["source_b"]))[: len(chosen)]
-        rebuilt = round_trip(source_slices(table.loc[sources, "path"], spec), imager, generator)
-        rebuilt = resample(rebuilt, spec.sample_rate, features["sample_rate"])
+    for class_name, sources in round_trip_sources(pd.read_csv(pairs_csv)).items():
+        rebuilt = round_trip_files(paths[sources], spec, features["sample_rate"], generator)
         xs += [extractor.from_audio(clip) for clip in rebuilt]
         ys += [CLASSES.index(class_name)] * len(sources)
         names += sources
@@ -169,14 +171,7 @@ def score_generated(*, features: str, weights: str, classifier: dict, output: st
     settings = ClassifierSettings.from_config(classifier)
     model = load_classifier(weights, settings.network, len(CLASSES))
     proba = probabilities(model, x, settings.network.precision, settings.device)
-    scores = pd.DataFrame(
-        {
-            "clip": ids,
-            "class": [CLASSES[i] for i in y.tolist()],
-            "predicted": [CLASSES[i] for i in proba.argmax(1).tolist()],
-            "confidence": proba[torch.arange(len(y)), y].tolist(),
-        }
-    )
+    scores = class_scores(proba, y, ids, CLASSES)
     with atomic_output(output) as tmp:
         scores.to_csv(tmp, index=False)
     log.info(
@@ -196,9 +191,7 @@ def select_generated(
     scores = pd.read_csv(scores_csv)
     if list(scores["clip"]) != list(ids):
         raise ValueError(f"{scores_csv} does not list the clips of {features} in order; rerun score_generated")
-    rank = scores.groupby("class")["confidence"].rank(ascending=False, method="first")
-    size = scores.groupby("class")["clip"].transform("size")
-    scores["kept"] = rank <= (keep * size).round().clip(lower=1)
+    scores["kept"] = most_confident(scores, keep)
     index = torch.tensor(scores.index[scores["kept"]].to_numpy())
     save_feature_sets(output, {"train": (x[index], y[index], [ids[i] for i in index.tolist()])})
     chosen = pd.read_csv(pairs_csv)
@@ -350,12 +343,7 @@ def train_classifier(
         checkpoint,
         norm_inputs=sets["train"][0],
     )
-    test_x, test_y, _ = sets["test"]
-    predicted = probabilities(model, test_x, precision, settings.device).argmax(1)  # as the epochs were measured
-    test_accuracy = accuracy(predicted, test_y)
-    matrix = confusion_matrix(predicted, test_y, len(CLASSES))
-    per_class = {c: (matrix[i, i] / matrix[i].sum()).item() if matrix[i].sum() else None for i, c in enumerate(CLASSES)}
-    best = max(history, key=lambda h: h["test_accuracy"])
+    scores = test_metrics(model, *sets["test"][:2], precision, settings.device, CLASSES)
     save_tensors(weights, model.state_dict())
     write_json(description, describe_model(settings.network, features, CLASSES))
     write_json(
@@ -366,17 +354,11 @@ def train_classifier(
             "arm": arm,
             "seed": seed,
             "model": settings.network.model,
-            "test_accuracy": test_accuracy,
-            "per_class_accuracy": per_class,
-            "confusion_matrix": matrix.tolist(),
+            **scores,
             "classes": list(CLASSES),
             "chosen_epoch": chosen,
             "val_accuracy": history[chosen - 1]["val_accuracy"],
-            "published_protocol": {
-                "note": "best epoch chosen on the test clips themselves, as the published study reported; optimistic",
-                "best_test_accuracy": best["test_accuracy"],
-                "best_epoch": best["epoch"],
-            },
+            "published_protocol": best_epoch_on_test(history),
             "train_clips": {"real": len(sets["train"][2]), "generated": n_generated},
             "generated_set": replicate if generated else None,
             "runtime": runtime,
@@ -388,7 +370,7 @@ def train_classifier(
         split_name,
         arm,
         seed,
-        test_accuracy,
+        scores["test_accuracy"],
         chosen,
     )
     checkpoint.remove()
@@ -522,11 +504,10 @@ def listen(
     """A page to hear one generated set (`pairs_csv`: results/pairs/{split}/rep{r}.csv): per class, its
     first pairs' real clips, each through the round trip (given the diffusion model `model_dir`), the
     interpolated clip (given `class_dirs`) and the mel average (given the `mel_average` features)."""
-    from .audio import load_mono, resample
+    from .audio import load_mono
     from .diffusion import saved_mel_spec
-    from .generate import round_trip, source_slices
+    from .generate import round_trip_files
     from .listen import PAIRS_PER_CLASS, clip, explanations, page
-    from .mel_image import MelImager
 
     spec = FeatureSpec(**features)
     rate = spec.sample_rate
@@ -546,8 +527,7 @@ def listen(
     real = {clip_id: load_mono(paths[clip_id], rate)[:length] for clip_id in sources}
     rebuilt = {}
     if mel:
-        audio = round_trip(source_slices(paths[sources], mel), MelImager(mel), generator)
-        audio = resample(audio, mel.sample_rate, rate)
+        audio = round_trip_files(paths[sources], mel, rate, generator)
         rebuilt = {clip_id: a[: len(real[clip_id])] for clip_id, a in zip(sources, audio)}
     averaged = {}
     if mel_average:
