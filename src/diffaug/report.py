@@ -146,7 +146,7 @@ def gain_pivot(table: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     training clips (below 10 N where a short class kept all it had) and mean accuracy, then per arm
     its mean paired gain and the ends of its 95 % interval."""
     own = table[~table["arm"].str.startswith("published")]
-    arms = [v for v in dict.fromkeys(own["arm"]) if v != baseline]
+    arms = sorted(set(own["arm"]) - {baseline})  # the accuracy table's order
     rows = []
     for labelled, group in own.groupby("labelled_per_class", sort=False):
         by_arm = group.set_index("arm")
