@@ -30,8 +30,10 @@ import soundfile as sf
 import torch
 import yaml
 from diffusers import DDIMScheduler
+from snakemake.utils import update_config
 
 from diffaug.audio import load_mono, resample
+from diffaug.config import check_config
 from diffaug.dataset import build_manifest
 from diffaug.devices import resolve_device
 from diffaug.diffusion import build_unet, load_pipeline, save_pipeline
@@ -42,6 +44,17 @@ from diffaug.splits import make_split
 from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def merged_config(paths: list[str]) -> dict:
+    """Config files merged key by key over config.yaml, as Snakemake merges --configfile, checked
+    and with the schema's defaults filled in, as the workflow reads it."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for path in paths:
+        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
+    return check_config(config)
+
+
 CLASS = "siren"
 PUBLISHED = {
     "mel": {
@@ -136,7 +149,7 @@ def main():
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    config = yaml.safe_load(Path(args.config).read_text())
+    config = merged_config([args.config])
     settings = {**config["generate"], "device": args.device, "strength": 1.0}  # the whole schedule, as published
     settings["steps"] = args.steps or settings["steps"]
     settings["batch_size"] = args.batch_size or settings["batch_size"]

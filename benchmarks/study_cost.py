@@ -45,15 +45,13 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
-import yaml
 from diffusers import DDIMScheduler
-from generation import timed  # this folder's generation benchmark
-from snakemake.utils import update_config
+from generation import merged_config, timed  # this folder's generation benchmark
 
 from diffaug.arms import ARMS
 from diffaug.audio import inspect_audio
 from diffaug.classifier import ClassifierSettings, build_classifier, probabilities, train_classifier
-from diffaug.config import check_config, will_use_cuda
+from diffaug.config import will_use_cuda
 from diffaug.devices import reduced_dtype, resolve_device
 from diffaug.diffusion import (
     DiffusionSettings,
@@ -89,15 +87,6 @@ GPU_STAGES = {
 
 def log(*parts) -> None:
     print(*parts, file=sys.stderr, flush=True)
-
-
-def merged_config(paths: list[str]) -> dict:
-    """Config files merged key by key over config.yaml, as Snakemake merges --configfile, checked
-    and with the schema's defaults filled in, as the workflow reads it."""
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for path in paths:
-        update_config(config, yaml.safe_load(Path(path).read_text()) or {})
-    return check_config(config)
 
 
 @contextlib.contextmanager

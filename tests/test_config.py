@@ -215,3 +215,13 @@ def test_more_generated_sets_than_seeds_is_refused():
     assert any(p.startswith("generate.replicates: 4 generated sets, but only 3 seeds") for p in problems), problems
     config["generate"]["replicates"] = 3
     assert not plan_problems(config, synthesize_metadata(SyntheticSpec(**config["dataset"]["synthetic"])))
+
+
+def test_every_rule_with_resources_can_be_given_them_in_the_config():
+    import re
+
+    rules = set()
+    for path in (ROOT / "workflow" / "rules").glob("*.smk"):
+        rules |= set(re.findall(r'resources_for\(\s*"(\w+)"', path.read_text()))
+    allowed = yaml.safe_load(SCHEMA.read_text())["properties"]["resources"]["propertyNames"]["enum"]
+    assert rules and rules == set(allowed)
