@@ -101,9 +101,15 @@ def threads_of(config: dict, rule: str):
 
 
 def slope(device: torch.device, function, items: list) -> float:
-    """Seconds per item of `function(items)`: from half and all of them, set-up left out."""
+    """Seconds per item of `function(items)`: from half and all of them, set-up left out. On a busy
+    machine the difference can come out negative; then the whole call's time per item is taken."""
     half = len(items) // 2
-    return (timed(device, function, items) - timed(device, function, items[:half])) / (len(items) - half)
+    whole = timed(device, function, items)
+    difference = (whole - timed(device, function, items[:half])) / (len(items) - half)
+    if difference <= 0:
+        log(f"slope of {getattr(function, '__name__', 'a step')}: not positive on this machine; using the mean")
+        return whole / len(items)
+    return difference
 
 
 def write_clips(folder: Path, count: int) -> list[str]:
