@@ -205,16 +205,16 @@ def test_the_import_carries_a_hub_revision_only_where_one_is_pinned():
     assert pretrained_params(diffusion | {"pretrained": "other/one"})["source"] == "other/one"
 
 
-def test_more_generated_sets_than_seeds_is_refused():
+@pytest.mark.parametrize(("replicates", "seeds", "refused"), [(4, 3, True), (2, 3, True), (3, 3, False), (2, 4, False)])
+def test_seeds_must_fill_every_generated_set_alike(replicates, seeds, refused):
     from diffaug.config import plan_problems
     from diffaug.synthetic import SyntheticSpec, synthesize_metadata
 
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["generate"]["replicates"] = 4  # three seeds
+    config["generate"]["replicates"], config["seeds"] = replicates, list(range(seeds))
     problems = plan_problems(config, synthesize_metadata(SyntheticSpec(**config["dataset"]["synthetic"])))
-    assert any(p.startswith("generate.replicates: 4 generated sets, but only 3 seeds") for p in problems), problems
-    config["generate"]["replicates"] = 3
-    assert not plan_problems(config, synthesize_metadata(SyntheticSpec(**config["dataset"]["synthetic"])))
+    message = f"generate.replicates: {replicates} generated sets for {seeds} seeds"
+    assert any(p.startswith(message) for p in problems) == refused, problems
 
 
 def test_every_rule_with_resources_can_be_given_them_in_the_config():

@@ -2,6 +2,7 @@ import math
 
 import pandas as pd
 import pytest
+from scipy import stats
 
 from diffaug.report import (
     accuracy_table,
@@ -11,6 +12,7 @@ from diffaug.report import (
     markdown_table,
     mean_interval,
     pivot_markdown,
+    protocol_label,
     runs_frame,
     runtime_table,
 )
@@ -30,7 +32,8 @@ def _runs():
                     "real_clips": 900,
                     "added_clips": 0,
                     "test_accuracy": base,
-                    "published_protocol_accuracy": base + 0.05,
+                    "test_clips": 100,
+                    "best_epoch_on_test_accuracy": base + 0.05,
                     "chosen_epoch": 3,
                 }
             )
@@ -44,7 +47,8 @@ def _runs():
                     "real_clips": 900,
                     "added_clips": 20,
                     "test_accuracy": base + (0.10 if seed == 0 else 0.02 if split == "fold1" else 0.04),
-                    "published_protocol_accuracy": base + 0.12,
+                    "test_clips": 100,
+                    "best_epoch_on_test_accuracy": base + 0.12,
                     "chosen_epoch": 4,
                 }
             )
@@ -65,14 +69,36 @@ def test_table_rows_and_paired_gain_with_an_interval_over_folds():
     assert table.loc["baseline", "accuracy_std"] == pytest.approx(pd.Series([0.5, 0.6, 0.5, 0.6]).std())
     assert table.loc["baseline", "runs"] == 4 and table.loc["diffusion", "added_clips"] == 20
     assert table.loc["diffusion", "gain_mean"] == pytest.approx(0.065)  # paired by split and seed
-    # the two seeds of a fold share its test clips and generated clips: one unit per fold, not per run
-    half = mean_interval([0.06, 0.07])[1]
+    # the two seeds of a fold share its test clips and generated clips: one unit per fold, not per run,
+    # and the folds share training clips: the variance grows by n_test/n_train (Nadeau and Bengio)
+    half = stats.t.ppf(0.975, 1) * math.sqrt(pd.Series([0.06, 0.07]).var() * (1 / 2 + 100 / 900))
     assert table.loc["diffusion", "gain_ci95_low"] == pytest.approx(0.065 - half)
-    assert table.loc["diffusion", "interval_over"].startswith("2 folds")
+    assert half > mean_interval([0.06, 0.07])[1]
+    assert table.loc["diffusion", "interval_over"].startswith("2 folds, corrected for shared training clips")
     assert math.isnan(table.loc["baseline", "gain_mean"])
-    assert table.loc["published baseline", "accuracy_mean"] == 0.578
-    assert table.loc["published diffusion", "gain_mean"] == pytest.approx(0.05)
-    assert table.loc["published baseline", "protocol"] == "one random 90:10 split, best epoch chosen on the test clips"
+
+
+def test_published_figures_stand_only_in_the_best_epoch_on_test_column():
+    table = accuracy_table(_runs(), "kfold", "urbansound8k").set_index("arm")
+    assert table.loc["published baseline", "best_epoch_on_test_accuracy_mean"] == 0.578
+    assert table.loc["published diffusion", "best_epoch_on_test_accuracy_mean"] == 0.628
+    published = table.loc[["published baseline", "published diffusion"]]
+    assert published[["accuracy_mean", "gain_mean", "gain_ci95_low"]].isna().all().all()
+    assert table.loc["published baseline", "protocol"] == (
+        "one random 90:10 split by clip, best epoch chosen on the test clips"
+    )
+    text = markdown_table(table.reset_index())
+    assert "best epoch on test (optimistic) %" in text
+    protocol = "one random 90:10 split by clip, best epoch chosen on the test clips"
+    assert f"| published diffusion | {protocol} | 1 |  |  |  |  | 62.8 |" in text
+
+
+def test_the_protocol_column_says_when_test_recordings_also_train():
+    assert protocol_label({"kind": "kfold"}) == "kfold"
+    assert protocol_label({"kind": "random_split", "group_by_recording": False}) == (
+        "random_split by clip (test recordings also train)"
+    )
+    assert protocol_label({"kind": "random_split", "group_by_recording": True}) == "random_split by recording"
 
 
 def test_one_fold_takes_the_interval_over_generated_sets_or_else_seeds():
@@ -88,7 +114,8 @@ def test_one_fold_takes_the_interval_over_generated_sets_or_else_seeds():
     four.loc[(four["arm"] == "diffusion") & (four["seed"] == 3), "test_accuracy"] += 0.04
     table = accuracy_table(four, "kfold", "synthetic").set_index("arm")
     assert table.loc["diffusion", "interval_over"].startswith("2 generated sets")
-    assert "generation and classifier noise" in table.loc["diffusion", "interval_over"]
+    covers = "pair and noise sampling and classifier noise, not diffusion training"
+    assert covers in table.loc["diffusion", "interval_over"]
     # set 0: seeds 0, 2 (gains 0.10, 0.10); set 1: seeds 1, 3 (0.02, 0.06)
     assert table.loc["diffusion", "gain_ci95_high"] - table.loc["diffusion", "gain_mean"] == pytest.approx(
         mean_interval([0.10, 0.04])[1]
@@ -104,7 +131,7 @@ def test_markdown_shows_percentages_added_clips_and_the_interval_units():
     text = markdown_table(accuracy_table(_runs(), "kfold", "urbansound8k"))
     assert "| all | baseline | kfold | 4 | 0 | 55.0 ± 5.8 |" in text
     assert "| all | diffusion | kfold | 4 | 20 | 61.5 ± 1.9 | 6.5 (" in text
-    assert "| 2 folds (seeds averaged within each) |" in text
+    assert "| 2 folds, corrected for shared training clips (seeds averaged within each) |" in text
     assert "| published diffusion |" in text and "57.8" in text and "nan" not in text
 
 
@@ -155,10 +182,12 @@ def test_runs_frame_reads_the_low_data_setting():
         "test_accuracy": 0.5,
         "chosen_epoch": 2,
         "published_protocol": {"best_test_accuracy": 0.6},
+        "confusion_matrix": [[1, 1], [0, 2]],
         "train_clips": {"real": 50, "generated": 0},
     }
     frame = runs_frame([{**metrics, "train_per_class": 50}, {**metrics, "split": "fold1", "train_per_class": None}])
     assert list(frame["labelled_per_class"]) == ["50", "all"]
+    assert list(frame["test_clips"]) == [4, 4]  # from the confusion matrix
 
 
 def test_fidelity_compares_generated_with_real_test_clips():

@@ -43,6 +43,17 @@ def test_random_split_holds_out_the_fraction_and_is_seeded(manifest):
     assert a == b and a["test"] != c["test"]
 
 
+def test_random_split_by_recording_keeps_test_recordings_out_of_training(manifest):
+    protocol = {**PROTOCOL, "kind": "random_split", "test_fraction": 0.25}
+    by_clip = make_split(manifest, "random", protocol)
+    assert _fsids(manifest, by_clip["test"]) & _fsids(manifest, by_clip["train"])  # why it is labelled so
+    split = make_split(manifest, "random", {**protocol, "group_by_recording": True})
+    train, val, test = (split[k] for k in ("train", "val", "test"))
+    assert not _fsids(manifest, test) & _fsids(manifest, train + val)
+    assert set(train) | set(val) | set(test) == set(manifest["id"])
+    assert round(0.25 * len(manifest)) <= len(test) < round(0.25 * len(manifest)) + 2  # recordings of 2 clips
+
+
 def test_a_fold_without_clips_is_an_error(manifest):
     with pytest.raises(ValueError, match="no clip of the dataset is in fold 9"):
         make_split(manifest, "fold9", PROTOCOL)

@@ -160,10 +160,12 @@ def classifier_params(classifier: dict) -> dict:
 
 def split_params(protocol: dict) -> dict:
     """The protocol keys, as written, that make_split reads (a split's name carries its fold and N, so
-    adding a fold or an N leaves existing splits alone); `short_classes` only when it is not refuse."""
+    adding a fold or an N leaves existing splits alone); `short_classes` and `group_by_recording` only
+    when they are not at their defaults."""
     params = {k: protocol[k] for k in ("kind", "seed", "test_fraction", "val_fraction")}
-    written = {key: value for key, value in protocol.items() if key == "short_classes"}
-    return params | _without_defaults("protocol", written, ("short_classes",))
+    newer = ("short_classes", "group_by_recording")
+    written = {key: value for key, value in protocol.items() if key in newer}
+    return params | _without_defaults("protocol", written, newer)
 
 
 def planned_metadata(dataset: dict, root: str | Path) -> pd.DataFrame | None:
@@ -199,10 +201,11 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
     clips = metadata.rename(columns={"slice_file_name": "id"})
     generating = any(ARMS[a].generated for a in config["arms"])
     per_class, sets = config["generate"]["per_class"], config["generate"]["replicates"]
-    if generating and sets > len(config["seeds"]):
+    if generating and len(config["seeds"]) % sets:
         problems.append(
-            f"generate.replicates: {sets} generated sets, but only {len(config['seeds'])} seeds train on them "
-            "(the k-th seed trains on set k mod replicates); lower it or add seeds"
+            f"generate.replicates: {sets} generated sets for {len(config['seeds'])} seeds: the k-th seed trains on "
+            "set k mod replicates, so the sets would hold unequal numbers of seeds (and an interval over sets fewer "
+            "degrees of freedom than it seems); use a number of seeds that is a multiple of it"
         )
     for name in split_names(protocol):
         try:

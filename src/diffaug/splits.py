@@ -138,6 +138,23 @@ def _validation_ids(train: pd.DataFrame, fraction: float, rng: np.random.Generat
     return set(train.loc[train["fsID"].isin(chosen), "id"])
 
 
+def _random_test_part(
+    manifest: pd.DataFrame, fraction: float, by_recording: bool, rng: np.random.Generator
+) -> np.ndarray:
+    """Which clips a random split tests on: `fraction` of them drawn one by one, as the published
+    study did (a test clip's recording then also trains), or whole recordings (fsID) in a seeded
+    order until they hold that many clips."""
+    n_test = round(fraction * len(manifest))
+    if not by_recording:
+        is_test = np.zeros(len(manifest), bool)
+        is_test[rng.permutation(len(manifest))[:n_test]] = True
+        return is_test
+    sizes = manifest.groupby("fsID").size()
+    order = sizes.loc[rng.permutation(sizes.index.to_numpy())]
+    taken = order.index[: int(np.searchsorted(order.cumsum().to_numpy(), n_test)) + 1]
+    return manifest["fsID"].isin(taken).to_numpy()
+
+
 def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
     """Ids of the train, val and test clips of one split, deterministic for the protocol's seed.
 
@@ -151,10 +168,7 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
     base, per_class = parse_split_name(name)
     rng = np.random.default_rng([protocol["seed"], sum(map(ord, base))])
     if base == "random":
-        order = rng.permutation(len(manifest))
-        n_test = round(protocol["test_fraction"] * len(manifest))
-        is_test = np.zeros(len(manifest), bool)
-        is_test[order[:n_test]] = True
+        is_test = _random_test_part(manifest, protocol["test_fraction"], protocol["group_by_recording"], rng)
     else:
         fold = int(base[4:])
         if fold not in set(manifest["fold"]):

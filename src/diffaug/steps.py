@@ -35,6 +35,7 @@ from .classifier import (
     training_device,
 )
 from .confidence import class_scores, most_confident
+from .config import with_defaults
 from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
 from .devices import resolve_device, runtime_signature
 from .features import (
@@ -434,6 +435,7 @@ def report(
         markdown_table,
         per_class_table,
         pivot_markdown,
+        protocol_label,
         runs_frame,
         runtime_markdown,
         runtime_table,
@@ -441,7 +443,7 @@ def report(
 
     loaded = [json.loads(Path(p).read_text()) for p in metrics]
     runs = runs_frame(loaded)
-    table = accuracy_table(runs, protocol["kind"], dataset)
+    table = accuracy_table(runs, protocol_label(with_defaults("protocol", protocol)), dataset)
     skipped = len(pd.read_csv(rejected_csv))
     table.loc[~table["arm"].str.startswith("published"), "skipped_clips"] = skipped
     by_source: dict[tuple[str, str], list[pd.DataFrame]] = {}
