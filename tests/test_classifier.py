@@ -68,6 +68,20 @@ def test_training_learns_and_chooses_the_epoch_on_validation():
     assert (model(x).argmax(1) == y).float().mean() > 0.6
 
 
+def test_epoch_choice_last_keeps_the_last_epoch_and_needs_no_validation_clips():
+    settings = PUBLISHED | {"epoch_choice": "last"}
+    empty = (torch.empty(0, 1, 16, 16), torch.empty(0, dtype=torch.long))
+    model, history, chosen = _trained(_blobs(90, 0), empty, _blobs(30, 2), settings, seed=0, n_classes=3)
+    assert chosen == 6 and all(h["val_accuracy"] is None for h in history)
+    # the same run with validation clips still keeps the last epoch's weights, whatever they score
+    again, history, chosen = _trained(_blobs(90, 0), _blobs(30, 1), _blobs(30, 2), settings, seed=0, n_classes=3)
+    assert chosen == 6 and all(
+        torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values())
+    )
+    with pytest.raises(ValueError, match="no validation clips to choose the epoch on"):
+        _trained(_blobs(90, 0), empty, _blobs(30, 2), PUBLISHED, seed=0, n_classes=3)
+
+
 def test_spec_augment_masks_bands_and_frames_per_clip():
     torch.manual_seed(0)
     masked = spec_augment({"freq_masks": 1, "freq_width": 10, "time_masks": 1, "time_width": 8})(

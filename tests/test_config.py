@@ -99,17 +99,55 @@ def test_a_low_data_setting_that_a_class_cannot_supply_is_a_config_problem():
     from diffaug.config import plan_problems
     from diffaug.synthetic import SyntheticSpec, synthesize_metadata
 
-    config = _config(protocol__test_folds=[1], protocol__train_per_class=[3, 5, None], arms=["baseline"])
+    config = _config(protocol__test_folds=[1], protocol__train_per_class=[3, 5, 7, None], arms=["baseline"])
     metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
-    # 3 recordings of 2 clips per class outside fold 1: 3 clips leave one for validation, 5 do not
-    assert plan_problems(config, metadata) == [
-        "protocol.train_per_class: split fold1-n5: class air_conditioner cannot supply 5 training clips from "
-        "at least two recordings plus one more recording for validation: its 6 clips outside the test part "
-        "come from 3 recording(s) of 2, 2, 2 clips; lower train_per_class, or set protocol.short_classes: keep_all "
-        "to train such a class on all it has"
+    # 3 recordings of 2 clips per class outside fold 1: 3 clips leave one for validation, 5 do not, and 7
+    # are more than the class has (what short_classes: keep_all is for)
+    problems = plan_problems(config, metadata)
+    start = "protocol.train_per_class: split fold1-n{n}: class air_conditioner cannot supply {n} training clips from "
+    numbers = "its 6 clips outside the test part come from 3 recording(s) of 2, 2, 2 clips"
+    assert problems == [
+        start.format(n=5) + f"at least two recordings plus one more recording for validation: {numbers}; lower "
+        "train_per_class",
+        start.format(n=7) + f"at least two recordings plus one more recording for validation: {numbers}; lower "
+        "train_per_class, or set protocol.short_classes: keep_all to train such a class on all it has",
     ]
     config["protocol"]["short_classes"] = "keep_all"
+    assert [p.split(": class")[0] for p in plan_problems(config, metadata)] == [
+        "protocol.train_per_class: split fold1-n5"
+    ]
+    assert "keep_all" not in plan_problems(config, metadata)[0]  # already set: no advice to set it
+
+
+def test_a_class_without_validation_clips_is_refused_where_the_epoch_is_chosen_on_them():
+    from diffaug.config import plan_problems
+    from diffaug.synthetic import SyntheticSpec, synthesize_metadata
+
+    metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
+    one_recording = metadata[~((metadata["class"] == "siren") & ~metadata["fold"].isin([1, 2]))]
+    config = _config(protocol__test_folds=[1], protocol__val_fraction=0.2, arms=["baseline"])
     assert plan_problems(config, metadata) == []
+    problems = plan_problems(config, one_recording)  # siren keeps one recording outside fold 1
+    assert problems == [
+        "protocol.val_fraction: split fold1 has no validation clip of siren (a class needs two training-side "
+        "recordings to give one to validation); raise val_fraction, or set classifier.epoch_choice: last"
+    ]
+    config["classifier"]["epoch_choice"] = "last"
+    assert plan_problems(config, one_recording) == []
+
+
+def test_generated_clips_shorter_than_the_classifier_input_are_refused():
+    config = _config(features__num_samples=88200)  # 4 s input; the demo's image makes 1 s clips
+    with pytest.raises(ConfigError, match=r"generated clips last 1\.00 s .* classifier's 4\.00 s input"):
+        check_config(config, SCHEMA)
+    check_config(_config(features__num_samples=88200, arms=["baseline", "mel_average"]), SCHEMA)  # no image
+    check_config(_config(features__num_samples=88200, diffusion__init_from="a/pipeline"), SCHEMA)  # checked later
+
+
+def test_validation_clips_join_training_only_without_an_epoch_choice_on_them():
+    with pytest.raises(ConfigError, match="classifier.train_on_validation: .* set classifier.epoch_choice: last"):
+        check_config(_config(classifier__train_on_validation=True), SCHEMA)
+    check_config(_config(classifier__train_on_validation=True, classifier__epoch_choice="last"), SCHEMA)
 
 
 def test_planned_metadata_comes_before_any_file_is_written(tmp_path, tiny_dataset):
@@ -157,6 +195,7 @@ def test_sorted_keys_orders_every_mapping_and_keeps_lists():
 def test_classifier_and_feature_options_are_accepted():
     config = _config(classifier__model="sb_cnn", classifier__normalise="per_band", features__log=True)
     config["features"]["num_samples"] = 88200
+    config["diffusion"]["mel"]["x_res"] = 128  # 4 s images for 4 s inputs
     config["classifier"]["sb_cnn"] = {"widths": [32, 64, 64, 64], "hidden": 128, "dropout": 0.3, "weight_decay": 0}
     check_config(config, SCHEMA)
     del config["classifier"]["sb_cnn"], config["classifier"]["model"], config["classifier"]["normalise"]

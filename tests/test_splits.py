@@ -102,60 +102,110 @@ def test_low_data_keeps_exactly_n_training_clips_per_class(seed, per_class, val_
     assert val["class"].nunique() == len(UNEVEN), "at least one validation recording per class"
     assert manifest.loc[manifest["fsID"].isin(val["fsID"]), "id"].isin(split["val"]).all(), "whole recordings"
     # a cut recording keeps only part of its clips for training, and the rest for nothing
-    assert len({cut["class"] for cut in split["cut_recordings"]}) == len(split["cut_recordings"])
     for cut in split["cut_recordings"]:
         recording = clips[clips["fsID"] == cut["fsID"]]
         assert len(recording) == cut["of"] > cut["kept"] == recording.index.isin(split["train"]).sum() > 0
         assert not recording.index.isin(split["val"]).any()
+    # no recording gives more than half of a class's clips (rounded up)
+    assert train.groupby(["class", "fsID"]).size().max() <= -(-per_class // 2)
     assert split == make_split(manifest, f"fold1-n{per_class}", protocol)
 
 
-def test_low_data_cuts_a_recording_only_when_whole_ones_cannot_make_n():
-    manifest = _crafted({"dog_bark": [4, 4, 4, 4], "siren": [3, 3, 3, 3]})
-    split = make_split(manifest, "fold1-n6", PROTOCOL)
-    # two whole recordings make 6 siren clips; dog_bark needs one 4 and 2 of another 4
-    [cut] = split["cut_recordings"]
-    assert cut["class"] == "dog_bark" and (cut["kept"], cut["of"]) == (2, 4)
-    assert cut["fsID"] in set(manifest.set_index("id").loc[split["train"], "fsID"])
+@pytest.mark.parametrize("seed", range(6))
+def test_low_data_settings_are_nested(seed):
+    manifest = _crafted(UNEVEN)
+    protocol = {**PROTOCOL, "seed": seed, "val_fraction": 0.15}
+    clips = manifest.set_index("id")
+    splits = [make_split(manifest, f"fold1-n{n}", protocol) for n in (5, 10, 20, 30)]
+    for small, large in zip(splits, splits[1:]):
+        # a class that had to hold a recording back out of order (listed so) is the one exception
+        held = {h["class"] for split in (small, large) for h in split.get("held_back_recordings", [])}
+        nested = [clips.loc[split["train"]] for split in (small, large)]
+        nested = [part.index[~part["class"].isin(held)] for part in nested]
+        assert set(nested[0]) < set(nested[1]) and len(held) < len(UNEVEN)
+    assert make_split(manifest, "fold1-n20", protocol)["test"] == make_split(manifest, "fold1", protocol)["test"]
 
 
-def test_low_data_holds_a_recording_back_for_validation_when_needed():
-    manifest = _crafted({"dog_bark": [1, 1, 1, 5]})  # taking 1, 1, 1 and 1 of 5 would leave none
+def test_low_data_holds_a_recording_back_for_validation_when_the_walk_leaves_none():
+    manifest = _crafted({"dog_bark": [1, 1, 1, 5]})  # 1, 1, 1 and 1 of 5 would leave no recording
+    held = []
     for seed in range(8):
         split = make_split(manifest, "fold1-n4", {**PROTOCOL, "seed": seed})
         assert len(split["train"]) == 4 and split["val"]
+        held += split.get("held_back_recordings", [])
+    assert held and {h["class"] for h in held} == {"dog_bark"}
+
+
+def test_low_data_takes_at_most_half_of_n_from_a_recording():
+    manifest = _crafted({"dog_bark": [4, 4, 4, 4], "siren": [3, 3, 3, 3]})
+    split = make_split(manifest, "fold1-n6", PROTOCOL)
+    train = manifest.set_index("id").loc[split["train"]]
+    assert train.groupby("class")["fsID"].nunique().to_dict() == {"dog_bark": 2, "siren": 2}
+    # dog_bark's two recordings give 3 of their 4 clips each; siren's give all 3
+    assert sorted((cut["class"], cut["kept"], cut["of"]) for cut in split["cut_recordings"]) == [
+        ("dog_bark", 3, 4),
+        ("dog_bark", 3, 4),
+    ]
+
+
+LOWER = "lower train_per_class"
 
 
 @pytest.mark.parametrize(
-    ("sizes", "numbers"),
+    ("sizes", "numbers", "advice"),
     [
-        ([10, 1], "its 11 clips outside the test part come from 2 recording(s) of 10, 1 clips"),
-        ([2, 2, 2], "its 6 clips outside the test part come from 3 recording(s) of 2, 2, 2 clips"),
-        ([9, 8, 7], "its 24 clips outside the test part come from 3 recording(s) of 9, 8, 7 clips"),
+        (
+            [10, 1],
+            "its 11 clips outside the test part come from 2 recording(s) of 10, 1 clips",
+            "lower train_per_class",
+        ),
+        (
+            [2, 2, 2],
+            "its 6 clips outside the test part come from 3 recording(s) of 2, 2, 2 clips",
+            "lower train_per_class",
+        ),
+        (
+            [1, 1, 1],
+            "its 3 clips outside the test part come from 3 recording(s) of 1, 1, 1 clips",
+            "lower train_per_class, or set protocol.short_classes: keep_all to train such a class on all it has",
+        ),
     ],
 )
-def test_low_data_refuses_a_class_that_cannot_supply_n(sizes, numbers):
+def test_low_data_refuses_a_class_that_cannot_supply_n(sizes, numbers, advice):
     manifest = _crafted({"siren": [3, 3, 3, 3], "dog_bark": sizes})
     message = (
         "split fold1-n5: class dog_bark cannot supply 5 training clips from at least two recordings plus one "
-        f"more recording for validation: {numbers}; lower train_per_class, or set protocol.short_classes: keep_all"
+        f"more recording for validation: {numbers}; {advice}"
     )
-    with pytest.raises(LowDataError, match=re.escape(message)):
+    with pytest.raises(LowDataError, match=re.escape(message) + "$"):
         make_split(manifest, "fold1-n5", PROTOCOL)
 
 
 def test_keep_all_trains_a_short_class_on_all_but_its_validation_recordings():
-    manifest = _crafted({"siren": [3, 3, 3, 3], "dog_bark": [2, 2, 2, 2, 2]})
+    manifest = _crafted({"siren": [3, 3, 3, 3, 3], "dog_bark": [2, 2, 2, 2, 2]})
     protocol = {**PROTOCOL, "short_classes": "keep_all"}  # val_fraction 0.3: 2 of dog_bark's 5 recordings
-    split = make_split(manifest, "fold1-n9", protocol)  # dog_bark has 10 clips: 9 would leave no validation
+    split = make_split(manifest, "fold1-n11", protocol)  # dog_bark has 10 clips
     clips = manifest.set_index("id")
     train, val = clips.loc[split["train"]], clips.loc[split["val"]]
-    assert train.groupby("class").size().to_dict() == {"siren": 9, "dog_bark": 6}
+    assert train.groupby("class").size().to_dict() == {"siren": 11, "dog_bark": 6}
     assert split["short_classes"] == [{"class": "dog_bark", "kept": 6}]
+    # the recordings held back are exactly its validation: every dog_bark clip trains or validates
+    dog_bark = clips[clips["class"] == "dog_bark"]
+    assert set(dog_bark.index) - set(split["test"]) == set(train.index[train["class"] == "dog_bark"]) | set(
+        val.index[val["class"] == "dog_bark"]
+    )
     assert val[val["class"] == "dog_bark"]["fsID"].nunique() == 2
     assert not set(train["fsID"]) & set(val["fsID"])
     assert "short_classes" not in make_split(manifest, "fold1-n4", protocol)  # only when a class is short
-    with pytest.raises(LowDataError):  # two recordings cannot give training two and validation one
+
+
+def test_keep_all_applies_only_to_classes_with_fewer_than_n_clips():
+    protocol = {**PROTOCOL, "short_classes": "keep_all"}
+    big = make_split(_crafted({"dog_bark": [60, 60, 60, 60]}), "fold1-n50", protocol)
+    assert len(big["train"]) == 50 and "short_classes" not in big  # 25 + 25 from two recordings
+    with pytest.raises(LowDataError, match="; lower train_per_class$"):  # 10 clips, but no recording left over
+        make_split(_crafted({"dog_bark": [2, 2, 2, 2, 2]}), "fold1-n9", protocol)
+    with pytest.raises(LowDataError, match=r"keep_all needs three recordings"):
         make_split(_crafted({"dog_bark": [9, 9]}), "fold1-n20", protocol)
 
 

@@ -1,6 +1,7 @@
 """Steps that combine modules: mel averages, scoring and selecting generated clips, example plots."""
 
 import shutil
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -177,6 +178,23 @@ def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp
     train_rows = real[torch.tensor([ids.index(clip) for clip in split["train"]])]
     torch.testing.assert_close(saved["norm.mean"].flatten().double(), train_rows.double().mean((0, 1, 3)))
     torch.testing.assert_close(saved["norm.std"].flatten().double(), train_rows.double().std((0, 1, 3), correction=0))
+
+
+def test_validation_clips_train_only_when_the_config_says_so(tiny_dataset, tmp_path):
+    manifest = tiny_dataset[1]
+    split = make_split(manifest, "fold1", PROTOCOL)
+    real = torch.rand(len(manifest), 1, 4, 4)
+    save_feature_sets(tmp_path / "real.pt", {"all": (real, torch.tensor(manifest["classID"]), list(manifest["id"]))})
+    last = ClassifierSettings.from_config(CLASSIFIER | {"epoch_choice": "last"})
+    parts = steps.training_parts(str(tmp_path / "real.pt"), split, last)
+    assert parts["train"][2] == split["train"] and parts["val"][2] == split["val"]
+    joined = steps.training_parts(str(tmp_path / "real.pt"), split, replace(last, train_on_validation=True))
+    assert joined["train"][2] == split["train"] + split["val"] and len(joined["train"][0]) == len(joined["train"][2])
+    assert joined["val"][2] == [] and len(joined["val"][0]) == 0
+    with pytest.raises(ValueError, match="no validation clips, so no epoch can be chosen"):
+        steps.training_parts(
+            str(tmp_path / "real.pt"), {**split, "val": []}, ClassifierSettings.from_config(CLASSIFIER)
+        )
 
 
 def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipeline, tmp_path, monkeypatch):

@@ -184,13 +184,15 @@ class ClassifierSettings:
     epochs: int
     batch_size: int
     learning_rate: float
+    epoch_choice: str = "validation"
+    train_on_validation: bool = False
 
     @classmethod
     def from_config(cls, section: dict) -> ClassifierSettings:
         """The settings of a classifier section, with the schema's defaults for the keys it leaves out."""
         filled = with_defaults("classifier", section)
-        training = {key: filled[key] for key in ("device", "epochs", "batch_size", "learning_rate")}
-        return cls(network=NetworkSettings.from_config(filled), **training)
+        keys = ("device", "epochs", "batch_size", "learning_rate", "epoch_choice", "train_on_validation")
+        return cls(network=NetworkSettings.from_config(filled), **{key: filled[key] for key in keys})
 
 
 def build_classifier(network: NetworkSettings, n_classes: int = 10) -> nn.Module:
@@ -345,12 +347,13 @@ class _ClassifierTraining:
         precision, device = self.settings.network.precision, self.settings.device
         return accuracy(probabilities(self.model, x, precision, device).argmax(1), labels)
 
-    def record(self, epoch: int, loss: float, val_accuracy: float, test_accuracy: float) -> None:
-        """Add an epoch to the history; keep its weights if it is the best on validation so far."""
+    def record(self, epoch: int, loss: float, val_accuracy: float | None, test_accuracy: float) -> None:
+        """Add an epoch to the history; keep its weights if it is the best on validation so far (with
+        epoch_choice validation) or the latest (last)."""
         self.history.append(
             {"epoch": epoch, "loss": loss, "val_accuracy": val_accuracy, "test_accuracy": test_accuracy}
         )
-        if val_accuracy > self.best_val:
+        if self.settings.epoch_choice == "last" or val_accuracy > self.best_val:
             self.best_val, self.chosen = val_accuracy, epoch
             self.best_state = {k: v.clone() for k, v in self.model.state_dict().items()}
 
@@ -400,8 +403,9 @@ def train_classifier(
     norm_inputs: torch.Tensor | None = None,
 ):
     """Cross entropy with build_optimizer's optimizer on build_classifier's network; keeps the
-    weights of the epoch with the best validation accuracy. Returns (model with those weights,
-    history of per-epoch dicts, chosen epoch).
+    weights of the epoch with the best validation accuracy (`epoch_choice: validation`) or of the
+    last epoch (`last`, where `val` may be empty). Returns (model with those weights, history of
+    per-epoch dicts, chosen epoch).
 
     With `normalise: per_band`, the per-band statistics come from `norm_inputs` (default: the
     training inputs), never from validation or test clips; every set is normalised once before
@@ -414,6 +418,8 @@ def train_classifier(
     run is byte-reproducible on the same kind of CPU. Test accuracy is measured every epoch only to
     report the published protocol's figure (best epoch on test), labelled as such, never to choose anything.
     """
+    if settings.epoch_choice == "validation" and not len(val[1]):
+        raise ValueError("no validation clips to choose the epoch on; set classifier.epoch_choice: last")
     device = training_device(settings.device)
     torch.manual_seed(seed)
     model = build_classifier(settings.network, n_classes)
@@ -430,9 +436,9 @@ def train_classifier(
     bar = tqdm(epochs, initial=len(run.history), total=settings.epochs, desc=description, mininterval=2)
     for epoch in bar:
         loss = run.epoch(x, y, augment)
-        val_accuracy, test_accuracy = run.accuracy(val_x, val[1]), run.accuracy(test_x, test[1])
-        run.record(epoch, loss, val_accuracy, test_accuracy)
-        bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_accuracy:.3f}", refresh=False)
+        val_accuracy = run.accuracy(val_x, val[1]) if len(val[1]) else None
+        run.record(epoch, loss, val_accuracy, run.accuracy(test_x, test[1]))
+        bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_accuracy or 0:.3f}", refresh=False)
         if checkpoint and epoch < settings.epochs:
             run.save(checkpoint)
     model.load_state_dict(run.best_state)

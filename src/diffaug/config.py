@@ -75,9 +75,52 @@ def check_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
                 "  diffusion: pretrained and init_from are both set; choose one (pretrained generates with a "
                 "pipeline as it is, init_from fine-tunes it on each split's training clips)"
             )
+        lines += [f"  {problem}" for problem in _consistency_problems(config)]
     if lines:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     return config
+
+
+def _consistency_problems(config: dict) -> list[str]:
+    """Settings that pass the schema one by one but not together."""
+    from .arms import ARMS
+    from .mel_spec import MelSpec
+
+    problems = []
+    classifier = config["classifier"]
+    if classifier["train_on_validation"] and classifier["epoch_choice"] != "last":
+        problems.append(
+            "classifier.train_on_validation: the validation clips can join training only when no epoch is chosen "
+            "on them; set classifier.epoch_choice: last"
+        )
+    through_image = any(ARMS[arm].generated in IMAGE_SOURCES for arm in config["arms"])
+    trains_its_own = not (config["diffusion"]["pretrained"] or config["diffusion"]["init_from"])
+    if through_image and trains_its_own:
+        try:
+            problem = clip_length_problem(MelSpec(**config["diffusion"]["mel"]), config["features"])
+        except ValueError:
+            problem = None  # a mel that cannot work at all is reported as such
+        problems += [f"diffusion.mel: {problem}"] if problem else []
+    return problems
+
+
+IMAGE_SOURCES = ("diffusion", "round_trip", "reconstruction")
+"""The generated sources whose clips come out of the diffusion pipeline's mel image, one slice long."""
+
+
+def clip_length_problem(mel, features: dict) -> str | None:
+    """Why clips made from one slice of the mel image `mel` (a MelSpec) cannot feed a classifier that
+    takes `features.num_samples` samples, if they cannot: shorter, they would end in silence that
+    marks every generated clip."""
+    generated = mel.slice_samples / mel.sample_rate
+    needed = features["num_samples"] / features["sample_rate"]
+    if generated >= needed:
+        return None
+    return (
+        f"generated clips last {generated:.2f} s (one mel image: x_res {mel.x_res} x hop_length {mel.hop_length} "
+        f"at {mel.sample_rate} Hz), shorter than the classifier's {needed:.2f} s input (features.num_samples "
+        f"{features['num_samples']} at {features['sample_rate']} Hz); widen the image or its hop, or shorten the input"
+    )
 
 
 def _fill_defaults(values: dict, schema: dict) -> dict:
@@ -149,13 +192,13 @@ PUBLISHED_CNN_KEYS = ("widths", "hidden")
 
 def classifier_params(classifier: dict) -> dict:
     """The classifier section as written, as rule params: the `sb_cnn` block only when that model is
-    chosen (and the published network's widths only when it is not), and `model` and `normalise`
-    left out at their defaults (published_cnn, none). The published network's params then read as
+    chosen (and the published network's widths only when it is not), and `model`, `normalise`,
+    `epoch_choice` and `train_on_validation` left out at their defaults. The published network's params then read as
     they did before these keys existed, and an sb_cnn setting reruns nothing that trains the
     published network."""
     unused = PUBLISHED_CNN_KEYS if classifier.get("model") == "sb_cnn" else ("sb_cnn",)
     chosen = {key: value for key, value in classifier.items() if key not in unused}
-    return _without_defaults("classifier", chosen, ("model", "normalise"))
+    return _without_defaults("classifier", chosen, ("model", "normalise", "epoch_choice", "train_on_validation"))
 
 
 def split_params(protocol: dict) -> dict:
@@ -213,9 +256,9 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
         except LowDataError as error:
             problems.append(f"protocol.train_per_class: {error}")
             continue
-        if not split["val"]:
-            problems.append(f"protocol.val_fraction: split {name} has no validation recording; raise it")
         train = clips[clips["id"].isin(set(split["train"]))]
+        if with_defaults("classifier", config["classifier"])["epoch_choice"] == "validation":
+            problems += _validation_problems(name, train, clips[clips["id"].isin(set(split["val"]))])
         for class_name, group in train.groupby("class"):
             available = count_pairs(group)
             if generating and available < per_class:
@@ -224,6 +267,20 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
                     f"{class_name} training clips from different recordings; lower it"
                 )
     return problems
+
+
+def _validation_problems(name: str, train: pd.DataFrame, val: pd.DataFrame) -> list[str]:
+    """A split whose epoch is chosen on validation clips needs some of every class it trains on."""
+    if val.empty:
+        return [f"protocol.val_fraction: split {name} has no validation recording; raise it"]
+    missing = sorted(set(train["class"]) - set(val["class"]))
+    if not missing:
+        return []
+    return [
+        f"protocol.val_fraction: split {name} has no validation clip of {', '.join(missing)} (a class needs two "
+        "training-side recordings to give one to validation); raise val_fraction, or set classifier.epoch_choice: "
+        "last"
+    ]
 
 
 def cuda_available() -> bool:

@@ -4,6 +4,7 @@ training curves."""
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pandas as pd
@@ -131,6 +132,11 @@ def _setting_title(labelled: str) -> str:
     return f"{labelled} labelled clips per class" if labelled != "all" else "all labelled clips"
 
 
+def _per_epoch(history: list[dict], key: str, scale: float) -> dict:
+    """{epoch: scale x its `key`}, nan where the epoch has none (no validation clips)."""
+    return {h["epoch"]: math.nan if h[key] is None else scale * h[key] for h in history}
+
+
 def classifier_training_plot(metrics: list[dict], path) -> None:
     """Training loss and validation accuracy per epoch (rows), a column per setting of labelled clips:
     per arm, the mean over its runs (seeds and splits) with a band of ± one standard deviation."""
@@ -147,7 +153,10 @@ def classifier_training_plot(metrics: list[dict], path) -> None:
             if not runs:
                 continue
             for row, (key, scale) in enumerate((("loss", 1), ("val_accuracy", 100))):
-                curves = pd.DataFrame([{h["epoch"]: scale * h[key] for h in m["history"]} for m in runs])
+                rows = [
+                    {h["epoch"]: math.nan if h[key] is None else scale * h[key] for h in m["history"]} for m in runs
+                ]
+                curves = pd.DataFrame(rows)
                 _mean_and_band(axes[row][column], curves, f"{arm} ({len(runs)} runs)", colors[arm])
         axes[0][column].set_title(_setting_title(labelled), fontsize=10)
         axes[1][column].set_xlabel("epoch")

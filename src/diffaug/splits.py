@@ -2,7 +2,8 @@
 
 The validation part, used to choose the epoch, is always drawn from the training side by
 recording (fsID), so no recording feeds both training and epoch selection. A low-data split keeps
-exactly N training clips per class and draws its validation recordings from the ones left over.
+exactly N training clips per class, the clips of a smaller N among those of a larger one, and
+draws its validation recordings from the ones left over.
 """
 
 from __future__ import annotations
@@ -40,89 +41,94 @@ class LowDataError(ValueError):
     """A class whose training side cannot supply a low-data split's N clips."""
 
 
-def _take_recordings(sizes: pd.Series, per_class: int) -> tuple[list, tuple | None] | None:
-    """(whole recordings, (cut recording, clips kept) or None) that make exactly `per_class` clips
-    from at least two recordings, walking `sizes` (clips per recording) in its order; None if none do.
-
-    A whole recording is taken while it fits and is smaller than `per_class` (no single recording
-    makes up a class); only if a full pass falls short is the first skipped recording cut to fill up.
-    """
-    whole, skipped, count = [], [], 0
+def _labelled_recordings(sizes: pd.Series, per_class: int) -> dict | None:
+    """{recording: clips it gives}, walking `sizes` (clips per recording, in the class's seeded
+    order) until `per_class` clips: each recording gives at most half of them (rounded up), so at
+    least two recordings do; None if the class has fewer. The walk does not depend on N beyond where
+    it stops, so the clips of a smaller N are always among those of a larger one (nested settings)."""
+    cap, left, given = math.ceil(per_class / 2), per_class, {}
     for recording, size in sizes.items():
-        if count == per_class:
+        if left == 0:
             break
-        if size < per_class and count + size <= per_class:
-            whole.append(recording)
-            count += size
-        else:
-            skipped.append(recording)
-    if count == per_class:
-        return whole, None
-    if not whole or not skipped:
-        return None
-    return whole, (skipped[0], per_class - count)
+        given[recording] = min(size, cap, left)
+        left -= given[recording]
+    return given if left == 0 else None
 
 
-def _keep_labelled(
-    train: pd.DataFrame, name: str, per_class: int, rng: np.random.Generator, protocol: dict
-) -> tuple[pd.DataFrame, list[dict], list[dict]]:
-    """(clips, cut recordings, short classes): exactly `per_class` clips per class from at least two
-    recordings, leaving at least one more of the class's recordings for validation.
+def _low_data_class(
+    clips: pd.DataFrame, name: str, per_class: int, order: pd.Series, protocol: dict
+) -> tuple[list[str], list[str], list[dict], int | None, object]:
+    """(training ids, validation ids, cut recordings, clips kept if the class is short, a recording
+    held back out of order) of one class of a low-data split; `order` holds its recordings' sizes in
+    their seeded order.
 
-    Whole recordings are taken in a seeded random order; one recording is cut only when whole ones
-    cannot make `per_class`. A class that cannot supply them raises LowDataError naming the split and
-    the class, or, with `protocol["short_classes"]` keep_all, keeps every recording but its
-    validation ones (`val_fraction` of them, at least one) and is listed as short.
-    """
-    kept, cuts, short = [], [], []
-    for class_name, clips in train.groupby("class", sort=True):
+    Training takes `_labelled_recordings` (each recording's first clips by id); validation takes the
+    recordings it leaves, from the end of the order, until about `val_fraction / (1 - val_fraction)`
+    x N clips (at least one recording). Where the walk would leave none, the latest recording whose
+    absence still lets it make N is held back for validation, and this class's clips are then not
+    nested within a larger N's. With `short_classes: keep_all`, a class with fewer than N clips
+    trains on all its recordings but those held back (`val_fraction` of them, at least one), which
+    are exactly its validation. Anything else that cannot be made raises LowDataError."""
+    class_name = clips["class"].iloc[0]
+    given, held_back = _labelled_recordings(order, per_class), None
+    if given is not None and len(given) == len(order):  # none left for validation: hold the latest back that can be
+        given = None
+        for held_back in reversed(order.index):
+            if (given := _labelled_recordings(order.drop(held_back), per_class)) is not None:
+                break
+    left = [recording for recording in order.index if given is None or recording not in given]
+    by_recording = {recording: group.sort_values("id")["id"].tolist() for recording, group in clips.groupby("fsID")}
+    if given is not None and len(given) >= 2 and left:
+        train = [clip for recording, n in given.items() for clip in by_recording[recording][:n]]
+        cuts = [
+            {"class": class_name, "fsID": int(recording), "kept": int(n), "of": int(order[recording])}
+            for recording, n in given.items()
+            if n < order[recording]
+        ]
+        target, val = round(per_class * protocol["val_fraction"] / (1 - protocol["val_fraction"])), []
+        for recording in reversed(left):
+            val += by_recording[recording]
+            if len(val) >= target:
+                break
+        return train, val, cuts, None, held_back
+    short = len(clips) < per_class
+    if short and protocol["short_classes"] == "keep_all" and len(order) >= 3:
+        held_back = min(len(order) - 2, max(1, math.ceil(protocol["val_fraction"] * len(order))))
+        train = [clip for recording in order.index[:-held_back] for clip in by_recording[recording]]
+        val = [clip for recording in order.index[-held_back:] for clip in by_recording[recording]]
+        return train, val, [], len(train), None
+    listed = ", ".join(map(str, sorted(order, reverse=True)[:20])) + (", ..." if len(order) > 20 else "")
+    advice = "lower train_per_class"
+    if short and protocol["short_classes"] != "keep_all" and len(order) >= 3:
+        advice += ", or set protocol.short_classes: keep_all to train such a class on all it has"
+    elif short and len(order) < 3:
+        advice += " (short_classes: keep_all needs three recordings: two to train on, one for validation)"
+    raise LowDataError(
+        f"split {name}: class {class_name} cannot supply {per_class} training clips from at least two "
+        f"recordings plus one more recording for validation: its {len(clips)} clips outside the test "
+        f"part come from {len(order)} recording(s) of {listed} clips; {advice}"
+    )
+
+
+def _low_data_parts(
+    train_side: pd.DataFrame, name: str, per_class: int, rng: np.random.Generator, protocol: dict
+) -> tuple[list[str], list[str], list[dict], list[dict], list[dict]]:
+    """(training ids, validation ids, cut recordings, short classes, recordings held back out of
+    order) of a low-data split: each class by `_low_data_class`, its recordings in an order drawn from
+    `rng` that does not depend on N."""
+    train, val, cuts, short, held = [], [], [], [], []
+    for class_name, clips in train_side.groupby("class", sort=True):
         sizes = clips.groupby("fsID").size()
         order = sizes.loc[rng.permutation(sizes.index.to_numpy())]
-        taken = _take_recordings(order, per_class)
-        if taken is not None and len(taken[0]) + (taken[1] is not None) == len(order):
-            taken = None  # none left for validation: hold back the first recording whose absence still works
-            for held_back in order.index:
-                if (taken := _take_recordings(order.drop(held_back), per_class)) is not None:
-                    break
-        if taken is None and protocol["short_classes"] == "keep_all" and len(order) >= 3:
-            held_back = min(len(order) - 2, max(1, math.ceil(protocol["val_fraction"] * len(order))))
-            taken = list(order.index[held_back:]), None
-            short.append({"class": class_name, "kept": int(order.iloc[held_back:].sum())})
-        if taken is None:
-            listed = ", ".join(map(str, sorted(sizes, reverse=True)[:20])) + (", ..." if len(sizes) > 20 else "")
-            raise LowDataError(
-                f"split {name}: class {class_name} cannot supply {per_class} training clips from at least two "
-                f"recordings plus one more recording for validation: its {len(clips)} clips outside the test "
-                f"part come from {len(sizes)} recording(s) of {listed} clips; lower train_per_class, or set "
-                "protocol.short_classes: keep_all to train such a class on all it has"
-            )
-        whole, cut = taken
-        kept.append(clips[clips["fsID"].isin(whole)])
-        if cut is not None:
-            recording, n_kept = cut
-            kept.append(clips[clips["fsID"] == recording].sort_values("id").head(n_kept))
-            cuts.append({"class": class_name, "fsID": int(recording), "kept": int(n_kept), "of": int(sizes[recording])})
-    return pd.concat(kept), cuts, short
-
-
-def _low_data_validation_ids(
-    train: pd.DataFrame, labelled: pd.DataFrame, per_class: int, fraction: float, rng: np.random.Generator
-) -> set[str]:
-    """Whole recordings, per class, that the labelled clips do not touch (nor the rest of a cut one),
-    taken in a seeded random order until the class has `per_class * fraction / (1 - fraction)` clips;
-    at least one recording."""
-    target = round(per_class * fraction / (1 - fraction))
-    used = set(labelled["fsID"])
-    chosen = []
-    for _, clips in train[~train["fsID"].isin(used)].groupby("class", sort=True):
-        sizes = clips.groupby("fsID").size()
-        count = 0
-        for recording in rng.permutation(sizes.index.to_numpy()):
-            chosen.append(recording)
-            count += sizes[recording]
-            if count >= target:
-                break
-    return set(train.loc[train["fsID"].isin(chosen), "id"])
+        class_train, class_val, class_cuts, kept, held_back = _low_data_class(clips, name, per_class, order, protocol)
+        train += class_train
+        val += class_val
+        cuts += class_cuts
+        if kept is not None:
+            short.append({"class": class_name, "kept": kept})
+        if held_back is not None:
+            held.append({"class": class_name, "fsID": int(held_back)})
+    return train, val, cuts, short, held
 
 
 def _validation_ids(train: pd.DataFrame, fraction: float, rng: np.random.Generator) -> set[str]:
@@ -158,11 +164,13 @@ def _random_test_part(
 def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
     """Ids of the train, val and test clips of one split, deterministic for the protocol's seed.
 
-    With N clips per class ("-n<N>"), training keeps exactly N per class by whole recordings (at
-    most one recording per class cut, listed under "cut_recordings"); validation takes other whole
-    recordings of the class until it is at least `val_fraction` of training plus validation.
-    Raises LowDataError when a class cannot supply that, unless `short_classes` is keep_all: such a
-    class then keeps all it has but its validation recordings, listed under "short_classes".
+    With N clips per class ("-n<N>"), training keeps exactly N per class from at least two recordings,
+    nested across N (recordings cut short are listed under "cut_recordings"); validation takes other
+    whole recordings of the class until it is about `val_fraction` of training plus validation.
+    Raises LowDataError when a class cannot supply that, unless `short_classes` is keep_all and the
+    class has fewer than N clips: it then keeps all it has but its validation recordings, listed
+    under "short_classes". A class whose walk had to hold a recording back for validation is listed
+    under "held_back_recordings" (its clips are not nested within a larger N's).
     """
     protocol = with_defaults("protocol", protocol)
     base, per_class = parse_split_name(name)
@@ -174,16 +182,12 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
         if fold not in set(manifest["fold"]):
             raise ValueError(f"split {name}: no clip of the dataset is in fold {fold}")
         is_test = (manifest["fold"] == fold).to_numpy()
-    train_side, cuts, short = manifest[~is_test], [], []
+    train_side, cuts, short, held = manifest[~is_test], [], [], []
     if per_class is None:
         val = _validation_ids(train_side, protocol["val_fraction"], rng)
         train = set(train_side["id"]) - val
     else:
-        labelled, cuts, short = _keep_labelled(
-            train_side, name, per_class, np.random.default_rng([protocol["seed"], per_class]), protocol
-        )
-        val = _low_data_validation_ids(train_side, labelled, per_class, protocol["val_fraction"], rng)
-        train = set(labelled["id"])
+        train, val, cuts, short, held = _low_data_parts(train_side, name, per_class, rng, protocol)
     return {
         "split": name,
         "protocol": protocol["kind"],
@@ -193,6 +197,7 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
         "test": sorted(manifest.loc[is_test, "id"]),
         "cut_recordings": cuts,
         **({"short_classes": short} if short else {}),
+        **({"held_back_recordings": held} if held else {}),
     }
 
 

@@ -315,18 +315,14 @@ def train_classifier(
     """Train one classifier run and write its weights, its metrics and `description` (model.json:
     the class names, `features` and network settings that label new files with the weights alone);
     `replicate` is the generated set that the `generated` features come from, if any."""
-    sets = select_parts(real, load_split(split_json))
+    settings = ClassifierSettings.from_config(classifier)
+    sets = training_parts(real, load_split(split_json), settings)
     x, y, _ = sets["train"]
     n_generated = 0
     for path in generated:
         gx, gy, _ = load_feature_sets(path)["train"]
         x, y, n_generated = torch.cat([x, gx]), torch.cat([y, gy]), n_generated + len(gx)
-    if len(sets["val"][2]) == 0:
-        raise ValueError(
-            f"{real}: the split has no validation clips, so no epoch can be chosen; raise protocol.val_fraction"
-        )
     augment = spec_augment(specaugment) if specaugment else None
-    settings = ClassifierSettings.from_config(classifier)
     device, precision = training_device(settings.device), settings.network.precision
     runtime = runtime_signature(device, precision, cpu_bf16=True)
     key = fingerprint(classifier, runtime, specaugment, seed, x, y, sets["val"][0], sets["test"][0])
@@ -358,6 +354,7 @@ def train_classifier(
             **scores,
             "classes": list(CLASSES),
             "chosen_epoch": chosen,
+            "epoch_choice": settings.epoch_choice,
             "val_accuracy": history[chosen - 1]["val_accuracy"],
             "published_protocol": best_epoch_on_test(history),
             "train_clips": {"real": len(sets["train"][2]), "generated": n_generated},
@@ -375,6 +372,23 @@ def train_classifier(
         chosen,
     )
     checkpoint.remove()
+
+
+def training_parts(real: str, split: dict, settings: ClassifierSettings) -> dict:
+    """The split's train, val and test parts of the dataset's features, as a classifier of these
+    settings uses them: with `train_on_validation`, the validation clips train too and val is empty.
+    Refuses a split without validation clips where the epoch is chosen on them."""
+    sets = select_parts(real, split)
+    if settings.train_on_validation:
+        joined = [torch.cat([sets["train"][0], sets["val"][0]]), torch.cat([sets["train"][1], sets["val"][1]])]
+        sets["train"] = (*joined, sets["train"][2] + sets["val"][2])
+        sets["val"] = (sets["val"][0][:0], sets["val"][1][:0], [])
+    elif settings.epoch_choice == "validation" and not sets["val"][2]:
+        raise ValueError(
+            f"{real}: split {split['split']} has no validation clips, so no epoch can be chosen; raise "
+            "protocol.val_fraction or set classifier.epoch_choice: last"
+        )
+    return sets
 
 
 def _generation_records(records: list[str]) -> dict[str, list[dict]]:
