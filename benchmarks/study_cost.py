@@ -48,7 +48,7 @@ import torch
 from diffusers import DDIMScheduler
 from generation import merged_config, timed  # this folder's generation benchmark
 
-from diffaug.arms import ARMS
+from diffaug.arms import ARMS, IMAGE_SOURCES, MODEL_SOURCES
 from diffaug.audio import inspect_audio
 from diffaug.classifier import ClassifierSettings, build_classifier, probabilities, train_classifier
 from diffaug.config import will_use_cuda
@@ -79,6 +79,8 @@ REAL_FORMATS = [(44100, 2, "PCM_24"), (48000, 2, "PCM_16"), (44100, 1, "PCM_16")
 GPU_STAGES = {
     "train_diffusion": "diffusion",
     "interpolate": "generate",
+    "reconstruct": "generate",
+    "train_judge": "classifier",
     "score_generated": "classifier",
     "train_classifier": "classifier",
 }
@@ -337,34 +339,45 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -
     generate, per_class = config["generate"], config["generate"]["per_class"]
     added, start, sets = 10 * per_class, units["job_start_seconds"], generate["replicates"]
     sources = sorted({ARMS[a].generated for a in config["arms"]} - {None})
+    decoded, imaged = set(sources) & set(MODEL_SOURCES), set(sources) & set(IMAGE_SOURCES)
+    scored = len(set(sources) | ({"round_trip"} if imaged else set())) + 1  # and the pairs' first clips
     clips = sum(counts["fold_clips"].values())
-    stages = ["manifest", "features", "train_diffusion", "interpolate", "features_round_trip"]
-    seconds_of = dict.fromkeys([*stages, "score_generated", "train_classifier"], 0.0)
+    stages = ["manifest", "features", "train_diffusion", "interpolate", "reconstruct", "features_round_trip"]
+    seconds_of = dict.fromkeys([*stages, "train_judge", "score_generated", "train_classifier"], 0.0)
     seconds_of["manifest"] = clips * units["manifest_seconds_per_clip"]
     seconds_of["features"] = clips * units["features_seconds_per_clip"]
+    epochs, seeds = config["classifier"]["epochs"], len(config["seeds"])
+
+    def training_seconds(train: int, evaluated: int) -> float:  # a classifier job, predicting after every epoch
+        epoch = train * units["train_seconds_per_clip"] + evaluated * units["predict_seconds_per_clip"]
+        return start + epochs * epoch
+
     for size in splits.values():
-        if "diffusion" in sources:
-            if not config["diffusion"]["pretrained"]:
-                seconds_of["train_diffusion"] += (
-                    start
-                    + size["train"] * units["mel_image_seconds_per_clip"]
-                    + config["diffusion"]["steps"] * units["diffusion_step_seconds"]
-                )
-            inverted = inverted_sources(per_class, size["train"] // 10, counts["clips_per_recording"], generate["seed"])
-            per_clip = generated_clip_seconds(units, walked_steps(generate), inverted, per_class)
-            seconds_of["interpolate"] += sets * 10 * (start + per_class * per_clip)
+        inverted = inverted_sources(per_class, size["train"] // 10, counts["clips_per_recording"], generate["seed"])
+        if decoded and not config["diffusion"]["pretrained"]:
+            seconds_of["train_diffusion"] += (
+                start
+                + size["train"] * units["mel_image_seconds_per_clip"]
+                + config["diffusion"]["steps"] * units["diffusion_step_seconds"]
+            )
+        for source, stage, inverts in (("diffusion", "interpolate", inverted), ("reconstruction", "reconstruct", None)):
+            if source in sources:  # a reconstruction inverts only the pairs' first clips
+                per_clip = generated_clip_seconds(units, walked_steps(generate), inverts or per_class, per_class)
+                seconds_of[stage] += sets * 10 * (start + per_class * per_clip)
+        if imaged:
             seconds_of["features_round_trip"] += sets * (start + added * units["round_trip_seconds_per_clip"])
-        scored = len(sources) + ("diffusion" in sources)  # round_trip beside diffusion
-        seconds_of["score_generated"] += sets * scored * (start + added * units["predict_seconds_per_clip"])
+        if sources:  # two judges, each on half the training clips, predicting the other half at the end
+            judged = training_seconds(size["train"] // 2, size["val"] + size["test"])
+            seconds_of["train_judge"] += 2 * judged + size["train"] * units["predict_seconds_per_clip"]
+            seconds_of["score_generated"] += sets * scored * (start + added * units["predict_seconds_per_clip"])
         for arm in config["arms"]:
             train = size["train"] + (added if ARMS[arm].generated else 0)
-            evaluated = size["val"] + size["test"]  # predicted after every epoch
-            epoch = train * units["train_seconds_per_clip"] + evaluated * units["predict_seconds_per_clip"]
-            seconds_of["train_classifier"] += len(config["seeds"]) * (start + config["classifier"]["epochs"] * epoch)
+            seconds_of["train_classifier"] += seeds * training_seconds(train, size["val"] + size["test"])
     threads = config["threads"]
     gpu = [stage for stage, section in GPU_STAGES.items() if on_gpu[section]]
     beside = [stage for stage in seconds_of if stage not in gpu and stage not in ("manifest", "features")]
-    core_seconds = sum(seconds_of[stage] * threads.get(stage, 1) for stage in beside)
+    threads_from = {"reconstruct": "interpolate", "train_judge": "train_classifier"}  # the rules' threads settings
+    core_seconds = sum(seconds_of[stage] * threads.get(threads_from.get(stage, stage), 1) for stage in beside)
     first = seconds_of["manifest"] + seconds_of["features"]  # everything waits for these
     wall = first + max(sum(seconds_of[stage] for stage in gpu), core_seconds / cores)
     return {

@@ -5,5 +5,6 @@ with run_step(snakemake.log[0], snakemake.threads):
     steps.features_mel_average(
         real=snakemake.input.real,
         pairs_csv=snakemake.input.pairs,
+        features=snakemake.params.features,
         output=snakemake.output.features,
     )

@@ -5,7 +5,8 @@ with run_step(snakemake.log[0], snakemake.threads):
     steps.features_round_trip(
         manifest_csv=snakemake.input.manifest,
         pairs_csv=snakemake.input.pairs,
-        model_dir=snakemake.input.model,
+        mel=snakemake.params.mel,
+        model_dir=snakemake.input.get("model"),
         features=snakemake.params.features,
         seed=snakemake.params.seed,
         replicate=int(snakemake.wildcards.replicate),

@@ -3,8 +3,10 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, "gpu", 0)):
     steps.score_generated(
+        source=snakemake.wildcards.source,
         features=snakemake.input.features,
-        weights=snakemake.input.weights,
+        pairs_csv=snakemake.input.pairs,
+        judges=list(snakemake.input.judges),
         classifier=snakemake.params.classifier,
         output=snakemake.output.scores,
     )

@@ -24,6 +24,15 @@ def tiny_dataset(tmp_path_factory) -> tuple:
 
 
 @pytest.fixture(scope="session")
+def paired_dataset(tmp_path_factory) -> tuple:
+    """A synthetic dataset of 120 clips (6 recordings x 2 clips per class) and its manifest: enough
+    recordings outside fold 1 for pairs within each judge half."""
+    root = tmp_path_factory.mktemp("paired") / "UrbanSound8K"
+    write_synthetic_dataset(root, SyntheticSpec(recordings_per_class=6, clips_per_recording=2, seed=3), progress=False)
+    return root, build_manifest(root)[0]
+
+
+@pytest.fixture(scope="session")
 def tiny_pipeline(tmp_path_factory):
     """An untrained tiny audio-diffusion pipeline folder."""
     from diffusers import DDIMScheduler

@@ -1,9 +1,12 @@
 """Training interrupted right after a checkpoint resumes to exactly the uninterrupted result."""
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 from conftest import TINY_MEL, TINY_UNET
 
+import diffaug.diffusion
 from diffaug.checkpoint import Checkpoint, fingerprint
 from diffaug.classifier import ClassifierSettings, spec_augment, train_classifier
 from diffaug.diffusion import DiffusionSettings, train_diffusion
@@ -71,6 +74,9 @@ def test_diffusion_training_resumes_to_the_same_weights(tiny_dataset, tmp_path, 
     whole, _, losses = train_diffusion(images, TINY_MEL, DiffusionSettings.from_config(settings))
 
     checkpoint = Checkpoint(tmp_path / "model.checkpoint.safetensors", fingerprint(settings, images))
+    # saves are skipped where they would take over a tenth of the time, which on a busy machine can
+    # leave fewer than three in 20 steps: a clock that never moves saves every 5 % of the steps
+    monkeypatch.setattr(diffaug.diffusion, "time", SimpleNamespace(perf_counter=lambda: 0.0))
     restore = _interrupt_after(monkeypatch, saves=3)
     with pytest.raises(Killed):
         train_diffusion(images, TINY_MEL, DiffusionSettings.from_config(settings), checkpoint=checkpoint)

@@ -3,6 +3,7 @@ import torch
 
 from diffaug.classifier import (
     SBCNN,
+    SBCNN2017,
     ClassifierSettings,
     NetworkSettings,
     Normalised,
@@ -10,10 +11,13 @@ from diffaug.classifier import (
     build_classifier,
     build_optimizer,
     confusion_matrix,
+    load_classifier,
     predict_proba,
+    shaped,
     spec_augment,
     train_classifier,
 )
+from diffaug.files import save_tensors
 
 PUBLISHED = {"widths": [4, 8, 8], "hidden": 16, "epochs": 6, "batch_size": 16, "learning_rate": 1e-2}
 SB_CNN = PUBLISHED | {"model": "sb_cnn", "sb_cnn": {"widths": [8, 16, 16], "hidden": 16}}
@@ -146,6 +150,72 @@ def test_sb_cnn_takes_1_s_and_4_s_inputs_of_any_mels(mels, frames):
     torch.manual_seed(0)
     model = _built({"model": "sb_cnn"}).eval()
     assert model(torch.rand(2, 1, mels, frames)).shape == (2, 10)
+
+
+SB_CNN_2017 = PUBLISHED | {"model": "sb_cnn_2017", "sb_cnn_2017": {"patch_frames": 128, "patch_hop": 16}}
+
+
+def test_sb_cnn_2017_is_the_published_network():
+    torch.manual_seed(0)
+    model = shaped(_built({"model": "sb_cnn_2017"}), torch.zeros(1, 1, 128, 173))
+    assert isinstance(model, SBCNN2017)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (1, 24, (5, 5), (0, 0)),
+        (24, 48, (5, 5), (0, 0)),
+        (48, 48, (5, 5), (0, 0)),
+    ]
+    kinds = [type(m).__name__ for m in model.features]
+    assert kinds == ["Conv2d", "MaxPool2d", "ReLU", "Conv2d", "MaxPool2d", "ReLU", "Conv2d", "ReLU", "Flatten"]
+    assert [m.kernel_size for m in model.features if isinstance(m, torch.nn.MaxPool2d)] == [(2, 4), (2, 4)]
+    # a 128 x 128 patch: 124 x 124, pooled 62 x 31, 58 x 27, pooled 29 x 6, 25 x 2 by 48 filters, flattened
+    dense = [m for m in model.head if isinstance(m, torch.nn.Linear)]
+    assert [(d.in_features, d.out_features) for d in dense] == [(48 * 25 * 2, 64), (64, 10)]
+    assert [m.p for m in model.head if isinstance(m, torch.nn.Dropout)] == [0.5, 0.5]
+    assert _parameters(model) == 241_434  # as published
+
+
+def test_sb_cnn_2017_trains_on_random_patches_and_tests_on_the_mean_over_patches():
+    torch.manual_seed(0)
+    model = shaped(_built(SB_CNN_2017), torch.zeros(1, 1, 128, 173))
+    x = torch.rand(3, 1, 128, 173)
+    patches = model.eval()._patches(x)
+    assert patches.shape == (3, 3, 1, 128, 128)  # offsets 0, 16 and 32 of 45 possible
+    torch.testing.assert_close(patches[:, 1], x[..., 16:144])
+    each = torch.stack([model.head(model.features(patches[:, k])).softmax(-1) for k in range(3)], 1)
+    torch.testing.assert_close(predict_proba(model, x), each.mean(1), rtol=1e-5, atol=1e-6)
+    model.train()
+    first, second = model._patches(x), model._patches(x)
+    assert first.shape == (3, 1, 1, 128, 128) and not torch.equal(first, second)  # a new offset each time
+    offset = int((x[0, 0, 0] == first[0, 0, 0, 0, 0]).nonzero()[0])  # where the first clip's patch starts
+    torch.testing.assert_close(first[0, 0], x[0, ..., offset : offset + 128])
+    assert model(x).shape == (3, 10)
+    with pytest.raises(ValueError, match="inputs of 100 frames are shorter than a patch of 128"):
+        model(torch.rand(2, 1, 128, 100))
+
+
+def test_sb_cnn_2017_uses_sgd_with_l2_on_the_dense_weights_and_loads_back(tmp_path):
+    torch.manual_seed(0)
+    model = shaped(_built(SB_CNN_2017, 3), torch.zeros(1, 1, 32, 140))
+    optimizer = build_optimizer(model, ClassifierSettings.from_config(SB_CNN_2017))
+    assert type(optimizer) is torch.optim.SGD and optimizer.param_groups[0]["momentum"] == 0
+    dense, others = optimizer.param_groups
+    assert dense["weight_decay"] == pytest.approx(2 * 0.001) and others["weight_decay"] == 0.0
+    assert [p.shape for p in dense["params"]] == [(64, 48 * 1 * 2), (3, 64)]  # the weights of both dense layers
+    assert len(dense["params"]) + len(others["params"]) == len(list(model.parameters()))
+    save_tensors(tmp_path / "model.safetensors", model.state_dict())
+    loaded = load_classifier(tmp_path / "model.safetensors", NetworkSettings.from_config(SB_CNN_2017), 3)
+    x = torch.rand(2, 1, 32, 140)
+    torch.testing.assert_close(predict_proba(loaded, x), predict_proba(model, x))
+    trained, history, chosen = _trained(
+        (torch.rand(12, 1, 32, 140), torch.arange(12) % 3),
+        (torch.rand(6, 1, 32, 140), torch.arange(6) % 3),
+        (torch.rand(6, 1, 32, 140), torch.arange(6) % 3),
+        SB_CNN_2017 | {"epochs": 2},
+        seed=0,
+        n_classes=3,
+    )
+    assert len(history) == 2 and isinstance(trained, SBCNN2017)
 
 
 def _parameters(model):

@@ -1,9 +1,9 @@
-"""The baseline's scores of generated clips and the confidence filter's ranking."""
+"""The judges' scores of generated clips and the confidence filter's ranking."""
 
 import pandas as pd
 import torch
 
-from diffaug.confidence import class_scores, most_confident
+from diffaug.confidence import class_scores, judged_scores, most_confident
 
 
 def test_scores_give_the_intended_class_probability_and_the_label():
@@ -23,3 +23,28 @@ def test_the_filter_keeps_the_most_confident_share_of_each_class_at_least_one():
     )
     assert most_confident(scores, 0.5).tolist() == [False, True, True, False, False, True]  # ties: earlier row
     assert most_confident(scores, 0.0).tolist() == [False, True, False, False, False, True]
+
+
+def test_each_judge_gives_its_best_alike_however_confident_it_is():
+    scores = pd.DataFrame(
+        {
+            "clip": list("abcdef"),
+            "class": ["dog"] * 4 + ["siren"] * 2,
+            "judge": [0, 0, 1, 1, 0, 1],
+            "confidence": [0.9, 0.8, 0.2, 0.3, 0.1, 0.9],  # judge 0 is the more confident one on dogs
+        }
+    )
+    assert most_confident(scores, 0.5).tolist() == [True, False, False, True, True, False]  # ties: earlier row
+    assert most_confident(scores, 0.75).tolist() == [True, True, False, True, True, True]  # 3 of 4 dogs, 2 sirens
+    alone = scores.drop(columns="judge")  # one judge: by confidence within the class
+    assert most_confident(alone, 0.5).tolist() == [True, True, False, False, False, True]
+
+
+def test_every_clip_is_scored_by_the_judge_named_for_it():
+    judges = [
+        lambda x: torch.tensor([[0.9, 0.1]]).expand(len(x), 2),
+        lambda x: torch.tensor([[0.2, 0.8]]).expand(len(x), 2),
+    ]
+    scores = judged_scores(judges, [1, 0, 1], torch.zeros(3, 1), torch.tensor([0, 0, 1]), list("abc"), ["dog", "siren"])
+    assert scores["judge"].tolist() == [1, 0, 1] and scores["predicted"].tolist() == ["siren", "dog", "siren"]
+    assert scores["confidence"].round(6).tolist() == [0.2, 0.9, 0.8]

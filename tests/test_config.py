@@ -84,11 +84,18 @@ def test_impossible_combinations_are_found_from_the_metadata():
         "protocol.test_folds: fold 9 holds no clip of the dataset (its folds: 1, 2, 3, 4); remove it"
     ]
     config = _config(protocol__test_folds=[1], protocol__val_fraction=0.2)
-    # 3 recordings per class outside fold 1, one of them for validation: 2 x 2 clips, 4 cross-recording pairs
-    config["generate"]["per_class"] = 5
+    # 3 recordings per class outside fold 1, one of them for validation: the two left fall in different
+    # judge halves, and no pair lies within one half
     problems = plan_problems(config, metadata)
-    assert len(problems) == 10 and all("only 4 pairs" in p and p.startswith("generate.per_class") for p in problems)
-    config["generate"]["per_class"] = 4
+    assert len(problems) == 10 and all("only 0 pairs" in p and p.startswith("generate.per_class") for p in problems)
+    # 7 recordings of 2 clips outside fold 1, 2 for validation: 3 and 2 recordings in the halves give
+    # 12 and 4 pairs of clips from different recordings within a half
+    metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=8, clips_per_recording=2))
+    config["generate"]["per_class"] = 17
+    problems = plan_problems(config, metadata)
+    assert len(problems) == 10 and all("only 16 pairs" in p and p.startswith("generate.per_class") for p in problems)
+    assert "within a judge's half (12 and 4:" in problems[0]
+    config["generate"]["per_class"] = 16
     assert plan_problems(config, metadata) == []
     config["arms"] = ["baseline", "specaugment"]  # nothing generated: any count is fine
     config["generate"]["per_class"] = 1000

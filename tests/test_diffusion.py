@@ -2,6 +2,8 @@ import json
 import re
 import shutil
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import TINY_MEL, TINY_UNET, save_latent_pipeline
@@ -73,10 +75,12 @@ def test_a_pretrained_pipeline_with_unusable_mel_settings_is_named(tiny_pipeline
     assert not (tmp_path / "copy").exists()
 
 
-def _interpolate_siren(manifest, tmp_path, model, count, out):
-    """Run the interpolate step for class siren of split fold1 with `model`; returns the output folder."""
+def _interpolate_siren(manifest, tmp_path, model, count, out, step="interpolate"):
+    """Run the interpolate (or reconstruct) step for class siren of split fold1 with `model`; returns
+    the output folder."""
+    from diffaug import steps
     from diffaug.splits import make_split, save_split
-    from diffaug.steps import interpolate, pairs
+    from diffaug.steps import pairs
 
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
@@ -97,7 +101,7 @@ def _interpolate_siren(manifest, tmp_path, model, count, out):
         replicate=0,
         output=str(tmp_path / "pairs.csv"),
     )
-    interpolate(
+    getattr(steps, step)(
         manifest_csv=str(tmp_path / "manifest.csv"),
         pairs_csv=str(tmp_path / "pairs.csv"),
         model_dir=str(model),
@@ -110,7 +114,7 @@ def _interpolate_siren(manifest, tmp_path, model, count, out):
     return tmp_path / out
 
 
-def test_a_pretrained_latent_pipeline_generates_through_its_autoencoder(manifest, tmp_path):
+def test_a_pretrained_latent_pipeline_generates_through_its_autoencoder(paired_dataset, tmp_path):
     from diffaug.diffusion import is_pretrained
     from diffaug.steps import import_pretrained
 
@@ -119,11 +123,26 @@ def test_a_pretrained_latent_pipeline_generates_through_its_autoencoder(manifest
     pipeline = load_pipeline(tmp_path / "model")
     assert pipeline.vqvae is not None and mel_spec_of(pipeline) == TINY_MEL
     assert is_pretrained(tmp_path / "model") and not is_pretrained(tmp_path / "hub")
-    out = _interpolate_siren(manifest, tmp_path, tmp_path / "model", 3, "generated")
+    out = _interpolate_siren(paired_dataset[1], tmp_path, tmp_path / "model", 3, "generated")
     assert len(list(out.glob("*.wav"))) == 3
 
 
-def test_pretrained_inputs_are_rounded_to_8_bits(tiny_pipeline, manifest, tmp_path, monkeypatch):
+def test_a_reconstruction_decodes_each_pairs_first_clip_alone(tiny_pipeline, paired_dataset, tmp_path):
+    import soundfile as sf
+
+    mixed = _interpolate_siren(paired_dataset[1], tmp_path, tiny_pipeline, 4, "generated")
+    alone = _interpolate_siren(paired_dataset[1], tmp_path, tiny_pipeline, 4, "reconstructed", step="reconstruct")
+    drawn = pd.read_csv(tmp_path / "pairs.csv").set_index("pair")
+    written = pd.read_csv(alone / "pairs.csv")
+    assert list(written["file"]) == [f"{pair}.wav" for pair in drawn[drawn["class"] == "siren"].index]
+    assert (written["source_b"] == written["source_a"]).all() and (written["alpha"] == 0).all()
+    assert list(written["source_a"]) == list(drawn.loc[written["file"].str.removesuffix(".wav"), "source_a"])
+    for file in written["file"]:  # as long as the interpolated clip, and another sound
+        a, b = sf.read(alone / file)[0], sf.read(mixed / file)[0]
+        assert a.shape == b.shape and not np.allclose(a, b, atol=1e-3)
+
+
+def test_pretrained_inputs_are_rounded_to_8_bits(tiny_pipeline, paired_dataset, tmp_path, monkeypatch):
     from diffaug import generate
     from diffaug.steps import import_pretrained
 
@@ -137,7 +156,7 @@ def test_pretrained_inputs_are_rounded_to_8_bits(tiny_pipeline, manifest, tmp_pa
     import_pretrained(source=str(tiny_pipeline), output=str(tmp_path / "model"))
     for model, expected in ((tmp_path / "model", True), (tiny_pipeline, False)):
         seen.clear()
-        _interpolate_siren(manifest, tmp_path, model, 1, f"out{expected}")
+        _interpolate_siren(paired_dataset[1], tmp_path, model, 1, f"out{expected}")
         assert seen and all(q is expected for q in seen)
 
 

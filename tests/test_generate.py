@@ -7,7 +7,7 @@ import torch
 
 from diffaug.diffusion import load_pipeline
 from diffaug.generate import GenerateSettings, Interpolator, generate_class, slerp
-from diffaug.pairs import choose_pairs, pairs_table, replicate_seed
+from diffaug.pairs import choose_pairs, pairs_per_half, pairs_table, replicate_seed
 
 
 def test_inversion_then_decoding_round_trips(tiny_pipeline):
@@ -74,6 +74,26 @@ def test_pairs_table_names_each_pair_and_draws_a_new_set_per_replicate(manifest)
     other = pairs_table(manifest, 5, replicate_seed(0, 1))
     assert list(zip(other["source_a"], other["source_b"])) != list(zip(table["source_a"], table["source_b"]))
     assert replicate_seed(0, 1) != replicate_seed(0, 2) != replicate_seed(1, 1)
+
+
+def test_pairs_split_between_the_judge_halves_as_evenly_as_they_allow():
+    assert pairs_per_half((10, 10), 5) == (3, 2)
+    assert pairs_per_half((1, 10), 5) == (1, 4) and pairs_per_half((10, 1), 5) == (4, 1)
+    assert pairs_per_half((0, 5), 5) == (0, 5)
+    with pytest.raises(ValueError, match=r"6 pairs asked, but only 5 .* within a judge's half exist \(2 and 3\)"):
+        pairs_per_half((2, 3), 6)
+
+
+def test_pairs_lie_within_one_half(manifest):
+    train = manifest[manifest["fold"] != 1]  # 3 recordings of 2 clips per class
+    halves = [[], []]
+    for _, clips in train.groupby("class"):
+        recordings = sorted(set(clips["fsID"]))
+        halves[0] += list(clips.loc[clips["fsID"].isin(recordings[:2]), "id"])  # 4 pairs
+        halves[1] += list(clips.loc[clips["fsID"] == recordings[2], "id"])  # none: one recording
+    table = pairs_table(train, 3, 0, halves)
+    assert (table["half"] == 0).all() and len(table) == 30
+    assert set(table["source_a"]) | set(table["source_b"]) <= set(halves[0])
 
 
 def test_generate_class_writes_wavs_and_pairs(tiny_pipeline, manifest, tmp_path):

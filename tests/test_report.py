@@ -190,34 +190,49 @@ def test_runs_frame_reads_the_low_data_setting():
     assert list(frame["test_clips"]) == [4, 4]  # from the confusion matrix
 
 
-def test_fidelity_compares_generated_with_real_test_clips():
-    scores = pd.DataFrame(
-        {
-            "class": ["siren"] * 4 + ["dog_bark"] * 2,
-            "predicted": ["siren", "siren", "siren", "drilling", "gun_shot", "dog_bark"],
-        }
+def _judged(source, rows):
+    """score rows (class, predicted) of one source."""
+    return pd.DataFrame([{"source": source, "class": c, "predicted": p} for c, p in rows])
+
+
+def test_fidelity_sets_every_source_beside_real_clips_no_judge_heard():
+    scores = pd.concat(
+        [
+            _judged("diffusion", [("siren", "siren")] * 3 + [("siren", "drilling"), ("dog_bark", "gun_shot")]),
+            _judged("sources", [("siren", "siren")] * 4 + [("dog_bark", "dog_bark")]),
+            _judged("mel_average", [("siren", "drilling")] * 4 + [("dog_bark", "dog_bark")]),
+        ]
     )
-    baseline = [
-        {"split": "fold1", "seed": 1, "per_class_accuracy": {"siren": 0.1, "dog_bark": 0.1}},
-        {"split": "fold1", "seed": 3, "per_class_accuracy": {"siren": 0.9, "dog_bark": 0.4}},
+    held_out = pd.DataFrame({"class": ["siren", "siren", "dog_bark"], "predicted": ["siren", "drilling", "dog_bark"]})
+    table = fidelity_table({"fold1": scores}, {"fold1": held_out}).set_index("class")
+    # the ladder's order, from real clips no judge heard to the generated ones
+    assert [c for c in table.columns if not c.endswith("_clips")] == [
+        "labelled_per_class",
+        "held_out",
+        "sources",
+        "diffusion",
+        "mel_average",
     ]
-    # seeds: [3, 1] in the config: the scores came from seed 3's baseline, so its shares stand beside them
-    table = fidelity_table({("fold1", "diffusion"): scores}, baseline, seed=3).set_index("class")
-    assert table.loc["siren", "generated_share"] == 0.75 and table.loc["siren", "real_test_share"] == 0.9
-    assert table.loc["dog_bark", "generated_share"] == 0.5 and table.loc["dog_bark", "generated"] == 2
+    assert table.loc["siren", "diffusion"] == 0.75 and table.loc["siren", "held_out"] == 0.5
+    assert table.loc["siren", "sources"] == 1.0 and table.loc["siren", "mel_average"] == 0.0
+    assert table.loc["dog_bark", "diffusion"] == 0.0 and table.loc["siren", "diffusion_clips"] == 4
+    text = fidelity_markdown(table.reset_index())
+    assert "| labelled per class | class | held-out real % | sources % | diffusion % | mel average % |" in text
+    assert "| all | siren | 50.0 | 100.0 | 75.0 | 0.0 |" in text
+    assert "| all | **mean over classes** | 75.0 | 100.0 | 37.5 | 50.0 |" in text
+    assert "never heard them" in text
 
 
-def test_fidelity_keeps_each_setting_of_labelled_clips_apart():
-    scores = pd.DataFrame({"class": ["siren"] * 2, "predicted": ["siren", "drilling"]})
-    low = pd.DataFrame({"class": ["siren"] * 2, "predicted": ["drilling", "drilling"]})
-    baseline = [
-        {"split": "fold1", "seed": 0, "per_class_accuracy": {"siren": 0.9}},
-        {"split": "fold1-n50", "seed": 0, "per_class_accuracy": {"siren": 0.3}},
-    ]
-    table = fidelity_table({("fold1", "diffusion"): scores, ("fold1-n50", "diffusion"): low}, baseline, seed=0)
+def test_fidelity_keeps_each_setting_of_labelled_clips_apart_and_averages_its_splits():
+    full = _judged("diffusion", [("siren", "siren"), ("siren", "drilling")])
+    low = _judged("diffusion", [("siren", "drilling")] * 2)
+    other = _judged("diffusion", [("siren", "siren")] * 2)
+    held_out = pd.DataFrame({"class": ["siren"], "predicted": ["siren"]})
+    scores = {"fold1": full, "fold1-n50": low, "fold2-n50": other}
+    table = fidelity_table(scores, {split: held_out for split in scores})
     assert list(table["labelled_per_class"]) == ["50", "all"]
-    assert list(table["generated_share"]) == [0.0, 0.5] and list(table["real_test_share"]) == [0.3, 0.9]
-    assert "| 50 | diffusion | siren | 2 | 0.0 | 30.0 |" in fidelity_markdown(table)
+    assert list(table["diffusion"]) == [0.5, 0.5] and list(table["diffusion_clips"]) == [4, 2]
+    assert "| 50 | siren | 100.0 | 50.0 |" in fidelity_markdown(table)
 
 
 def test_runtime_table_counts_jobs_per_stage_and_device():

@@ -54,6 +54,20 @@ def test_random_split_by_recording_keeps_test_recordings_out_of_training(manifes
     assert round(0.25 * len(manifest)) <= len(test) < round(0.25 * len(manifest)) + 2  # recordings of 2 clips
 
 
+@pytest.mark.parametrize("name", ["fold1", "fold1-n10"])
+def test_judge_halves_split_the_training_recordings_in_two(name):
+    manifest = _crafted(UNEVEN)
+    split = make_split(manifest, name, {**PROTOCOL, "val_fraction": 0.15})
+    halves = split["judge_halves"]
+    assert sorted(halves[0] + halves[1]) == split["train"]
+    clips = manifest.set_index("id")
+    assert not set(clips.loc[halves[0], "fsID"]) & set(clips.loc[halves[1], "fsID"])  # by whole recordings
+    for class_name in UNEVEN:  # every class in both halves, as even in clips as its recordings allow
+        sizes = [int((clips.loc[half, "class"] == class_name).sum()) for half in halves]
+        largest = clips.loc[split["train"]].query("`class` == @class_name").groupby("fsID").size().max()
+        assert min(sizes) > 0 and abs(sizes[0] - sizes[1]) <= largest
+
+
 def test_a_fold_without_clips_is_an_error(manifest):
     with pytest.raises(ValueError, match="no clip of the dataset is in fold 9"):
         make_split(manifest, "fold9", PROTOCOL)

@@ -1,5 +1,7 @@
 """Steps that combine modules: mel averages, scoring and selecting generated clips, example plots."""
 
+import itertools
+import json
 import shutil
 from dataclasses import replace
 from functools import partial
@@ -20,9 +22,9 @@ from diffaug.classifier import (
     predict_proba,
     train_classifier,
 )
-from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets
+from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets, select_parts
 from diffaug.files import load_tensors, save_tensors
-from diffaug.pairs import choose_pairs, pair_id
+from diffaug.pairs import pair_id
 from diffaug.splits import make_split, save_split
 
 PROTOCOL = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
@@ -30,9 +32,9 @@ CLASSIFIER = {"widths": [4, 4, 8], "hidden": 8, "epochs": 1, "batch_size": 8, "l
 SB_CNN = {"model": "sb_cnn", "sb_cnn": {"widths": [4, 8, 8], "hidden": 8}}
 
 
-def _pairs_of(tiny_dataset, tmp_path, per_class=2, seed=4, replicate=0):
-    """The tiny dataset's manifest, fold1 split and the pairs step's table in tmp_path."""
-    manifest = tiny_dataset[1]
+def _pairs_of(paired_dataset, tmp_path, per_class=2, seed=4, replicate=0):
+    """The paired dataset's manifest, fold1 split and the pairs step's table in tmp_path."""
+    manifest = paired_dataset[1]
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     split = make_split(manifest, "fold1", PROTOCOL)
     save_split(split, tmp_path / "split.json")
@@ -47,70 +49,131 @@ def _pairs_of(tiny_dataset, tmp_path, per_class=2, seed=4, replicate=0):
     return manifest, split, pd.read_csv(tmp_path / "pairs.csv")
 
 
-def test_the_pairs_step_draws_training_pairs_and_a_new_set_per_replicate(tiny_dataset, tmp_path):
-    manifest, split, pairs = _pairs_of(tiny_dataset, tmp_path)
-    assert len(pairs) == 20 and set(pairs["source_a"]) | set(pairs["source_b"]) <= set(split["train"])
+def test_the_pairs_step_draws_pairs_within_a_judge_half_and_a_new_set_per_replicate(paired_dataset, tmp_path):
+    manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, per_class=4)
+    assert len(pairs) == 40 and set(pairs["source_a"]) | set(pairs["source_b"]) <= set(split["train"])
     assert (pairs["fsID_a"] != pairs["fsID_b"]).all()
-    sirens = manifest[manifest["id"].isin(split["train"]) & (manifest["class"] == "siren")]
-    assert list(zip(*pairs[pairs["class"] == "siren"][["source_a", "source_b"]].T.values)) == choose_pairs(sirens, 2, 4)
-    other = _pairs_of(tiny_dataset, tmp_path, replicate=1)[2]
+    half_of = {clip: half for half, clips in enumerate(split["judge_halves"]) for clip in clips}
+    assert (pairs["source_a"].map(half_of) == pairs["half"]).all() and (
+        pairs["source_b"].map(half_of) == pairs["half"]
+    ).all()
+    assert (pairs.groupby("class")["half"].value_counts() == 2).all()  # both judges score half of each class
+    halves = [set(manifest.set_index("id").loc[clips, "fsID"]) for clips in split["judge_halves"]]
+    assert not halves[0] & halves[1] and halves[0] | halves[1] == set(
+        manifest.set_index("id").loc[split["train"], "fsID"]
+    )
+    other = _pairs_of(paired_dataset, tmp_path, per_class=4, replicate=1)[2]
     assert list(other["pair"]) == list(pairs["pair"]) and not other.equals(pairs)
+    # which clip comes first is drawn, not the alphabetically first: the round trip takes the first
+    assert (pairs["source_a"] > pairs["source_b"]).any() and (pairs["source_a"] < pairs["source_b"]).any()
 
 
-def test_mel_average_averages_the_pairs_of_the_table(tiny_dataset, tmp_path):
-    manifest, split, pairs = _pairs_of(tiny_dataset, tmp_path)
-    everything = torch.rand(len(manifest), 1, 64, 44)
+@pytest.mark.parametrize("log", [False, True])
+def test_mel_average_averages_the_pairs_of_the_table_in_power(paired_dataset, tmp_path, log):
+    manifest, split, pairs = _pairs_of(paired_dataset, tmp_path)
+    everything = torch.rand(len(manifest), 1, 64, 44) * (-40 if log else 1)
     sets = {"all": (everything, torch.tensor(manifest["classID"]), list(manifest["id"]))}
     save_feature_sets(tmp_path / "real.safetensors", sets)
     steps.features_mel_average(
         real=str(tmp_path / "real.safetensors"),
         pairs_csv=str(tmp_path / "pairs.csv"),
+        features={"n_mels": 64, "log": log},
         output=str(tmp_path / "avg.safetensors"),
     )
     ax, ay, names = load_feature_sets(tmp_path / "avg.safetensors")["train"]
     assert names == list(pairs["pair"]) and ay.tolist() == [c for c in range(10) for _ in range(2)]
     row = {clip: i for i, clip in enumerate(manifest["id"])}
-    a, b = pairs.loc[16, ["source_a", "source_b"]]
-    torch.testing.assert_close(ax[16], (everything[row[a]] + everything[row[b]]) / 2)
+    a, b = (everything[row[clip]].double() for clip in pairs.loc[16, ["source_a", "source_b"]])
+    # with dB features, the mean of the two powers in dB (not the mean of the dB: a geometric mean)
+    expected = 10 * torch.log10((10 ** (a / 10) + 10 ** (b / 10)) / 2) if log else (a + b) / 2
+    torch.testing.assert_close(ax[16].double(), expected, rtol=1e-5, atol=1e-4)
+    if log:
+        assert not torch.allclose(ax[16].double(), (a + b) / 2, atol=1e-2)
 
 
-def _scored(tmp_path, name, x, labels, ids):
-    save_feature_sets(tmp_path / f"{name}.safetensors", {"train": (x, labels, ids)})
-    steps.score_generated(
-        features=str(tmp_path / f"{name}.safetensors"),
-        weights=str(tmp_path / "baseline.safetensors"),
-        classifier=CLASSIFIER,
-        output=str(tmp_path / f"{name}.csv"),
-    )
-    steps.select_generated(
-        features=str(tmp_path / f"{name}.safetensors"),
-        scores_csv=str(tmp_path / f"{name}.csv"),
-        pairs_csv=str(tmp_path / "pairs.csv"),
-        keep=0.5,
-        output=str(tmp_path / f"{name}_kept.safetensors"),
-        fates_csv=str(tmp_path / f"{name}_kept.csv"),
-    )
-    return pd.read_csv(tmp_path / f"{name}.csv"), pd.read_csv(tmp_path / f"{name}_kept.csv")
-
-
-def test_scoring_and_confidence_selection_keep_the_same_share_of_every_source(tmp_path):
-    torch.manual_seed(0)
-    model = build_classifier(NetworkSettings.from_config(CLASSIFIER))
-    save_tensors(tmp_path / "baseline.safetensors", model.state_dict())
-    labels = torch.tensor([c for c in range(10) for _ in range(4)])
+def _judges_and_pairs(tmp_path, network=None):
+    """Two judges of different weights, and a pairs table of 4 pairs per class alternating between
+    the halves; returns the models and the pair ids."""
+    models = []
+    for half in (0, 1):
+        torch.manual_seed(half)
+        models.append(build_classifier(NetworkSettings.from_config(network or CLASSIFIER)))
+        save_tensors(tmp_path / f"judge{half}.safetensors", models[-1].state_dict())
     ids = [pair_id(CLASSES[c], k) for c in range(10) for k in range(4)]
     pd.DataFrame(
-        {"pair": ids, "class": [CLASSES[c] for c in labels], "source_a": "a", "source_b": "b", "fsID_a": 1, "fsID_b": 2}
+        {
+            "pair": ids,
+            "class": [CLASSES[c] for c in range(10) for _ in range(4)],
+            "source_a": [f"real{k}" for k in range(40)],
+            "source_b": "b",
+            "fsID_a": 1,
+            "fsID_b": 2,
+            "half": [k % 2 for k in range(40)],
+        }
     ).to_csv(tmp_path / "pairs.csv", index=False)
+    return models, ids
+
+
+def _score(tmp_path, sources: dict, real, settings=CLASSIFIER) -> pd.DataFrame:
+    """score_generated of `sources` ({source: features}, one per pair) and of the pairs' first clips
+    among the real clips `real`: every source's scores, concatenated."""
+    labels = torch.tensor([c for c in range(10) for _ in range(4)])
+    ids = pd.read_csv(tmp_path / "pairs.csv")["pair"].tolist()
+    for source, x in sources.items():
+        save_feature_sets(tmp_path / f"{source}.safetensors", {"train": (x, labels, ids)})
+    save_feature_sets(tmp_path / "sources.safetensors", {"all": (real, labels, [f"real{k}" for k in range(40)])})
+    for source in [*sources, "sources"]:
+        steps.score_generated(
+            source=source,
+            features=str(tmp_path / f"{source}.safetensors"),
+            pairs_csv=str(tmp_path / "pairs.csv"),
+            judges=[str(tmp_path / f"judge{half}.safetensors") for half in (0, 1)],
+            classifier=settings,
+            output=str(tmp_path / f"{source}.csv"),
+        )
+    return pd.concat([pd.read_csv(tmp_path / f"{source}.csv") for source in [*sources, "sources"]])
+
+
+def test_each_clip_is_scored_by_the_judge_of_the_other_half(tmp_path):
+    models, ids = _judges_and_pairs(tmp_path)
+    g = torch.Generator().manual_seed(1)
+    generated, real = torch.rand(40, 1, 64, 44, generator=g), torch.rand(40, 1, 64, 44, generator=g)
+    scores = _score(tmp_path, {"diffusion": generated}, real)
+    assert list(scores["source"].unique()) == ["diffusion", "sources"]
+    for source, x in (("diffusion", generated), ("sources", real)):  # the sources: each pair's first clip as it is
+        rows = scores[scores["source"] == source].reset_index(drop=True)
+        assert list(rows["clip"]) == ids and list(rows["judge"]) == [1 - k % 2 for k in range(40)]
+        for k in range(40):
+            expected = predict_proba(models[1 - k % 2], x[k : k + 1])[0]
+            assert rows.loc[k, "confidence"] == pytest.approx(float(expected[k // 4]), abs=1e-6)
+            assert rows.loc[k, "predicted"] == CLASSES[int(expected.argmax())]
+
+
+def test_confidence_selection_keeps_the_same_share_of_every_source(tmp_path):
+    _judges_and_pairs(tmp_path)
+    g = torch.Generator().manual_seed(2)
+    sources = {
+        source: 50 * torch.rand(40, 1, 64, 44, generator=g) for source in ("diffusion", "mel_average", "round_trip")
+    }
+    _score(tmp_path, sources, torch.rand(40, 1, 64, 44, generator=g))
     kept = {}
-    for source in ("diffusion", "mel_average"):
-        scores, fates = _scored(tmp_path, source, torch.rand(40, 1, 64, 44), labels, ids)
-        assert list(scores["clip"]) == ids and scores["confidence"].between(0, 1).all()
+    for source in sources:
+        steps.select_generated(
+            features=str(tmp_path / f"{source}.safetensors"),
+            scores_csv=str(tmp_path / f"{source}.csv"),
+            pairs_csv=str(tmp_path / "pairs.csv"),
+            keep=0.5,
+            output=str(tmp_path / f"{source}_kept.safetensors"),
+            fates_csv=str(tmp_path / f"{source}_kept.csv"),
+        )
+        fates = pd.read_csv(tmp_path / f"{source}_kept.csv")
         kx, ky, kept[source] = load_feature_sets(tmp_path / f"{source}_kept.safetensors")["train"]
         assert len(kept[source]) == 20 and (torch.bincount(ky, minlength=10) == 2).all()
-        assert {"pair", "source_a", "confidence", "kept", "predicted"} <= set(fates.columns)
-        assert fates["kept"].sum() == 20 and list(fates["pair"]) == ids
-        for _, group in fates.groupby("class"):  # the kept ones are the most confident of their class
+        assert {"pair", "source_a", "confidence", "kept", "predicted", "judge"} <= set(fates.columns)
+        assert fates["kept"].sum() == 20 and fates["confidence"].between(0, 1).all()
+        # the kept ones are the most confident of their class by each judge (whose scales may differ)
+        for _, group in fates.groupby(["class", "judge"]):
+            assert group["kept"].sum() == 1
             assert group.loc[group["kept"], "confidence"].min() >= group.loc[~group["kept"], "confidence"].max()
     assert kept["diffusion"] != kept["mel_average"]  # each source ranked by its own scores
 
@@ -126,22 +189,43 @@ def test_scores_come_from_the_saved_weights_in_their_own_network(tmp_path, netwo
     x, y = torch.rand(40, 1, 32, 44, generator=g) * 5 + 2, torch.arange(40) % 10
     trained = ClassifierSettings.from_config(settings)
     model = train_classifier((x, y), (x[:10], y[:10]), (x[:10], y[:10]), trained, seed=0)[0]
-    save_tensors(tmp_path / "baseline.safetensors", model.state_dict())
-    generated = torch.rand(12, 1, 32, 44, generator=g) * 5 + 2
-    ids = [f"clip{k}" for k in range(12)]
-    save_feature_sets(tmp_path / "generated.safetensors", {"train": (generated, y[:12], ids)})
-    steps.score_generated(
-        features=str(tmp_path / "generated.safetensors"),
-        weights=str(tmp_path / "baseline.safetensors"),
-        classifier=settings,
-        output=str(tmp_path / "scores.csv"),
-    )
-    scores = pd.read_csv(tmp_path / "scores.csv")
-    expected = predict_proba(model, generated)[torch.arange(12), y[:12]]
+    _judges_and_pairs(tmp_path)
+    for half in (0, 1):  # both judges the trained network
+        save_tensors(tmp_path / f"judge{half}.safetensors", model.state_dict())
+    generated = torch.rand(40, 1, 32, 44, generator=g) * 5 + 2
+    scores = _score(tmp_path, {"diffusion": generated}, x, settings)
+    scores = scores[scores["source"] == "diffusion"]
+    expected = predict_proba(model, generated)[torch.arange(40), torch.arange(40) // 4]
     torch.testing.assert_close(torch.tensor(scores["confidence"].to_numpy(), dtype=torch.float32), expected)
     other = NetworkSettings.from_config(CLASSIFIER | ({} if network else SB_CNN))
     with pytest.raises(RuntimeError, match="state_dict"):  # weights of one network never load into another
-        load_classifier(tmp_path / "baseline.safetensors", other)
+        load_classifier(tmp_path / "judge0.safetensors", other)
+
+
+def test_a_judge_trains_on_one_half_and_scores_the_other(paired_dataset, tmp_path):
+    manifest, split, _ = _pairs_of(paired_dataset, tmp_path)
+    real = torch.rand(len(manifest), 1, 16, 16)
+    save_feature_sets(tmp_path / "real.pt", {"all": (real, torch.tensor(manifest["classID"]), list(manifest["id"]))})
+    steps.train_judge(
+        real=str(tmp_path / "real.pt"),
+        split_json=str(tmp_path / "split.json"),
+        half=1,
+        classifier=CLASSIFIER | {"device": "cpu"},
+        seed=0,
+        weights=str(tmp_path / "judge.safetensors"),
+        metrics=str(tmp_path / "judge.json"),
+        held_out_csv=str(tmp_path / "held_out.csv"),
+    )
+    metrics = json.loads((tmp_path / "judge.json").read_text())
+    assert metrics["half"] == 1 and metrics["train_clips"] == len(split["judge_halves"][1])
+    held_out = pd.read_csv(tmp_path / "held_out.csv")
+    assert list(held_out["clip"]) == split["judge_halves"][0] and (held_out["judge"] == 1).all()
+    assert metrics["held_out_accuracy"] == pytest.approx((held_out["class"] == held_out["predicted"]).mean())
+    model = load_classifier(tmp_path / "judge.safetensors", NetworkSettings.from_config(CLASSIFIER))
+    rows = torch.tensor([list(manifest["id"]).index(clip) for clip in held_out["clip"]])
+    classes = torch.tensor([CLASSES.index(c) for c in held_out["class"]])
+    expected = predict_proba(model, real[rows])[torch.arange(len(rows)), classes]
+    torch.testing.assert_close(torch.tensor(held_out["confidence"].to_numpy(), dtype=torch.float32), expected)
 
 
 def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp_path):
@@ -186,15 +270,14 @@ def test_validation_clips_train_only_when_the_config_says_so(tiny_dataset, tmp_p
     real = torch.rand(len(manifest), 1, 4, 4)
     save_feature_sets(tmp_path / "real.pt", {"all": (real, torch.tensor(manifest["classID"]), list(manifest["id"]))})
     last = ClassifierSettings.from_config(CLASSIFIER | {"epoch_choice": "last"})
-    parts = steps.training_parts(str(tmp_path / "real.pt"), split, last)
-    assert parts["train"][2] == split["train"] and parts["val"][2] == split["val"]
-    joined = steps.training_parts(str(tmp_path / "real.pt"), split, replace(last, train_on_validation=True))
+    parts = select_parts(tmp_path / "real.pt", split)
+    assert steps.training_parts(parts, split, last) == parts
+    joined = steps.training_parts(parts, split, replace(last, train_on_validation=True))
     assert joined["train"][2] == split["train"] + split["val"] and len(joined["train"][0]) == len(joined["train"][2])
     assert joined["val"][2] == [] and len(joined["val"][0]) == 0
+    no_val = select_parts(tmp_path / "real.pt", {**split, "val": []})
     with pytest.raises(ValueError, match="no validation clips, so no epoch can be chosen"):
-        steps.training_parts(
-            str(tmp_path / "real.pt"), {**split, "val": []}, ClassifierSettings.from_config(CLASSIFIER)
-        )
+        steps.training_parts(no_val, split, replace(last, epoch_choice="validation"))
 
 
 def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipeline, tmp_path, monkeypatch):
@@ -228,39 +311,48 @@ def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipel
         plot(tmp_path)
 
 
-def test_round_trip_features_are_the_pair_sources_through_the_mel_image(tiny_dataset, tiny_pipeline, tmp_path):
-    manifest, split, pairs = _pairs_of(tiny_dataset, tmp_path)
-    features = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 16}
-    steps.features_round_trip(
+def test_round_trip_features_are_each_pairs_first_clip_through_the_mel_image(paired_dataset, tiny_pipeline, tmp_path):
+    manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, per_class=4)
+    features = {"sample_rate": 22050, "num_samples": 8000, "n_fft": 1024, "hop_length": 512, "n_mels": 16}
+    round_trip = partial(
+        steps.features_round_trip,
         manifest_csv=str(tmp_path / "manifest.csv"),
         pairs_csv=str(tmp_path / "pairs.csv"),
         model_dir=str(tiny_pipeline),
-        features=features,
         seed=4,
         replicate=0,
         output=str(tmp_path / "round_trip.safetensors"),
     )
+    round_trip(features=features)
     x, y, names = load_feature_sets(tmp_path / "round_trip.safetensors")["train"]
-    assert x.shape == (20, 1, 16, 44) and y.tolist() == [c for c in range(10) for _ in range(2)]
-    sirens = pairs[pairs["class"] == "siren"]
-    assert set(names[16:18]) <= set(sirens["source_a"]) | set(sirens["source_b"])
-    source = load_mono(manifest.set_index("id").loc[names[16], "path"], 22050)
+    assert names == list(pairs["pair"]) and x.shape == (40, 1, 16, 16)  # one clip per pair, as every source
+    assert y.tolist() == [c for c in range(10) for _ in range(4)]
+    k = 16
+    source = load_mono(manifest.set_index("id").loc[pairs.loc[k, "source_a"], "path"], 22050)
     real = FeatureExtractor(FeatureSpec(**features)).from_audio(fit_length(source, TINY_MEL.slice_samples))
-    assert not torch.allclose(x[16], real)  # the clip went through the image and Griffin-Lim
-    assert float(x[16].sum()) == pytest.approx(float(real.sum()), rel=0.3)  # at the source's loudness
+    assert not torch.allclose(x[k], real)  # the clip went through the image and Griffin-Lim
+    assert float(x[k].sum()) == pytest.approx(float(real.sum()), rel=0.3)  # at the source's loudness
+    for a, b in itertools.combinations(range(40), 2):  # a clip first in two pairs went through once
+        assert torch.equal(x[a], x[b]) == (pairs.loc[a, "source_a"] == pairs.loc[b, "source_a"])
+    # the tiny pipeline's 16 x 16 image holds 0.37 s: a 1 s classifier input would end in silence
+    with pytest.raises(ValueError, match=r"generated clips last 0\.37 s, shorter than the classifier's 1\.00 s"):
+        round_trip(features=features | {"num_samples": 22050})
 
 
-def test_the_listening_page_plays_what_each_source_adds(tiny_dataset, tiny_pipeline, tmp_path):
+def test_the_listening_page_plays_what_each_source_adds(paired_dataset, tiny_pipeline, tmp_path):
     import base64
     import re
 
-    manifest, split, pairs = _pairs_of(tiny_dataset, tmp_path, per_class=3)
+    manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, per_class=3)
     features = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 64}
     sets = {"all": (torch.rand(len(manifest), 1, 64, 44), torch.tensor(manifest["classID"]), list(manifest["id"]))}
     save_feature_sets(tmp_path / "real.safetensors", sets)
     average = str(tmp_path / "avg.safetensors")
     steps.features_mel_average(
-        real=str(tmp_path / "real.safetensors"), pairs_csv=str(tmp_path / "pairs.csv"), output=average
+        real=str(tmp_path / "real.safetensors"),
+        pairs_csv=str(tmp_path / "pairs.csv"),
+        features=features,
+        output=average,
     )
     shown = ["air_conditioner", "siren"]  # two classes keep the test short
     pairs = pairs[pairs["class"].isin(shown)]
@@ -280,17 +372,19 @@ def test_the_listening_page_plays_what_each_source_adds(tiny_dataset, tiny_pipel
     assert page.count("<audio") == 2 * 2 * 3  # two pairs per class: A, B and their mel average
     assert "round trip" not in page and "as the classifier reads it" in page
 
-    folders = []
-    for name in shown:  # stand-ins for the interpolated clips: real WAVs named by their pair
-        folder = tmp_path / "generated" / name
-        folder.mkdir(parents=True)
-        for pair in pairs[pairs["class"] == name]["pair"]:
-            shutil.copy(manifest[manifest["class"] == name]["path"].iloc[0], folder / f"{pair}.wav")
-        folders.append(str(folder))
+    folders = {"generated": [], "reconstructed": []}
+    for kind, clip in (("generated", 0), ("reconstructed", 1)):  # stand-ins: real WAVs named by their pair
+        for name in shown:
+            folder = tmp_path / kind / name
+            folder.mkdir(parents=True)
+            for pair in pairs[pairs["class"] == name]["pair"]:
+                shutil.copy(manifest[manifest["class"] == name]["path"].iloc[clip], folder / f"{pair}.wav")
+            folders[kind].append(str(folder))
     listen = partial(
         steps.listen,
         **inputs,
-        class_dirs=folders,
+        class_dirs=folders["generated"],
+        reconstructed_dirs=folders["reconstructed"],
         mel_average=average,
         model_dir=str(tiny_pipeline),
         features=features,
@@ -298,13 +392,16 @@ def test_the_listening_page_plays_what_each_source_adds(tiny_dataset, tiny_pipel
     )
     listen(output=str(tmp_path / "listen.html"))
     page = (tmp_path / "listen.html").read_text()
-    assert page.count("<audio") == 2 * 2 * 6 and page.count("<img") == 2 * 2 * 6
+    # A and B real and round trip, A reconstructed, interpolated, averaged
+    assert page.count("<audio") == 2 * 2 * 7 and page.count("<img") == 2 * 2 * 7
+    assert page.count('title="A: reconstruction"') == 2 * 2 and "Reconstruction: A inverted" in page
     assert "siren-00002" not in page  # the first two pairs of each class only
     first = pairs[pairs["class"] == "siren"].iloc[0]
     assert f"pair siren-00000: A = {first['source_a']} (recording {first['fsID_a']})" in page
     embedded = re.findall(r'src="data:audio/wav;base64,([^"]+)"', page)
-    assert base64.b64encode((tmp_path / "generated" / "siren" / "siren-00000.wav").read_bytes()).decode() in embedded
+    for kind in folders:
+        assert base64.b64encode((tmp_path / kind / "siren" / "siren-00000.wav").read_bytes()).decode() in embedded
 
-    (Path(folders[0]) / "air_conditioner-00001.wav").unlink()
-    with pytest.raises(FileNotFoundError, match="air_conditioner-00001.wav: the interpolated clip .* missing"):
+    (Path(folders["reconstructed"][0]) / "air_conditioner-00001.wav").unlink()
+    with pytest.raises(FileNotFoundError, match="air_conditioner-00001.wav: the clip .* missing; rerun reconstruct"):
         listen(output=str(tmp_path / "again.html"))

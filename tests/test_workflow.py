@@ -20,20 +20,31 @@ pytestmark = pytest.mark.workflow
 
 def test_the_table_compares_every_arm(finished_run):
     table = pd.read_csv(finished_run / "results" / "tables" / "accuracy.csv").set_index("arm")
-    arms = ["baseline", "diffusion", "diffusion_specaugment", "mel_average", "specaugment"]
-    assert list(table.index) == arms  # the published UrbanSound8K rows compare nothing on synthetic clips
+    arms = [
+        "baseline",
+        "round_trip",
+        "reconstruction",
+        "diffusion",
+        "mel_average",
+        "specaugment",
+        "diffusion_specaugment",
+    ]
+    assert list(table.index) == arms  # as the config lists them; no published rows beside synthetic clips
     assert (table.loc[arms, "runs"] == 2).all()  # two seeds, one fold
     assert table.loc[arms, "accuracy_mean"].between(0, 1).all()
-    assert table.loc["mel_average", "added_clips"] == table.loc["diffusion", "added_clips"] == 10
+    ladder = ["round_trip", "reconstruction", "diffusion", "mel_average"]
+    assert (table.loc[ladder, "added_clips"] == 10).all()  # every adding arm adds as many
     assert table.loc["diffusion", "interval_over"] == "2 seeds: classifier noise only; one generated set"
     markdown = (finished_run / "results" / "tables" / "accuracy.md").read_text()
     assert "| all | diffusion | kfold | 2 | 10 |" in markdown
     assert "Do generated clips keep their class?" in markdown
-    assert "| train_classifier | cpu fp32 | 10 |" in markdown and "| interpolate | cpu fp32 | 10 |" in markdown
+    assert "| train_classifier | cpu fp32 | 14 |" in markdown and "| interpolate | cpu fp32 | 10 |" in markdown
+    assert "| reconstruct | cpu fp32 | 10 |" in markdown and "| train_judge | cpu fp32 | 2 |" in markdown
     assert (finished_run / "results" / "plots" / "accuracy.png").stat().st_size > 1000
     pivot = pd.read_csv(finished_run / "results" / "tables" / "gain_pivot.csv")
     assert pivot["diffusion_gain"].iloc[0] == pytest.approx(table.loc["diffusion", "gain_mean"])
-    assert "| labelled per class | real training clips | baseline accuracy % | diffusion |" in markdown
+    header = "| labelled per class | real training clips | baseline accuracy % | round_trip | reconstruction |"
+    assert header + " diffusion | mel_average | specaugment | diffusion_specaugment |" in markdown  # the config's order
     assert (finished_run / "results" / "plots" / "accuracy_vs_labelled.png").stat().st_size > 1000
 
 
@@ -42,28 +53,45 @@ def test_every_stage_left_its_outputs(finished_run):
     metrics = json.loads((results / "models" / "fold1" / "diffusion" / "seed1" / "metrics.json").read_text())
     assert metrics["train_clips"]["generated"] == 10  # 2 per class, half kept by the confidence filter
     assert metrics["runtime"] == "cpu fp32" and metrics["generated_set"] == 0
-    mel_average = json.loads((results / "models" / "fold1" / "mel_average" / "seed0" / "metrics.json").read_text())
-    assert mel_average["train_clips"]["generated"] == 10  # the same share of the same pairs
     drawn = pd.read_csv(results / "pairs" / "fold1" / "rep0.csv")
-    for source in ("diffusion", "mel_average"):
+    for source in ("round_trip", "reconstruction", "diffusion", "mel_average"):
+        run = json.loads((results / "models" / "fold1" / source / "seed0" / "metrics.json").read_text())
+        assert run["train_clips"]["generated"] == 10, source  # the same share of the same pairs
         kept = pd.read_csv(results / "scores" / "fold1" / "rep0" / f"{source}_kept.csv")
         assert len(kept) == 20 and kept["kept"].sum() == 10 and kept["confidence"].between(0, 1).all()
         assert kept[["pair", "source_a", "source_b"]].equals(drawn[["pair", "source_a", "source_b"]])
+    # each pair lies in one judge half and is scored by the judge of the other half
+    split = json.loads((results / "splits" / "fold1.json").read_text())
+    half_of = {clip: half for half, clips in enumerate(split["judge_halves"]) for clip in clips}
+    assert (drawn["source_a"].map(half_of) == drawn["half"]).all() and (
+        drawn["source_b"].map(half_of) == drawn["half"]
+    ).all()
+    scores = pd.read_csv(results / "scores" / "fold1" / "rep0" / "diffusion.csv").merge(
+        drawn, left_on="clip", right_on="pair"
+    )
+    assert (scores["judge"] == 1 - scores["half"]).all()
+    for half in (0, 1):
+        judge = json.loads((results / "judges" / "fold1" / f"half{half}" / "metrics.json").read_text())
+        assert judge["train_clips"] == len(split["judge_halves"][half])
+        held_out = pd.read_csv(results / "judges" / "fold1" / f"half{half}" / "held_out.csv")
+        assert list(held_out["clip"]) == split["judge_halves"][1 - half]
     fidelity = pd.read_csv(results / "tables" / "class_fidelity.csv")
-    assert set(fidelity["source"]) == {"diffusion", "mel_average", "round_trip"} and len(fidelity) == 30
+    sources = ["held_out", "sources", "round_trip", "reconstruction", "diffusion", "mel_average"]
+    assert [c for c in fidelity.columns if c in sources] == sources and len(fidelity) == 10
     assert set(fidelity["labelled_per_class"].astype(str)) == {"all"}
+    assert (fidelity["diffusion_clips"] == 2).all() and (fidelity["sources_clips"] == 2).all()
     generation = json.loads((results / "generated" / "fold1" / "rep0" / "siren" / "generation.json").read_text())
     assert generation["runtime"] == "cpu fp32"
-    assert (fidelity[fidelity["source"] == "round_trip"]["generated"] == 2).all()  # per_class real clips each
+    reconstructed = pd.read_csv(results / "reconstructed" / "fold1" / "rep0" / "siren" / "pairs.csv")
+    assert (reconstructed["source_b"] == reconstructed["source_a"]).all() and (reconstructed["alpha"] == 0).all()
     assert len(metrics["confusion_matrix"]) == 10 and 1 <= metrics["chosen_epoch"] <= 3
     assert "test" in metrics["published_protocol"]["note"]
     pairs = pd.read_csv(results / "generated" / "fold1" / "rep0" / "siren" / "pairs.csv")
     assert len(pairs) == 2 and (pairs["fsID_a"] != pairs["fsID_b"]).all()
-    split = json.loads((results / "splits" / "fold1.json").read_text())
     manifest = pd.read_csv(results / "data" / "manifest.csv").set_index("id")
     assert set(pairs["source_a"]) | set(pairs["source_b"]) <= set(split["train"])
     assert (manifest.loc[split["test"], "fold"] == 1).all()
-    for rule in ("prepare_dataset", "manifest", "train_diffusion", "report"):
+    for rule in ("prepare_dataset", "manifest", "train_diffusion", "train_judge", "reconstruct", "report"):
         assert list((results / "logs").glob(f"{rule}*")), rule
         assert list((results / "benchmarks").glob(f"{rule}*")), rule
 
@@ -112,7 +140,7 @@ def _chromium() -> str:
 def test_every_clip_on_the_listening_page_plays_in_a_browser(finished_run, tmp_path):
     results = finished_run / "results"
     page = (results / "report" / "listen.html").read_text()
-    assert len(page) < 5_000_000  # 3.7 MB when written: 16-bit WAVs of a few clips per class
+    assert len(page) < 10_000_000  # 8.8 MB when written: 16-bit WAVs of 1 s, 7 clips for each of 2 pairs per class
     first_wav = re.search(r'src="data:audio/wav;base64,([^"]+)"', page)[1]
     assert sf.info(io.BytesIO(base64.b64decode(first_wav))).subtype == "PCM_16"
     (tmp_path / "probe.html").write_text(page.replace("</body>", PROBE + "</body>"))
@@ -122,7 +150,8 @@ def test_every_clip_on_the_listening_page_plays_in_a_browser(finished_run, tmp_p
     assert probe, result.stderr.decode()[-3000:]
     found = json.loads(html.unescape(probe[1]))
     players = pd.DataFrame(found["players"])
-    assert len(players) == 10 * 2 * 6  # classes x pairs x (A and B, real and round trip, interpolated, averaged)
+    # classes x pairs x (A and B real and round trip, A reconstructed, interpolated, averaged)
+    assert len(players) == 10 * 2 * 7
     assert (players["duration"] > 0).all(), players[~(players["duration"] > 0)].to_string()
     assert len(found["images"]) == len(players) and all(found["images"])  # every spectrogram decoded
     pairs = pd.read_csv(results / "pairs" / "fold1" / "rep0.csv").set_index("pair")
@@ -132,9 +161,10 @@ def test_every_clip_on_the_listening_page_plays_in_a_browser(finished_run, tmp_p
         seconds = group.set_index("label")["duration"]
         wav = results / "generated" / "fold1" / "rep0" / pairs.loc[pair, "class"] / f"{pair}.wav"
         assert seconds["diffusion: A to B"] == pytest.approx(sf.info(wav).duration, abs=1e-3)
+        assert seconds["A: reconstruction"] == pytest.approx(sf.info(wav).duration, abs=1e-3)
         assert seconds["mel average of A and B"] == pytest.approx(1.0, abs=1e-3)  # the classifier's 1 s
         for side in "AB":  # up to one slice of the 16 x 16 mel image, and its round trip as long
-            assert 0 < seconds[f"{side}: real"] <= 8191 / 22050 + 1e-3
+            assert 0 < seconds[f"{side}: real"] <= 22079 / 22050 + 1e-3
             assert seconds[f"{side}: round trip"] == pytest.approx(seconds[f"{side}: real"], abs=1e-3)
 
 
@@ -178,14 +208,14 @@ def _urbansound8k_config(tmp_path, root):
     return [*CONFIGS, str(config)]
 
 
-def test_an_urbansound8k_copy_runs_through_the_same_rules(tiny_dataset, tmp_path):
-    configs = _urbansound8k_config(tmp_path, tiny_dataset[0])
+def test_an_urbansound8k_copy_runs_through_the_same_rules(paired_dataset, tmp_path):
+    configs = _urbansound8k_config(tmp_path, paired_dataset[0])
     result = snakemake(tmp_path, "results/splits/fold1.json", configs=configs)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "prepare_dataset" not in result.stderr  # the user's copy is read, never written
     manifest = pd.read_csv(tmp_path / "results" / "data" / "manifest.csv")
-    assert len(manifest) == len(tiny_dataset[1])
-    assert manifest["path"].str.startswith(str(tiny_dataset[0])).all()
+    assert len(manifest) == len(paired_dataset[1])
+    assert manifest["path"].str.startswith(str(paired_dataset[0])).all()
 
 
 def test_layout_problems_stop_the_run_listing_the_rows(tiny_dataset, tmp_path):
@@ -283,7 +313,7 @@ def test_a_config_change_reruns_exactly_what_depends_on_it(finished_run, tmp_pat
     assert _planned_jobs(result.stdout + result.stderr) == expected
 
 
-CLASSIFIER_RERUNS = {"train_classifier": 10, "score_generated": 3, "select_generated": 2, "report": 1}
+CLASSIFIER_RERUNS = {"train_judge": 2, "train_classifier": 14, "score_generated": 5, "select_generated": 4, "report": 1}
 
 
 @pytest.mark.parametrize(
@@ -298,7 +328,7 @@ CLASSIFIER_RERUNS = {"train_classifier": 10, "score_generated": 3, "select_gener
             "features: {log: true}",
             {
                 "features": 1,
-                "features_generated": 1,
+                "features_generated": 2,
                 "features_mel_average": 1,
                 "features_round_trip": 1,
                 "listen": 1,
@@ -332,8 +362,8 @@ def _planned_gpus(workdir, change, cuda_here):
 
 GPU_RULES = {
     "diffusion": ["train_diffusion"],
-    "generate": ["interpolate"],
-    "classifier": ["train_classifier", "score_generated"],
+    "generate": ["interpolate", "reconstruct"],
+    "classifier": ["train_classifier", "train_judge", "score_generated"],
 }
 
 

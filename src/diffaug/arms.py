@@ -1,4 +1,11 @@
-"""The training arms compared in the table: which extra clips each adds and whether it masks."""
+"""The training arms compared in the table: which extra clips each adds and whether it masks.
+
+The arms that add clips form a ladder over the same pairs table, each adding as many clips:
+round_trip (a pair's first clip through the diffusion pipeline's mel image and Griffin-Lim only),
+reconstruction (that clip also inverted and decoded by the diffusion model, unmixed), diffusion (the
+pair's two clips interpolated); mel_average mixes the pair without any image or model. A gain that
+appears at a rung and not below it comes from what that rung adds.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,25 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Arm:
-    generated: str | None  # "diffusion", "mel_average" or None (real clips only)
+    generated: str | None  # the generated source it adds (see SOURCES), or None (real clips only)
     specaugment: bool
 
 
 ARMS = {
     "baseline": Arm(None, False),
+    "round_trip": Arm("round_trip", False),
+    "reconstruction": Arm("reconstruction", False),
     "diffusion": Arm("diffusion", False),
     "mel_average": Arm("mel_average", False),
     "specaugment": Arm(None, True),
     "diffusion_specaugment": Arm("diffusion", True),
 }
-"""mel_average uses the same pairs as diffusion but averages their mel spectrograms: no diffusion
-model at all, so it tells whether the model is what helps."""
+
+SOURCES = ("round_trip", "reconstruction", "diffusion", "mel_average")
+"""The generated sources, in the ladder's order: one clip per pair each."""
+
+IMAGE_SOURCES = ("round_trip", "reconstruction", "diffusion")
+"""The sources whose clips come out of the diffusion pipeline's mel image, one slice long."""
+
+MODEL_SOURCES = ("reconstruction", "diffusion")
+"""The sources that the diffusion model decodes (written as WAVs per class by a generating rule)."""

@@ -1,8 +1,9 @@
 """The classifiers and their training: epoch chosen on validation clips, test clips only evaluated.
 
-`classifier.model` picks the network: published_cnn (the published study's SoundCNN) or sb_cnn (an
-SB-CNN with batch normalisation); `classifier.normalise: per_band` puts per-mel-band statistics of
-the training clips in front of either. `build_classifier` makes every network that is trained or
+`classifier.model` picks the network: published_cnn (the published study's SoundCNN), sb_cnn (an
+SB-CNN with batch normalisation and global pooling) or sb_cnn_2017 (SB-CNN as Salamon and Bello
+published it: patches, flattening, SGD); `classifier.normalise: per_band` puts per-mel-band
+statistics of the training clips in front of any. `build_classifier` makes every network that is trained or
 loaded, so saved weights load back into the architecture that wrote them.
 """
 
@@ -17,9 +18,9 @@ import torchaudio
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
+from .checkpoint import Checkpoint, fingerprint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
 from .config import with_defaults
-from .devices import autocast, reduced_dtype, resolve_device
+from .devices import autocast, reduced_dtype, resolve_device, runtime_signature
 from .files import load_tensors
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,73 @@ class SBCNN(nn.Module):
         return self.head(self.features(x))
 
 
+class SBCNN2017(nn.Module):
+    """SB-CNN as Salamon and Bello (2017) published it, for (batch, 1, mels, frames) log-mel input of
+    128 bands at 44.1 kHz with 1024-sample windows and hops (features set so).
+
+    Three unpadded 5x5 conv layers (24, 48, 48 filters), the first two max-pooled over 4 frames by 2
+    bands, ReLU after each; the last feature map flattened, dropout, a dense layer of 64 with ReLU,
+    dropout, the output layer. It sees `patch_frames` frames (128: 3 s): in training a patch at a
+    random offset of each clip, drawn anew every time; in evaluation every patch at `patch_hop`
+    frames apart (1, as published), the clip's class probabilities the mean over its patches. The
+    dense layers' size follows the patch, so the first one is built from the first input it sees.
+    """
+
+    def __init__(
+        self,
+        n_classes: int = 10,
+        widths: Sequence[int] = (24, 48, 48),
+        hidden: int = 64,
+        dropout: float = 0.5,
+        patch_frames: int = 128,
+        patch_hop: int = 1,
+        patches_per_pass: int = 1024,
+    ):
+        super().__init__()
+        layers, channels = [], 1
+        for i, width in enumerate(widths):
+            layers.append(nn.Conv2d(channels, width, kernel_size=5))
+            if i < len(widths) - 1:
+                layers.append(nn.MaxPool2d((2, 4)))
+            layers.append(nn.ReLU())
+            channels = width
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.LazyLinear(hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes)
+        )
+        self.patch_frames, self.patch_hop, self.patches_per_pass = patch_frames, patch_hop, patches_per_pass
+
+    def _patches(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, patches, 1, mels, patch_frames): a random patch per clip in training, else every
+        patch at patch_hop frames apart."""
+        frames = x.shape[-1]
+        if frames < self.patch_frames:
+            raise ValueError(
+                f"classifier inputs of {frames} frames are shorter than a patch of {self.patch_frames}; "
+                "lengthen features.num_samples or shorten classifier.sb_cnn_2017.patch_frames"
+            )
+        if not self.training:
+            return x.unfold(-1, self.patch_frames, self.patch_hop).movedim(-2, 1)
+        offsets = torch.randint(0, frames - self.patch_frames + 1, (len(x),), device=x.device)
+        index = (offsets[:, None] + torch.arange(self.patch_frames, device=x.device))[:, None, None, :]
+        return x.gather(-1, index.expand(*x.shape[:-1], self.patch_frames))[:, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of each clip's patch in training; log of the mean probabilities over its patches
+        in evaluation (so that a softmax of either gives the clip's class probabilities)."""
+        patches = self._patches(x)
+        if self.training:
+            return self.head(self.features(patches[:, 0]))
+        flat = patches.flatten(0, 1)
+        proba = torch.cat(
+            [
+                self.head(self.features(flat[i : i + self.patches_per_pass])).float().softmax(-1)
+                for i in range(0, len(flat), self.patches_per_pass)
+            ]
+        )
+        return proba.view(len(x), patches.shape[1], -1).mean(1).log()
+
+
 class BandNorm(nn.Module):
     """Subtracts a mean and divides by a standard deviation per mel band, both kept as buffers in the
     state dict (shape (1, 1, mels, 1)); the identity until `fit` or a loaded state dict sets them."""
@@ -131,7 +199,7 @@ class Normalised(nn.Module):
         return self.net(self.norm(x))
 
 
-MODELS = ("published_cnn", "sb_cnn")
+MODELS = ("published_cnn", "sb_cnn", "sb_cnn_2017")
 NORMALISE = ("none", "per_band")
 
 
@@ -146,6 +214,18 @@ class SBCNNSettings:
 
 
 @dataclass(frozen=True)
+class SBCNN2017Settings:
+    """classifier.sb_cnn_2017: SB-CNN as published, its settings named as the paper names them."""
+
+    widths: list[int]
+    hidden: int
+    dropout: float
+    l2: float
+    patch_frames: int
+    patch_hop: int
+
+
+@dataclass(frozen=True)
 class NetworkSettings:
     """The classifier settings that rebuild a trained network and predict as its test clips were
     scored: what model.json records. `widths` and `hidden` are the published network's (None for
@@ -157,21 +237,26 @@ class NetworkSettings:
     widths: list[int] | None
     hidden: int | None
     sb_cnn: SBCNNSettings
+    sb_cnn_2017: SBCNN2017Settings
 
     @classmethod
     def from_config(cls, section: dict) -> NetworkSettings:
         """The network of a classifier section (or of model.json's classifier), with the schema's
         defaults for the keys it leaves out."""
         filled = with_defaults("classifier", section)
-        published = {key: filled.get(key) for key in ("widths", "hidden")}  # absent for an sb_cnn
+        published = {key: filled.get(key) for key in ("widths", "hidden")}  # absent for the SB-CNNs
         network = {key: filled[key] for key in ("model", "normalise", "precision")}
-        return cls(**network, **published, sb_cnn=SBCNNSettings(**filled["sb_cnn"]))
+        blocks = {
+            "sb_cnn": SBCNNSettings(**filled["sb_cnn"]),
+            "sb_cnn_2017": SBCNN2017Settings(**filled["sb_cnn_2017"]),
+        }
+        return cls(**network, **published, **blocks)
 
     def description(self) -> dict:
         """model.json's classifier: model, normalise, precision and the chosen network's settings."""
         kept = {"model": self.model, "normalise": self.normalise, "precision": self.precision}
-        if self.model == "sb_cnn":
-            return kept | {"sb_cnn": asdict(self.sb_cnn)}
+        if self.model in ("sb_cnn", "sb_cnn_2017"):
+            return kept | {self.model: asdict(getattr(self, self.model))}
         return kept | {"widths": self.widths, "hidden": self.hidden}
 
 
@@ -204,6 +289,9 @@ def build_classifier(network: NetworkSettings, n_classes: int = 10) -> nn.Module
     elif network.model == "sb_cnn":
         sb = network.sb_cnn
         net = SBCNN(n_classes, sb.widths, sb.hidden, sb.dropout)
+    elif network.model == "sb_cnn_2017":
+        sb = network.sb_cnn_2017
+        net = SBCNN2017(n_classes, sb.widths, sb.hidden, sb.dropout, sb.patch_frames, sb.patch_hop)
     else:
         raise ValueError(f"classifier.model {network.model!r}: choose one of {', '.join(MODELS)}")
     if network.normalise == "none":
@@ -220,11 +308,30 @@ def load_classifier(weights, network: NetworkSettings, n_classes: int = 10) -> n
     return model
 
 
+def shaped(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    """`model` with any layer that takes its size from the input built for inputs like `x` (one
+    evaluation pass of one clip, which draws no random numbers); before an optimizer sees it."""
+    if any(isinstance(m, nn.modules.lazy.LazyModuleMixin) and m.has_uninitialized_params() for m in model.modules()):
+        training = model.training
+        with torch.no_grad():
+            model.eval()(x[:1])
+        model.train(training)
+    return model
+
+
 def build_optimizer(model: nn.Module, settings: ClassifierSettings) -> torch.optim.Optimizer:
     """published_cnn: Adam without weight decay, as the published study trained. sb_cnn: AdamW with
-    sb_cnn.weight_decay on the conv and dense weights, none on biases and batch-norm parameters."""
+    sb_cnn.weight_decay on the conv and dense weights, none on biases and batch-norm parameters.
+    sb_cnn_2017: plain SGD, as published, with the L2 penalty `l2` x sum of squares on the weights of
+    the two dense layers (a decay of 2 x l2 in SGD's update)."""
     if settings.network.model == "published_cnn":
         return torch.optim.Adam(model.parameters(), lr=settings.learning_rate)
+    if settings.network.model == "sb_cnn_2017":
+        dense = [p for m in model.modules() if isinstance(m, nn.Linear) for p in (m.weight,)]
+        others = [p for p in model.parameters() if all(p is not d for d in dense)]
+        decay = 2 * settings.network.sb_cnn_2017.l2
+        groups = [{"params": dense, "weight_decay": decay}, {"params": others, "weight_decay": 0.0}]
+        return torch.optim.SGD(groups, lr=settings.learning_rate)
     decay = settings.network.sb_cnn.weight_decay
     weights = [p for p in model.parameters() if p.ndim > 1]
     others = [p for p in model.parameters() if p.ndim <= 1]
@@ -422,7 +529,7 @@ def train_classifier(
         raise ValueError("no validation clips to choose the epoch on; set classifier.epoch_choice: last")
     device = training_device(settings.device)
     torch.manual_seed(seed)
-    model = build_classifier(settings.network, n_classes)
+    model = shaped(build_classifier(settings.network, n_classes), train[0])
     if isinstance(model, Normalised):
         model.norm.fit(train[0] if norm_inputs is None else norm_inputs)
     returned = model.to(device)
@@ -443,3 +550,61 @@ def train_classifier(
             run.save(checkpoint)
     model.load_state_dict(run.best_state)
     return returned.cpu(), run.history, run.chosen
+
+
+@dataclass(frozen=True)
+class TrainedRun:
+    """A trained classifier run: the model with its chosen weights, its history, the chosen epoch,
+    the device and precision it ran in, its settings and the checkpoint it resumes from (which the
+    caller removes once the run's outputs are written)."""
+
+    model: nn.Module
+    history: list[dict]
+    chosen: int
+    runtime: str
+    settings: ClassifierSettings
+    seed: int
+    checkpoint: Checkpoint
+
+    def record(self, test: tuple, classes: Sequence[str]) -> dict:
+        """What metrics.json says of the run: its test metrics on `test` (features, labels, ...),
+        chosen epoch, history and where it ran."""
+        network = self.settings.network
+        return {
+            "seed": self.seed,
+            "model": network.model,
+            **test_metrics(self.model, test[0], test[1], network.precision, self.settings.device, classes),
+            "classes": list(classes),
+            "chosen_epoch": self.chosen,
+            "epoch_choice": self.settings.epoch_choice,
+            "val_accuracy": self.history[self.chosen - 1]["val_accuracy"],
+            "published_protocol": best_epoch_on_test(self.history),
+            "runtime": self.runtime,
+            "history": self.history,
+        }
+
+
+def fit(
+    sets: dict,
+    train: tuple[torch.Tensor, torch.Tensor],
+    classifier: dict,
+    seed: int,
+    classes: Sequence[str],
+    checkpoint_path,
+    specaugment: dict | None = None,
+) -> TrainedRun:
+    """train_classifier of a classifier section on `train` (features, labels), masked as the
+    `specaugment` section says if given, its epoch chosen on the val part of `sets` (train, val and
+    test parts of a split, each features, labels, ids) as the classifier section says, resuming from
+    the checkpoint at `checkpoint_path` when it holds this run's state.
+    Per-band statistics come from the real training clips (`sets["train"]`), so every arm of a split
+    normalises alike and added clips change what is learnt, not the scale of the inputs."""
+    settings = ClassifierSettings.from_config(classifier)
+    runtime = runtime_signature(training_device(settings.device), settings.network.precision, cpu_bf16=True)
+    key = fingerprint(classifier, runtime, specaugment, seed, *train, sets["val"][0], sets["test"][0])
+    checkpoint = Checkpoint(checkpoint_path, key)
+    augment = spec_augment(specaugment) if specaugment else None
+    model, history, chosen = train_classifier(
+        train, sets["val"][:2], sets["test"][:2], settings, seed, len(classes), augment, checkpoint, sets["train"][0]
+    )
+    return TrainedRun(model, history, chosen, runtime, settings, seed, checkpoint)

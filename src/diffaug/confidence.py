@@ -1,9 +1,9 @@
-"""How the baseline classifier labels generated clips, and the confidence filter (`generate.filter:
-confidence`) that keeps the most class-like share of each class."""
+"""How a judge labels generated clips, and the confidence filter (`generate.filter: confidence`) that
+keeps the most class-like share of each class."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import torch
@@ -24,7 +24,31 @@ def class_scores(proba: torch.Tensor, labels: torch.Tensor, ids: list[str], clas
 
 def most_confident(scores: pd.DataFrame, keep: float) -> pd.Series:
     """Per row of `scores` (class_scores), whether it is among the `keep` fraction of its class
-    (rounded, at least one) with the highest confidence; ties go to the earlier row."""
-    rank = scores.groupby("class")["confidence"].rank(ascending=False, method="first")
+    (rounded, at least one) that ranks highest. A row ranks by its confidence among the rows of its
+    class, or, where a `judge` column says which model scored it, by the share of its judge's rows of
+    the class that are more confident: two judges need not be equally confident, so each gives its
+    best alike. Ties go to the earlier row."""
+    groups = ["class", "judge"] if "judge" in scores.columns else ["class"]
+    within = scores.groupby(groups)["confidence"].rank(ascending=False, method="first")
+    place = within / scores.groupby(groups)["clip"].transform("size")
+    rank = place.groupby(scores["class"]).rank(method="first")
     size = scores.groupby("class")["clip"].transform("size")
     return rank <= (keep * size).round().clip(lower=1)
+
+
+def judged_scores(
+    judges: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    judge_of: Sequence[int],
+    x: torch.Tensor,
+    labels: torch.Tensor,
+    ids: list[str],
+    classes: Sequence[str],
+) -> pd.DataFrame:
+    """class_scores of the clips (x, labels, ids), each row's probabilities from the judge (a function
+    of features to class probabilities) that `judge_of` names for it, named in a `judge` column."""
+    proba = torch.zeros(len(ids), len(classes))
+    for index, judge in enumerate(judges):
+        rows = torch.tensor([i for i, j in enumerate(judge_of) if j == index], dtype=torch.long)
+        if len(rows):
+            proba[rows] = judge(x[rows])
+    return class_scores(proba, labels, ids, classes).assign(judge=list(judge_of))

@@ -83,7 +83,7 @@ def check_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
 
 def _consistency_problems(config: dict) -> list[str]:
     """Settings that pass the schema one by one but not together."""
-    from .arms import ARMS
+    from .arms import ARMS, IMAGE_SOURCES
     from .mel_spec import MelSpec
 
     problems = []
@@ -93,6 +93,14 @@ def _consistency_problems(config: dict) -> list[str]:
             "classifier.train_on_validation: the validation clips can join training only when no epoch is chosen "
             "on them; set classifier.epoch_choice: last"
         )
+    if classifier["model"] == "sb_cnn_2017":
+        frames = 1 + config["features"]["num_samples"] // config["features"]["hop_length"]
+        patch = classifier["sb_cnn_2017"]["patch_frames"]
+        if frames < patch:
+            problems.append(
+                f"classifier.sb_cnn_2017.patch_frames: a patch of {patch} frames is longer than the {frames} frames "
+                "of a classifier input (features.num_samples / hop_length); lengthen the input or shorten the patch"
+            )
     through_image = any(ARMS[arm].generated in IMAGE_SOURCES for arm in config["arms"])
     trains_its_own = not (config["diffusion"]["pretrained"] or config["diffusion"]["init_from"])
     if through_image and trains_its_own:
@@ -102,10 +110,6 @@ def _consistency_problems(config: dict) -> list[str]:
             problem = None  # a mel that cannot work at all is reported as such
         problems += [f"diffusion.mel: {problem}"] if problem else []
     return problems
-
-
-IMAGE_SOURCES = ("diffusion", "round_trip", "reconstruction")
-"""The generated sources whose clips come out of the diffusion pipeline's mel image, one slice long."""
 
 
 def clip_length_problem(mel, features: dict) -> str | None:
@@ -191,12 +195,14 @@ PUBLISHED_CNN_KEYS = ("widths", "hidden")
 
 
 def classifier_params(classifier: dict) -> dict:
-    """The classifier section as written, as rule params: the `sb_cnn` block only when that model is
-    chosen (and the published network's widths only when it is not), and `model`, `normalise`,
+    """The classifier section as written, as rule params: the `sb_cnn` or `sb_cnn_2017` block only when
+    that model is chosen (and the published network's widths only when neither is), and `model`, `normalise`,
     `epoch_choice` and `train_on_validation` left out at their defaults. The published network's params then read as
     they did before these keys existed, and an sb_cnn setting reruns nothing that trains the
     published network."""
-    unused = PUBLISHED_CNN_KEYS if classifier.get("model") == "sb_cnn" else ("sb_cnn",)
+    model = classifier.get("model", "published_cnn")
+    blocks = {"sb_cnn", "sb_cnn_2017"} - {model}
+    unused = (*blocks, *PUBLISHED_CNN_KEYS) if model in ("sb_cnn", "sb_cnn_2017") else tuple(blocks)
     chosen = {key: value for key, value in classifier.items() if key not in unused}
     return _without_defaults("classifier", chosen, ("model", "normalise", "epoch_choice", "train_on_validation"))
 
@@ -227,7 +233,6 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
     test folds without clips, low-data settings that a class cannot supply, splits without
     validation recordings, more pairs asked than exist."""
     from .arms import ARMS
-    from .pairs import count_pairs
     from .splits import LowDataError, make_split, split_names
 
     protocol, problems = config["protocol"], []
@@ -259,13 +264,32 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
         train = clips[clips["id"].isin(set(split["train"]))]
         if with_defaults("classifier", config["classifier"])["epoch_choice"] == "validation":
             problems += _validation_problems(name, train, clips[clips["id"].isin(set(split["val"]))])
-        for class_name, group in train.groupby("class"):
-            available = count_pairs(group)
-            if generating and available < per_class:
-                problems.append(
-                    f"generate.per_class: {per_class} pairs asked, but split {name} has only {available} pairs of "
-                    f"{class_name} training clips from different recordings; lower it"
-                )
+        if generating:
+            problems += _pair_problems(name, train, split["judge_halves"], per_class)
+    return problems
+
+
+def _pair_problems(name: str, train: pd.DataFrame, halves: list[list[str]], per_class: int) -> list[str]:
+    """Classes of a split that cannot give `per_class` pairs of clips from different recordings within
+    a judge half (so that the other half's judge heard neither), or whose clips lie all in one half
+    (so that one judge never heard the class)."""
+    from .pairs import count_pairs
+
+    problems = []
+    half_of = {clip: half for half, clips in enumerate(halves) for clip in clips}
+    for class_name, group in train.assign(half=train["id"].map(half_of)).groupby("class"):
+        available = [count_pairs(group[group["half"] == half]) for half in (0, 1)]
+        if group["half"].nunique() < 2:
+            problems.append(
+                f"split {name}: class {class_name} has training clips of only one recording, so one judge of "
+                "generated clips would never hear it; generating arms need two recordings per class"
+            )
+        elif sum(available) < per_class:
+            problems.append(
+                f"generate.per_class: {per_class} pairs asked, but split {name} has only {sum(available)} pairs of "
+                f"{class_name} training clips from different recordings within a judge's half ({available[0]} and "
+                f"{available[1]}: a pair's clips lie in one half, judged by a model trained on the other); lower it"
+            )
     return problems
 
 

@@ -151,6 +151,15 @@ def saved_mel_spec(folder: str | Path) -> MelSpec:
     return MelSpec.from_config(json.loads(path.read_text()))
 
 
+def mel_image_of(mel: dict | None, model_dir: str | Path | None) -> MelSpec:
+    """The diffusion pipeline's mel image settings without its weights: `mel` (the config's
+    diffusion.mel, for pipelines trained from scratch) or those saved in the imported pipeline
+    `model_dir` (diffusion.pretrained or init_from: fine-tuning keeps them)."""
+    if (mel is None) == (model_dir is None):
+        raise ValueError("give the mel image's settings either as diffusion.mel or as a pipeline folder")
+    return MelSpec(**mel) if mel is not None else saved_mel_spec(model_dir)
+
+
 def is_pretrained(folder: str | Path) -> bool:
     """Whether a results pipeline folder holds an imported pretrained pipeline (trained on 8-bit images)."""
     record = Path(folder) / "training.json"

@@ -79,13 +79,32 @@ class FeatureExtractor:
         return out
 
 
-def pair_averages(x: torch.Tensor, ids: list[str], source_a: Sequence[str], source_b: Sequence[str]) -> torch.Tensor:
-    """The plain average of each pair's two classifier mel spectrograms (rows of `x`, named by
-    `ids`): augmentation without any diffusion model."""
+def require_input_length(samples: int, spec: FeatureSpec, where) -> None:
+    """Refuse generated clips of `samples` (at the features' rate) shorter than the classifier's
+    input: the silence padding them would mark every generated clip."""
+    if samples < spec.num_samples:
+        rate = spec.sample_rate
+        raise ValueError(
+            f"{where}: generated clips last {samples / rate:.2f} s, shorter than the classifier's "
+            f"{spec.num_samples / rate:.2f} s input (features.num_samples); the silence after them would mark "
+            "every generated clip: use a diffusion pipeline whose mel image covers the input, or shorten it"
+        )
+
+
+def pair_averages(
+    x: torch.Tensor, ids: list[str], source_a: Sequence[str], source_b: Sequence[str], spec: FeatureSpec
+) -> torch.Tensor:
+    """The average of each pair's two classifier mel spectrograms (rows of `x`, made with `spec` and
+    named by `ids`), taken in power, as a mix of the two sounds would be: with `spec.log`, the dB
+    features go back to power first and the average to dB after (averaging dB would be a geometric
+    mean). Augmentation without any diffusion model or image."""
     row = {clip: i for i, clip in enumerate(ids)}
-    a = torch.tensor([row[clip] for clip in source_a], dtype=torch.long)
-    b = torch.tensor([row[clip] for clip in source_b], dtype=torch.long)
-    return (x[a] + x[b]) / 2
+    a = x[torch.tensor([row[clip] for clip in source_a], dtype=torch.long)]
+    b = x[torch.tensor([row[clip] for clip in source_b], dtype=torch.long)]
+    if not spec.log:
+        return (a + b) / 2
+    power = (torch.pow(10.0, a.double() / 10) + torch.pow(10.0, b.double() / 10)) / 2
+    return FeatureExtractor(spec).to_db(power).float()
 
 
 def save_feature_sets(path, sets: dict[str, tuple[torch.Tensor, torch.Tensor, list[str]]]) -> None:

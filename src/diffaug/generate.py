@@ -220,15 +220,21 @@ def _decode_pairs(
     class_name: str,
 ) -> None:
     """Decode the slerp of each (pair, source_a, source_b) row's two noises into `folder`/<pair>.wav,
-    at `output_rate` and at the mean loudness of its sources, in batches."""
+    at `output_rate` and at the mean loudness of its sources, in batches; rows with the same two
+    sources (a reconstruction's clip first in several pairs) are decoded once."""
     device, spec = interpolator.device, imager.spec
     generator = torch.Generator(device=device).manual_seed(settings.seed)
-    for chunk in tqdm(list(_batches(rows, settings.batch_size)), desc=f"{class_name}: decode", mininterval=2):
-        a = torch.stack([noise[source_a] for _, source_a, _ in chunk])
-        b = torch.stack([noise[source_b] for _, _, source_b in chunk])
+    pairs_of: dict[tuple[str, str], list[str]] = {}
+    for pair, source_a, source_b in rows:
+        pairs_of.setdefault((source_a, source_b), []).append(pair)
+    chunks = list(_batches(list(pairs_of), settings.batch_size))
+    for chunk in tqdm(chunks, desc=f"{class_name}: decode", mininterval=2):
+        a = torch.stack([noise[source_a] for source_a, _ in chunk])
+        b = torch.stack([noise[source_b] for _, source_b in chunk])
         images = interpolator.decode(slerp(a, b, settings.alpha).to(device))
         audio = imager.image_to_audio((images + 1) / 2, generator).cpu()
         audio = resample(audio, spec.sample_rate, output_rate)
-        for k, (pair, source_a, source_b) in enumerate(chunk):
-            clip = with_loudness(audio[k], 0.5 * (loudness[source_a] + loudness[source_b]))
-            write_audio(folder / f"{pair}.wav", clip.numpy(), output_rate)
+        for k, (source_a, source_b) in enumerate(chunk):
+            clip = with_loudness(audio[k], 0.5 * (loudness[source_a] + loudness[source_b])).numpy()
+            for pair in pairs_of[(source_a, source_b)]:
+                write_audio(folder / f"{pair}.wav", clip, output_rate)

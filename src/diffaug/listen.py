@@ -99,7 +99,14 @@ def page(title: str, notes: list[str], classes: dict[str, list[tuple[str, list[C
 
 
 def explanations(
-    split: str, replicate: str, seconds: float, mel: MelSpec | None, features, diffusion: bool, mel_average: bool
+    split: str,
+    replicate: str,
+    seconds: float,
+    mel: MelSpec | None,
+    features,
+    diffusion: bool,
+    mel_average: bool,
+    reconstruction: bool = False,
 ) -> list[str]:
     """The page's notes: what each clip is. `features` is the classifier's FeatureSpec."""
     notes = [
@@ -113,12 +120,18 @@ def explanations(
             "Griffin-Lim, no diffusion: what the image alone keeps. Griffin-Lim starts from random phases, so "
             "these are fresh round trips of the clips, not byte for byte the ones the round_trip rows scored."
         )
+    if reconstruction:
+        notes.append(
+            "Reconstruction: A inverted to noise and decoded again by the diffusion model with nothing mixed in, as "
+            "the reconstruct rule wrote it: what the model keeps of a clip before any interpolation."
+        )
     if diffusion:
         notes.append("Diffusion: the pair's interpolated clip, as the interpolate rule wrote it.")
     if mel_average:
         notes.append(
-            f"Mel average: the average of A's and B's classifier mel spectrograms ({features.n_mels} bands, the "
-            f"first {features.num_samples / features.sample_rate:.2f} s), which the mel_average arm trains on. It "
+            "Mel average: the average, in power, of A's and B's classifier mel spectrograms "
+            f"({features.n_mels} bands, the first {features.num_samples / features.sample_rate:.2f} s), which the "
+            "mel_average arm trains on. It "
             "has no audio of its own, so it is heard through a least-squares inverse of the mel bands and "
             "Griffin-Lim, which add a roughness of their own."
         )

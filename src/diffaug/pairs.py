@@ -1,5 +1,5 @@
-"""Pairs of same-class clips from different recordings: what interpolation, mel averaging and the
-round trip draw on."""
+"""Pairs of same-class clips from different recordings within one judge half: what interpolation,
+reconstruction, mel averaging and the round trip draw on."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ def count_pairs(clips: pd.DataFrame) -> int:
     return n * (n - 1) // 2 - int((same * (same - 1) // 2).sum())
 
 
-def choose_pairs(clips: pd.DataFrame, count: int, seed: int) -> list[tuple[str, str]]:
-    """`count` distinct unordered pairs of clips from different recordings (fsID), seeded."""
+def choose_pairs(clips: pd.DataFrame, count: int, seed) -> list[tuple[str, str]]:
+    """`count` distinct unordered pairs of clips from different recordings (fsID), seeded; which clip
+    of a pair comes first is drawn too (the round trip and the reconstruction take the first)."""
     ids, recordings = clips["id"].to_numpy(), clips["fsID"].to_numpy()
     order = np.argsort(ids, kind="stable")
     ids, recordings = ids[order], recordings[order]
@@ -28,16 +29,18 @@ def choose_pairs(clips: pd.DataFrame, count: int, seed: int) -> list[tuple[str, 
     chosen: dict[tuple[int, int], None] = {}
     if count > available // 2:  # dense: enumerate and sample
         every = [(i, j) for i, j in itertools.combinations(range(n), 2) if recordings[i] != recordings[j]]
-        picks = rng.choice(len(every), size=count, replace=False)
-        return [(ids[every[k][0]], ids[every[k][1]]) for k in picks]
-    while len(chosen) < count:
-        i, j = sorted(rng.choice(n, size=2, replace=False).tolist())
-        if recordings[i] != recordings[j]:
-            chosen.setdefault((i, j))
-    return [(ids[i], ids[j]) for i, j in chosen]
+        picks = [every[k] for k in rng.choice(len(every), size=count, replace=False)]
+    else:
+        while len(chosen) < count:
+            i, j = sorted(rng.choice(n, size=2, replace=False).tolist())
+            if recordings[i] != recordings[j]:
+                chosen.setdefault((i, j))
+        picks = list(chosen)
+    flips = rng.random(len(picks)) < 0.5
+    return [(ids[j], ids[i]) if flip else (ids[i], ids[j]) for (i, j), flip in zip(picks, flips)]
 
 
-PAIR_COLUMNS = ("pair", "class", "source_a", "source_b", "fsID_a", "fsID_b")
+PAIR_COLUMNS = ("pair", "class", "source_a", "source_b", "fsID_a", "fsID_b", "half")
 
 
 def replicate_seed(seed: int, replicate: int) -> int:
@@ -50,22 +53,32 @@ def pair_id(class_name: str, index: int) -> str:
     return f"{class_name}-{index:05d}"
 
 
-def pairs_table(train: pd.DataFrame, per_class: int, seed: int) -> pd.DataFrame:
-    """`per_class` pairs per class of the training clips, each named by `pair_id`: the one list
-    that interpolation, mel averaging and the round trip all draw on."""
-    fs_id = train.set_index("id")["fsID"]
-    rows = [
-        (pair_id(class_name, index), class_name, a, b, fs_id[a], fs_id[b])
-        for class_name, clips in train.groupby("class", sort=True)
-        for index, (a, b) in enumerate(choose_pairs(clips, per_class, seed))
-    ]
+def pairs_per_half(available: tuple[int, int], per_class: int) -> tuple[int, int]:
+    """How many of a class's `per_class` pairs each judge half gives: as even as the pairs
+    `available` in each half allow (the first half takes the odd one)."""
+    first = min(available[0], max(-(-per_class // 2), per_class - available[1]))
+    if first + available[1] < per_class:
+        raise ValueError(
+            f"{per_class} pairs asked, but only {sum(available)} pairs of clips from different recordings "
+            f"within a judge's half exist ({available[0]} and {available[1]})"
+        )
+    return first, per_class - first
+
+
+def pairs_table(train: pd.DataFrame, per_class: int, seed: int, halves: list[list[str]] | None = None) -> pd.DataFrame:
+    """`per_class` pairs per class of the training clips, each named by `pair_id`: the one list that
+    interpolation, mel averaging, the round trip and the reconstruction all draw on. Both clips of a
+    pair lie in one of the split's two judge `halves` (its `half` column), so that the judge trained
+    on the other half heard neither; without halves, every clip counts as half 0."""
+    half_of = {clip: half for half, clips in enumerate(halves) for clip in clips} if halves else {}
+    train = train.assign(half=train["id"].map(half_of).fillna(0).astype(int))
+    fs_id, rows = train.set_index("id")["fsID"], []
+    for class_name, clips in train.groupby("class", sort=True):
+        parts = [clips[clips["half"] == half] for half in (0, 1)]
+        counts = pairs_per_half(tuple(count_pairs(part) for part in parts), per_class)
+        drawn = [(half, pair) for half in (0, 1) for pair in choose_pairs(parts[half], counts[half], [seed, half])]
+        rows += [
+            (pair_id(class_name, index), class_name, a, b, fs_id[a], fs_id[b], half)
+            for index, (half, (a, b)) in enumerate(drawn)
+        ]
     return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
-
-
-def round_trip_sources(pairs: pd.DataFrame) -> dict[str, list[str]]:
-    """Per class (in order), the real clips that its pairs draw on, sorted, up to as many as it has
-    pairs: the clips that the round trip sends through the mel image."""
-    return {
-        class_name: sorted(set(chosen["source_a"]) | set(chosen["source_b"]))[: len(chosen)]
-        for class_name, chosen in pairs.groupby("class", sort=True)
-    }

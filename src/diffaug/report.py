@@ -140,7 +140,7 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: st
             }
         )
     table = pd.DataFrame(rows)
-    arms = [baseline, *sorted(set(runs["arm"]) - {baseline})]
+    arms = [baseline, *(arm for arm in dict.fromkeys(runs["arm"]) if arm != baseline)]  # as the config lists them
     size = table["labelled_per_class"].map(setting_order)
     table = table.assign(_size=size, _arm=table["arm"].map(arms.index))
     table = table.sort_values(["_size", "_arm"]).drop(columns=["_size", "_arm"]).reset_index(drop=True)
@@ -167,7 +167,7 @@ def gain_pivot(table: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     training clips (below 10 N where a short class kept all it had) and mean accuracy, then per arm
     its mean paired gain and the ends of its 95 % interval."""
     own = table[~table["arm"].str.startswith("published")]
-    arms = sorted(set(own["arm"]) - {baseline})  # the accuracy table's order
+    arms = [arm for arm in dict.fromkeys(own["arm"]) if arm != baseline]  # the accuracy table's order
     rows = []
     for labelled, group in own.groupby("labelled_per_class", sort=False):
         by_arm = group.set_index("arm")
@@ -207,68 +207,66 @@ def pivot_markdown(pivot: pd.DataFrame, baseline: str = "baseline") -> str:
     return "\n".join(lines) + "\n" + note
 
 
-def fidelity_table(
-    scores: dict[tuple[str, str], pd.DataFrame], baseline_metrics: list[dict], seed: int
-) -> pd.DataFrame:
-    """Per setting of labelled clips, generating source and class: the share of generated clips
-    that the split's baseline classifier labels as their intended class, beside its accuracy on the
-    real test clips.
+FIDELITY_SOURCES = ("held_out", "sources", "round_trip", "reconstruction", "diffusion", "mel_average")
+"""The fidelity table's columns, from real clips no judge heard to each rung of the ladder."""
 
-    `scores` maps (split, source) to score_generated's tables (one per generated set, concatenated),
-    made with the split's baseline run of `seed`; the real-clip share comes from that same run's
-    metrics. Each setting has its own baselines, so settings are never merged.
-    """
-    columns = ["labelled_per_class", "source", "class", "generated", "generated_share", "real_test_share"]
-    real_shares = {m["split"]: m["per_class_accuracy"] for m in baseline_metrics if m["seed"] == seed}
-    rows = []
-    for (split, source), frame in scores.items():
-        real = real_shares.get(split, {})
-        for class_name, group in frame.groupby("class"):
-            rows.append(
-                {
-                    "labelled_per_class": _labelled_setting(split),
-                    "source": source,
-                    "class": class_name,
-                    "generated": len(group),
-                    "generated_share": (group["predicted"] == class_name).mean(),
-                    "real_test_share": real.get(class_name),
-                }
-            )
-    if not rows:
+
+def fidelity_table(scores: dict[str, pd.DataFrame], held_out: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per setting of labelled clips and class, side by side per source: the share of clips that a
+    judge which never heard them labels as their intended class, and how many clips that is.
+
+    `scores` maps a split to its score_generated tables (every generated set, concatenated: columns
+    source, class, predicted); `held_out` maps it to both judges' tables of the other half's real
+    training clips (source held_out). A setting's share is the mean over its splits, each of which
+    has its own judges."""
+    frames = [frame.assign(split=split) for split, frame in scores.items()]
+    frames += [frame.assign(split=split, source="held_out") for split, frame in held_out.items()]
+    columns = ["labelled_per_class", "class"]
+    if not frames:
         return pd.DataFrame(columns=columns)
-    table = pd.DataFrame(rows).astype({"real_test_share": float})
-    table = (
-        table.groupby(["labelled_per_class", "source", "class"], sort=True)
-        .agg(
-            generated=("generated", "sum"),
-            generated_share=("generated_share", "mean"),
-            real_test_share=("real_test_share", "mean"),
-        )
-        .reset_index()
+    every = pd.concat(frames, ignore_index=True)
+    every = every.assign(
+        right=every["class"] == every["predicted"], labelled_per_class=every["split"].map(_labelled_setting)
     )
-    size = table["labelled_per_class"].map(setting_order)
-    return table.assign(_size=size).sort_values(["_size", "source", "class"]).drop(columns="_size")[columns]
+    keys = ["labelled_per_class", "source", "class"]
+    per_split = every.groupby([*keys, "split"])["right"].agg(["mean", "size"]).reset_index()
+    table = per_split.groupby(keys).agg(share=("mean", "mean"), clips=("size", "sum"))
+    sources = [source for source in FIDELITY_SOURCES if source in set(every["source"])]
+    shares = table["share"].unstack("source")[sources]
+    clips = table["clips"].unstack("source")[sources].add_suffix("_clips")
+    wide = shares.join(clips).reset_index()
+    wide = wide.assign(_size=wide["labelled_per_class"].map(setting_order)).sort_values(["_size", "class"])
+    return wide.drop(columns="_size").reset_index(drop=True)
+
+
+FIDELITY_NOTE = (
+    "\nEach share is of clips labelled as their intended class by a judge that never heard them: each split's "
+    "training recordings are cut in two halves, a judge with the baseline's settings (the first seed) trains on "
+    "each, and every pair is drawn within one half and judged by the other half's judge. held-out real: each "
+    "half's real training clips, judged by the other half's judge (what an unseen real clip of the class "
+    "reaches); sources: each pair's first clip as it is; round trip: that clip through the diffusion pipeline's "
+    "mel image and Griffin-Lim only; reconstruction: that clip also inverted and decoded by the diffusion model; "
+    "diffusion: the pair's interpolation; mel average: the pair's mel spectrograms averaged in power (no image, no "
+    "model). A generator that copied its sources would score as the sources do, never above held-out real clips; "
+    "one that makes noise scores near one in the number of classes.\n"
+)
 
 
 def fidelity_markdown(table: pd.DataFrame) -> str:
+    """The fidelity table for reading: a row per setting and class and one with the mean over classes,
+    a column per source in the ladder's order."""
+    sources = [source for source in FIDELITY_SOURCES if source in table.columns]
+    names = {"held_out": "held-out real", "round_trip": "round trip", "mel_average": "mel average"}
     lines = [
-        "| labelled per class | source | class | generated clips | labelled as intended % "
-        "| real test clips labelled right % |",
-        "|---|---|---|---|---|---|",
+        "| labelled per class | class | " + " | ".join(f"{names.get(s, s)} %" for s in sources) + " |",
+        "|---|---|" + "---|" * len(sources),
     ]
-    for r in table.to_dict("records"):
-        lines.append(
-            f"| {r['labelled_per_class']} | {r['source']} | {r['class']} | {r['generated']} "
-            f"| {_pct(r['generated_share'])} | {_pct(r['real_test_share'])} |"
-        )
-    note = (
-        "\nBoth shares come from the split's baseline classifier (the first configured seed), per setting of "
-        "labelled clips. A generator that makes "
-        "class-faithful audio scores near the real clips' share; one that makes noise scores near 10 %. "
-        "round_trip is real training clips sent only through the diffusion pipeline's mel image and Griffin-Lim: "
-        "the most a generator working in that image can keep.\n"
-    )
-    return "\n".join(lines) + "\n" + note
+    for labelled, group in table.groupby("labelled_per_class", sort=False):
+        rows = [*group.to_dict("records"), {"class": "**mean over classes**", **group[sources].mean().to_dict()}]
+        for r in rows:
+            cells = " | ".join(_pct(r[source]) for source in sources)
+            lines.append(f"| {labelled} | {r['class']} | {cells} |")
+    return "\n".join(lines) + "\n" + FIDELITY_NOTE
 
 
 def per_class_table(metrics: list[dict]) -> pd.DataFrame:
@@ -315,8 +313,10 @@ def markdown_table(table: pd.DataFrame) -> str:
         "they share one diffusion model, so the interval covers pair and noise sampling, not diffusion "
         "training), else seeds, which covers the classifier's noise only. An interval that spans zero shows no "
         "detectable gain. Added clips are the generated or averaged clips each run trains on beside the real "
-        "ones. The best-epoch-on-test column picks the epoch on the test clips themselves, as the published "
-        "figures did (their rows have no other figure): it is optimistic and shown only for comparison.\n"
+        "ones (mel_average averages each pair's mel spectrograms in power, dB taken after where the features "
+        "are in dB: an arithmetic mean of the two sounds' power, not of their dB). The best-epoch-on-test "
+        "column picks the epoch on the test clips themselves, as the published figures did (their rows have no "
+        "other figure): it is optimistic and shown only for comparison.\n"
     )
     return "\n".join(lines) + "\n" + note
 

@@ -161,13 +161,31 @@ def _random_test_part(
     return manifest["fsID"].isin(taken).to_numpy()
 
 
+def judge_halves(train: pd.DataFrame, rng: np.random.Generator) -> list[list[str]]:
+    """The training clips in two halves by recording (fsID), each class's recordings (by their
+    majority class) taken in a seeded order and given to the half that holds fewer of its clips so
+    far (of all clips on a tie): a judge trained on one half never heard the other half's recordings."""
+    halves = [[], []]
+    sizes = train.groupby("fsID").size()
+    majority = train.groupby("fsID")["class"].agg(lambda s: s.mode().iloc[0])
+    by_recording = train.groupby("fsID")["id"].apply(sorted)
+    for _, recordings in majority.groupby(majority, sort=True):
+        held = [0, 0]
+        for recording in rng.permutation(np.sort(recordings.index.to_numpy())):
+            half = min((0, 1), key=lambda h: (held[h], len(halves[h]), h))  # ties: the smaller half overall
+            held[half] += sizes[recording]
+            halves[half] += by_recording[recording]
+    return [sorted(half) for half in halves]
+
+
 def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
     """Ids of the train, val and test clips of one split, deterministic for the protocol's seed.
 
     With N clips per class ("-n<N>"), training keeps exactly N per class from at least two recordings,
     nested across N (recordings cut short are listed under "cut_recordings"); validation takes other
     whole recordings of the class until it is about `val_fraction` of training plus validation.
-    Raises LowDataError when a class cannot supply that, unless `short_classes` is keep_all and the
+    "judge_halves" splits the training clips in two by recording (`judge_halves`) for the judges of
+    generated clips. Raises LowDataError when a class cannot supply that, unless `short_classes` is keep_all and the
     class has fewer than N clips: it then keeps all it has but its validation recordings, listed
     under "short_classes". A class whose walk had to hold a recording back for validation is listed
     under "held_back_recordings" (its clips are not nested within a larger N's).
@@ -188,6 +206,7 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
         train = set(train_side["id"]) - val
     else:
         train, val, cuts, short, held = _low_data_parts(train_side, name, per_class, rng, protocol)
+    halves = judge_halves(train_side[train_side["id"].isin(set(train))], np.random.default_rng([protocol["seed"], 1]))
     return {
         "split": name,
         "protocol": protocol["kind"],
@@ -195,6 +214,7 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
         "train": sorted(train),
         "val": sorted(val),
         "test": sorted(manifest.loc[is_test, "id"]),
+        "judge_halves": halves,
         "cut_recordings": cuts,
         **({"short_classes": short} if short else {}),
         **({"held_back_recordings": held} if held else {}),
@@ -207,3 +227,10 @@ def save_split(split: dict, path: str | Path) -> None:
 
 def load_split(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+def halves_of(split: dict) -> list[list[str]]:
+    """The split's two judge halves of its training clips (`judge_halves`)."""
+    if "judge_halves" not in split:
+        raise ValueError(f"split {split['split']} was made before judge halves existed; rerun its split job")
+    return split["judge_halves"]

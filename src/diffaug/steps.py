@@ -16,25 +16,17 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import soundfile as sf
 import torch
-
-import diffaug.classifier
 
 from . import CLASSES
 from .checkpoint import Checkpoint, fingerprint
-from .classifier import (
-    ClassifierSettings,
-    best_epoch_on_test,
-    load_classifier,
-    probabilities,
-    spec_augment,
-    test_metrics,
-    training_device,
-)
-from .confidence import class_scores, most_confident
+from .classifier import ClassifierSettings, fit, load_classifier, probabilities
+from .confidence import class_scores, judged_scores, most_confident
 from .config import with_defaults
 from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
 from .devices import resolve_device, runtime_signature
@@ -43,13 +35,14 @@ from .features import (
     FeatureSpec,
     load_feature_sets,
     pair_averages,
+    require_input_length,
     save_feature_sets,
     select_parts,
 )
 from .files import atomic_output, save_tensors, worker_processes, write_json, write_text
 from .mel_image import MelSpec
 from .predict import describe_model
-from .splits import load_split, make_split, parse_split_name, save_split
+from .splits import halves_of, load_split, make_split, parse_split_name, save_split
 from .synthetic import SyntheticSpec, write_synthetic_dataset
 
 log = logging.getLogger(__name__)
@@ -104,8 +97,8 @@ def features(*, manifest_csv: str, features: dict, output: str, threads: int = 1
 
 
 def features_generated(*, class_dirs: list[str], features: dict, output: str, threads: int = 1) -> None:
-    """Classifier features of the generated clips of one set, listed by each class's pairs.csv and
-    named by their pair."""
+    """Classifier features of the clips that the diffusion model made for one set (interpolated or
+    reconstructed), listed by each class's pairs.csv and named by their pair."""
     extractor = FeatureExtractor(FeatureSpec(**features))
     paths, labels, ids = [], [], []
     for folder in class_dirs:
@@ -113,81 +106,110 @@ def features_generated(*, class_dirs: list[str], features: dict, output: str, th
         paths += [Path(folder) / f for f in written["file"]]
         labels += [CLASSES.index(c) for c in written["class"]]
         ids += [Path(f).stem for f in written["file"]]
+    if paths:
+        require_input_length(sf.info(str(paths[0])).frames, FeatureSpec(**features), paths[0])
     x = extractor.from_files(paths, "features generated", worker_processes(threads))
     save_feature_sets(output, {"train": (x, torch.tensor(labels), ids)})
 
 
 def pairs(*, manifest_csv: str, split_json: str, settings: dict, replicate: int, output: str) -> None:
     """The pairs of one generated set of a split (`settings`: per_class and seed), drawn from its
-    training clips: what interpolation, the mel averages and the round trip all use."""
+    training clips within one judge half each: what every generated source uses."""
     from .pairs import pairs_table, replicate_seed
 
     table = pd.read_csv(manifest_csv)
-    train = table[table["id"].isin(set(load_split(split_json)["train"]))]
-    chosen = pairs_table(train, settings["per_class"], replicate_seed(settings["seed"], replicate))
+    split = load_split(split_json)
+    train = table[table["id"].isin(set(split["train"]))]
+    chosen = pairs_table(train, settings["per_class"], replicate_seed(settings["seed"], replicate), halves_of(split))
     with atomic_output(output) as tmp:
         chosen.to_csv(tmp, index=False)
     log.info("%d pairs of %d training clips (set %d)", len(chosen), len(train), replicate)
 
 
-def features_mel_average(*, real: str, pairs_csv: str, output: str) -> None:
-    """Each pair of the set turned into the plain average of its two clips' classifier mel
-    spectrograms: augmentation without any diffusion model."""
+def features_mel_average(*, real: str, pairs_csv: str, features: dict, output: str) -> None:
+    """Each pair of the set turned into the average, in power, of its two clips' classifier mel
+    spectrograms (made with `features`): augmentation without any diffusion model."""
     x, _, ids = load_feature_sets(real)["all"]
     chosen = pd.read_csv(pairs_csv)
-    averages = pair_averages(x, ids, chosen["source_a"], chosen["source_b"])
+    averages = pair_averages(x, ids, chosen["source_a"], chosen["source_b"], FeatureSpec(**features))
     labels = torch.tensor([CLASSES.index(c) for c in chosen["class"]])
     save_feature_sets(output, {"train": (averages, labels, chosen["pair"].tolist())})
     log.info("%d averaged pairs", len(chosen))
 
 
 def features_round_trip(
-    *, manifest_csv: str, pairs_csv: str, model_dir: str, features: dict, seed: int, replicate: int, output: str
+    *,
+    manifest_csv: str,
+    pairs_csv: str,
+    mel: dict | None = None,
+    model_dir: str | None = None,
+    features: dict,
+    seed: int,
+    replicate: int,
+    output: str,
 ) -> None:
-    """Classifier features of the real clips that the set's pairs draw on (up to as many per class
-    as it has pairs), after only the generating pipeline's mel image and Griffin-Lim, no diffusion:
-    what that round trip alone keeps of each class."""
-    from .diffusion import saved_mel_spec
+    """Classifier features of each pair's first clip after only the generating pipeline's mel image
+    and Griffin-Lim, no diffusion (one clip per pair, named by it; a clip first in several pairs is
+    sent through once): what that round trip alone keeps of each class. The image is `mel_image_of`
+    (`mel`, model_dir)."""
+    from .diffusion import mel_image_of
     from .generate import round_trip_files
-    from .pairs import replicate_seed, round_trip_sources
+    from .pairs import replicate_seed
 
-    spec = saved_mel_spec(model_dir)
+    spec = mel_image_of(mel, model_dir)
     extractor = FeatureExtractor(FeatureSpec(**features))
     generator = torch.Generator().manual_seed(replicate_seed(seed, replicate))
     paths = pd.read_csv(manifest_csv).set_index("id")["path"]
-    xs, ys, names = [], [], []
-    for class_name, sources in round_trip_sources(pd.read_csv(pairs_csv)).items():
+    chosen = pd.read_csv(pairs_csv)
+    xs, labels, names = [], [], []
+    for class_name, pairs in chosen.groupby("class", sort=True):
+        sources = sorted(set(pairs["source_a"]))
         rebuilt = round_trip_files(paths[sources], spec, features["sample_rate"], generator)
-        xs += [extractor.from_audio(clip) for clip in rebuilt]
-        ys += [CLASSES.index(class_name)] * len(sources)
-        names += sources
-    save_feature_sets(output, {"train": (torch.stack(xs), torch.tensor(ys), names)})
-    log.info("%d real clips through the %d x %d mel image and back", len(names), spec.x_res, spec.y_res)
+        require_input_length(rebuilt.shape[-1], FeatureSpec(**features), model_dir or "diffusion.mel")
+        rebuilt_features = {clip: extractor.from_audio(audio) for clip, audio in zip(sources, rebuilt)}
+        xs += [rebuilt_features[clip] for clip in pairs["source_a"]]
+        labels += [CLASSES.index(class_name)] * len(pairs)
+        names += pairs["pair"].tolist()
+    save_feature_sets(output, {"train": (torch.stack(xs), torch.tensor(labels), names)})
+    log.info("%d pairs' first clips through the %d x %d mel image and back", len(names), spec.x_res, spec.y_res)
 
 
-def score_generated(*, features: str, weights: str, classifier: dict, output: str) -> None:
-    """How the split's baseline classifier labels each generated clip: predicted class and the
-    probability it gives the intended class."""
-    x, y, ids = load_feature_sets(features)["train"]
+def score_generated(
+    *, source: str, features: str, pairs_csv: str, judges: list[str], classifier: dict, output: str
+) -> None:
+    """How the judges label the clips of one source of a generated set: its `features` (one clip per
+    pair, named by it), or for source "sources" the pairs' first clips as they are (`features` is
+    then the dataset's real features). Each clip is labelled by the judge trained on the other half
+    of the training recordings than its pair (`judges`: the weights of half 0 and half 1), which heard
+    neither of the pair's clips. One row per clip: its source, intended class, judge, predicted class
+    and the probability given to the intended one."""
     settings = ClassifierSettings.from_config(classifier)
-    model = load_classifier(weights, settings.network, len(CLASSES))
-    proba = probabilities(model, x, settings.network.precision, settings.device)
-    scores = class_scores(proba, y, ids, CLASSES)
+    network, device = settings.network, settings.device
+    models = [load_classifier(weights, network, len(CLASSES)) for weights in judges]
+    judge = [partial(probabilities, model, precision=network.precision, device=device) for model in models]
+    chosen = pd.read_csv(pairs_csv).set_index("pair")
+    if source == "sources":
+        x, _, ids = load_feature_sets(features)["all"]
+        row = {clip: i for i, clip in enumerate(ids)}
+        labels = torch.tensor([CLASSES.index(c) for c in chosen["class"]])
+        x, y, ids = x[torch.tensor([row[c] for c in chosen["source_a"]])], labels, chosen.index.tolist()
+    else:
+        x, y, ids = load_feature_sets(features)["train"]
+    judge_of = (1 - chosen.loc[ids, "half"]).tolist()
+    scores = judged_scores(judge, judge_of, x, y, ids, CLASSES).assign(source=source)
+    scores = scores[["source", "clip", "class", "judge", "predicted", "confidence"]]
     with atomic_output(output) as tmp:
         scores.to_csv(tmp, index=False)
-    log.info(
-        "%.1f %% of %d generated clips labelled as intended",
-        100 * (scores["class"] == scores["predicted"]).mean(),
-        len(scores),
-    )
+    share = 100 * (scores["class"] == scores["predicted"]).mean()
+    log.info("%s: %.1f %% of %d clips labelled as intended", source, share, len(scores))
 
 
 def select_generated(
     *, features: str, scores_csv: str, pairs_csv: str, keep: float, output: str, fates_csv: str
 ) -> None:
-    """Keep, per class, the `keep` fraction of a source's clips (interpolated or mel-averaged, one
-    per pair) that the baseline gives the highest probability of their intended class; `fates_csv`
-    lists every pair with its score and fate."""
+    """Keep, per class, the `keep` fraction of a source's clips (one per pair) that their judge gives
+    the highest probability of their intended class; `fates_csv` lists every pair with its score and
+    fate."""
     x, y, ids = load_feature_sets(features)["train"]
     scores = pd.read_csv(scores_csv)
     if list(scores["clip"]) != list(ids):
@@ -196,7 +218,8 @@ def select_generated(
     index = torch.tensor(scores.index[scores["kept"]].to_numpy())
     save_feature_sets(output, {"train": (x[index], y[index], [ids[i] for i in index.tolist()])})
     chosen = pd.read_csv(pairs_csv)
-    table = chosen.merge(scores[["clip", "predicted", "confidence", "kept"]], left_on="pair", right_on="clip")
+    judged = scores[["clip", "judge", "predicted", "confidence", "kept"]]
+    table = chosen.merge(judged, left_on="pair", right_on="clip")
     with atomic_output(fates_csv) as tmp:
         table.drop(columns="clip").to_csv(tmp, index=False)
     log.info("kept %d of %d clips", int(scores["kept"].sum()), len(scores))
@@ -280,16 +303,43 @@ def interpolate(
     output: str,
 ) -> None:
     """The interpolated clips of one class's pairs in one generated set."""
+    _decode_class(manifest_csv, pairs_csv, model_dir, class_name, generate, replicate, output_rate, output)
+
+
+def reconstruct(
+    *,
+    manifest_csv: str,
+    pairs_csv: str,
+    model_dir: str,
+    class_name: str,
+    generate: dict,
+    replicate: int,
+    output_rate: int,
+    output: str,
+) -> None:
+    """The reconstructions of one class's pairs in one generated set: each pair's first clip
+    inverted and decoded by the same model and settings as interpolation, with nothing mixed in
+    (alpha 0)."""
+    _decode_class(manifest_csv, pairs_csv, model_dir, class_name, generate, replicate, output_rate, output, mix=False)
+
+
+def _decode_class(
+    manifest_csv, pairs_csv, model_dir, class_name, generate, replicate, output_rate, output, mix=True
+) -> None:
+    """generate_class on one class's pairs of a set: each pair's two clips slerped, or (`mix` False)
+    its first clip alone, as a pair of that clip with itself at alpha 0."""
     from .diffusion import is_pretrained, load_pipeline
     from .generate import GenerateSettings, generate_class
     from .pairs import replicate_seed
 
     chosen = pd.read_csv(pairs_csv)
     chosen = chosen[chosen["class"] == class_name]
+    if not mix:
+        chosen = chosen.assign(source_b=chosen["source_a"], fsID_b=chosen["fsID_a"])
     table = pd.read_csv(manifest_csv)
     clips = table[table["id"].isin(set(chosen["source_a"]) | set(chosen["source_b"]))]
     pipeline = load_pipeline(model_dir)
-    settings = GenerateSettings.from_config(generate)
+    settings = GenerateSettings.from_config(generate if mix else {**generate, "alpha": 0.0})
     # A pretrained pipeline learnt from 8-bit images: its inputs get the same rounding.
     quantize = settings.quantize or is_pretrained(model_dir)
     settings = replace(settings, quantize=quantize, seed=replicate_seed(settings.seed, replicate))
@@ -316,89 +366,119 @@ def train_classifier(
     the class names, `features` and network settings that label new files with the weights alone);
     `replicate` is the generated set that the `generated` features come from, if any."""
     settings = ClassifierSettings.from_config(classifier)
-    sets = training_parts(real, load_split(split_json), settings)
+    split = load_split(split_json)
+    sets = training_parts(select_parts(real, split), split, settings)
     x, y, _ = sets["train"]
     n_generated = 0
     for path in generated:
         gx, gy, _ = load_feature_sets(path)["train"]
         x, y, n_generated = torch.cat([x, gx]), torch.cat([y, gy]), n_generated + len(gx)
-    augment = spec_augment(specaugment) if specaugment else None
-    device, precision = training_device(settings.device), settings.network.precision
-    runtime = runtime_signature(device, precision, cpu_bf16=True)
-    key = fingerprint(classifier, runtime, specaugment, seed, x, y, sets["val"][0], sets["test"][0])
-    checkpoint = Checkpoint(Path(weights).with_name("checkpoint.safetensors"), key)
-    # per-band statistics (normalise: per_band) from the real training clips only, so every arm of a
-    # split normalises alike and added clips change what is learnt, not the scale of the inputs
-    model, history, chosen = diffaug.classifier.train_classifier(
-        (x, y),
-        sets["val"][:2],
-        sets["test"][:2],
-        settings,
-        seed,
-        len(CLASSES),
-        augment,
-        checkpoint,
-        norm_inputs=sets["train"][0],
-    )
-    scores = test_metrics(model, *sets["test"][:2], precision, settings.device, CLASSES)
-    save_tensors(weights, model.state_dict())
+    run = fit(sets, (x, y), classifier, seed, CLASSES, Path(weights).with_name("checkpoint.safetensors"), specaugment)
+    save_tensors(weights, run.model.state_dict())
     write_json(description, describe_model(settings.network, features, CLASSES))
+    record = run.record(sets["test"], CLASSES)
     write_json(
         metrics,
         {
             "split": split_name,
             "train_per_class": parse_split_name(split_name)[1],
             "arm": arm,
-            "seed": seed,
-            "model": settings.network.model,
-            **scores,
-            "classes": list(CLASSES),
-            "chosen_epoch": chosen,
-            "epoch_choice": settings.epoch_choice,
-            "val_accuracy": history[chosen - 1]["val_accuracy"],
-            "published_protocol": best_epoch_on_test(history),
+            **record,
             "train_clips": {"real": len(sets["train"][2]), "generated": n_generated},
             "generated_set": replicate if generated else None,
-            "runtime": runtime,
-            "history": history,
         },
     )
     log.info(
-        "%s %s seed %d: test accuracy %.3f at epoch %d (chosen on validation)",
+        "%s %s seed %d: test accuracy %.3f at epoch %d (%s)",
         split_name,
         arm,
         seed,
-        scores["test_accuracy"],
-        chosen,
+        record["test_accuracy"],
+        run.chosen,
+        settings.epoch_choice,
     )
-    checkpoint.remove()
+    run.checkpoint.remove()
 
 
-def training_parts(real: str, split: dict, settings: ClassifierSettings) -> dict:
-    """The split's train, val and test parts of the dataset's features, as a classifier of these
-    settings uses them: with `train_on_validation`, the validation clips train too and val is empty.
-    Refuses a split without validation clips where the epoch is chosen on them."""
-    sets = select_parts(real, split)
+def train_judge(
+    *,
+    real: str,
+    split_json: str,
+    half: int,
+    classifier: dict,
+    seed: int,
+    weights: str,
+    metrics: str,
+    held_out_csv: str,
+) -> None:
+    """A judge of generated clips: a classifier of the baseline's settings trained on one of the
+    split's two halves of training recordings (its `judge_halves`), its epoch chosen as the
+    baseline's. `held_out_csv` holds how it labels the other half's real training clips, which it
+    never heard: the share that an unseen real clip of each class reaches."""
+    settings = ClassifierSettings.from_config(classifier)
+    split = load_split(split_json)
+    halves = halves_of(split)
+    judged = {**split, "train": halves[half], "held_out": halves[1 - half]}
+    parts = select_parts(real, judged, ("train", "val", "test", "held_out"))
+    sets = training_parts(parts, split, settings)
+    run = fit(sets, sets["train"][:2], classifier, seed, CLASSES, Path(weights).with_name("checkpoint.safetensors"))
+    x, y, ids = parts["held_out"]
+    proba = probabilities(run.model, x, settings.network.precision, settings.device)
+    held_out = class_scores(proba, y, ids, CLASSES).assign(judge=half)
+    with atomic_output(held_out_csv) as tmp:
+        held_out.to_csv(tmp, index=False)
+    save_tensors(weights, run.model.state_dict())
+    share = float((held_out["class"] == held_out["predicted"]).mean())
+    write_json(
+        metrics,
+        {
+            "split": split["split"],
+            "half": half,
+            **run.record(sets["test"], CLASSES),
+            "train_clips": len(sets["train"][2]),
+            "held_out_accuracy": share,
+        },
+    )
+    log.info("judge %s half %d: %.1f %% of %d held-out real clips right", split["split"], half, 100 * share, len(ids))
+    run.checkpoint.remove()
+
+
+def training_parts(parts: dict, split: dict, settings: ClassifierSettings) -> dict:
+    """The train, val and test `parts` (select_parts of the split) as a classifier of these settings
+    uses them: with `train_on_validation`, the validation clips train too and val is empty. Refuses a
+    split without validation clips where the epoch is chosen on them."""
+    sets = dict(parts)
     if settings.train_on_validation:
         joined = [torch.cat([sets["train"][0], sets["val"][0]]), torch.cat([sets["train"][1], sets["val"][1]])]
         sets["train"] = (*joined, sets["train"][2] + sets["val"][2])
         sets["val"] = (sets["val"][0][:0], sets["val"][1][:0], [])
     elif settings.epoch_choice == "validation" and not sets["val"][2]:
         raise ValueError(
-            f"{real}: split {split['split']} has no validation clips, so no epoch can be chosen; raise "
+            f"split {split['split']} has no validation clips, so no epoch can be chosen; raise "
             "protocol.val_fraction or set classifier.epoch_choice: last"
         )
     return sets
 
 
+def _by_split(paths: list[str]) -> dict[str, pd.DataFrame]:
+    """Tables under results/<stage>/{split}/<set or half>/<name>.csv, concatenated per split."""
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for path in map(Path, paths):
+        frames.setdefault(path.parent.parent.name, []).append(pd.read_csv(path))
+    return {split: pd.concat(found, ignore_index=True) for split, found in frames.items()}
+
+
 def _generation_records(records: list[str]) -> dict[str, list[dict]]:
-    """training.json of each trained diffusion model and generation.json of each generated class."""
-    found = {"train_diffusion": [], "interpolate": []}
+    """training.json of each trained diffusion model and generation.json of each generated or
+    reconstructed class (results/reconstructed/...)."""
+    found = {"train_diffusion": [], "interpolate": [], "reconstruct": []}
     for folder in map(Path, records):
-        for stage, name in (("train_diffusion", "training.json"), ("interpolate", "generation.json")):
-            if (folder / name).is_file():
-                found[stage].append(json.loads((folder / name).read_text()))
-    return found
+        if (folder / "training.json").is_file():
+            found["train_diffusion"].append(json.loads((folder / "training.json").read_text()))
+        if (folder / "generation.json").is_file():
+            stage = "reconstruct" if "reconstructed" in folder.parts else "interpolate"
+            found[stage].append(json.loads((folder / "generation.json").read_text()))
+    return {stage: records for stage, records in found.items() if records or stage != "reconstruct"}
 
 
 def _diffusion_losses(records: list[str]) -> dict[str, list[float]]:
@@ -418,18 +498,20 @@ def report(
     *,
     metrics: list[str],
     scores: list[str],
+    judges: list[str],
+    held_out: list[str],
     records: list[str],
     rejected_csv: str,
     protocol: dict,
     dataset: str,
     replicates: int,
-    baseline_seed: int,
     outputs: dict,
 ) -> None:
     """The accuracy, per-class, class-fidelity and runtime tables and the accuracy plots.
 
-    `scores` are results/scores/{split}/rep{r}/{source}.csv files, made with the baseline run of
-    `baseline_seed`; `records` are the trained diffusion models and generated class folders;
+    `scores` are results/scores/{split}/rep{r}/{source}.csv files (score_generated), `judges` and
+    `held_out` the judges' metrics.json and held_out.csv (results/judges/{split}/half{h}/);
+    `records` are the trained diffusion models and generated class folders;
     `outputs` maps table, pivot, markdown, per_class, fidelity, runtimes, plot, labelled_plot,
     confusion, classifier_training and, where diffusion models are trained, diffusion_training to
     their paths.
@@ -460,15 +542,9 @@ def report(
     table = accuracy_table(runs, protocol_label(with_defaults("protocol", protocol)), dataset)
     skipped = len(pd.read_csv(rejected_csv))
     table.loc[~table["arm"].str.startswith("published"), "skipped_clips"] = skipped
-    by_source: dict[tuple[str, str], list[pd.DataFrame]] = {}
-    for path in map(Path, scores):  # .../{split}/rep{r}/{source}.csv
-        by_source.setdefault((path.parent.parent.name, path.stem), []).append(pd.read_csv(path))
-    fidelity = fidelity_table(
-        {key: pd.concat(frames) for key, frames in by_source.items()},
-        [m for m in loaded if m["arm"] == "baseline"],
-        baseline_seed,
-    )
-    runtimes = runtime_table(loaded, _generation_records(records))
+    fidelity = fidelity_table(_by_split(scores), _by_split(held_out))
+    judged = [json.loads(Path(p).read_text()) for p in judges]
+    runtimes = runtime_table(loaded, {**_generation_records(records), "train_judge": judged})
     pivot = gain_pivot(table)
     frames = {
         "table": table,
@@ -511,17 +587,21 @@ def listen(
     manifest_csv: str,
     pairs_csv: str,
     class_dirs: list[str],
+    reconstructed_dirs: list[str] = (),
     mel_average: str | None,
-    model_dir: str | None,
+    mel: dict | None = None,
+    model_dir: str | None = None,
     features: dict,
     seed: int,
     output: str,
 ) -> None:
     """A page to hear one generated set (`pairs_csv`: results/pairs/{split}/rep{r}.csv): per class, its
-    first pairs' real clips, each through the round trip (given the diffusion model `model_dir`), the
-    interpolated clip (given `class_dirs`) and the mel average (given the `mel_average` features)."""
+    first pairs' real clips, each through the round trip (given the diffusion pipeline's mel image:
+    `mel` or `model_dir`, as mel_image_of takes them), the first clip's reconstruction (given
+    `reconstructed_dirs`), the interpolated clip (given `class_dirs`) and the mel average (given the
+    `mel_average` features)."""
     from .audio import load_mono
-    from .diffusion import saved_mel_spec
+    from .diffusion import mel_image_of
     from .generate import round_trip_files
     from .listen import PAIRS_PER_CLASS, clip, explanations, page
 
@@ -529,15 +609,11 @@ def listen(
     rate = spec.sample_rate
     chosen = pd.read_csv(pairs_csv).groupby("class", sort=True).head(PAIRS_PER_CLASS).to_dict("records")
     paths = pd.read_csv(manifest_csv).set_index("id")["path"]
-    mel = saved_mel_spec(model_dir) if model_dir else None
+    mel = mel_image_of(mel, model_dir) if mel or model_dir else None
     # real clips as far as the generating pipeline reads them (one mel slice), else as the classifier does
     length = round(mel.slice_samples * rate / mel.sample_rate) if mel else spec.num_samples
-    folders = {Path(folder).name: Path(folder) for folder in class_dirs}
-    wavs = {pair["pair"]: folders[pair["class"]] / f"{pair['pair']}.wav" for pair in chosen if folders}
-    if missing := [wav for wav in wavs.values() if not wav.is_file()]:
-        raise FileNotFoundError(
-            f"{missing[0]}: the interpolated clip of pair {missing[0].stem} is missing; rerun interpolate"
-        )
+    wavs = _pair_wavs(chosen, class_dirs, "interpolate")
+    reconstructed = _pair_wavs(chosen, reconstructed_dirs, "reconstruct")
     generator = torch.Generator().manual_seed(seed)
     sources = list(dict.fromkeys(pair[f"source_{side}"] for pair in chosen for side in "ab"))
     real = {clip_id: load_mono(paths[clip_id], rate)[:length] for clip_id in sources}
@@ -564,6 +640,9 @@ def listen(
             clips.append(clip(f"{side}: real", real[clip_id], rate))
             if rebuilt:
                 clips.append(clip(f"{side}: round trip", rebuilt[clip_id], rate))
+            if reconstructed and side == "A":
+                wav = reconstructed[pair["pair"]]
+                clips.append(clip("A: reconstruction", load_mono(wav, rate), rate, wav.read_bytes()))
         if wavs:
             wav = wavs[pair["pair"]]
             clips.append(clip("diffusion: A to B", load_mono(wav, rate), rate, wav.read_bytes()))
@@ -575,11 +654,20 @@ def listen(
         )
         classes.setdefault(pair["class"], []).append((heading, clips))
     split, replicate = Path(pairs_csv).parent.name, Path(pairs_csv).stem.removeprefix("rep")
-    notes = explanations(split, replicate, length / rate, mel, spec, bool(wavs), bool(averaged))
+    notes = explanations(split, replicate, length / rate, mel, spec, bool(wavs), bool(averaged), bool(reconstructed))
     text = page(f"Listen: split {split}, generated set {replicate}", notes, classes)
     write_text(output, text)
     players = sum(len(clips) for rows in classes.values() for _, clips in rows)
     log.info("%d clips of %d classes on the page (%.1f MB)", players, len(classes), len(text.encode()) / 1e6)
+
+
+def _pair_wavs(chosen: list[dict], class_dirs: list[str], rule: str) -> dict[str, Path]:
+    """{pair: its WAV} in the class folders that `rule` wrote (none without folders)."""
+    folders = {Path(folder).name: Path(folder) for folder in class_dirs}
+    wavs = {pair["pair"]: folders[pair["class"]] / f"{pair['pair']}.wav" for pair in chosen if folders}
+    if missing := [wav for wav in wavs.values() if not wav.is_file()]:
+        raise FileNotFoundError(f"{missing[0]}: the clip of pair {missing[0].stem} is missing; rerun {rule}")
+    return wavs
 
 
 def example_images(manifest_csv: str, split_json: str, class_dirs: list[str], spec: MelSpec) -> tuple[dict, dict]:

@@ -1,3 +1,28 @@
+rule train_judge:
+    input:
+        real=rules.features.output.features,
+        split=rules.split.output.split,
+    output:
+        weights=f"{R}/judges/{{split}}/half{{half}}/model.safetensors",
+        metrics=f"{R}/judges/{{split}}/half{{half}}/metrics.json",
+        held_out=f"{R}/judges/{{split}}/half{{half}}/held_out.csv",
+    log:
+        log_for("train_judge", "{split}/half{half}"),
+    benchmark:
+        benchmark_for("train_judge", "{split}/half{half}")
+    conda:
+        "../../envs/diffaug.yaml"
+    threads: THREADS["train_classifier"]
+    resources:
+        **resources_for("train_judge", mem_mb=4000, runtime=240),
+        gpu=gpus("classifier"),
+    params:
+        classifier=CLASSIFIER,
+        seed=FIRST_SEED,
+    script:
+        "../../scripts/train_judge.py"
+
+
 rule train_classifier:
     input:
         real=rules.features.output.features,

@@ -5,7 +5,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from diffaug import CLASSES
-from diffaug.arms import ARMS
+from diffaug.arms import ARMS, IMAGE_SOURCES, MODEL_SOURCES
 from diffaug.config import (
     ConfigError,
     check_config,
@@ -102,6 +102,11 @@ def gpus(section):
 THREADS = config["threads"]
 FIRST_SEED = config["seeds"][0]
 SOURCES = sorted({ARMS[v].generated for v in config["arms"]} - {None})
+# What the judges score: every source the arms add, and with any source from the diffusion pipeline's
+# image the round trip too, to tell the image's losses from the model's.
+SCORED = sorted(set(SOURCES) | ({"round_trip"} if set(SOURCES) & set(IMAGE_SOURCES) else set()))
+# Where the clips that the diffusion model decodes are written, per source.
+DECODED = {"diffusion": "generated", "reconstruction": "reconstructed"}
 # What each step reads of the generate section, so that e.g. `keep` does not rerun generation.
 GENERATION = {k: v for k, v in WRITTEN["generate"].items() if k not in ("filter", "keep", "replicates")}
 PAIRS = {"per_class": config["generate"]["per_class"], "seed": config["generate"]["seed"]}
@@ -122,9 +127,10 @@ wildcard_constraints:
     split=r"(random|fold\d+)(-n\d+)?",
     class_name="|".join(CLASSES),
     arm="|".join(config["arms"]),
-    source="diffusion|mel_average|round_trip",
+    source="diffusion|mel_average|round_trip|reconstruction",
     seed=r"\d+",
     replicate=r"\d+",
+    half="0|1",
 
 
 def resources_for(rule, **defaults):
@@ -153,6 +159,17 @@ def diffusion_model(wildcards):
     return f"{R}/diffusion/{wildcards.split}/model"
 
 
+IMPORTS = bool(config["diffusion"]["pretrained"] or config["diffusion"]["init_from"])
+# The mel image of the diffusion pipelines: the imported one's (fine-tuning keeps it), or diffusion.mel.
+MEL = None if IMPORTS else WRITTEN["diffusion"]["mel"]
+
+
+def mel_image(wildcards=None):
+    """{"model": the imported pipeline} whose mel image settings the round trip uses, where one is
+    imported; trained from scratch, the image is diffusion.mel (MEL), and no model is needed."""
+    return {"model": f"{R}/diffusion/pretrained/model"} if IMPORTS else {}
+
+
 def fine_tuning_start(wildcards):
     """The imported pipeline that train_diffusion fine-tunes (diffusion.init_from), if any."""
     return f"{R}/diffusion/pretrained/model" if config["diffusion"]["init_from"] else []
@@ -179,30 +196,51 @@ def specaugment(wildcards):
     return config["specaugment"] if ARMS[wildcards.arm].specaugment else None
 
 
-def baseline_weights(wildcards):
-    return f"{R}/models/{wildcards.split}/baseline/seed{FIRST_SEED}/model.safetensors"
+def judge_files(name, split):
+    """The file `name` of both judges of a split (trained on either half of its training recordings)."""
+    return expand(f"{R}/judges/{split}/half{{half}}/{name}", half=(0, 1))
+
+
+def judges(wildcards):
+    """The weights of both judges of the split whose generated set is scored."""
+    return judge_files("model.safetensors", wildcards.split)
+
+
+def decoded_classes(wildcards):
+    """The class folders of clips that the diffusion model decoded for one source of a generated set."""
+    folder = DECODED[wildcards.source]
+    return expand(f"{R}/{folder}/{wildcards.split}/rep{wildcards.replicate}/{{class_name}}", class_name=CLASSES)
+
+
+def scored_features(wildcards):
+    """The features that score_generated labels: a source's clips of one generated set, all of them,
+    or for "sources" the dataset's real clips (of which it takes the pairs' first clips)."""
+    if wildcards.source == "sources":
+        return rules.features.output.features
+    return f"{R}/features/{wildcards.split}/rep{wildcards.replicate}/{wildcards.source}.safetensors"
 
 
 def all_scores():
-    """Scores of every generating source in every generated set; with diffusion, also of the real
-    clips through its mel image and back (round_trip), to tell the image's losses from the model's."""
-    sources = SOURCES + ["round_trip"] * ("diffusion" in SOURCES)
-    return expand(
-        f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}.csv",
-        split=SPLITS,
-        replicate=range(REPLICATES),
-        source=sources,
-    )
+    """The judges' scores of every scored source and of the pairs' first clips as they are, in
+    every generated set, where arms add generated clips."""
+    scores = f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}.csv"
+    return expand(scores, split=SPLITS, replicate=range(REPLICATES), source=[*SCORED, "sources"]) if SOURCES else []
+
+
+def all_judge_files(name):
+    return [path for split in SPLITS for path in judge_files(name, split)] if SOURCES else []
 
 
 def all_generation_records():
     """What records the device that diffusion training and generation ran on: trained models and
-    generated class folders."""
-    if "diffusion" not in SOURCES:
+    the class folders of every source that the diffusion model decodes."""
+    decoded = [DECODED[source] for source in SOURCES if source in MODEL_SOURCES]
+    if not decoded:
         return []
     models = [] if config["diffusion"]["pretrained"] else expand(f"{R}/diffusion/{{split}}/model", split=SPLITS)
     classes = expand(
-        f"{R}/generated/{{split}}/rep{{replicate}}/{{class_name}}",
+        f"{R}/{{folder}}/{{split}}/rep{{replicate}}/{{class_name}}",
+        folder=decoded,
         split=SPLITS,
         replicate=range(REPLICATES),
         class_name=CLASSES,
@@ -210,13 +248,14 @@ def all_generation_records():
     return models + classes
 
 
+def trains_diffusion():
+    """Whether the run trains diffusion models: some arm's clips come from one, none is pretrained."""
+    return bool(set(SOURCES) & set(MODEL_SOURCES)) and not config["diffusion"]["pretrained"]
+
+
 def diffusion_training_plots():
     """The report's plot of diffusion training loss, where the run trains diffusion models."""
-    return (
-        [f"{R}/plots/diffusion_training.png"]
-        if "diffusion" in SOURCES and not config["diffusion"]["pretrained"]
-        else []
-    )
+    return [f"{R}/plots/diffusion_training.png"] if trains_diffusion() else []
 
 
 def all_metrics():
@@ -232,9 +271,11 @@ def listen_inputs(wildcards):
     """What the listening page plays: the first split's first generated set, from each generating source."""
     split = SPLITS[0]
     inputs = {"manifest": rules.manifest.output.manifest, "pairs": f"{R}/pairs/{split}/rep0.csv"}
-    if "diffusion" in SOURCES:
-        inputs["classes"] = expand(f"{R}/generated/{split}/rep0/{{class_name}}", class_name=CLASSES)
-        inputs["model"] = diffusion_model(SimpleNamespace(split=split))
+    if set(SOURCES) & set(IMAGE_SOURCES):
+        inputs |= mel_image()
+    for source, name in (("diffusion", "classes"), ("reconstruction", "reconstructed")):
+        if source in SOURCES:
+            inputs[name] = decoded_classes(SimpleNamespace(split=split, replicate=0, source=source))
     if "mel_average" in SOURCES:
         inputs["mel_average"] = f"{R}/features/{split}/rep0/mel_average.safetensors"
     return inputs

@@ -20,13 +20,15 @@ rule features:
 
 rule features_generated:
     input:
-        classes=expand(f"{R}/generated/{{{{split}}}}/rep{{{{replicate}}}}/{{class_name}}", class_name=CLASSES),
+        classes=decoded_classes,
     output:
-        features=f"{R}/features/{{split}}/rep{{replicate}}/diffusion.safetensors",
+        features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}.safetensors",
     log:
-        log_for("features_generated", "{split}/rep{replicate}"),
+        log_for("features_generated", "{split}/rep{replicate}/{source}"),
     benchmark:
-        benchmark_for("features_generated", "{split}/rep{replicate}")
+        benchmark_for("features_generated", "{split}/rep{replicate}/{source}")
+    wildcard_constraints:
+        source="|".join(DECODED),
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS["features"]
@@ -53,15 +55,17 @@ rule features_mel_average:
     threads: 1
     resources:
         **resources_for("features_mel_average", mem_mb=4000, runtime=30),
+    params:
+        features=FEATURES,
     script:
         "../../scripts/features_mel_average.py"
 
 
 rule features_round_trip:
     input:
+        unpack(mel_image),
         manifest=rules.manifest.output.manifest,
         pairs=rules.pairs.output.pairs,
-        model=diffusion_model,
     output:
         features=f"{R}/features/{{split}}/rep{{replicate}}/round_trip.safetensors",
     log:
@@ -76,5 +80,6 @@ rule features_round_trip:
     params:
         features=FEATURES,
         seed=config["generate"]["seed"],
+        mel=MEL,
     script:
         "../../scripts/features_round_trip.py"

@@ -22,16 +22,43 @@ rule interpolate:
         "../../scripts/interpolate.py"
 
 
+rule reconstruct:
+    input:
+        manifest=rules.manifest.output.manifest,
+        pairs=rules.pairs.output.pairs,
+        model=diffusion_model,
+    output:
+        clips=directory(f"{R}/reconstructed/{{split}}/rep{{replicate}}/{{class_name}}"),
+    log:
+        log_for("reconstruct", "{split}/rep{replicate}/{class_name}"),
+    benchmark:
+        benchmark_for("reconstruct", "{split}/rep{replicate}/{class_name}")
+    conda:
+        "../../envs/diffaug.yaml"
+    threads: THREADS["interpolate"]
+    resources:
+        **resources_for("reconstruct", mem_mb=8000, runtime=240),
+        gpu=gpus("generate"),
+    params:
+        generate={k: v for k, v in GENERATION.items() if k != "alpha"},
+        output_rate=config["features"]["sample_rate"],
+    script:
+        "../../scripts/reconstruct.py"
+
+
 rule score_generated:
     input:
-        features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}.safetensors",
-        weights=baseline_weights,
+        features=scored_features,
+        pairs=rules.pairs.output.pairs,
+        judges=judges,
     output:
         scores=f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}.csv",
     log:
         log_for("score_generated", "{split}/rep{replicate}/{source}"),
     benchmark:
         benchmark_for("score_generated", "{split}/rep{replicate}/{source}")
+    wildcard_constraints:
+        source="sources|diffusion|mel_average|round_trip|reconstruction",
     conda:
         "../../envs/diffaug.yaml"
     threads: 1
@@ -47,7 +74,7 @@ rule score_generated:
 rule select_generated:
     input:
         features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}.safetensors",
-        scores=f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}.csv",
+        scores=rules.score_generated.output.scores,
         pairs=rules.pairs.output.pairs,
     output:
         features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}_kept.safetensors",
@@ -56,8 +83,6 @@ rule select_generated:
         log_for("select_generated", "{split}/rep{replicate}/{source}"),
     benchmark:
         benchmark_for("select_generated", "{split}/rep{replicate}/{source}")
-    wildcard_constraints:
-        source="diffusion|mel_average",
     conda:
         "../../envs/diffaug.yaml"
     threads: 1

@@ -9,6 +9,8 @@ rule report:
     input:
         metrics=all_metrics(),
         scores=all_scores(),
+        judges=all_judge_files("metrics.json"),
+        held_out=all_judge_files("held_out.csv"),
         records=all_generation_records(),
         rejected=rules.manifest.output.rejected,
     output:
@@ -43,7 +45,6 @@ rule report:
         protocol=WRITTEN["protocol"],
         dataset=SOURCE,
         replicates=REPLICATES,
-        baseline_seed=FIRST_SEED,
     script:
         "../../scripts/report.py"
 
@@ -92,5 +93,6 @@ rule listen:
     params:
         features=FEATURES,
         seed=config["generate"]["seed"],
+        mel=MEL if set(SOURCES) & set(IMAGE_SOURCES) else None,
     script:
         "../../scripts/listen.py"

@@ -1,0 +1,14 @@
+from diffaug import steps
+from diffaug.runner import run_step
+
+with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, "gpu", 0)):
+    steps.reconstruct(
+        manifest_csv=snakemake.input.manifest,
+        pairs_csv=snakemake.input.pairs,
+        model_dir=snakemake.input.model,
+        class_name=snakemake.wildcards.class_name,
+        generate=snakemake.params.generate,
+        replicate=int(snakemake.wildcards.replicate),
+        output_rate=snakemake.params.output_rate,
+        output=snakemake.output.clips,
+    )
