@@ -42,6 +42,14 @@ class SoundCNN(nn.Module):
         return self.head(self.features(x))
 
 
+def sb_cnn_head(hidden: nn.Module, n_classes: int, dropout: float) -> nn.Sequential:
+    """SB-CNN's dense layers: dropout, the `hidden` dense layer, ReLU, dropout, the output layer (the
+    paper puts dropout on the inputs of its last two layers)."""
+    return nn.Sequential(
+        nn.Dropout(dropout), hidden, nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden.out_features, n_classes)
+    )
+
+
 class SBCNN(nn.Module):
     """SB-CNN (Salamon & Bello 2017) for (batch, 1, mels, frames) log-mel input, with batch norm.
 
@@ -67,13 +75,7 @@ class SBCNN(nn.Module):
                 layers.append(nn.MaxPool2d((2, 4), ceil_mode=True))
             channels = width
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(channels, hidden),
-            nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, n_classes),
-        )
+        self.head = sb_cnn_head(nn.Linear(channels, hidden), n_classes, dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -110,9 +112,7 @@ class SBCNN2017(nn.Module):
             layers.append(nn.ReLU())
             channels = width
         self.features = nn.Sequential(*layers, nn.Flatten())
-        self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.LazyLinear(hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes)
-        )
+        self.head = sb_cnn_head(nn.LazyLinear(hidden), n_classes, dropout)
         self.patch_frames, self.patch_hop, self.patches_per_pass = patch_frames, patch_hop, patches_per_pass
 
     def _patches(self, x: torch.Tensor) -> torch.Tensor:
