@@ -174,6 +174,15 @@ def test_pivot_has_a_row_per_setting_and_a_gain_with_its_interval_per_arm():
     assert f"| all | 900 | 55.0 | 6.5 ({low_all:.1f} to " in text and "| 50 | 900 | 35.0 | 16.5 (" in text
 
 
+def test_a_pivot_of_the_baseline_alone_has_no_empty_arm_column():
+    runs = _runs()
+    text = pivot_markdown(gain_pivot(accuracy_table(runs[runs["arm"] == "baseline"], "kfold", "synthetic")))
+    assert (
+        "| labelled per class | real training clips | baseline accuracy % |\n|---|---|---|\n| all | 900 | 55.0 |\n"
+        in text
+    )
+
+
 def test_runs_frame_reads_the_low_data_setting():
     metrics = {
         "split": "fold1-n50",

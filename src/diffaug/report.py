@@ -188,7 +188,7 @@ def pivot_markdown(pivot: pd.DataFrame, baseline: str = "baseline") -> str:
     """The pivot for reading: rows N, a column per arm, cells the gain in points and its interval."""
     arms = [c.removesuffix("_gain") for c in pivot.columns if c.endswith("_gain")]
     lines = [
-        f"| labelled per class | real training clips | {baseline} accuracy % | " + " | ".join(arms) + " |",
+        f"| labelled per class | real training clips | {baseline} accuracy % |" + "".join(f" {arm} |" for arm in arms),
         "|---|---|---|" + "---|" * len(arms),
     ]
     for r in pivot.to_dict("records"):
@@ -198,7 +198,8 @@ def pivot_markdown(pivot: pd.DataFrame, baseline: str = "baseline") -> str:
             cells.append(f"{gain} ({low} to {_pct(r[f'{arm}_ci95_high'])})" if gain and low else gain)
         real = "" if pd.isna(r["real_clips"]) else f"{r['real_clips']:.0f}"
         lines.append(
-            f"| {r['labelled_per_class']} | {real} | {_pct(r[f'{baseline}_accuracy'])} | " + " | ".join(cells) + " |"
+            f"| {r['labelled_per_class']} | {real} | {_pct(r[f'{baseline}_accuracy'])} |"
+            + "".join(f" {cell} |" for cell in cells)
         )
     note = (
         "\nEach cell is an arm's mean paired gain over the baseline, in points, with its 95 % interval "
