@@ -106,22 +106,22 @@ def test_a_low_data_setting_that_a_class_cannot_supply_is_a_config_problem():
     from diffaug.config import plan_problems
     from diffaug.synthetic import SyntheticSpec, synthesize_metadata
 
-    config = _config(protocol__test_folds=[1], protocol__train_per_class=[3, 5, 7, None], arms=["baseline"])
-    metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
-    # 3 recordings of 2 clips per class outside fold 1: 3 clips leave one for validation, 5 do not, and 7
-    # are more than the class has (what short_classes: keep_all is for)
+    config = _config(protocol__test_folds=[1], protocol__train_per_class=[3, 9, 11, None], arms=["baseline"])
+    metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=6, clips_per_recording=2))
+    # 5 recordings of 2 clips per class outside fold 1, each giving at most a quarter of N: 3 clips leave
+    # two recordings for validation, 9 none, and 11 are more than the class has (what keep_all is for)
     problems = plan_problems(config, metadata)
-    start = "protocol.train_per_class: split fold1-n{n}: class air_conditioner cannot supply {n} training clips from "
-    numbers = "its 6 clips outside the test part come from 3 recording(s) of 2, 2, 2 clips"
+    start = "protocol.train_per_class: split fold1-n{n}: class air_conditioner cannot supply {n} training clips, "
+    numbers = "its 10 clips outside the test part come from 5 recording(s) of 2, 2, 2, 2, 2 clips"
+    middle = "at most a quarter of them from one recording, plus one more recording for validation"
     assert problems == [
-        start.format(n=5) + f"at least two recordings plus one more recording for validation: {numbers}; lower "
-        "train_per_class",
-        start.format(n=7) + f"at least two recordings plus one more recording for validation: {numbers}; lower "
+        start.format(n=9) + f"{middle}: {numbers}; lower train_per_class",
+        start.format(n=11) + f"{middle}: {numbers}; lower "
         "train_per_class, or set protocol.short_classes: keep_all to train such a class on all it has",
     ]
     config["protocol"]["short_classes"] = "keep_all"
     assert [p.split(": class")[0] for p in plan_problems(config, metadata)] == [
-        "protocol.train_per_class: split fold1-n5"
+        "protocol.train_per_class: split fold1-n9"
     ]
     assert "keep_all" not in plan_problems(config, metadata)[0]  # already set: no advice to set it
 

@@ -43,10 +43,12 @@ class LowDataError(ValueError):
 
 def _labelled_recordings(sizes: pd.Series, per_class: int) -> dict | None:
     """{recording: clips it gives}, walking `sizes` (clips per recording, in the class's seeded
-    order) until `per_class` clips: each recording gives at most half of them (rounded up), so at
-    least two recordings do; None if the class has fewer. The walk does not depend on N beyond where
-    it stops, so the clips of a smaller N are always among those of a larger one (nested settings)."""
-    cap, left, given = math.ceil(per_class / 2), per_class, {}
+    order) until `per_class` clips: each recording gives at most a quarter of them (rounded up), so
+    that each judge's half can pair clips of two recordings; None if the class has fewer. The walk
+    does not depend on N beyond where it stops, so the clips of a smaller N lie among those of a
+    larger one (nested settings) whenever the cap's share of N does not grow from the smaller N to
+    the larger: multiples of 4, and 50, 100, 200, 500."""
+    cap, left, given = math.ceil(per_class / 4), per_class, {}
     for recording, size in sizes.items():
         if left == 0:
             break
@@ -104,8 +106,8 @@ def _low_data_class(
     elif short and len(order) < 3:
         advice += " (short_classes: keep_all needs three recordings: two to train on, one for validation)"
     raise LowDataError(
-        f"split {name}: class {class_name} cannot supply {per_class} training clips from at least two "
-        f"recordings plus one more recording for validation: its {len(clips)} clips outside the test "
+        f"split {name}: class {class_name} cannot supply {per_class} training clips, at most a quarter of them "
+        f"from one recording, plus one more recording for validation: its {len(clips)} clips outside the test "
         f"part come from {len(order)} recording(s) of {listed} clips; {advice}"
     )
 
@@ -181,7 +183,7 @@ def judge_halves(train: pd.DataFrame, rng: np.random.Generator) -> list[list[str
 def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
     """Ids of the train, val and test clips of one split, deterministic for the protocol's seed.
 
-    With N clips per class ("-n<N>"), training keeps exactly N per class from at least two recordings,
+    With N clips per class ("-n<N>"), training keeps exactly N per class, at most a quarter from one recording,
     nested across N (recordings cut short are listed under "cut_recordings"); validation takes other
     whole recordings of the class until it is about `val_fraction` of training plus validation.
     "judge_halves" splits the training clips in two by recording (`judge_halves`) for the judges of
