@@ -101,6 +101,13 @@ def _consistency_problems(config: dict) -> list[str]:
                 f"classifier.sb_cnn_2017.patch_frames: a patch of {patch} frames is longer than the {frames} frames "
                 "of a classifier input (features.num_samples / hop_length); lengthen the input or shorten the patch"
             )
+    sets = config["generate"]["replicates"]
+    if any(ARMS[arm].generated for arm in config["arms"]) and len(config["seeds"]) % sets:
+        problems.append(
+            f"generate.replicates: {sets} generated sets for {len(config['seeds'])} seeds: the k-th seed trains on "
+            "set k mod replicates, so the sets would hold unequal numbers of seeds (and an interval over sets fewer "
+            "degrees of freedom than it seems); use a number of seeds that is a multiple of it"
+        )
     through_image = any(ARMS[arm].generated in IMAGE_SOURCES for arm in config["arms"])
     trains_its_own = not (config["diffusion"]["pretrained"] or config["diffusion"]["init_from"])
     if through_image and trains_its_own:
@@ -248,13 +255,7 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
             return problems
     clips = metadata.rename(columns={"slice_file_name": "id"})
     generating = any(ARMS[a].generated for a in config["arms"])
-    per_class, sets = config["generate"]["per_class"], config["generate"]["replicates"]
-    if generating and len(config["seeds"]) % sets:
-        problems.append(
-            f"generate.replicates: {sets} generated sets for {len(config['seeds'])} seeds: the k-th seed trains on "
-            "set k mod replicates, so the sets would hold unequal numbers of seeds (and an interval over sets fewer "
-            "degrees of freedom than it seems); use a number of seeds that is a multiple of it"
-        )
+    per_class = config["generate"]["per_class"]
     for name in split_names(protocol):
         try:
             split = make_split(clips, name, protocol)
