@@ -63,6 +63,21 @@ def test_pairs_come_from_different_recordings(manifest):
         choose_pairs(clips, 25, seed=0)
 
 
+def test_a_pairs_first_clip_is_the_one_that_came_first_less_often():
+    # 24 clips of 12 recordings, 24 pairs: a first clip drawn at random gives about 15.5 distinct ones
+    clips = pd.DataFrame({"id": [f"c{k:02d}" for k in range(24)], "fsID": [k // 2 for k in range(24)]})
+    distinct, ties = [], set()
+    for seed in range(20):
+        pairs, firsts = choose_pairs(clips, 24, seed=seed), dict.fromkeys(clips["id"], 0)
+        for a, b in pairs:
+            assert firsts[a] <= firsts[b], (seed, a, b)
+            ties |= {a < b} if firsts[a] == firsts[b] else set()
+            firsts[a] += 1
+        distinct.append(sum(n > 0 for n in firsts.values()))
+    assert sum(distinct) / len(distinct) > 18, distinct
+    assert ties == {True, False}, "a tie is drawn, not broken alphabetically"
+
+
 def test_pairs_table_names_each_pair_and_draws_a_new_set_per_replicate(manifest):
     table = pairs_table(manifest, 5, replicate_seed(0, 0))
     assert len(table) == 5 * manifest["class"].nunique() and table["pair"].is_unique

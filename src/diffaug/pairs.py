@@ -16,8 +16,9 @@ def count_pairs(clips: pd.DataFrame) -> int:
 
 
 def choose_pairs(clips: pd.DataFrame, count: int, seed) -> list[tuple[str, str]]:
-    """`count` distinct unordered pairs of clips from different recordings (fsID), seeded; which clip
-    of a pair comes first is drawn too (the round trip and the reconstruction take the first)."""
+    """`count` distinct unordered pairs of clips from different recordings (fsID), seeded. The round
+    trip and the reconstruction take a pair's first clip: it is the one that has come first fewer
+    times so far (drawn on a tie), so that they repeat fewer clips than a drawn first would."""
     ids, recordings = clips["id"].to_numpy(), clips["fsID"].to_numpy()
     order = np.argsort(ids, kind="stable")
     ids, recordings = ids[order], recordings[order]
@@ -36,8 +37,13 @@ def choose_pairs(clips: pd.DataFrame, count: int, seed) -> list[tuple[str, str]]
             if recordings[i] != recordings[j]:
                 chosen.setdefault((i, j))
         picks = list(chosen)
-    flips = rng.random(len(picks)) < 0.5
-    return [(ids[j], ids[i]) if flip else (ids[i], ids[j]) for (i, j), flip in zip(picks, flips)]
+    flips, firsts, pairs = rng.random(len(picks)) < 0.5, np.zeros(n, int), []
+    for (i, j), flip in zip(picks, flips):
+        if firsts[j] < firsts[i] or (firsts[j] == firsts[i] and flip):
+            i, j = j, i
+        firsts[i] += 1
+        pairs.append((ids[i], ids[j]))
+    return pairs
 
 
 PAIR_COLUMNS = ("pair", "class", "source_a", "source_b", "fsID_a", "fsID_b", "half")
