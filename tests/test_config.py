@@ -114,7 +114,7 @@ def test_a_low_data_setting_that_a_class_cannot_supply_is_a_config_problem():
     problems = plan_problems(config, metadata)
     start = "protocol.train_per_class: split fold1-n{n}: class air_conditioner cannot supply {n} training clips, "
     numbers = "its 10 clips outside the test part come from 5 recording(s) of 2, 2, 2, 2, 2 clips"
-    middle = "at most a quarter of them from one recording, plus one more recording for validation"
+    middle = "at most a quarter of them (rounded up) from one recording, plus one more recording for validation"
     assert problems == [
         start.format(n=9) + f"{middle}: {numbers}; lower train_per_class",
         start.format(n=11) + f"{middle}: {numbers}; lower "

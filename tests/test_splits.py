@@ -194,8 +194,8 @@ LOWER = "lower train_per_class"
 def test_low_data_refuses_a_class_that_cannot_supply_n(sizes, numbers, advice):
     manifest = _crafted({"siren": [3, 3, 3, 3], "dog_bark": sizes})
     message = (
-        "split fold1-n5: class dog_bark cannot supply 5 training clips, at most a quarter of them from one "
-        f"recording, plus one more recording for validation: {numbers}; {advice}"
+        "split fold1-n5: class dog_bark cannot supply 5 training clips, at most a quarter of them (rounded up) "
+        f"from one recording, plus one more recording for validation: {numbers}; {advice}"
     )
     with pytest.raises(LowDataError, match=re.escape(message) + "$"):
         make_split(manifest, "fold1-n5", PROTOCOL)

@@ -44,10 +44,10 @@ class LowDataError(ValueError):
 def _labelled_recordings(sizes: pd.Series, per_class: int) -> dict | None:
     """{recording: clips it gives}, walking `sizes` (clips per recording, in the class's seeded
     order) until `per_class` clips: each recording gives at most a quarter of them (rounded up), so
-    that each judge's half can pair clips of two recordings; None if the class has fewer. The walk
-    does not depend on N beyond where it stops, so the clips of a smaller N lie among those of a
-    larger one (nested settings) whenever the cap's share of N does not grow from the smaller N to
-    the larger: multiples of 4, and 50, 100, 200, 500."""
+    that from N = 10 on each judge's half can pair clips of two recordings; None if the class has
+    fewer. The walk does not depend on N beyond where it stops, so the clips of a smaller N lie among
+    those of a larger one (nested settings) whenever the cap's share of N does not grow from the
+    smaller N to the larger: multiples of 4, and 50, 100, 200, 500 (not 48 with 50)."""
     cap, left, given = math.ceil(per_class / 4), per_class, {}
     for recording, size in sizes.items():
         if left == 0:
@@ -107,8 +107,8 @@ def _low_data_class(
         advice += " (short_classes: keep_all needs three recordings: two to train on, one for validation)"
     raise LowDataError(
         f"split {name}: class {class_name} cannot supply {per_class} training clips, at most a quarter of them "
-        f"from one recording, plus one more recording for validation: its {len(clips)} clips outside the test "
-        f"part come from {len(order)} recording(s) of {listed} clips; {advice}"
+        f"(rounded up) from one recording, plus one more recording for validation: its {len(clips)} clips "
+        f"outside the test part come from {len(order)} recording(s) of {listed} clips; {advice}"
     )
 
 
@@ -183,14 +183,15 @@ def judge_halves(train: pd.DataFrame, rng: np.random.Generator) -> list[list[str
 def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
     """Ids of the train, val and test clips of one split, deterministic for the protocol's seed.
 
-    With N clips per class ("-n<N>"), training keeps exactly N per class, at most a quarter from one recording,
-    nested across N (recordings cut short are listed under "cut_recordings"); validation takes other
-    whole recordings of the class until it is about `val_fraction` of training plus validation.
-    "judge_halves" splits the training clips in two by recording (`judge_halves`) for the judges of
-    generated clips. Raises LowDataError when a class cannot supply that, unless `short_classes` is keep_all and the
-    class has fewer than N clips: it then keeps all it has but its validation recordings, listed
-    under "short_classes". A class whose walk had to hold a recording back for validation is listed
-    under "held_back_recordings" (its clips are not nested within a larger N's).
+    With N clips per class ("-n<N>"), training keeps exactly N per class, at most a quarter (rounded up)
+    from one recording, nested across N where the cap's share of N does not grow (recordings cut short
+    are listed under "cut_recordings"); validation takes other whole recordings of the class until it
+    is about `val_fraction` of training plus validation. "judge_halves" splits the training clips in
+    two by recording (`judge_halves`) for the judges of generated clips. Raises LowDataError when a
+    class cannot supply that, unless `short_classes` is keep_all and the class has fewer than N clips:
+    it then keeps all it has but its validation recordings, listed under "short_classes". A class
+    whose walk had to hold a recording back for validation is listed under "held_back_recordings"
+    (its clips are not nested within a larger N's).
     """
     protocol = with_defaults("protocol", protocol)
     base, per_class = parse_split_name(name)
