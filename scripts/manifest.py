@@ -3,8 +3,9 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads):
     steps.manifest(
-        metadata=snakemake.input.metadata,
+        index=snakemake.input.dataset,
         dataset=snakemake.params.dataset,
         output=snakemake.output.manifest,
         rejected_csv=snakemake.output.rejected,
+        classes_txt=snakemake.output.class_list,
     )

@@ -3,6 +3,7 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, "gpu", 0)):
     steps.score_generated(
+        classes_txt=snakemake.input.class_list,
         source=snakemake.wildcards.source,
         features=snakemake.input.features,
         pairs_csv=snakemake.input.pairs,

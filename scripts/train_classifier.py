@@ -3,6 +3,7 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, "gpu", 0)):
     steps.train_classifier(
+        classes_txt=snakemake.input.class_list,
         real=snakemake.input.real,
         split_json=snakemake.input.split,
         generated=list(snakemake.input.generated),

@@ -3,6 +3,7 @@ from diffaug.runner import run_step
 
 with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, "gpu", 0)):
     steps.train_judge(
+        classes_txt=snakemake.input.class_list,
         real=snakemake.input.real,
         split_json=snakemake.input.split,
         half=int(snakemake.wildcards.half),

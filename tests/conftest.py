@@ -6,13 +6,24 @@ import pandas as pd
 import pytest
 import torch
 
-from diffaug.dataset import build_manifest
+from diffaug.dataset import build_manifest, write_classes
 from diffaug.diffusion import build_unet, save_pipeline
 from diffaug.mel_image import MelSpec
-from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
+from diffaug.synthetic import CLASSES, SyntheticSpec, write_synthetic_dataset
 
 TINY_MEL = MelSpec(x_res=16, y_res=16, sample_rate=22050, n_fft=1024, hop_length=512, top_db=80, n_iter=4)
 TINY_UNET = {"block_out_channels": [8, 16], "layers_per_block": 1, "norm_num_groups": 4}
+
+
+def class_list_file(folder: Path) -> str:
+    """classes.txt of the synthetic datasets in `folder`, as the manifest rule writes it."""
+    write_classes(Path(folder) / "classes.txt", CLASSES)
+    return str(Path(folder) / "classes.txt")
+
+
+@pytest.fixture
+def class_list(tmp_path) -> str:
+    return class_list_file(tmp_path)
 
 
 @pytest.fixture(scope="session")

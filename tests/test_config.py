@@ -75,12 +75,21 @@ def test_baseline_is_required_among_arms():
         check_config(_config(arms=["diffusion"]), SCHEMA)
 
 
+def _planned_clips(spec):
+    """The catalogue's clips that planning checks a config against, for a synthetic dataset of `spec`."""
+    import dataclasses
+
+    from diffaug.config import planned_catalogue
+
+    return planned_catalogue({"source": "synthetic", "synthetic": dataclasses.asdict(spec)}, "unwritten").clips
+
+
 def test_impossible_combinations_are_found_from_the_metadata():
     from diffaug.config import plan_problems
-    from diffaug.synthetic import SyntheticSpec, synthesize_metadata
+    from diffaug.synthetic import SyntheticSpec
 
     config = _config(protocol__test_folds=[1, 9])
-    metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
+    metadata = _planned_clips(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
     assert plan_problems(config, metadata) == [
         "protocol.test_folds: fold 9 holds no clip of the dataset (its folds: 1, 2, 3, 4); remove it"
     ]
@@ -91,7 +100,7 @@ def test_impossible_combinations_are_found_from_the_metadata():
     assert len(problems) == 10 and all("only 0 pairs" in p and p.startswith("generate.per_class") for p in problems)
     # 7 recordings of 2 clips outside fold 1, 2 for validation: 3 and 2 recordings in the halves give
     # 12 and 4 pairs of clips from different recordings within a half
-    metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=8, clips_per_recording=2))
+    metadata = _planned_clips(SyntheticSpec(recordings_per_class=8, clips_per_recording=2))
     config["generate"]["per_class"] = 17
     problems = plan_problems(config, metadata)
     assert len(problems) == 10 and all("only 16 pairs" in p and p.startswith("generate.per_class") for p in problems)
@@ -105,10 +114,10 @@ def test_impossible_combinations_are_found_from_the_metadata():
 
 def test_a_low_data_setting_that_a_class_cannot_supply_is_a_config_problem():
     from diffaug.config import plan_problems
-    from diffaug.synthetic import SyntheticSpec, synthesize_metadata
+    from diffaug.synthetic import SyntheticSpec
 
     config = _config(protocol__test_folds=[1], protocol__train_per_class=[3, 9, 11, None], arms=["baseline"])
-    metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=6, clips_per_recording=2))
+    metadata = _planned_clips(SyntheticSpec(recordings_per_class=6, clips_per_recording=2))
     # 5 recordings of 2 clips per class outside fold 1, each giving at most a quarter of N: 3 clips leave
     # two recordings for validation, 9 none, and 11 are more than the class has (what keep_all is for)
     problems = plan_problems(config, metadata)
@@ -129,9 +138,9 @@ def test_a_low_data_setting_that_a_class_cannot_supply_is_a_config_problem():
 
 def test_a_class_without_validation_clips_is_refused_where_the_epoch_is_chosen_on_them():
     from diffaug.config import plan_problems
-    from diffaug.synthetic import SyntheticSpec, synthesize_metadata
+    from diffaug.synthetic import SyntheticSpec
 
-    metadata = synthesize_metadata(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
+    metadata = _planned_clips(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
     one_recording = metadata[~((metadata["class"] == "siren") & ~metadata["fold"].isin([1, 2]))]
     config = _config(protocol__test_folds=[1], protocol__val_fraction=0.2, arms=["baseline"])
     assert plan_problems(config, metadata) == []
@@ -158,13 +167,14 @@ def test_validation_clips_join_training_only_without_an_epoch_choice_on_them():
     check_config(_config(classifier__train_on_validation=True, classifier__epoch_choice="last"), SCHEMA)
 
 
-def test_planned_metadata_comes_before_any_file_is_written(tmp_path, tiny_dataset):
-    from diffaug.config import planned_metadata
+def test_the_planned_catalogue_comes_before_any_file_is_written(tmp_path, tiny_dataset):
+    from diffaug.config import planned_catalogue
 
     synthetic = {"source": "synthetic", "synthetic": {"recordings_per_class": 2, "clips_per_recording": 3, "seed": 0}}
-    assert len(planned_metadata(synthetic, tmp_path / "not yet")) == 60
-    assert planned_metadata({"source": "urbansound8k"}, tmp_path) is None  # a download to come
-    assert len(planned_metadata({"source": "urbansound8k"}, tiny_dataset[0])) == len(tiny_dataset[1])
+    planned = planned_catalogue(synthetic, tmp_path / "not yet")
+    assert len(planned.clips) == 60 and len(planned.classes) == 10 and not (tmp_path / "not yet").exists()
+    assert planned_catalogue({"source": "urbansound8k"}, tmp_path) is None  # a download to come
+    assert len(planned_catalogue({"source": "urbansound8k"}, tiny_dataset[0]).clips) == len(tiny_dataset[1])
 
 
 def test_pretrained_and_init_from_together_are_refused():

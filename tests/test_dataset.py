@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from diffaug.dataset import MANIFEST_COLUMNS, DatasetError, build_manifest, read_metadata
+from diffaug.dataset import MANIFEST_COLUMNS, DatasetError, build_manifest
+from diffaug.layouts import read_urbansound8k as read_metadata
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_a_recording_in_two_folds_is_refused(dataset_copy):
         read_metadata(dataset_copy)
     message = str(error.value)
     assert "UrbanSound8K.csv: 1 recording(s) in more than one fold" in message
-    assert f"fsID {fs_id}: folds {folds[0]} (1 clip), {folds[1]} (1 clip)" in message
+    assert f"recording {fs_id}: folds {folds[0]} (1 clip), {folds[1]} (1 clip)" in message
 
     def move_a_clip_of_every_recording(meta):
         first = ~meta["fsID"].duplicated()
@@ -77,7 +78,7 @@ def test_a_recording_in_two_folds_is_refused(dataset_copy):
     _edit(dataset_copy, move_a_clip_of_every_recording)
     with pytest.raises(DatasetError, match=r"40 recording\(s\) in more than one fold") as error:
         read_metadata(dataset_copy)
-    assert str(error.value).count("  fsID ") == 20 and str(error.value).endswith("  ... and 20 more")
+    assert str(error.value).count("  recording ") == 20 and str(error.value).endswith("  ... and 20 more")
 
 
 def test_missing_audio_files_are_listed(dataset_copy):
@@ -99,7 +100,7 @@ def test_duplicates_and_bad_ids_are_listed(dataset_copy):
     with pytest.raises(DatasetError) as error:
         read_metadata(dataset_copy)
     assert str(error.value).count("listed more than once") == 2
-    assert f"row 4: {meta.slice_file_name[2]}" in str(error.value) and "fsID is not a number" in str(error.value)
+    assert f"row 4: {meta.slice_file_name[2]}" in str(error.value) and "fsID is not a whole number" in str(error.value)
 
 
 def test_unreadable_audio_is_reported(dataset_copy):
@@ -158,7 +159,7 @@ def test_every_bad_file_is_listed_with_its_reason_in_one_message(dataset_copy):
 def test_skip_leaves_bad_files_out_and_lists_them(dataset_copy, tiny_dataset):
     expected = _write_bad_files(dataset_copy)
     manifest, rejected = build_manifest(dataset_copy, on_bad_file="skip")
-    assert set(rejected["file"]) == set(expected)
+    assert set(rejected["file"]) == {f"audio/fold1/{name}" for name in expected}
     assert len(manifest) == len(tiny_dataset[1]) and not set(manifest["id"]) & set(expected)
 
 

@@ -58,7 +58,7 @@ def test_features_are_computed_once_per_dataset_and_splits_select_rows(tiny_data
         manifest_csv=str(tmp_path / "manifest.csv"), features=spec, output=str(tmp_path / "two.safetensors"), threads=2
     )
     x, y, ids = load_feature_sets(tmp_path / "one.safetensors")["all"]
-    assert ids == list(manifest["id"]) and y.tolist() == list(manifest["classID"]) and x.shape == (80, 1, 16, 44)
+    assert ids == list(manifest["id"]) and y.tolist() == list(manifest["label"]) and x.shape == (80, 1, 16, 44)
     assert torch.equal(x, load_feature_sets(tmp_path / "two.safetensors")["all"][0])  # worker processes, same rows
     protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
     split = make_split(manifest, "fold2", protocol)

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from diffaug.audio import AudioError, read_audio
-from diffaug.dataset import METADATA_COLUMNS, DatasetError, build_manifest
+from diffaug.dataset import DatasetError, build_manifest
+from diffaug.layouts import URBANSOUND8K_COLUMNS as METADATA_COLUMNS
 
 FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

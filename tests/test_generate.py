@@ -55,7 +55,7 @@ def test_slerp_ends_and_middle():
 def test_pairs_come_from_different_recordings(manifest):
     clips = manifest[manifest["class"] == "siren"]
     pairs = choose_pairs(clips, 20, seed=0)  # 8 clips in 4 recordings: 24 cross-recording pairs
-    fsid = clips.set_index("id")["fsID"]
+    fsid = clips.set_index("id")["recording"]
     assert len(set(pairs)) == 20
     assert all(fsid[a] != fsid[b] for a, b in pairs)
     assert pairs == choose_pairs(clips, 20, seed=0) and pairs != choose_pairs(clips, 20, seed=1)
@@ -65,7 +65,7 @@ def test_pairs_come_from_different_recordings(manifest):
 
 def test_a_pairs_first_clip_is_the_one_that_came_first_less_often():
     # 24 clips of 12 recordings, 24 pairs: a first clip drawn at random gives about 15.5 distinct ones
-    clips = pd.DataFrame({"id": [f"c{k:02d}" for k in range(24)], "fsID": [k // 2 for k in range(24)]})
+    clips = pd.DataFrame({"id": [f"c{k:02d}" for k in range(24)], "recording": [k // 2 for k in range(24)]})
     distinct, ties = [], set()
     for seed in range(20):
         pairs, firsts = choose_pairs(clips, 24, seed=seed), dict.fromkeys(clips["id"], 0)
@@ -81,7 +81,7 @@ def test_a_pairs_first_clip_is_the_one_that_came_first_less_often():
 def test_pairs_table_names_each_pair_and_draws_a_new_set_per_replicate(manifest):
     table = pairs_table(manifest, 5, replicate_seed(0, 0))
     assert len(table) == 5 * manifest["class"].nunique() and table["pair"].is_unique
-    assert (table["fsID_a"] != table["fsID_b"]).all()
+    assert (table["recording_a"] != table["recording_b"]).all()
     sirens = table[table["class"] == "siren"]
     assert list(sirens["pair"]) == [f"siren-{k:05d}" for k in range(5)]
     first = list(zip(sirens["source_a"], sirens["source_b"]))
@@ -103,9 +103,9 @@ def test_pairs_lie_within_one_half(manifest):
     train = manifest[manifest["fold"] != 1]  # 3 recordings of 2 clips per class
     halves = [[], []]
     for _, clips in train.groupby("class"):
-        recordings = sorted(set(clips["fsID"]))
-        halves[0] += list(clips.loc[clips["fsID"].isin(recordings[:2]), "id"])  # 4 pairs
-        halves[1] += list(clips.loc[clips["fsID"] == recordings[2], "id"])  # none: one recording
+        recordings = sorted(set(clips["recording"]))
+        halves[0] += list(clips.loc[clips["recording"].isin(recordings[:2]), "id"])  # 4 pairs
+        halves[1] += list(clips.loc[clips["recording"] == recordings[2], "id"])  # none: one recording
     table = pairs_table(train, 3, 0, halves)
     assert (table["half"] == 0).all() and len(table) == 30
     assert set(table["source_a"]) | set(table["source_b"]) <= set(halves[0])
@@ -123,7 +123,7 @@ def test_generate_class_writes_wavs_and_pairs(tiny_pipeline, manifest, tmp_path)
     assert list(written["source_a"]) == list(pairs["source_a"])
     assert json.loads((out / "generation.json").read_text())["runtime"] == "cpu fp32"
     assert set(written["source_a"]) | set(written["source_b"]) <= set(clips["id"])
-    assert (written["fsID_a"] != written["fsID_b"]).all()
+    assert (written["recording_a"] != written["recording_b"]).all()
     for name in written["file"]:
         data, rate = sf.read(out / name)
         assert rate == 16000 and data.ndim == 1 and len(data) > 0 and abs(data).max() <= 1

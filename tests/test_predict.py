@@ -14,10 +14,10 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
-from conftest import ROOT
+from conftest import ROOT, class_list_file
 from test_steps import CLASSIFIER, PROTOCOL, SB_CNN
 
-from diffaug import CLASSES, steps
+from diffaug import steps
 from diffaug.audio import fit_length, load_mono
 from diffaug.classifier import NetworkSettings, SoundCNN, build_classifier, predict_proba, probabilities
 from diffaug.cli import main
@@ -26,6 +26,7 @@ from diffaug.features import FeatureSpec, select_parts
 from diffaug.files import load_tensors, save_tensors, write_json
 from diffaug.predict import TrainedClassifier, describe_model
 from diffaug.splits import load_split
+from diffaug.synthetic import CLASSES
 
 NETWORK = CLASSIFIER | SB_CNN | {"normalise": "per_band", "epochs": 3, "device": "cpu"}
 FEATURES = {"n_mels": 16, "num_samples": 33075, "log": True}
@@ -44,6 +45,7 @@ def _train(folder, manifest, classifier=NETWORK, features=FEATURES):
     )
     model_dir = folder / "models" / "fold1" / "baseline" / "seed0"
     steps.train_classifier(
+        classes_txt=class_list_file(folder),
         real=str(folder / "real.safetensors"),
         split_json=str(folder / "split.json"),
         generated=[],

@@ -260,15 +260,15 @@ def test_figures_are_written_as_png(tmp_path):
     import torch
     from PIL import Image
 
-    from diffaug import CLASSES
     from diffaug.plots import accuracy_plot, confusion_plot, examples_plot, labelled_plot
+    from diffaug.synthetic import CLASSES
 
     accuracy_plot(_runs(), tmp_path / "accuracy.png", "urbansound8k")
     low = _runs().assign(labelled_per_class="50", split=lambda t: t["split"] + "-n50")
     labelled_plot(pd.concat([_runs(), low[low["arm"] == "baseline"]]), tmp_path / "labelled.png")
     assert Image.open(tmp_path / "labelled.png").size[0] > 300
     eye = torch.eye(10, dtype=torch.long).tolist()
-    metrics = [{"split": "fold1", "arm": v, "confusion_matrix": eye} for v in ("a", "b")]
+    metrics = [{"split": "fold1", "arm": v, "confusion_matrix": eye, "classes": list(CLASSES)} for v in ("a", "b")]
     confusion_plot(metrics, tmp_path / "confusion.png")
     low = [{**m, "split": "fold1-n50", "train_per_class": 50} for m in metrics]
     confusion_plot(metrics + low, tmp_path / "by_setting.png")
@@ -278,6 +278,13 @@ def test_figures_are_written_as_png(tmp_path):
     assert sizes["confusion"][0] > sizes["confusion"][1]  # one panel per arm, side by side
     assert Image.open(tmp_path / "by_setting.png").size[1] > 1.8 * sizes["confusion"][1]  # a row per setting
     assert all(w > 300 and h > 300 for w, h in sizes.values())
+    fifty = [f"class_{k:02d}_with_a_long_name" for k in range(50)]
+    eye = torch.eye(50, dtype=torch.long).tolist()
+    confusion_plot([{"split": "fold1", "arm": "a", "confusion_matrix": eye, "classes": fifty}], tmp_path / "c50.png")
+    assert Image.open(tmp_path / "c50.png").size[0] > 1.5 * sizes["confusion"][0] / 2  # a panel grows with its classes
+    examples_plot({c: torch.rand(1, 16, 16) for c in fifty}, {}, tmp_path / "e50.png")
+    width, height = Image.open(tmp_path / "e50.png").size
+    assert width == sizes["examples"][0] and height > 4 * sizes["examples"][1]  # five rows of ten classes
 
 
 def _history(epochs, shift):

@@ -3,14 +3,14 @@ import re
 import pandas as pd
 import pytest
 
-from diffaug.dataset import slice_file_name
+from diffaug.layouts import slice_file_name
 from diffaug.splits import LowDataError, make_split, split_names
 
 PROTOCOL = {"kind": "kfold", "test_folds": [1, 2], "test_fraction": 0.1, "val_fraction": 0.3, "seed": 0}
 
 
 def _fsids(manifest, ids):
-    return set(manifest.set_index("id").loc[sorted(ids), "fsID"])
+    return set(manifest.set_index("id").loc[sorted(ids), "recording"])
 
 
 def test_split_names():
@@ -61,10 +61,10 @@ def test_judge_halves_split_the_training_recordings_in_two(name):
     halves = split["judge_halves"]
     assert sorted(halves[0] + halves[1]) == split["train"]
     clips = manifest.set_index("id")
-    assert not set(clips.loc[halves[0], "fsID"]) & set(clips.loc[halves[1], "fsID"])  # by whole recordings
+    assert not set(clips.loc[halves[0], "recording"]) & set(clips.loc[halves[1], "recording"])  # by whole recordings
     for class_name in UNEVEN:  # every class in both halves, as even in clips as its recordings allow
         sizes = [int((clips.loc[half, "class"] == class_name).sum()) for half in halves]
-        largest = clips.loc[split["train"]].query("`class` == @class_name").groupby("fsID").size().max()
+        largest = clips.loc[split["train"]].query("`class` == @class_name").groupby("recording").size().max()
         assert min(sizes) > 0 and abs(sizes[0] - sizes[1]) <= largest
 
 
@@ -80,7 +80,7 @@ def _crafted(train_sizes: dict[str, list[int]], test_size: int = 3) -> pd.DataFr
     for class_id, (class_name, sizes) in enumerate(train_sizes.items()):
         for index, size in enumerate([*sizes, test_size]):
             fs_id, fold = 1000 * (class_id + 1) + index, 2 if index < len(sizes) else 1
-            row = {"fsID": fs_id, "fold": fold, "class": class_name, "classID": class_id}
+            row = {"recording": fs_id, "fold": fold, "class": class_name, "classID": class_id}
             rows += [{"id": slice_file_name(fs_id, class_id, i), **row} for i in range(size)]
     return pd.DataFrame(rows)
 
@@ -105,23 +105,23 @@ def test_low_data_keeps_exactly_n_training_clips_per_class(seed, per_class, val_
     clips = manifest.set_index("id")
     train, val, test = (clips.loc[split[part]] for part in ("train", "val", "test"))
     assert (train.groupby("class").size() == per_class).all() and train["class"].nunique() == len(UNEVEN)
-    assert (train.groupby("class")["fsID"].nunique() >= 4).all(), "two recordings in each judge's half"
-    assert not (set(train["fsID"]) & set(val["fsID"]) or set(train["fsID"]) & set(test["fsID"]))
-    assert not set(val["fsID"]) & set(test["fsID"])
+    assert (train.groupby("class")["recording"].nunique() >= 4).all(), "two recordings in each judge's half"
+    assert not (set(train["recording"]) & set(val["recording"]) or set(train["recording"]) & set(test["recording"]))
+    assert not set(val["recording"]) & set(test["recording"])
     target = round(per_class * val_fraction / (1 - val_fraction))
-    used = set(train["fsID"])
+    used = set(train["recording"])
     for class_name, group in val.groupby("class"):
-        left = manifest[(manifest["class"] == class_name) & (manifest["fold"] == 2) & ~manifest["fsID"].isin(used)]
+        left = manifest[(manifest["class"] == class_name) & (manifest["fold"] == 2) & ~manifest["recording"].isin(used)]
         assert len(group) >= min(target, len(left)), "enough validation clips, or every recording left"
     assert val["class"].nunique() == len(UNEVEN), "at least one validation recording per class"
-    assert manifest.loc[manifest["fsID"].isin(val["fsID"]), "id"].isin(split["val"]).all(), "whole recordings"
+    assert manifest.loc[manifest["recording"].isin(val["recording"]), "id"].isin(split["val"]).all(), "whole recordings"
     # a cut recording keeps only part of its clips for training, and the rest for nothing
     for cut in split["cut_recordings"]:
-        recording = clips[clips["fsID"] == cut["fsID"]]
+        recording = clips[clips["recording"] == cut["recording"]]
         assert len(recording) == cut["of"] > cut["kept"] == recording.index.isin(split["train"]).sum() > 0
         assert not recording.index.isin(split["val"]).any()
     # no recording gives more than a quarter of a class's clips (rounded up)
-    assert train.groupby(["class", "fsID"]).size().max() <= -(-per_class // 4)
+    assert train.groupby(["class", "recording"]).size().max() <= -(-per_class // 4)
     assert split == make_split(manifest, f"fold1-n{per_class}", protocol)
 
 
@@ -154,7 +154,7 @@ def test_low_data_takes_at_most_a_quarter_of_n_from_a_recording():
     manifest = _crafted({"dog_bark": [6, 6, 6, 6, 6], "siren": [3, 3, 3, 3, 3]})
     split = make_split(manifest, "fold1-n12", PROTOCOL)
     train = manifest.set_index("id").loc[split["train"]]
-    assert train.groupby("class")["fsID"].nunique().to_dict() == {"dog_bark": 4, "siren": 4}
+    assert train.groupby("class")["recording"].nunique().to_dict() == {"dog_bark": 4, "siren": 4}
     # dog_bark's four recordings give 3 of their 6 clips each; siren's give all 3
     assert sorted((cut["class"], cut["kept"], cut["of"]) for cut in split["cut_recordings"]) == [("dog_bark", 3, 6)] * 4
 
@@ -165,7 +165,7 @@ def test_a_low_data_class_of_long_recordings_gives_each_judge_half_two_recording
     split = make_split(manifest, "fold1-n50", {**PROTOCOL, "seed": seed})
     clips = manifest.set_index("id")
     for half in split["judge_halves"]:
-        assert (clips.loc[half].groupby("class")["fsID"].nunique() >= 2).all()
+        assert (clips.loc[half].groupby("class")["recording"].nunique() >= 2).all()
 
 
 LOWER = "lower train_per_class"
@@ -214,8 +214,8 @@ def test_keep_all_trains_a_short_class_on_all_but_its_validation_recordings():
     assert set(dog_bark.index) - set(split["test"]) == set(train.index[train["class"] == "dog_bark"]) | set(
         val.index[val["class"] == "dog_bark"]
     )
-    assert val[val["class"] == "dog_bark"]["fsID"].nunique() == 2
-    assert not set(train["fsID"]) & set(val["fsID"])
+    assert val[val["class"] == "dog_bark"]["recording"].nunique() == 2
+    assert not set(train["recording"]) & set(val["recording"])
     assert "short_classes" not in make_split(manifest, "fold1-n4", protocol)  # only when a class is short
 
 

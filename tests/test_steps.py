@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_MEL
+from conftest import TINY_MEL, class_list_file
 
-from diffaug import CLASSES, steps
+from diffaug import steps
 from diffaug.audio import fit_length, load_mono
 from diffaug.classifier import (
     ClassifierSettings,
@@ -26,6 +26,7 @@ from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, s
 from diffaug.files import load_tensors, save_tensors
 from diffaug.pairs import pair_id
 from diffaug.splits import make_split, save_split
+from diffaug.synthetic import CLASSES
 
 PROTOCOL = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
 CLASSIFIER = {"widths": [4, 4, 8], "hidden": 8, "epochs": 1, "batch_size": 8, "learning_rate": 0.01}
@@ -52,15 +53,15 @@ def _pairs_of(paired_dataset, tmp_path, per_class=2, seed=4, replicate=0):
 def test_the_pairs_step_draws_pairs_within_a_judge_half_and_a_new_set_per_replicate(paired_dataset, tmp_path):
     manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, per_class=4)
     assert len(pairs) == 40 and set(pairs["source_a"]) | set(pairs["source_b"]) <= set(split["train"])
-    assert (pairs["fsID_a"] != pairs["fsID_b"]).all()
+    assert (pairs["recording_a"] != pairs["recording_b"]).all()
     half_of = {clip: half for half, clips in enumerate(split["judge_halves"]) for clip in clips}
     assert (pairs["source_a"].map(half_of) == pairs["half"]).all() and (
         pairs["source_b"].map(half_of) == pairs["half"]
     ).all()
     assert (pairs.groupby("class")["half"].value_counts() == 2).all()  # both judges score half of each class
-    halves = [set(manifest.set_index("id").loc[clips, "fsID"]) for clips in split["judge_halves"]]
+    halves = [set(manifest.set_index("id").loc[clips, "recording"]) for clips in split["judge_halves"]]
     assert not halves[0] & halves[1] and halves[0] | halves[1] == set(
-        manifest.set_index("id").loc[split["train"], "fsID"]
+        manifest.set_index("id").loc[split["train"], "recording"]
     )
     other = _pairs_of(paired_dataset, tmp_path, per_class=4, replicate=1)[2]
     assert list(other["pair"]) == list(pairs["pair"]) and not other.equals(pairs)
@@ -69,12 +70,13 @@ def test_the_pairs_step_draws_pairs_within_a_judge_half_and_a_new_set_per_replic
 
 
 @pytest.mark.parametrize("log", [False, True])
-def test_mel_average_averages_the_pairs_of_the_table_in_power(paired_dataset, tmp_path, log):
+def test_mel_average_averages_the_pairs_of_the_table_in_power(paired_dataset, tmp_path, log, class_list):
     manifest, split, pairs = _pairs_of(paired_dataset, tmp_path)
     everything = torch.rand(len(manifest), 1, 64, 44) * (-40 if log else 1)
-    sets = {"all": (everything, torch.tensor(manifest["classID"]), list(manifest["id"]))}
+    sets = {"all": (everything, torch.tensor(manifest["label"]), list(manifest["id"]))}
     save_feature_sets(tmp_path / "real.safetensors", sets)
     steps.features_mel_average(
+        classes_txt=class_list,
         real=str(tmp_path / "real.safetensors"),
         pairs_csv=str(tmp_path / "pairs.csv"),
         features={"n_mels": 64, "log": log},
@@ -106,8 +108,8 @@ def _judges_and_pairs(tmp_path, network=None):
             "class": [CLASSES[c] for c in range(10) for _ in range(4)],
             "source_a": [f"real{k}" for k in range(40)],
             "source_b": "b",
-            "fsID_a": 1,
-            "fsID_b": 2,
+            "recording_a": 1,
+            "recording_b": 2,
             "half": [k % 2 for k in range(40)],
         }
     ).to_csv(tmp_path / "pairs.csv", index=False)
@@ -124,6 +126,7 @@ def _score(tmp_path, sources: dict, real, settings=CLASSIFIER) -> pd.DataFrame:
     save_feature_sets(tmp_path / "sources.safetensors", {"all": (real, labels, [f"real{k}" for k in range(40)])})
     for source in [*sources, "sources"]:
         steps.score_generated(
+            classes_txt=class_list_file(tmp_path),
             source=source,
             features=str(tmp_path / f"{source}.safetensors"),
             pairs_csv=str(tmp_path / "pairs.csv"),
@@ -202,11 +205,12 @@ def test_scores_come_from_the_saved_weights_in_their_own_network(tmp_path, netwo
         load_classifier(tmp_path / "judge0.safetensors", other)
 
 
-def test_a_judge_trains_on_one_half_and_scores_the_other(paired_dataset, tmp_path):
+def test_a_judge_trains_on_one_half_and_scores_the_other(paired_dataset, tmp_path, class_list):
     manifest, split, _ = _pairs_of(paired_dataset, tmp_path)
     real = torch.rand(len(manifest), 1, 16, 16)
-    save_feature_sets(tmp_path / "real.pt", {"all": (real, torch.tensor(manifest["classID"]), list(manifest["id"]))})
+    save_feature_sets(tmp_path / "real.pt", {"all": (real, torch.tensor(manifest["label"]), list(manifest["id"]))})
     steps.train_judge(
+        classes_txt=class_list,
         real=str(tmp_path / "real.pt"),
         split_json=str(tmp_path / "split.json"),
         half=1,
@@ -228,7 +232,7 @@ def test_a_judge_trains_on_one_half_and_scores_the_other(paired_dataset, tmp_pat
     torch.testing.assert_close(torch.tensor(held_out["confidence"].to_numpy(), dtype=torch.float32), expected)
 
 
-def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp_path):
+def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp_path, class_list):
     """Added (generated) clips, validation and test clips leave the statistics alone."""
     manifest = tiny_dataset[1]
     split = make_split(manifest, "fold1", PROTOCOL)
@@ -236,7 +240,7 @@ def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp
     g = torch.Generator().manual_seed(0)
     real = torch.rand(len(manifest), 1, 16, 12, generator=g)
     ids = list(manifest["id"])
-    save_feature_sets(tmp_path / "real.safetensors", {"all": (real, torch.tensor(manifest["classID"]), ids)})
+    save_feature_sets(tmp_path / "real.safetensors", {"all": (real, torch.tensor(manifest["label"]), ids)})
     generated = torch.rand(20, 1, 16, 12, generator=g) * 50 + 100  # far from the real clips
     save_feature_sets(
         tmp_path / "gen.safetensors", {"train": (generated, torch.arange(20) % 10, [f"g{k}" for k in range(20)])}
@@ -244,6 +248,7 @@ def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp
     settings = CLASSIFIER | SB_CNN | {"normalise": "per_band", "device": "cpu"}
     weights = tmp_path / "model.safetensors"
     steps.train_classifier(
+        classes_txt=class_list,
         real=str(tmp_path / "real.safetensors"),
         split_json=str(tmp_path / "split.json"),
         generated=[str(tmp_path / "gen.safetensors")],
@@ -268,7 +273,7 @@ def test_validation_clips_train_only_when_the_config_says_so(tiny_dataset, tmp_p
     manifest = tiny_dataset[1]
     split = make_split(manifest, "fold1", PROTOCOL)
     real = torch.rand(len(manifest), 1, 4, 4)
-    save_feature_sets(tmp_path / "real.pt", {"all": (real, torch.tensor(manifest["classID"]), list(manifest["id"]))})
+    save_feature_sets(tmp_path / "real.pt", {"all": (real, torch.tensor(manifest["label"]), list(manifest["id"]))})
     last = ClassifierSettings.from_config(CLASSIFIER | {"epoch_choice": "last"})
     parts = select_parts(tmp_path / "real.pt", split)
     assert steps.training_parts(parts, split, last) == parts
@@ -317,6 +322,7 @@ def test_round_trip_features_are_each_pairs_first_clip_through_the_mel_image(pai
     round_trip = partial(
         steps.features_round_trip,
         manifest_csv=str(tmp_path / "manifest.csv"),
+        classes_txt=class_list_file(tmp_path),
         pairs_csv=str(tmp_path / "pairs.csv"),
         model_dir=str(tiny_pipeline),
         seed=4,
@@ -339,16 +345,17 @@ def test_round_trip_features_are_each_pairs_first_clip_through_the_mel_image(pai
         round_trip(features=features | {"num_samples": 22050})
 
 
-def test_the_listening_page_plays_what_each_source_adds(paired_dataset, tiny_pipeline, tmp_path):
+def test_the_listening_page_plays_what_each_source_adds(paired_dataset, tiny_pipeline, tmp_path, class_list):
     import base64
     import re
 
     manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, per_class=3)
     features = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 64}
-    sets = {"all": (torch.rand(len(manifest), 1, 64, 44), torch.tensor(manifest["classID"]), list(manifest["id"]))}
+    sets = {"all": (torch.rand(len(manifest), 1, 64, 44), torch.tensor(manifest["label"]), list(manifest["id"]))}
     save_feature_sets(tmp_path / "real.safetensors", sets)
     average = str(tmp_path / "avg.safetensors")
     steps.features_mel_average(
+        classes_txt=class_list,
         real=str(tmp_path / "real.safetensors"),
         pairs_csv=str(tmp_path / "pairs.csv"),
         features=features,
@@ -397,7 +404,7 @@ def test_the_listening_page_plays_what_each_source_adds(paired_dataset, tiny_pip
     assert page.count('title="A: reconstruction"') == 2 * 2 and "Reconstruction: A inverted" in page
     assert "siren-00002" not in page  # the first two pairs of each class only
     first = pairs[pairs["class"] == "siren"].iloc[0]
-    assert f"pair siren-00000: A = {first['source_a']} (recording {first['fsID_a']})" in page
+    assert f"pair siren-00000: A = {first['source_a']} (recording {first['recording_a']})" in page
     embedded = re.findall(r'src="data:audio/wav;base64,([^"]+)"', page)
     for kind in folders:
         assert base64.b64encode((tmp_path / kind / "siren" / "siren-00000.wav").read_bytes()).decode() in embedded

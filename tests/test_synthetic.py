@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from diffaug import CLASSES
-from diffaug.dataset import METADATA_COLUMNS
+from diffaug.layouts import URBANSOUND8K_CLASSES as CLASSES
+from diffaug.layouts import URBANSOUND8K_COLUMNS as METADATA_COLUMNS
 from diffaug.synthetic import SyntheticSpec, synthesize_metadata, write_synthetic_dataset
 
 

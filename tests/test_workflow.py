@@ -87,7 +87,7 @@ def test_every_stage_left_its_outputs(finished_run):
     assert len(metrics["confusion_matrix"]) == 10 and 1 <= metrics["chosen_epoch"] <= 3
     assert "test" in metrics["published_protocol"]["note"]
     pairs = pd.read_csv(results / "generated" / "fold1" / "rep0" / "siren" / "pairs.csv")
-    assert len(pairs) == 2 and (pairs["fsID_a"] != pairs["fsID_b"]).all()
+    assert len(pairs) == 2 and (pairs["recording_a"] != pairs["recording_b"]).all()
     manifest = pd.read_csv(results / "data" / "manifest.csv").set_index("id")
     assert set(pairs["source_a"]) | set(pairs["source_b"]) <= set(split["train"])
     assert (manifest.loc[split["test"], "fold"] == 1).all()

@@ -224,19 +224,23 @@ def split_params(protocol: dict) -> dict:
     return params | _without_defaults("protocol", written, newer)
 
 
-def planned_metadata(dataset: dict, root: str | Path) -> pd.DataFrame | None:
-    """The dataset's metadata before anything is written: synthesized for the synthetic source,
-    read (and checked) for UrbanSound8K; None when there is none yet (a download to come)."""
-    from .dataset import METADATA_FILE, read_metadata
+def planned_catalogue(dataset: dict, root: str | Path):
+    """The dataset's catalogue (layouts.Catalogue) before anything is written: synthesized for the
+    synthetic source, read (and checked) for the others; None when there is none yet (a download to come)."""
+    from .layouts import URBANSOUND8K_METADATA, Catalogue, read_dataset, urbansound8k_catalogue
     from .synthetic import SyntheticSpec, synthesize_metadata
 
     if dataset["source"] == "synthetic":
-        return synthesize_metadata(SyntheticSpec(**dataset["synthetic"]))
-    return read_metadata(root) if (Path(root) / METADATA_FILE).is_file() else None
+        meta = synthesize_metadata(SyntheticSpec(**dataset["synthetic"])).astype(str)
+        catalogue = urbansound8k_catalogue(meta, Path(root).resolve(), Path(root) / "metadata")
+        return Catalogue(catalogue.clips, catalogue.classes)  # no files on disk yet
+    if dataset["source"] == "urbansound8k" and not (Path(root) / URBANSOUND8K_METADATA).is_file():
+        return None
+    return read_dataset(dataset, root)
 
 
-def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
-    """Settings that cannot work with this dataset, found from its metadata before any work:
+def plan_problems(config: dict, clips: pd.DataFrame) -> list[str]:
+    """Settings that cannot work with this dataset, found from its catalogue's clips before any work:
     test folds without clips, low-data settings that a class cannot supply, splits without
     validation recordings, more pairs asked than exist."""
     from .arms import ARMS
@@ -244,7 +248,7 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
 
     protocol, problems = config["protocol"], []
     if protocol["kind"] == "kfold":
-        folds = sorted(set(metadata["fold"]))
+        folds = sorted(set(clips["fold"]))
         for fold in protocol["test_folds"]:
             if fold not in folds:
                 problems.append(
@@ -253,7 +257,6 @@ def plan_problems(config: dict, metadata: pd.DataFrame) -> list[str]:
                 )
         if problems:
             return problems
-    clips = metadata.rename(columns={"slice_file_name": "id"})
     generating = any(ARMS[a].generated for a in config["arms"])
     per_class = config["generate"]["per_class"]
     for name in split_names(protocol):

@@ -26,7 +26,7 @@ from .mel_image import MelImager, MelSpec
 
 log = logging.getLogger(__name__)
 
-PAIR_COLUMNS = ("file", "class", "source_a", "source_b", "fsID_a", "fsID_b", "alpha")
+PAIR_COLUMNS = ("file", "class", "source_a", "source_b", "recording_a", "recording_b", "alpha")
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -177,8 +177,8 @@ def generate_class(
             "class": class_name,
             "source_a": pairs["source_a"].to_numpy(),
             "source_b": pairs["source_b"].to_numpy(),
-            "fsID_a": by_id.loc[pairs["source_a"], "fsID"].to_numpy(),
-            "fsID_b": by_id.loc[pairs["source_b"], "fsID"].to_numpy(),
+            "recording_a": by_id.loc[pairs["source_a"], "recording"].to_numpy(),
+            "recording_b": by_id.loc[pairs["source_b"], "recording"].to_numpy(),
             "alpha": settings.alpha,
         },
         columns=list(PAIR_COLUMNS),

@@ -10,16 +10,16 @@ import pandas as pd
 
 
 def count_pairs(clips: pd.DataFrame) -> int:
-    """Unordered pairs of clips from different recordings (fsID)."""
-    n, same = len(clips), clips["fsID"].value_counts()
+    """Unordered pairs of clips from different recordings (recording)."""
+    n, same = len(clips), clips["recording"].value_counts()
     return n * (n - 1) // 2 - int((same * (same - 1) // 2).sum())
 
 
 def choose_pairs(clips: pd.DataFrame, count: int, seed) -> list[tuple[str, str]]:
-    """`count` distinct unordered pairs of clips from different recordings (fsID), seeded. The round
+    """`count` distinct unordered pairs of clips from different recordings (recording), seeded. The round
     trip and the reconstruction take a pair's first clip: it is the one that has come first fewer
     times so far (drawn on a tie), so that they repeat fewer clips than a drawn first would."""
-    ids, recordings = clips["id"].to_numpy(), clips["fsID"].to_numpy()
+    ids, recordings = clips["id"].to_numpy(), clips["recording"].to_numpy()
     order = np.argsort(ids, kind="stable")
     ids, recordings = ids[order], recordings[order]
     n = len(ids)
@@ -46,7 +46,7 @@ def choose_pairs(clips: pd.DataFrame, count: int, seed) -> list[tuple[str, str]]
     return pairs
 
 
-PAIR_COLUMNS = ("pair", "class", "source_a", "source_b", "fsID_a", "fsID_b", "half")
+PAIR_COLUMNS = ("pair", "class", "source_a", "source_b", "recording_a", "recording_b", "half")
 
 
 def replicate_seed(seed: int, replicate: int) -> int:
@@ -78,13 +78,13 @@ def pairs_table(train: pd.DataFrame, per_class: int, seed: int, halves: list[lis
     on the other half heard neither; without halves, every clip counts as half 0."""
     half_of = {clip: half for half, clips in enumerate(halves) for clip in clips} if halves else {}
     train = train.assign(half=train["id"].map(half_of).fillna(0).astype(int))
-    fs_id, rows = train.set_index("id")["fsID"], []
+    recording, rows = train.set_index("id")["recording"], []
     for class_name, clips in train.groupby("class", sort=True):
         parts = [clips[clips["half"] == half] for half in (0, 1)]
         counts = pairs_per_half(tuple(count_pairs(part) for part in parts), per_class)
         drawn = [(half, pair) for half in (0, 1) for pair in choose_pairs(parts[half], counts[half], [seed, half])]
         rows += [
-            (pair_id(class_name, index), class_name, a, b, fs_id[a], fs_id[b], half)
+            (pair_id(class_name, index), class_name, a, b, recording[a], recording[b], half)
             for index, (half, (a, b)) in enumerate(drawn)
         ]
     return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))

@@ -13,7 +13,6 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 from matplotlib.ticker import MaxNLocator
 
-from . import CLASSES
 from .report import PUBLISHED, labelled_setting, setting_order, shows_published
 from .splits import parse_split_name
 
@@ -76,22 +75,31 @@ def labelled_plot(runs: pd.DataFrame, path) -> None:
     fig.savefig(path, dpi=120, format="png")
 
 
+def _class_ticks(names: list[str]) -> tuple[list[str], float]:
+    """Tick labels and their font size for a confusion matrix of `names`: shorter and smaller as classes grow."""
+    width = 8 if len(names) <= 12 else 16
+    return [n if len(n) <= width else n[: width - 1] + "…" for n in names], 6 if len(names) <= 12 else 4
+
+
 def confusion_plot(metrics: list[dict], path) -> None:
     """Test confusion matrices summed over the runs of each setting of labelled clips and arm,
-    rows normalised to 1: a row of panels per setting."""
+    rows normalised to 1: a row of panels per setting, each panel as large as its classes need."""
+    classes = metrics[0]["classes"]
     setting_of = {m["split"]: labelled_setting(m.get("train_per_class")) for m in metrics}
     settings = sorted(set(setting_of.values()), key=setting_order)
     arms = list(dict.fromkeys(m["arm"] for m in metrics))
-    fig = Figure(figsize=(3.6 * len(arms), 3.9 * len(settings)))
+    side = max(3.6, 0.11 * len(classes) + 1.6)
+    fig = Figure(figsize=(side * len(arms), (side + 0.3) * len(settings)))
     axes = fig.subplots(len(settings), len(arms), squeeze=False)
+    ticks, size = _class_ticks(classes)
     for row, setting in zip(axes, settings):
         for ax, arm in zip(row, arms):
             chosen = [m for m in metrics if m["arm"] == arm and setting_of[m["split"]] == setting]
-            total = sum((np.asarray(m["confusion_matrix"], float) for m in chosen), np.zeros((len(CLASSES),) * 2))
+            total = sum((np.asarray(m["confusion_matrix"], float) for m in chosen), np.zeros((len(classes),) * 2))
             share = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
             ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
-            ax.set_xticks(range(len(CLASSES)), [c[:8] for c in CLASSES], rotation=90, fontsize=6)
-            ax.set_yticks(range(len(CLASSES)), [c[:8] for c in CLASSES], fontsize=6)
+            ax.set_xticks(range(len(classes)), ticks, rotation=90, fontsize=size)
+            ax.set_yticks(range(len(classes)), ticks, fontsize=size)
             where = "all labelled clips" if setting == "all" else f"{setting} per class"
             accuracy = np.trace(total) / max(total.sum(), 1)
             ax.set_title(f"{arm}, {where} (accuracy {accuracy:.0%})", fontsize=8)
@@ -101,20 +109,31 @@ def confusion_plot(metrics: list[dict], path) -> None:
     fig.savefig(path, dpi=110, format="png")
 
 
+EXAMPLE_COLUMNS = 10
+"""Classes per row of the examples plot: more classes wrap onto further rows."""
+
+
 def examples_plot(real: dict[str, torch.Tensor], generated: dict[str, torch.Tensor], path) -> None:
-    """Per class, a real training clip's mel image beside generated ones, in dB, low bands at the bottom."""
-    fig = Figure(figsize=(1.5 * len(CLASSES), 3.6))
-    axes = fig.subplots(2, len(CLASSES), squeeze=False)
-    for column, name in enumerate(CLASSES):
-        for row, (label, images) in enumerate((("real", real), ("generated", generated))):
-            ax = axes[row][column]
+    """Per class (in the order of `real`), a real training clip's mel image above a generated one, in
+    dB, low bands at the bottom; ten classes to a row."""
+    names = list(real) + [name for name in generated if name not in real]
+    columns = min(EXAMPLE_COLUMNS, max(1, len(names)))
+    rows = -(-len(names) // columns)
+    fig = Figure(figsize=(1.5 * columns, 3.6 * rows))
+    axes = fig.subplots(2 * rows, columns, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for index, name in enumerate(names):
+        for kind, (label, images) in enumerate((("real", real), ("generated", generated))):
+            ax = axes[2 * (index // columns) + kind][index % columns]
+            ax.set_axis_on()
             if name in images:
                 ax.imshow(images[name].squeeze().numpy(), origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
-            if column == 0:
+            if index % columns == 0:
                 ax.set_ylabel(label, fontsize=8)
-        axes[0][column].set_title(name.replace("_", " "), fontsize=7)
+        axes[2 * (index // columns)][index % columns].set_title(name.replace("_", " "), fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
 

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import CLASSES
 from .splits import parse_split_name
 
 PUBLISHED = {"baseline": 0.578, "diffusion": 0.628}
@@ -271,7 +270,7 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
 
 
 def per_class_table(metrics: list[dict]) -> pd.DataFrame:
-    """Mean per-class test accuracy of each (labelled clips per class, arm)."""
+    """Mean per-class test accuracy of each (labelled clips per class, arm), classes in label order."""
     rows = [
         {
             "labelled_per_class": labelled_setting(m.get("train_per_class")),
@@ -280,7 +279,8 @@ def per_class_table(metrics: list[dict]) -> pd.DataFrame:
         }
         for m in metrics
     ]
-    return pd.DataFrame(rows).groupby(["labelled_per_class", "arm"], sort=False)[list(CLASSES)].mean().reset_index()
+    per_run = pd.DataFrame(rows).groupby(["labelled_per_class", "arm"], sort=False)
+    return per_run[metrics[0]["classes"]].mean().reset_index()
 
 
 def _pct(value: float) -> str:

@@ -1,7 +1,7 @@
 """Train/validation/test splits: the published study's random 90:10 and the official folds.
 
 The validation part, used to choose the epoch, is always drawn from the training side by
-recording (fsID), so no recording feeds both training and epoch selection. A low-data split keeps
+recording (recording), so no recording feeds both training and epoch selection. A low-data split keeps
 exactly N training clips per class, the clips of a smaller N among those of a larger one, and
 draws its validation recordings from the ones left over.
 """
@@ -31,10 +31,13 @@ def parse_split_name(name: str) -> tuple[str, int | None]:
     """("fold3", 50) for "fold3-n50"; ("random", None) for "random"."""
     base, _, n = name.partition("-n")
     if not (base == "random" or (base.startswith("fold") and base[4:].isdigit())) or (n and not n.isdigit()):
-        raise ValueError(
-            f"unknown split name {name!r}: expected 'random' or 'fold1'..'fold10', optionally with '-n<N>'"
-        )
+        raise ValueError(f"unknown split name {name!r}: expected 'random' or 'fold<k>', optionally with '-n<N>'")
     return base, int(n) if n else None
+
+
+def plain(value):
+    """A recording id as JSON writes it: numpy numbers as Python ones."""
+    return value.item() if hasattr(value, "item") else value
 
 
 class LowDataError(ValueError):
@@ -79,11 +82,11 @@ def _low_data_class(
             if (given := _labelled_recordings(order.drop(held_back), per_class)) is not None:
                 break
     left = [recording for recording in order.index if given is None or recording not in given]
-    by_recording = {recording: group.sort_values("id")["id"].tolist() for recording, group in clips.groupby("fsID")}
+    by_recording = {recording: sorted(group["id"]) for recording, group in clips.groupby("recording")}
     if given is not None and len(given) >= 2 and left:
         train = [clip for recording, n in given.items() for clip in by_recording[recording][:n]]
         cuts = [
-            {"class": class_name, "fsID": int(recording), "kept": int(n), "of": int(order[recording])}
+            {"class": class_name, "recording": plain(recording), "kept": int(n), "of": int(order[recording])}
             for recording, n in given.items()
             if n < order[recording]
         ]
@@ -120,7 +123,7 @@ def _low_data_parts(
     `rng` that does not depend on N."""
     train, val, cuts, short, held = [], [], [], [], []
     for class_name, clips in train_side.groupby("class", sort=True):
-        sizes = clips.groupby("fsID").size()
+        sizes = clips.groupby("recording").size()
         order = sizes.loc[rng.permutation(sizes.index.to_numpy())]
         class_train, class_val, class_cuts, kept, held_back = _low_data_class(clips, name, per_class, order, protocol)
         train += class_train
@@ -129,48 +132,48 @@ def _low_data_parts(
         if kept is not None:
             short.append({"class": class_name, "kept": kept})
         if held_back is not None:
-            held.append({"class": class_name, "fsID": int(held_back)})
+            held.append({"class": class_name, "recording": plain(held_back)})
     return train, val, cuts, short, held
 
 
 def _validation_ids(train: pd.DataFrame, fraction: float, rng: np.random.Generator) -> set[str]:
     """Whole recordings, per class, taking about `fraction` of each class's recordings."""
     chosen = set()
-    majority = train.groupby("fsID")["class"].agg(lambda s: s.mode().iloc[0])
+    majority = train.groupby("recording")["class"].agg(lambda s: s.mode().iloc[0])
     for _, recordings in majority.groupby(majority):
         ids = np.sort(recordings.index.to_numpy())
         if len(ids) < 2:
             continue  # a single recording stays in training rather than leaving its class untrained
         n_val = max(1, math.ceil(fraction * len(ids))) if fraction > 0 else 0
         chosen.update(rng.choice(ids, size=min(n_val, len(ids) - 1), replace=False).tolist())
-    return set(train.loc[train["fsID"].isin(chosen), "id"])
+    return set(train.loc[train["recording"].isin(chosen), "id"])
 
 
 def _random_test_part(
     manifest: pd.DataFrame, fraction: float, by_recording: bool, rng: np.random.Generator
 ) -> np.ndarray:
     """Which clips a random split tests on: `fraction` of them drawn one by one, as the published
-    study did (a test clip's recording then also trains), or whole recordings (fsID) in a seeded
+    study did (a test clip's recording then also trains), or whole recordings (recording) in a seeded
     order until they hold that many clips."""
     n_test = round(fraction * len(manifest))
     if not by_recording:
         is_test = np.zeros(len(manifest), bool)
         is_test[rng.permutation(len(manifest))[:n_test]] = True
         return is_test
-    sizes = manifest.groupby("fsID").size()
+    sizes = manifest.groupby("recording").size()
     order = sizes.loc[rng.permutation(sizes.index.to_numpy())]
     taken = order.index[: int(np.searchsorted(order.cumsum().to_numpy(), n_test)) + 1]
-    return manifest["fsID"].isin(taken).to_numpy()
+    return manifest["recording"].isin(taken).to_numpy()
 
 
 def judge_halves(train: pd.DataFrame, rng: np.random.Generator) -> list[list[str]]:
-    """The training clips in two halves by recording (fsID), each class's recordings (by their
+    """The training clips in two halves by recording (recording), each class's recordings (by their
     majority class) taken in a seeded order and given to the half that holds fewer of its clips so
     far (of all clips on a tie): a judge trained on one half never heard the other half's recordings."""
     halves = [[], []]
-    sizes = train.groupby("fsID").size()
-    majority = train.groupby("fsID")["class"].agg(lambda s: s.mode().iloc[0])
-    by_recording = train.groupby("fsID")["id"].apply(sorted)
+    sizes = train.groupby("recording").size()
+    majority = train.groupby("recording")["class"].agg(lambda s: s.mode().iloc[0])
+    by_recording = train.groupby("recording")["id"].apply(sorted)
     for _, recordings in majority.groupby(majority, sort=True):
         held = [0, 0]
         for recording in rng.permutation(np.sort(recordings.index.to_numpy())):

@@ -23,12 +23,11 @@ import pandas as pd
 import soundfile as sf
 import torch
 
-from . import CLASSES
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import ClassifierSettings, fit, load_classifier, probabilities
 from .confidence import class_scores, judged_scores, most_confident
 from .config import with_defaults
-from .dataset import METADATA_FILE, build_manifest, download_urbansound8k
+from .dataset import checked_manifest, download_urbansound8k, read_classes, read_manifest, write_classes
 from .devices import resolve_device, runtime_signature
 from .features import (
     FeatureExtractor,
@@ -40,6 +39,7 @@ from .features import (
     select_parts,
 )
 from .files import atomic_output, save_tensors, worker_processes, write_json, write_text
+from .layouts import URBANSOUND8K_METADATA, read_dataset, root_of
 from .mel_image import MelSpec
 from .predict import describe_model
 from .splits import halves_of, load_split, make_split, parse_split_name, save_split
@@ -49,38 +49,42 @@ log = logging.getLogger(__name__)
 
 
 def prepare_dataset(*, dataset: dict, metadata: str, threads: int = 1) -> None:
-    """Write the synthetic dataset, or check (and optionally download) UrbanSound8K."""
+    """Write the synthetic dataset, or download UrbanSound8K where its metadata is missing."""
     root = Path(metadata).parent.parent
     if dataset["source"] == "synthetic":
         spec = SyntheticSpec(**dataset["synthetic"])
         meta = write_synthetic_dataset(root, spec, workers=worker_processes(threads))
         log.info("wrote %d synthetic clips under %s", len(meta), root)
-    elif not (root / METADATA_FILE).is_file():
+    elif not (root / URBANSOUND8K_METADATA).is_file():
         if not dataset["download"]:
             raise FileNotFoundError(
-                f"{root / METADATA_FILE} not found: set dataset.root to an extracted UrbanSound8K "
+                f"{root / URBANSOUND8K_METADATA} not found: set dataset.root to an extracted UrbanSound8K "
                 "or dataset.download: true"
             )
         log.info("downloading UrbanSound8K into %s", root)
         download_urbansound8k(root)
 
 
-def manifest(*, metadata: str, dataset: dict, output: str, rejected_csv: str) -> None:
-    """The manifest of usable clips; with dataset.on_bad_file: skip, the rest go to `rejected_csv`."""
-    root = Path(metadata).parent.parent
-    table, rejected = build_manifest(root, dataset["on_bad_file"], dataset["max_seconds"])
+def manifest(*, index: str, dataset: dict, output: str, rejected_csv: str, classes_txt: str) -> None:
+    """The manifest of usable clips of the dataset whose index_file is `index`, in the layout
+    `dataset.source`, and its class list in label order (`classes_txt`); with dataset.on_bad_file:
+    skip, the unusable files go to `rejected_csv`."""
+    root = root_of(dataset, index)
+    catalogue = read_dataset(dataset, root)
+    table, rejected = checked_manifest(catalogue, root.resolve(), dataset["on_bad_file"], dataset["max_seconds"])
     with atomic_output(rejected_csv) as tmp:
         rejected.to_csv(tmp, index=False)
     with atomic_output(output) as tmp:
         table.to_csv(tmp, index=False)
+    write_classes(classes_txt, catalogue.classes)
     folds = sorted(int(fold) for fold in table["fold"].unique())
-    log.info("%d clips in %d classes, folds %s", len(table), table["class"].nunique(), folds)
+    log.info("%d clips in %d classes, folds %s", len(table), len(catalogue.classes), folds)
     if len(rejected):
         log.warning("skipped %d unusable file(s), listed in %s", len(rejected), rejected_csv)
 
 
 def split(*, manifest_csv: str, name: str, protocol: dict, output: str) -> None:
-    table = pd.read_csv(manifest_csv)
+    table = read_manifest(manifest_csv)
     result = make_split(table, name, protocol)
     with atomic_output(output) as tmp:
         save_split(result, tmp)
@@ -89,22 +93,25 @@ def split(*, manifest_csv: str, name: str, protocol: dict, output: str) -> None:
 
 def features(*, manifest_csv: str, features: dict, output: str, threads: int = 1) -> None:
     """Classifier features of every clip of the dataset, once: splits select their rows."""
-    table = pd.read_csv(manifest_csv)
+    table = read_manifest(manifest_csv)
     extractor = FeatureExtractor(FeatureSpec(**features))
     x = extractor.from_files(table["path"].tolist(), "features", worker_processes(threads))
-    save_feature_sets(output, {"all": (x, torch.tensor(table["classID"].to_numpy()), table["id"].tolist())})
+    save_feature_sets(output, {"all": (x, torch.tensor(table["label"].to_numpy()), table["id"].tolist())})
     log.info("features of %d clips, each %s", len(table), tuple(x.shape[1:]))
 
 
-def features_generated(*, class_dirs: list[str], features: dict, output: str, threads: int = 1) -> None:
+def features_generated(
+    *, classes_txt: str, class_dirs: list[str], features: dict, output: str, threads: int = 1
+) -> None:
     """Classifier features of the clips that the diffusion model made for one set (interpolated or
     reconstructed), listed by each class's pairs.csv and named by their pair."""
+    classes = read_classes(classes_txt)
     extractor = FeatureExtractor(FeatureSpec(**features))
     paths, labels, ids = [], [], []
     for folder in class_dirs:
         written = pd.read_csv(Path(folder) / "pairs.csv")
         paths += [Path(folder) / f for f in written["file"]]
-        labels += [CLASSES.index(c) for c in written["class"]]
+        labels += [classes.index(c) for c in written["class"]]
         ids += [Path(f).stem for f in written["file"]]
     if paths:
         require_input_length(sf.info(str(paths[0])).frames, FeatureSpec(**features), paths[0])
@@ -117,7 +124,7 @@ def pairs(*, manifest_csv: str, split_json: str, settings: dict, replicate: int,
     training clips within one judge half each: what every generated source uses."""
     from .pairs import pairs_table, replicate_seed
 
-    table = pd.read_csv(manifest_csv)
+    table = read_manifest(manifest_csv)
     split = load_split(split_json)
     train = table[table["id"].isin(set(split["train"]))]
     chosen = pairs_table(train, settings["per_class"], replicate_seed(settings["seed"], replicate), halves_of(split))
@@ -126,13 +133,14 @@ def pairs(*, manifest_csv: str, split_json: str, settings: dict, replicate: int,
     log.info("%d pairs of %d training clips (set %d)", len(chosen), len(train), replicate)
 
 
-def features_mel_average(*, real: str, pairs_csv: str, features: dict, output: str) -> None:
+def features_mel_average(*, classes_txt: str, real: str, pairs_csv: str, features: dict, output: str) -> None:
     """Each pair of the set turned into the average, in power, of its two clips' classifier mel
     spectrograms (made with `features`): augmentation without any diffusion model."""
     x, _, ids = load_feature_sets(real)["all"]
     chosen = pd.read_csv(pairs_csv)
     averages = pair_averages(x, ids, chosen["source_a"], chosen["source_b"], FeatureSpec(**features))
-    labels = torch.tensor([CLASSES.index(c) for c in chosen["class"]])
+    classes = read_classes(classes_txt)
+    labels = torch.tensor([classes.index(c) for c in chosen["class"]])
     save_feature_sets(output, {"train": (averages, labels, chosen["pair"].tolist())})
     log.info("%d averaged pairs", len(chosen))
 
@@ -140,6 +148,7 @@ def features_mel_average(*, real: str, pairs_csv: str, features: dict, output: s
 def features_round_trip(
     *,
     manifest_csv: str,
+    classes_txt: str,
     pairs_csv: str,
     mel: dict | None = None,
     model_dir: str | None = None,
@@ -159,7 +168,7 @@ def features_round_trip(
     spec = mel_image_of(mel, model_dir)
     extractor = FeatureExtractor(FeatureSpec(**features))
     generator = torch.Generator().manual_seed(replicate_seed(seed, replicate))
-    paths = pd.read_csv(manifest_csv).set_index("id")["path"]
+    classes, paths = read_classes(classes_txt), read_manifest(manifest_csv).set_index("id")["path"]
     chosen = pd.read_csv(pairs_csv)
     xs, labels, names = [], [], []
     for class_name, pairs in chosen.groupby("class", sort=True):
@@ -168,14 +177,14 @@ def features_round_trip(
         require_input_length(rebuilt.shape[-1], FeatureSpec(**features), model_dir or "diffusion.mel")
         rebuilt_features = {clip: extractor.from_audio(audio) for clip, audio in zip(sources, rebuilt)}
         xs += [rebuilt_features[clip] for clip in pairs["source_a"]]
-        labels += [CLASSES.index(class_name)] * len(pairs)
+        labels += [classes.index(class_name)] * len(pairs)
         names += pairs["pair"].tolist()
     save_feature_sets(output, {"train": (torch.stack(xs), torch.tensor(labels), names)})
     log.info("%d pairs' first clips through the %d x %d mel image and back", len(names), spec.x_res, spec.y_res)
 
 
 def score_generated(
-    *, source: str, features: str, pairs_csv: str, judges: list[str], classifier: dict, output: str
+    *, classes_txt: str, source: str, features: str, pairs_csv: str, judges: list[str], classifier: dict, output: str
 ) -> None:
     """How the judges label the clips of one source of a generated set: its `features` (one clip per
     pair, named by it), or for source "sources" the pairs' first clips as they are (`features` is
@@ -185,18 +194,19 @@ def score_generated(
     and the probability given to the intended one."""
     settings = ClassifierSettings.from_config(classifier)
     network, device = settings.network, settings.device
-    models = [load_classifier(weights, network, len(CLASSES)) for weights in judges]
+    classes = read_classes(classes_txt)
+    models = [load_classifier(weights, network, len(classes)) for weights in judges]
     judge = [partial(probabilities, model, precision=network.precision, device=device) for model in models]
     chosen = pd.read_csv(pairs_csv).set_index("pair")
     if source == "sources":
         x, _, ids = load_feature_sets(features)["all"]
         row = {clip: i for i, clip in enumerate(ids)}
-        labels = torch.tensor([CLASSES.index(c) for c in chosen["class"]])
+        labels = torch.tensor([classes.index(c) for c in chosen["class"]])
         x, y, ids = x[torch.tensor([row[c] for c in chosen["source_a"]])], labels, chosen.index.tolist()
     else:
         x, y, ids = load_feature_sets(features)["train"]
     judge_of = (1 - chosen.loc[ids, "half"]).tolist()
-    scores = judged_scores(judge, judge_of, x, y, ids, CLASSES).assign(source=source)
+    scores = judged_scores(judge, judge_of, x, y, ids, classes).assign(source=source)
     scores = scores[["source", "clip", "class", "judge", "predicted", "confidence"]]
     with atomic_output(output) as tmp:
         scores.to_csv(tmp, index=False)
@@ -234,7 +244,7 @@ def train_diffusion(
 
     from .diffusion import DiffusionSettings, load_pipeline, mel_spec_of, save_pipeline, training_images
 
-    table = pd.read_csv(manifest_csv).set_index("id")
+    table = read_manifest(manifest_csv).set_index("id")
     ids = load_split(split_json)["train"]
     start = load_pipeline(init) if init else None
     if start and start.vqvae is not None:
@@ -335,8 +345,8 @@ def _decode_class(
     chosen = pd.read_csv(pairs_csv)
     chosen = chosen[chosen["class"] == class_name]
     if not mix:
-        chosen = chosen.assign(source_b=chosen["source_a"], fsID_b=chosen["fsID_a"])
-    table = pd.read_csv(manifest_csv)
+        chosen = chosen.assign(source_b=chosen["source_a"], recording_b=chosen["recording_a"])
+    table = read_manifest(manifest_csv)
     clips = table[table["id"].isin(set(chosen["source_a"]) | set(chosen["source_b"]))]
     pipeline = load_pipeline(model_dir)
     settings = GenerateSettings.from_config(generate if mix else {**generate, "alpha": 0.0})
@@ -348,6 +358,7 @@ def _decode_class(
 
 def train_classifier(
     *,
+    classes_txt: str,
     real: str,
     split_json: str,
     generated: list[str],
@@ -366,6 +377,7 @@ def train_classifier(
     the class names, `features` and network settings that label new files with the weights alone);
     `replicate` is the generated set that the `generated` features come from, if any."""
     settings = ClassifierSettings.from_config(classifier)
+    classes = read_classes(classes_txt)
     split = load_split(split_json)
     sets = training_parts(select_parts(real, split), split, settings)
     x, y, _ = sets["train"]
@@ -373,10 +385,10 @@ def train_classifier(
     for path in generated:
         gx, gy, _ = load_feature_sets(path)["train"]
         x, y, n_generated = torch.cat([x, gx]), torch.cat([y, gy]), n_generated + len(gx)
-    run = fit(sets, (x, y), classifier, seed, CLASSES, Path(weights).with_name("checkpoint.safetensors"), specaugment)
+    run = fit(sets, (x, y), classifier, seed, classes, Path(weights).with_name("checkpoint.safetensors"), specaugment)
     save_tensors(weights, run.model.state_dict())
-    write_json(description, describe_model(settings.network, features, CLASSES))
-    record = run.record(sets["test"], CLASSES)
+    write_json(description, describe_model(settings.network, features, classes))
+    record = run.record(sets["test"], classes)
     write_json(
         metrics,
         {
@@ -402,6 +414,7 @@ def train_classifier(
 
 def train_judge(
     *,
+    classes_txt: str,
     real: str,
     split_json: str,
     half: int,
@@ -416,15 +429,16 @@ def train_judge(
     baseline's. `held_out_csv` holds how it labels the other half's real training clips, which it
     never heard: the share that an unseen real clip of each class reaches."""
     settings = ClassifierSettings.from_config(classifier)
+    classes = read_classes(classes_txt)
     split = load_split(split_json)
     halves = halves_of(split)
     judged = {**split, "train": halves[half], "held_out": halves[1 - half]}
     parts = select_parts(real, judged, ("train", "val", "test", "held_out"))
     sets = training_parts(parts, split, settings)
-    run = fit(sets, sets["train"][:2], classifier, seed, CLASSES, Path(weights).with_name("checkpoint.safetensors"))
+    run = fit(sets, sets["train"][:2], classifier, seed, classes, Path(weights).with_name("checkpoint.safetensors"))
     x, y, ids = parts["held_out"]
     proba = probabilities(run.model, x, settings.network.precision, settings.device)
-    held_out = class_scores(proba, y, ids, CLASSES).assign(judge=half)
+    held_out = class_scores(proba, y, ids, classes).assign(judge=half)
     with atomic_output(held_out_csv) as tmp:
         held_out.to_csv(tmp, index=False)
     save_tensors(weights, run.model.state_dict())
@@ -434,7 +448,7 @@ def train_judge(
         {
             "split": split["split"],
             "half": half,
-            **run.record(sets["test"], CLASSES),
+            **run.record(sets["test"], classes),
             "train_clips": len(sets["train"][2]),
             "held_out_accuracy": share,
         },
@@ -608,7 +622,7 @@ def listen(
     spec = FeatureSpec(**features)
     rate = spec.sample_rate
     chosen = pd.read_csv(pairs_csv).groupby("class", sort=True).head(PAIRS_PER_CLASS).to_dict("records")
-    paths = pd.read_csv(manifest_csv).set_index("id")["path"]
+    paths = read_manifest(manifest_csv).set_index("id")["path"]
     mel = mel_image_of(mel, model_dir) if mel or model_dir else None
     # real clips as far as the generating pipeline reads them (one mel slice), else as the classifier does
     length = round(mel.slice_samples * rate / mel.sample_rate) if mel else spec.num_samples
@@ -649,8 +663,8 @@ def listen(
         if averaged:
             clips.append(clip("mel average of A and B", averaged[pair["pair"]], rate))
         heading = (
-            f"pair {pair['pair']}: A = {pair['source_a']} (recording {pair['fsID_a']}), "
-            f"B = {pair['source_b']} (recording {pair['fsID_b']})"
+            f"pair {pair['pair']}: A = {pair['source_a']} (recording {pair['recording_a']}), "
+            f"B = {pair['source_b']} (recording {pair['recording_b']})"
         )
         classes.setdefault(pair["class"], []).append((heading, clips))
     split, replicate = Path(pairs_csv).parent.name, Path(pairs_csv).stem.removeprefix("rep")
@@ -681,7 +695,7 @@ def example_images(manifest_csv: str, split_json: str, class_dirs: list[str], sp
     def image_of(path):
         return imager.audio_to_image(load_mono(path, spec.sample_rate)[None])[0]
 
-    table = pd.read_csv(manifest_csv)
+    table = read_manifest(manifest_csv)
     train = table[table["id"].isin(set(load_split(split_json)["train"]))].sort_values("id")
     real, generated = {}, {}
     for folder in map(Path, class_dirs):

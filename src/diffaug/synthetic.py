@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import CLASSES
-from .dataset import METADATA_COLUMNS, slice_file_name
+from .layouts import URBANSOUND8K_COLUMNS, URBANSOUND8K_METADATA, slice_file_name
 
 SAMPLE_RATES = (8000, 11025, 16000, 22050, 24000, 32000, 44100, 48000)
 RATE_WEIGHTS = (0.05, 0.05, 0.1, 0.1, 0.05, 0.05, 0.35, 0.25)
@@ -171,7 +170,8 @@ SOUND_MODELS = {
     ),
     "street_music": (_street_music, lambda r: {"root": r.uniform(180, 400), "tempo": r.uniform(80, 140)}),
 }
-assert tuple(SOUND_MODELS) == CLASSES
+CLASSES = tuple(SOUND_MODELS)
+"""The demo's class names in label order: UrbanSound8K's, whose layout the demo is written in."""
 
 
 def _rms(x):
@@ -256,7 +256,7 @@ def write_synthetic_dataset(
         for _ in map_in_workers(write, meta.to_dict("records"), workers, "synthesize" if progress else None):
             pass
         (staging / "metadata").mkdir(parents=True, exist_ok=True)
-        meta[list(METADATA_COLUMNS)].to_csv(staging / "metadata" / "UrbanSound8K.csv", index=False)
+        meta[list(URBANSOUND8K_COLUMNS)].to_csv(staging / URBANSOUND8K_METADATA, index=False)
         (staging / MARKER).write_text(f"{spec}\n")
     return meta
 

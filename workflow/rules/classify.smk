@@ -1,5 +1,6 @@
 rule train_judge:
     input:
+        class_list=rules.manifest.output.class_list,
         real=rules.features.output.features,
         split=rules.split.output.split,
     output:
@@ -25,6 +26,7 @@ rule train_judge:
 
 rule train_classifier:
     input:
+        class_list=rules.manifest.output.class_list,
         real=rules.features.output.features,
         split=rules.split.output.split,
         generated=generated_features,

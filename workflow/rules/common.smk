@@ -1,10 +1,10 @@
 import os
+import re
 import sys
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 
-from diffaug import CLASSES
 from diffaug.arms import ARMS, IMAGE_SOURCES, MODEL_SOURCES
 from diffaug.config import (
     ConfigError,
@@ -14,7 +14,7 @@ from diffaug.config import (
     device_problems,
     features_params,
     plan_problems,
-    planned_metadata,
+    planned_catalogue,
     pretrained_params,
     slurm_partition_problem,
     sorted_keys,
@@ -22,6 +22,7 @@ from diffaug.config import (
     will_use_cuda,
 )
 from diffaug.dataset import DatasetError
+from diffaug.layouts import URBANSOUND8K_CLASSES, index_file
 from diffaug.splits import split_names
 
 # envs/diffaug.yaml installs the project from this checkout: pip expands ${DIFFAUG_ROOT} when
@@ -49,20 +50,28 @@ if SOURCE == "synthetic":
 elif config["dataset"]["root"]:
     DATA_ROOT = config["dataset"]["root"]
 else:
-    sys.exit("invalid config:\n  dataset.root: required when dataset.source is urbansound8k")
-METADATA = f"{DATA_ROOT}/metadata/UrbanSound8K.csv"
+    sys.exit(f"invalid config:\n  dataset.root: required when dataset.source is {SOURCE}")
+# The file whose change means the dataset changed: the layout's metadata, or a class-folder tree's root.
+METADATA = index_file(config["dataset"], DATA_ROOT)
 if SOURCE == "urbansound8k" and not config["dataset"]["download"] and not Path(METADATA).is_file():
     sys.exit(f"{METADATA} not found: point dataset.root at an extracted UrbanSound8K, or set dataset.download: true")
+if SOURCE in ("esc50", "folders") and not Path(METADATA).exists():
+    sys.exit(f"{METADATA} not found: point dataset.root (and dataset.metadata) at the {SOURCE} layout")
 PLANNING = not (workflow.remote_exec or workflow.subprocess_exec)  # the process that plans the run
 DEVICES = {section: config[section]["device"] for section in ("diffusion", "generate", "classifier")}
+try:
+    CATALOGUE = planned_catalogue(config["dataset"], DATA_ROOT)
+except DatasetError as error:
+    sys.exit(str(error))
+# The class list, in label order, names the per-class folders; a download to come has UrbanSound8K's.
+CLASSES = CATALOGUE.classes if CATALOGUE else URBANSOUND8K_CLASSES
 if PLANNING:
-    try:
-        planned = planned_metadata(config["dataset"], DATA_ROOT)
-    except DatasetError as error:
-        sys.exit(str(error))
-    problems = plan_problems(config, planned) if planned is not None else []
+    problems = plan_problems(config, CATALOGUE.clips) if CATALOGUE else []
     if problems:
         sys.exit("config does not fit the dataset:\n" + "\n".join(f"  {p}" for p in problems))
+# What the manifest reads of the dataset section: the layout's own keys only for that layout.
+LAYOUT_KEYS = {"esc50": ("esc10",), "folders": ("metadata", "folds")}
+MANIFEST = {k: config["dataset"][k] for k in ("source", "on_bad_file", "max_seconds", *LAYOUT_KEYS.get(SOURCE, ()))}
 
 
 @cache
@@ -125,7 +134,7 @@ def replicate_of(seed):
 
 wildcard_constraints:
     split=r"(random|fold\d+)(-n\d+)?",
-    class_name="|".join(CLASSES),
+    class_name="|".join(map(re.escape, CLASSES)),
     arm="|".join(config["arms"]),
     source="diffusion|mel_average|round_trip|reconstruction",
     seed=r"\d+",

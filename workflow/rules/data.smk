@@ -21,10 +21,11 @@ if SOURCE == "synthetic" or config["dataset"]["download"]:
 
 rule manifest:
     input:
-        metadata=METADATA,
+        dataset=METADATA,
     output:
         manifest=f"{R}/data/manifest.csv",
         rejected=f"{R}/data/rejected.csv",
+        class_list=f"{R}/data/classes.txt",
     log:
         log_for("manifest"),
     benchmark:
@@ -35,7 +36,7 @@ rule manifest:
     resources:
         **resources_for("manifest", mem_mb=2000, runtime=30),
     params:
-        dataset={k: config["dataset"][k] for k in ("on_bad_file", "max_seconds")},
+        dataset=MANIFEST,
     script:
         "../../scripts/manifest.py"
 

@@ -20,6 +20,7 @@ rule features:
 
 rule features_generated:
     input:
+        class_list=rules.manifest.output.class_list,
         classes=decoded_classes,
     output:
         features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}.safetensors",
@@ -42,6 +43,7 @@ rule features_generated:
 
 rule features_mel_average:
     input:
+        class_list=rules.manifest.output.class_list,
         real=rules.features.output.features,
         pairs=rules.pairs.output.pairs,
     output:
@@ -65,6 +67,7 @@ rule features_round_trip:
     input:
         unpack(mel_image),
         manifest=rules.manifest.output.manifest,
+        class_list=rules.manifest.output.class_list,
         pairs=rules.pairs.output.pairs,
     output:
         features=f"{R}/features/{{split}}/rep{{replicate}}/round_trip.safetensors",

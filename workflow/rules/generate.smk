@@ -48,6 +48,7 @@ rule reconstruct:
 
 rule score_generated:
     input:
+        class_list=rules.manifest.output.class_list,
         features=scored_features,
         pairs=rules.pairs.output.pairs,
         judges=judges,
