@@ -139,6 +139,23 @@ def test_a_published_cnn_folder_rebuilds_its_network(tmp_path):
     torch.testing.assert_close(predict_proba(run.model, x), predict_proba(model, x))
 
 
+def test_a_fifty_class_model_labels_files_with_its_own_classes(tmp_path, capsys):
+    from layout_data import tone
+
+    classes = [f"sound_{k:02d}" for k in range(50)]
+    network = NetworkSettings.from_config(CLASSIFIER)
+    torch.manual_seed(0)
+    save_tensors(tmp_path / "model.safetensors", build_classifier(network, len(classes)).state_dict())
+    write_json(tmp_path / "model.json", describe_model(network, {"n_mels": 16}, classes))
+    files = [_write(tmp_path / f"{k}.wav", tone(k, 1.0, 16000, 1, k).T, 16000, "PCM_16") for k in range(3)]
+    status, out, err = _predict(capsys, tmp_path, *files, "--format", "csv")
+    assert status == 0, err
+    table = pd.read_csv(io.StringIO(out))
+    assert list(table.columns) == ["file", "predicted", *classes] and len(table) == 3
+    np.testing.assert_allclose(table[classes].sum(axis=1), 1, atol=1e-4)
+    assert (table["predicted"] == [classes[i] for i in table[classes].to_numpy().argmax(1)]).all()
+
+
 def _write(path, audio, rate, subtype):
     sf.write(str(path), np.asarray(audio, dtype=np.float32).T, rate, subtype=subtype)
     return path

@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 import yaml
 from conftest import CONFIGS, ROOT, snakemake, snakemake_command
+from layout_data import write_esc50, write_folders
 
 pytestmark = pytest.mark.workflow
 
@@ -216,6 +217,56 @@ def test_an_urbansound8k_copy_runs_through_the_same_rules(paired_dataset, tmp_pa
     manifest = pd.read_csv(tmp_path / "results" / "data" / "manifest.csv")
     assert len(manifest) == len(paired_dataset[1])
     assert manifest["path"].str.startswith(str(paired_dataset[0])).all()
+
+
+def _layout_config(tmp_path, dataset: dict, **sections) -> list[str]:
+    """The tiny config on a dataset in another layout, with some sections replaced."""
+    config = tmp_path / "layout.yaml"
+    config.write_text(yaml.safe_dump({"dataset": dataset, **sections}))
+    return [*CONFIGS, str(config)]
+
+
+def test_esc50_runs_end_to_end_on_its_own_folds_and_classes(tmp_path):
+    root = tmp_path / "ESC-50"
+    write_esc50(root, classes=3, recordings_per_fold=2)
+    dataset = {"source": "esc50", "root": str(root), "max_seconds": 5.0}
+    configs = _layout_config(tmp_path, dataset, protocol={"test_folds": [5]}, arms=["baseline", "diffusion"], seeds=[0])
+    result = snakemake(tmp_path, configs=configs)
+    assert result.returncode == 0, result.stderr[-5000:]
+    results = tmp_path / "results"
+    classes = ["sound_00", "sound_01", "sound_02"]
+    assert (results / "data" / "classes.txt").read_text().split() == classes
+    assert sorted(p.name for p in (results / "generated" / "fold5" / "rep0").iterdir()) == classes
+    metrics = json.loads((results / "models" / "fold5" / "diffusion" / "seed0" / "metrics.json").read_text())
+    assert metrics["classes"] == classes and len(metrics["confusion_matrix"]) == 3
+    assert (
+        json.loads((results / "models" / "fold5" / "baseline" / "seed0" / "model.json").read_text())["classes"]
+        == classes
+    )
+    table = pd.read_csv(results / "tables" / "accuracy.csv")
+    assert list(table["arm"]) == ["baseline", "diffusion"] and (table["added_clips"].fillna(0) == [0, 3]).all()
+    assert list(pd.read_csv(results / "tables" / "per_class.csv").columns[2:]) == classes
+    assert "sound_02" in (results / "report" / "listen.html").read_text()
+
+
+def test_a_folder_per_class_runs_end_to_end_with_folds_dealt_by_file(tmp_path):
+    root = tmp_path / "my sounds"
+    write_folders(root, classes=3, recordings=6, takes=2)
+    configs = _layout_config(
+        tmp_path, {"source": "folders", "root": str(root)}, arms=["baseline", "mel_average"], seeds=[0]
+    )
+    result = snakemake(tmp_path, configs=configs)
+    assert result.returncode == 0, result.stderr[-5000:]
+    results = tmp_path / "results"
+    assert "each file counts as its own recording" in (results / "logs" / "manifest.log").read_text()
+    manifest = pd.read_csv(results / "data" / "manifest.csv")
+    assert sorted(set(manifest["fold"])) == [1, 2, 3, 4, 5] and set(manifest["class"]) == {
+        "class_00",
+        "class_01",
+        "class_02",
+    }
+    fidelity = pd.read_csv(results / "tables" / "class_fidelity.csv")
+    assert sorted(fidelity["class"]) == ["class_00", "class_01", "class_02"] and "mel_average" in fidelity.columns
 
 
 def test_layout_problems_stop_the_run_listing_the_rows(tiny_dataset, tmp_path):

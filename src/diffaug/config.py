@@ -247,6 +247,8 @@ def plan_problems(config: dict, clips: pd.DataFrame) -> list[str]:
     from .splits import LowDataError, make_split, split_names
 
     protocol, problems = config["protocol"], []
+    if clips["class"].nunique() < 2:
+        return [f"dataset: the dataset holds clips of {clips['class'].nunique()} class(es); a classifier needs two or more"]
     if protocol["kind"] == "kfold":
         folds = sorted(set(clips["fold"]))
         for fold in protocol["test_folds"]:
@@ -285,7 +287,7 @@ def _pair_problems(name: str, train: pd.DataFrame, halves: list[list[str]], per_
         available = [count_pairs(group[group["half"] == half]) for half in (0, 1)]
         if group["half"].nunique() < 2:
             problems.append(
-                f"split {name}: class {class_name} has training clips of only one recording, so one judge of "
+                f"arms: split {name}: class {class_name} has training clips of only one recording, so one judge of "
                 "generated clips would never hear it; generating arms need two recordings per class"
             )
         elif sum(available) < per_class:

@@ -284,8 +284,8 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
 
 def dealt_folds(clips: pd.DataFrame, folds: int) -> pd.Series:
     """Each clip's fold when the data gives none: every class's recordings, in an order fixed by their
-    names' checksums (stable as files are added), dealt round the folds, so each fold holds a share
-    of every class with enough recordings."""
+    names' checksums (the same files give the same folds), dealt round the folds, so that each fold
+    holds a share of every class with enough recordings."""
     majority = clips.groupby("recording")["class"].agg(lambda s: s.mode().iloc[0])
     fold_of = {}
     for _, recordings in majority.groupby(majority):

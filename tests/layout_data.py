@@ -1,0 +1,66 @@
+"""Small datasets written in each layout's own format: ESC-50's CSV and file names, a folder per class."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+
+def tone(class_index: int, seconds: float, rate: int, channels: int, seed: int) -> np.ndarray:
+    """A clip that tells its class by pitch, with noise that differs per clip: (samples, channels)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * rate)) / rate
+    mono = 0.4 * np.sin(2 * np.pi * (220 + 110 * class_index) * t) + 0.05 * rng.standard_normal(len(t))
+    return np.stack([mono * (0.9**c) for c in range(channels)], axis=1).astype(np.float32)
+
+
+def write_esc50(
+    root: Path,
+    classes: int = 3,
+    recordings_per_fold: int = 2,
+    seconds: float = 1.0,
+    rate: int = 44100,
+    channels: int = 1,
+    folds: int = 5,
+) -> pd.DataFrame:
+    """ESC-50's layout: audio/<fold>-<src_file>-<take>-<target>.wav and meta/esc50.csv; each class
+    has `recordings_per_fold` recordings per fold, the first of each fold with two takes (A and B).
+    The even targets are ESC-10's."""
+    (root / "audio").mkdir(parents=True)
+    (root / "meta").mkdir()
+    rows = []
+    for target in range(classes):
+        for fold in range(1, folds + 1):
+            for k in range(recordings_per_fold):
+                src_file = 100000 + 1000 * target + 10 * fold + k
+                for take in "AB"[: 2 if k == 0 else 1]:
+                    name = f"{fold}-{src_file}-{take}-{target}.wav"
+                    sf.write(root / "audio" / name, tone(target, seconds, rate, channels, src_file + ord(take)), rate)
+                    rows.append([name, fold, target, f"sound_{target:02d}", target % 2 == 0, src_file, take])
+    meta = pd.DataFrame(rows, columns=["filename", "fold", "target", "category", "esc10", "src_file", "take"])
+    meta.sample(frac=1, random_state=0).to_csv(root / "meta" / "esc50.csv", index=False)  # rows in no order
+    return meta
+
+
+def write_folders(
+    root: Path,
+    classes: int = 3,
+    recordings: int = 6,
+    takes: int = 2,
+    seconds: float = 1.0,
+    rate: int = 16000,
+    channels: int = 1,
+) -> pd.DataFrame:
+    """A folder per class (`class_NN/`), each recording's takes in a subfolder of its own
+    (`class_NN/rec_K/take_T.wav`); returns path (relative to root), label and group of every file."""
+    rows = []
+    for index in range(classes):
+        name = f"class_{index:02d}"
+        for rec in range(recordings):
+            for take in range(takes):
+                path = Path(name) / f"rec_{rec}" / f"take_{take}.wav"
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                sf.write(root / path, tone(index, seconds, rate, channels, 1000 * index + 10 * rec + take), rate)
+                rows.append([path.as_posix(), name, f"{name}/rec_{rec}"])
+    return pd.DataFrame(rows, columns=["path", "label", "group"])

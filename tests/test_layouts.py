@@ -1,0 +1,192 @@
+"""Every layout gives the same manifest: ESC-50, a folder per class (with and without a CSV), UrbanSound8K."""
+
+import pandas as pd
+import pytest
+import soundfile as sf
+from layout_data import tone, write_esc50, write_folders
+
+from diffaug.dataset import MANIFEST_COLUMNS, DatasetError, build_manifest
+from diffaug.layouts import read_esc50, read_folders
+from diffaug.splits import make_split
+
+ESC50 = {"source": "esc50"}
+FOLDERS = {"source": "folders"}
+
+
+def test_esc50_in_its_own_layout_at_44_1_khz_stereo(tmp_path):
+    meta = write_esc50(tmp_path, classes=3, recordings_per_fold=1, seconds=5.0, channels=2)
+    (tmp_path / "audio" / ".DS_Store").write_bytes(b"\0")
+    (tmp_path / "audio" / "notes.txt").write_text("notes\n")
+    manifest, rejected = build_manifest(tmp_path, max_seconds=5.0, layout=ESC50)
+    assert tuple(manifest.columns) == MANIFEST_COLUMNS and rejected.empty and len(manifest) == len(meta)
+    by_name = manifest.set_index("id")
+    listed = meta.set_index("filename").loc[by_name.index]
+    assert (by_name["recording"] == listed["src_file"]).all() and (by_name["fold"] == listed["fold"]).all()
+    assert (by_name["label"] == listed["target"]).all() and (by_name["class"] == listed["category"]).all()
+    assert set(manifest["sample_rate"]) == {44100} and set(manifest["channels"]) == {2}
+    assert manifest["seconds"].between(4.99, 5.01).all()
+    assert read_esc50(tmp_path).classes == ("sound_00", "sound_01", "sound_02")  # in target order
+
+
+def test_esc10_keeps_its_classes_and_does_not_report_the_rest(tmp_path):
+    write_esc50(tmp_path, classes=4)
+    manifest, rejected = build_manifest(tmp_path, layout=ESC50 | {"esc10": True})
+    assert read_esc50(tmp_path, esc10=True).classes == ("sound_00", "sound_02")
+    assert set(manifest["class"]) == {"sound_00", "sound_02"} and set(manifest["label"]) == {0, 1}
+    assert rejected.empty  # the other classes' files are ESC-50's, not strays
+
+
+def test_esc50_metadata_problems_are_listed_by_row(tmp_path):
+    meta = write_esc50(tmp_path, classes=3)
+    path = tmp_path / "meta" / "esc50.csv"
+    broken = meta.astype(str)
+    broken.loc[0, "category"] = "sound_01"  # target 0 now names two categories
+    broken.loc[1, "fold"] = "two"
+    broken.to_csv(path, index=False)
+    with pytest.raises(DatasetError) as error:
+        read_esc50(tmp_path)
+    assert f"row 3: {meta.filename[1]}: fold is not a whole number" in str(error.value)
+    assert "target shared by more than one category" in str(error.value)
+    assert "category with more than one target" in str(error.value)
+    moved = meta.copy()
+    moved.loc[1, "fold"] = moved.loc[0, "fold"] % 5 + 1
+    moved.loc[1, "src_file"] = moved.loc[0, "src_file"]
+    moved.to_csv(path, index=False)
+    with pytest.raises(DatasetError, match=f"recording {meta.src_file[0]}: folds"):
+        read_esc50(tmp_path)
+
+
+def test_an_unlisted_esc50_clip_is_reported_and_skipped(tmp_path):
+    write_esc50(tmp_path, classes=2)
+    sf.write(tmp_path / "audio" / "9-1-A-0.wav", tone(0, 1.0, 44100, 1, 0), 44100)
+    with pytest.raises(DatasetError, match="audio/9-1-A-0.wav: on disk but not in the metadata"):
+        build_manifest(tmp_path, layout=ESC50)
+    manifest, rejected = build_manifest(tmp_path, on_bad_file="skip", layout=ESC50)
+    assert list(rejected["file"]) == ["audio/9-1-A-0.wav"] and "9-1-A-0.wav" not in set(manifest["id"])
+
+
+def test_a_folder_per_class_without_a_csv_at_16_khz_mono(tmp_path, caplog):
+    written = write_folders(tmp_path, classes=3, recordings=5, takes=2)
+    (tmp_path / "class_01" / ".hidden").mkdir()
+    sf.write(tmp_path / "class_01" / ".hidden" / "x.wav", tone(1, 1.0, 16000, 1, 0), 16000)
+    (tmp_path / "class_02" / "README.md").write_text("about this class\n")
+    with caplog.at_level("INFO", logger="diffaug"):
+        manifest, rejected = build_manifest(tmp_path, layout=FOLDERS)
+    assert rejected.empty and len(manifest) == len(written) and tuple(manifest.columns) == MANIFEST_COLUMNS
+    assert set(manifest["sample_rate"]) == {16000} and set(manifest["channels"]) == {1}
+    assert read_folders(tmp_path).classes == ("class_00", "class_01", "class_02")
+    assert (manifest["label"] == manifest["class"].str[-2:].astype(int)).all()
+    assert (manifest["recording"] == manifest["id"]).all()  # no groups: a file is its own recording
+    assert sorted(manifest.groupby("class")["fold"].nunique()) == [5, 5, 5]  # ten files a class, five folds
+    assert "each file counts as its own recording" in caplog.text and "dealt into 5 folds" in caplog.text
+    assert (manifest["id"] == manifest["path"].str.removeprefix(f"{tmp_path}/")).all()
+
+
+def test_folds_dealt_by_group_keep_a_recording_in_one_fold(tmp_path):
+    written = write_folders(tmp_path, classes=2, recordings=6, takes=3)
+    written[["path", "group"]].to_csv(tmp_path / "meta.csv", index=False)
+    manifest, _ = build_manifest(tmp_path, layout=FOLDERS | {"metadata": "meta.csv", "folds": 3})
+    assert (manifest.groupby("recording")["fold"].nunique() == 1).all()
+    assert (manifest.groupby(["class", "fold"])["recording"].nunique() == 2).all()  # two recordings each
+    again = read_folders(tmp_path, "meta.csv", folds=3).clips
+    assert list(again.sort_values("id")["fold"]) == list(manifest.sort_values("id")["fold"])  # the same every time
+
+
+def test_a_csv_sets_folds_and_recordings_and_every_bad_row_is_named(tmp_path):
+    written = write_folders(tmp_path, classes=2, recordings=4, takes=2)
+    table = written.assign(fold=[1 + int(g[-1]) % 2 for g in written["group"]])
+    table.to_csv(tmp_path / "meta.csv", index=False)
+    manifest, rejected = build_manifest(tmp_path, layout=FOLDERS | {"metadata": "meta.csv"})
+    assert rejected.empty and set(manifest["fold"]) == {1, 2}
+    assert (manifest.set_index("id")["recording"] == table.set_index("path")["group"]).all()
+    bad = table.astype(str)
+    bad.loc[0, "label"] = "class_01"
+    bad.loc[1, "path"] = "../elsewhere/x.wav"
+    bad.loc[2, "fold"] = "1.5"
+    bad.loc[3, "fold"] = "2" if table.loc[3, "fold"] == 1 else "1"  # its recording now spans two folds
+    bad.to_csv(tmp_path / "meta.csv", index=False)
+    with pytest.raises(DatasetError) as error:
+        read_folders(tmp_path, "meta.csv")
+    message = str(error.value)
+    assert f"row 2: {table.path[0]}: label differs from its class folder" in message
+    assert "row 3: ../elsewhere/x.wav: not a path inside a class folder" in message
+    assert f"row 4: {table.path[2]}: fold is not a whole number" in message
+    bad.loc[:2] = table.loc[:2].astype(str)
+    bad.to_csv(tmp_path / "meta.csv", index=False)
+    with pytest.raises(DatasetError, match=f"recording {table.group[3]}: folds 1 .* 2 "):
+        read_folders(tmp_path, "meta.csv")
+
+
+def test_files_outside_the_csv_or_the_class_folders_are_reported(tmp_path):
+    written = write_folders(tmp_path, classes=2, recordings=3, takes=1)
+    written.iloc[1:].to_csv(tmp_path / "meta.csv", index=False)
+    sf.write(tmp_path / "loose.wav", tone(0, 1.0, 16000, 1, 0), 16000)
+    manifest, rejected = build_manifest(tmp_path, on_bad_file="skip", layout=FOLDERS | {"metadata": "meta.csv"})
+    reasons = dict(zip(rejected["file"], rejected["reason"]))
+    assert reasons == {written.path[0]: "on disk but not in the metadata", "loose.wav": "not in a class folder"}
+    assert len(manifest) == len(written) - 1
+
+
+def test_fifty_classes_come_in_sorted_order_with_labels_to_match(tmp_path):
+    write_folders(tmp_path, classes=50, recordings=2, takes=1, seconds=0.2)
+    manifest, _ = build_manifest(tmp_path, layout=FOLDERS | {"folds": 2})
+    classes = read_folders(tmp_path).classes
+    assert len(classes) == 50 and list(classes) == sorted(classes)
+    assert (manifest["class"] == [classes[k] for k in manifest["label"]]).all()
+
+
+def test_esc50_splits_on_its_five_folds_by_recording(tmp_path):
+    write_esc50(tmp_path, classes=3)
+    manifest, _ = build_manifest(tmp_path, layout=ESC50)
+    protocol = {"kind": "kfold", "test_folds": [5], "val_fraction": 0.25, "seed": 0, "test_fraction": 0.1}
+    split = make_split(manifest, "fold5", protocol)
+    recording = manifest.set_index("id")["recording"]
+    parts = {k: set(recording[split[k]]) for k in ("train", "val", "test")}
+    assert set(manifest.set_index("id").loc[split["test"], "fold"]) == {5}
+    assert not (parts["train"] & parts["val"] or parts["train"] & parts["test"] or parts["val"] & parts["test"])
+
+
+def test_a_test_fold_the_dataset_lacks_is_refused_naming_the_key(tmp_path):
+    from test_config import _config
+
+    from diffaug.config import plan_problems
+    from diffaug.layouts import read_dataset
+
+    write_esc50(tmp_path, classes=3)
+    clips = read_dataset(ESC50, tmp_path).clips
+    problems = plan_problems(_config(protocol__test_folds=[5, 6], arms=["baseline"]), clips)
+    assert problems == [
+        "protocol.test_folds: fold 6 holds no clip of the dataset (its folds: 1, 2, 3, 4, 5); remove it"
+    ]
+
+
+def test_the_same_manifest_reads_back_with_the_same_recordings(tmp_path):
+    from diffaug.dataset import read_manifest
+
+    write_folders(tmp_path / "data", classes=2, recordings=3, takes=2)
+    manifest, _ = build_manifest(tmp_path / "data", layout=FOLDERS)
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    pd.testing.assert_frame_equal(read_manifest(tmp_path / "manifest.csv"), manifest, check_dtype=False)
+
+
+def test_arms_and_classes_that_do_not_fit_the_dataset_are_refused_naming_the_key(tmp_path):
+    from test_config import _config
+
+    from diffaug.config import plan_problems
+    from diffaug.layouts import read_dataset
+
+    write_folders(tmp_path / "one", classes=1, recordings=4)
+    clips = read_dataset(FOLDERS, tmp_path / "one").clips
+    assert plan_problems(_config(arms=["baseline"]), clips) == [
+        "dataset: the dataset holds clips of 1 class(es); a classifier needs two or more"
+    ]
+    written = write_folders(tmp_path / "two", classes=2, recordings=2, takes=3)
+    written.assign(fold=written["group"].str[-1].astype(int) + 1).to_csv(tmp_path / "two" / "meta.csv", index=False)
+    clips = read_dataset(FOLDERS | {"metadata": "meta.csv"}, tmp_path / "two").clips
+    config = _config(protocol__test_folds=[1], arms=["baseline", "diffusion"], classifier__epoch_choice="last")
+    problems = plan_problems(config, clips)
+    assert problems[0].startswith("arms: split fold1: class class_00 has training clips of only one recording")
+    assert (
+        plan_problems(_config(protocol__test_folds=[1], arms=["baseline"], classifier__epoch_choice="last"), clips)
+        == []
+    )
