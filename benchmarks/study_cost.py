@@ -164,7 +164,10 @@ def diffusion_step_seconds(config, spec, unet, device, batch: int, steps: int, p
 def inverted_sources(per_class: int, clips: int, clips_per_recording: float, seed: int) -> int:
     """Source clips that one class inverts: those drawn by `per_class` pairs among `clips` clips."""
     table = pd.DataFrame(
-        {"id": [f"c{k:05d}" for k in range(clips)], "fsID": (np.arange(clips) / clips_per_recording).astype(int)}
+        {
+            "id": [f"c{k:05d}" for k in range(clips)],
+            "recording": (np.arange(clips) / clips_per_recording).astype(int),
+        }
     )
     return len({clip for pair in choose_pairs(table, per_class, seed) for clip in pair})
 
@@ -198,7 +201,7 @@ def generation_check(workdir: Path, folder: Path, settings: dict, device, count:
     clips = pd.DataFrame(
         {
             "id": [f"c{k:04d}" for k in range(4 * count)],
-            "fsID": [k // 3 for k in range(4 * count)],
+            "recording": [k // 3 for k in range(4 * count)],
             "path": [files[k % len(files)] for k in range(4 * count)],
         }
     )
@@ -244,7 +247,7 @@ def dataset_counts(manifest: str | None) -> dict:
     table = pd.read_csv(manifest)
     return {
         "fold_clips": {int(f): n for f, n in table.groupby("fold").size().items()},
-        "clips_per_recording": len(table) / table["fsID"].nunique(),
+        "clips_per_recording": len(table) / table["recording"].nunique(),
     }
 
 
