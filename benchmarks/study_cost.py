@@ -24,10 +24,12 @@ another, the other jobs on the cores beside them, with the config's threads. The
 whole UrbanSound8K (10 classes, clips up to 4 s), a manifest's clips (its fold, class and seconds
 columns), or `--clips` dealt evenly over `--folds`; `--classes` and `--clip-seconds` override either.
 The classes set the generated clips (generate.per_class per class, split and set) and the training
-clips per class. The 4 s units follow the clip length: reading and checking a clip and its features
-grow with it, a training clip's mel images with its slices (and its reading), a classifier step
-with its input's size (features.num_samples); a round trip and a generated clip are one slice of
-any clip. The last line printed is JSON.
+clips per class, which the pairs draw from: the clips to invert, and the pairs' first clips, which
+the reconstruction and the round trip take once however many pairs they start. The 4 s units
+follow the clip length: reading and checking a clip and its features grow with it, a training
+clip's mel images with its slices (and its reading), a classifier step with its input's size
+(features.num_samples); a round trip and a generated clip are one slice of any clip. The last line
+printed is JSON.
 
     python benchmarks/study_cost.py                                     # config/urbansound8k.yaml
     python benchmarks/study_cost.py --config config.yaml --manifest results/data/manifest.csv
@@ -177,8 +179,10 @@ def diffusion_step_seconds(config, spec, unet, device, batch: int, steps: int, p
     return (run(1 + steps) - run(1)) / steps
 
 
-def inverted_sources(per_class: int, clips: int, clips_per_recording: float, seed: int) -> int:
-    """Source clips that one class inverts: those drawn by `per_class` pairs among `clips` clips."""
+def drawn_sources(per_class: int, clips: int, clips_per_recording: float, seed: int) -> tuple[int, int]:
+    """Source clips that one class inverts, drawn by `per_class` pairs among `clips` clips: all of
+    them (interpolation), and the pairs' first clips (the reconstruction and the round trip send a
+    clip that comes first in several pairs through once; with few clips per class, far fewer)."""
     table = pd.DataFrame(
         {
             "id": [f"c{k:05d}" for k in range(clips)],
@@ -189,7 +193,7 @@ def inverted_sources(per_class: int, clips: int, clips_per_recording: float, see
         pairs = choose_pairs(table, per_class, seed)
     except ValueError as error:
         sys.exit(f"generate.per_class {per_class} with {clips} training clips per class: {error}")
-    return len({clip for pair in pairs for clip in pair})
+    return len({clip for pair in pairs for clip in pair}), len({first for first, _ in pairs})
 
 
 def walked_steps(generate: dict) -> int:
@@ -436,7 +440,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
         return start + epochs * epoch
 
     for size in splits.values():
-        inverted = inverted_sources(
+        inverted, firsts = drawn_sources(
             per_class, size["train"] // classes, counts["clips_per_recording"], generate["seed"]
         )
         if decoded and not config["diffusion"]["pretrained"]:
@@ -445,12 +449,14 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
                 + size["train"] * units["mel_image_seconds_per_clip"]
                 + config["diffusion"]["steps"] * units["diffusion_step_seconds"]
             )
-        for source, stage, inverts in (("diffusion", "interpolate", inverted), ("reconstruction", "reconstruct", None)):
-            if source in sources:  # a reconstruction inverts only the pairs' first clips
-                per_clip = generated_clip_seconds(units, walked_steps(generate), inverts or per_class, per_class)
-                seconds_of[stage] += sets * classes * (start + per_class * per_clip)
+        jobs = (("diffusion", "interpolate", inverted, per_class), ("reconstruction", "reconstruct", firsts, firsts))
+        for source, stage, inverts, decodes in jobs:
+            if source in sources:  # a reconstruction inverts and decodes each pair's first clip once
+                per_clip = generated_clip_seconds(units, walked_steps(generate), inverts, decodes)
+                seconds_of[stage] += sets * classes * (start + decodes * per_clip)
         if imaged:
-            seconds_of["features_round_trip"] += sets * (start + added * units["round_trip_seconds_per_clip"])
+            rebuilt = classes * firsts * units["round_trip_seconds_per_clip"]
+            seconds_of["features_round_trip"] += sets * (start + rebuilt)
         if sources:  # two judges, each on half the training clips, predicting the other half at the end
             judged = training_seconds(size["train"] // 2, size["val"] + size["test"])
             seconds_of["train_judge"] += 2 * judged + size["train"] * units["predict_seconds_per_clip"]
