@@ -5,7 +5,8 @@ stereo, 16/24-bit, 4 s), so no dataset is needed, each with the threads and work
 the config gives its rule:
   manifest          reading and checking one clip
   features          classifier input of one clip
-  mel image         one training clip decoded and made into the diffusion model's mel image
+  mel image         one training clip decoded and made into the diffusion model's mel images, and
+                    one mel image (a slice) alone
   diffusion step    one optimizer step at the configured UNet size (or the init_from folder's),
                     batch, precision and EMA
   generation        one batched UNet pass per sample and mel image -> audio per clip; a class's cost
@@ -19,14 +20,24 @@ Costs per item are slopes between two sizes, so one-off set-up is left out; redu
 timed against fp32 in the same run (the `ratios`).
 
 The projection adds the stages as the workflow runs them (`--resources gpu=1`): GPU jobs one after
-another, the other jobs on the cores beside them, with the config's threads. The last line printed
-is JSON.
+another, the other jobs on the cores beside them, with the config's threads. The dataset is the
+whole UrbanSound8K (10 classes, clips up to 4 s), a manifest's clips (its fold, class and seconds
+columns), or `--clips` dealt evenly over `--folds`; `--classes` and `--clip-seconds` override either.
+The classes set the generated clips (generate.per_class per class, split and set) and the training
+clips per class, which the pairs draw from: the clips to invert, and the pairs' first clips, which
+the reconstruction and the round trip take once however many pairs they start. The 4 s units
+follow the clip length: reading and checking a clip and its features grow with it, a training
+clip's mel images with its slices (and its reading), a classifier step with its input's size
+(features.num_samples); a round trip and a generated clip are one slice of any clip. The last line
+printed is JSON.
 
     python benchmarks/study_cost.py                                     # config/urbansound8k.yaml
     python benchmarks/study_cost.py --config config.yaml --manifest results/data/manifest.csv
     python benchmarks/study_cost.py --quick     # on a CPU: fewer and smaller timings, scaled up
     python benchmarks/study_cost.py --config config/urbansound8k-lowdata.yaml --units measured.json
                                                 # another config of the same sizes, from units measured before
+    python benchmarks/study_cost.py --config config/esc50.yaml --clips 2000 --folds 5 --classes 50 --clip-seconds 5
+                                                # ESC-50's sizes (a manifest of it gives them too)
 """
 
 from __future__ import annotations
@@ -59,6 +70,7 @@ from diffaug.diffusion import (
     load_pipeline,
     mel_spec_of,
     save_pipeline,
+    saved_mel_spec,
     train_diffusion,
     training_images,
 )
@@ -73,8 +85,13 @@ ROOT = Path(__file__).resolve().parents[1]
 URBANSOUND8K = {
     "fold_clips": {1: 873, 2: 888, 3: 925, 4: 990, 5: 936, 6: 823, 7: 838, 8: 806, 9: 816, 10: 837},
     "clips_per_recording": 8732 / 1297,
+    "classes": 10,
+    "clip_seconds": 4.0,
 }
-"""UrbanSound8K's clips per official fold (8,732 in all, from 1,297 recordings)."""
+"""UrbanSound8K's clips per official fold (8,732 in all, from 1,297 recordings), its classes and its
+clips' length (4 s at most, and most are)."""
+MEASURED_SECONDS = 4.0
+"""Length of the made-up clips that the per-clip units are measured on."""
 REAL_FORMATS = [(44100, 2, "PCM_24"), (48000, 2, "PCM_16"), (44100, 1, "PCM_16"), (96000, 2, "PCM_24")]
 GPU_STAGES = {
     "train_diffusion": "diffusion",
@@ -121,7 +138,8 @@ def write_clips(folder: Path, count: int) -> list[str]:
     for k in range(count):
         rate, channels, subtype = REAL_FORMATS[k % len(REAL_FORMATS)]
         path = folder / f"clip{k}.wav"
-        sf.write(path, rng.uniform(-0.3, 0.3, (4 * rate, channels)).astype(np.float32), rate, subtype=subtype)
+        audio = rng.uniform(-0.3, 0.3, (int(MEASURED_SECONDS * rate), channels)).astype(np.float32)
+        sf.write(path, audio, rate, subtype=subtype)
         paths.append(str(path))
     return paths
 
@@ -161,12 +179,21 @@ def diffusion_step_seconds(config, spec, unet, device, batch: int, steps: int, p
     return (run(1 + steps) - run(1)) / steps
 
 
-def inverted_sources(per_class: int, clips: int, clips_per_recording: float, seed: int) -> int:
-    """Source clips that one class inverts: those drawn by `per_class` pairs among `clips` clips."""
+def drawn_sources(per_class: int, clips: int, clips_per_recording: float, seed: int) -> tuple[int, int]:
+    """Source clips that one class inverts, drawn by `per_class` pairs among `clips` clips: all of
+    them (interpolation), and the pairs' first clips (the reconstruction and the round trip send a
+    clip that comes first in several pairs through once; with few clips per class, far fewer)."""
     table = pd.DataFrame(
-        {"id": [f"c{k:05d}" for k in range(clips)], "fsID": (np.arange(clips) / clips_per_recording).astype(int)}
+        {
+            "id": [f"c{k:05d}" for k in range(clips)],
+            "recording": (np.arange(clips) / clips_per_recording).astype(int),
+        }
     )
-    return len({clip for pair in choose_pairs(table, per_class, seed) for clip in pair})
+    try:
+        pairs = choose_pairs(table, per_class, seed)
+    except ValueError as error:
+        sys.exit(f"generate.per_class {per_class} with {clips} training clips per class: {error}")
+    return len({clip for pair in pairs for clip in pair}), len({first for first, _ in pairs})
 
 
 def walked_steps(generate: dict) -> int:
@@ -198,7 +225,7 @@ def generation_check(workdir: Path, folder: Path, settings: dict, device, count:
     clips = pd.DataFrame(
         {
             "id": [f"c{k:04d}" for k in range(4 * count)],
-            "fsID": [k // 3 for k in range(4 * count)],
+            "recording": [k // 3 for k in range(4 * count)],
             "path": [files[k % len(files)] for k in range(4 * count)],
         }
     )
@@ -209,18 +236,18 @@ def generation_check(workdir: Path, folder: Path, settings: dict, device, count:
     return took / count, len(set(pairs["source_a"]) | set(pairs["source_b"]))
 
 
-def classifier_units(config: dict, device, precision: str, clips: int) -> dict:
+def classifier_units(config: dict, device, precision: str, clips: int, classes: int) -> dict:
     """Seconds per clip of one training step (an epoch's share) and of one prediction."""
     settings = config["classifier"] | {"device": str(device), "precision": precision}
     shape = FeatureSpec(**config["features"]).shape
-    x, y = torch.rand(clips, *shape), torch.randint(0, 10, (clips,))
+    x, y = torch.rand(clips, *shape), torch.randint(0, classes, (clips,))
     one = (x[:1], y[:1])
 
     def train(epochs):
         run = ClassifierSettings.from_config(settings | {"epochs": epochs})
         return timed(device, train_classifier, (x, y), one, one, run, 0)
 
-    model = build_classifier(ClassifierSettings.from_config(settings).network, 10)
+    model = build_classifier(ClassifierSettings.from_config(settings).network, classes)
     probabilities(model, x, precision, str(device))  # warm-ups: cuDNN picks its kernels per shape and precision once
     train(1)
     return {
@@ -237,15 +264,68 @@ def job_start_seconds(device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def dataset_counts(manifest: str | None) -> dict:
-    """Clips per fold and per recording: of a manifest, or of the whole UrbanSound8K."""
-    if manifest is None:
-        return URBANSOUND8K
+def manifest_counts(manifest: str) -> dict:
+    """Clips per fold and per recording (its recording or fsID column; else one clip each), classes
+    and mean clip seconds of a manifest."""
     table = pd.read_csv(manifest)
+    recordings = next((table[c].nunique() for c in ("recording", "fsID") if c in table.columns), len(table))
     return {
         "fold_clips": {int(f): n for f, n in table.groupby("fold").size().items()},
-        "clips_per_recording": len(table) / table["fsID"].nunique(),
+        "clips_per_recording": len(table) / recordings,
+        "classes": table["class"].nunique(),
+        "clip_seconds": float(table["seconds"].mean()),
     }
+
+
+def even_folds(clips: int, folds: int) -> dict:
+    """`clips` dealt over folds 1 to `folds` as evenly as they go (ESC-50: 5 folds of 400)."""
+    return {fold: clips // folds + (fold <= clips % folds) for fold in range(1, folds + 1)}
+
+
+def dataset_counts(manifest: str | None, clips=None, folds=None, classes=None, clip_seconds=None) -> dict:
+    """Clips per fold and per recording, classes and clip seconds: of a manifest, of `clips` in
+    `folds` even folds (one clip per recording), or of the whole UrbanSound8K (whose sizes fill in
+    what is not given); `classes` and `clip_seconds` override them."""
+    if manifest is not None:
+        counts = manifest_counts(manifest)
+    elif clips or folds:
+        total, count = clips or sum(URBANSOUND8K["fold_clips"].values()), folds or len(URBANSOUND8K["fold_clips"])
+        counts = URBANSOUND8K | {"fold_clips": even_folds(total, count), "clips_per_recording": 1.0}
+    else:
+        counts = URBANSOUND8K
+    given = {"classes": classes, "clip_seconds": clip_seconds}
+    return counts | {k: v for k, v in given.items() if v is not None}
+
+
+def slices_per_clip(config: dict, seconds: float) -> int:
+    """Mel images that diffusion training takes from a clip of `seconds`: its whole slices of the
+    init_from folder's mel image (else the config's), at least one, at most diffusion.max_slices."""
+    source = config["diffusion"]["init_from"]
+    spec = saved_mel_spec(source) if source and Path(source).is_dir() else MelSpec(**config["diffusion"]["mel"])
+    whole = int(seconds * spec.sample_rate) // spec.slice_samples
+    return min(config["diffusion"]["max_slices"], max(1, whole))
+
+
+def clip_units(config: dict, counts: dict, units: dict, measured_input: list | None) -> dict:
+    """The units for the dataset's clip length and the config's classifier input, from units measured
+    on MEASURED_SECONDS clips and a classifier input of `measured_input` (None: the config's). Reading
+    and checking a clip and its features grow with its length; a mel image for diffusion training
+    with its slices, the rest of a training clip's cost (reading it) with its length; a classifier
+    step or prediction with its input's size. A round trip takes one slice of any clip, and
+    generation makes one-slice clips: their units stay."""
+    length = counts["clip_seconds"] / MEASURED_SECONDS
+    slices, measured = slices_per_clip(config, counts["clip_seconds"]), slices_per_clip(config, MEASURED_SECONDS)
+    per_slice = units.get("mel_image_seconds_per_slice", 0.0)  # 0 for units measured without it: all grows with length
+    reading = max(0.0, units["mel_image_seconds_per_clip"] - measured * per_slice)
+    shape = FeatureSpec(**config["features"]).shape
+    size = float(np.prod(shape)) / float(np.prod(measured_input or shape))
+    scaled = dict(units)
+    scaled["manifest_seconds_per_clip"] = units["manifest_seconds_per_clip"] * length
+    scaled["features_seconds_per_clip"] = units["features_seconds_per_clip"] * length
+    scaled["mel_image_seconds_per_clip"] += reading * (length - 1) + per_slice * (slices - measured)
+    scaled["train_seconds_per_clip"] = units["train_seconds_per_clip"] * size
+    scaled["predict_seconds_per_clip"] = units["predict_seconds_per_clip"] * size
+    return scaled
 
 
 def split_sizes(config: dict, split: str, counts: dict) -> dict:
@@ -257,13 +337,13 @@ def split_sizes(config: dict, split: str, counts: dict) -> dict:
     test = counts["fold_clips"][int(base[4:])] if base != "random" else round(protocol["test_fraction"] * total)
     fraction = protocol["val_fraction"]
     if per_class:  # exactly N per class, validation recordings from the rest: about N f / (1 - f) per class
-        train = min(10 * per_class, round((total - test) * (1 - fraction)))
+        train = min(counts["classes"] * per_class, round((total - test) * (1 - fraction)))
         return {"train": train, "val": round(train * fraction / (1 - fraction)), "test": test}
     val = round(fraction * (total - test))
     return {"train": total - test - val, "val": val, "test": test}
 
 
-def measure(config: dict, machine: torch.device, quick: bool) -> tuple[dict, dict, list[str]]:
+def measure(config: dict, machine: torch.device, quick: bool, classes: int) -> tuple[dict, dict, list[str]]:
     units, ratios, notes = {}, {}, []
     threads = config["threads"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -285,6 +365,11 @@ def measure(config: dict, machine: torch.device, quick: bool) -> tuple[dict, dic
             units["mel_image_seconds_per_clip"] = slope(
                 device, lambda p: training_images(p, spec, max_slices, device, workers), files
             )
+            imager, slices = MelImager(spec).to(device), source_slices(files, spec)
+            with torch.inference_mode():  # one slice's image, as training_images makes it
+                units["mel_image_seconds_per_slice"] = slope(
+                    device, lambda s: [imager.audio_to_image(one[None].to(device)).cpu() for one in s], slices
+                )
             if not config["diffusion"]["pretrained"]:
                 batch, precision = config["diffusion"]["batch_size"], config["diffusion"]["precision"]
                 timed_batch = (
@@ -323,21 +408,23 @@ def measure(config: dict, machine: torch.device, quick: bool) -> tuple[dict, dic
         device, precision = section_device(config, "classifier", machine), config["classifier"]["precision"]
         clips = 128 if quick else 2048
         with threads_of(config, "train_classifier"):
-            units |= classifier_units(config, device, precision, clips)
+            units |= classifier_units(config, device, precision, clips, classes)
             if reduced_dtype(device, precision, cpu_bf16=True) is not None:
-                fp32 = classifier_units(config, device, "fp32", clips)["train_seconds_per_clip"]
+                fp32 = classifier_units(config, device, "fp32", clips, classes)["train_seconds_per_clip"]
                 ratios[f"classifier_train_fp32_over_{precision}"] = fp32 / units["train_seconds_per_clip"]
         log("classifier", units, ratios)
         units["job_start_seconds"] = job_start_seconds(device)
     return units, ratios, notes
 
 
-def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -> dict:
+def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, measured_input=None) -> dict:
     """Minutes per stage for the whole config, and its wall time: the jobs of GPU stages one after
-    another, the others on `cores` cores beside them (a CPU-only machine: all on its cores)."""
+    another, the others on `cores` cores beside them (a CPU-only machine: all on its cores). The
+    units are scaled to the dataset's clips (clip_units); generation runs one job per class."""
+    units = clip_units(config, counts, units, measured_input)
     splits = {s: split_sizes(config, s, counts) for s in split_names(config["protocol"])}
-    generate, per_class = config["generate"], config["generate"]["per_class"]
-    added, start, sets = 10 * per_class, units["job_start_seconds"], generate["replicates"]
+    generate, per_class, classes = config["generate"], config["generate"]["per_class"], counts["classes"]
+    added, start, sets = classes * per_class, units["job_start_seconds"], generate["replicates"]
     sources = sorted({ARMS[a].generated for a in config["arms"]} - {None})
     decoded, imaged = set(sources) & set(MODEL_SOURCES), set(sources) & set(IMAGE_SOURCES)
     scored = len(set(sources) | ({"round_trip"} if imaged else set())) + 1  # and the pairs' first clips
@@ -353,19 +440,23 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int) -
         return start + epochs * epoch
 
     for size in splits.values():
-        inverted = inverted_sources(per_class, size["train"] // 10, counts["clips_per_recording"], generate["seed"])
+        inverted, firsts = drawn_sources(
+            per_class, size["train"] // classes, counts["clips_per_recording"], generate["seed"]
+        )
         if decoded and not config["diffusion"]["pretrained"]:
             seconds_of["train_diffusion"] += (
                 start
                 + size["train"] * units["mel_image_seconds_per_clip"]
                 + config["diffusion"]["steps"] * units["diffusion_step_seconds"]
             )
-        for source, stage, inverts in (("diffusion", "interpolate", inverted), ("reconstruction", "reconstruct", None)):
-            if source in sources:  # a reconstruction inverts only the pairs' first clips
-                per_clip = generated_clip_seconds(units, walked_steps(generate), inverts or per_class, per_class)
-                seconds_of[stage] += sets * 10 * (start + per_class * per_clip)
+        jobs = (("diffusion", "interpolate", inverted, per_class), ("reconstruction", "reconstruct", firsts, firsts))
+        for source, stage, inverts, decodes in jobs:
+            if source in sources:  # a reconstruction inverts and decodes each pair's first clip once
+                per_clip = generated_clip_seconds(units, walked_steps(generate), inverts, decodes)
+                seconds_of[stage] += sets * classes * (start + decodes * per_clip)
         if imaged:
-            seconds_of["features_round_trip"] += sets * (start + added * units["round_trip_seconds_per_clip"])
+            rebuilt = classes * firsts * units["round_trip_seconds_per_clip"]
+            seconds_of["features_round_trip"] += sets * (start + rebuilt)
         if sources:  # two judges, each on half the training clips, predicting the other half at the end
             judged = training_seconds(size["train"] // 2, size["val"] + size["test"])
             seconds_of["train_judge"] += 2 * judged + size["train"] * units["predict_seconds_per_clip"]
@@ -394,32 +485,52 @@ def main():
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda: the machine's device")
     parser.add_argument("--quick", action="store_true", help="fewer and smaller timings, scaled up (for CPUs)")
     parser.add_argument("--cores", type=int, help="cores the projection may use (default: the machine's)")
-    parser.add_argument("--manifest", help="project for this manifest's folds (default: the whole UrbanSound8K)")
+    parser.add_argument(
+        "--manifest", help="project for this manifest's folds, classes and clip seconds (default: all UrbanSound8K)"
+    )
+    parser.add_argument("--clips", type=int, help="project for this many clips, dealt evenly over --folds (8,732)")
+    parser.add_argument("--folds", type=int, help="folds of --clips, numbered from 1 (10)")
+    parser.add_argument("--classes", type=int, help="classes, balanced (default: the manifest's, else 10)")
+    parser.add_argument("--clip-seconds", type=float, help="clip length (default: the manifest's mean, else 4 s)")
     parser.add_argument(
         "--units",
         help="project from the units of an earlier run's JSON line (a config with the same model sizes, "
         "precisions and threads) instead of measuring; the machine is that run's",
     )
     args = parser.parse_args()
+    if args.manifest and (args.clips or args.folds):
+        parser.error("--clips and --folds are for projecting without a manifest")
+    if any(n is not None and n <= 0 for n in (args.clips, args.folds, args.classes, args.clip_seconds)):
+        parser.error("--clips, --folds, --classes and --clip-seconds must be positive")
     config = merged_config(args.config)
-    counts = dataset_counts(args.manifest)
+    counts = dataset_counts(args.manifest, args.clips, args.folds, args.classes, args.clip_seconds)
     if args.units:
         earlier = json.loads(Path(args.units).read_text().strip().splitlines()[-1])
         units, ratios, notes, name = earlier["units"], earlier["ratios"], earlier["diffusion"], earlier["machine"]
         machine = torch.device("cpu" if name.startswith("CPU") else "cuda")
         args.cores = args.cores or earlier["cores"]
+        measured_input = earlier.get("classifier_input", list(FeatureSpec(**config["features"]).shape))  # older lines
     else:
         machine = resolve_device(args.device)
-        units, ratios, notes = measure(config, machine, args.quick)
+        units, ratios, notes = measure(config, machine, args.quick, counts["classes"])
         name = torch.cuda.get_device_name(machine) if machine.type == "cuda" else f"CPU, {os.cpu_count()} cores"
+        measured_input = list(FeatureSpec(**config["features"]).shape)
     args.cores = args.cores or os.cpu_count()
     on_gpu = {section: section_device(config, section, machine).type == "cuda" for section in set(GPU_STAGES.values())}
-    projection = project(config, counts, units, on_gpu, args.cores)
-    summary = {"config": args.config, "dataset": args.manifest or "UrbanSound8K", "machine": name}
+    projection = project(config, counts, units, on_gpu, args.cores, measured_input)
+    dataset = args.manifest or ("even folds" if args.clips or args.folds else "UrbanSound8K")
+    summary = {"config": args.config, "dataset": dataset, "machine": name}
     summary |= {"diffusion": notes, "quick": args.quick, "cores": args.cores}
     summary |= {
         "units": {k: round(v, 6) for k, v in units.items()},
         "ratios": {k: round(v, 3) for k, v in ratios.items()},
+        "classifier_input": measured_input,
+        "sizes": {
+            "folds": len(counts["fold_clips"]),
+            "clips": sum(counts["fold_clips"].values()),
+            "classes": counts["classes"],
+            "clip_seconds": round(counts["clip_seconds"], 3),
+        },
     }
     summary |= projection | {"projected_over_3_hours": round(projection["projected_hours"] / 3, 3)}
     print(json.dumps(summary))
