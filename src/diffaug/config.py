@@ -247,8 +247,8 @@ def plan_problems(config: dict, clips: pd.DataFrame) -> list[str]:
     from .splits import LowDataError, make_split, split_names
 
     protocol, problems = config["protocol"], []
-    if clips["class"].nunique() < 2:
-        return [f"dataset: the dataset holds clips of {clips['class'].nunique()} class(es); a classifier needs two or more"]
+    if (classes := clips["class"].nunique()) < 2:
+        return [f"dataset: the dataset holds clips of {classes} class(es); a classifier needs two or more"]
     if protocol["kind"] == "kfold":
         folds = sorted(set(clips["fold"]))
         for fold in protocol["test_folds"]:
