@@ -7,14 +7,18 @@ import dataclasses
 import os
 import subprocess
 from functools import cache
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 import jsonschema
 import pandas as pd
 import yaml
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
-"""The config schema: what each key may hold and, for keys a config may leave out, their defaults."""
+SCHEMA = files(__package__) / "config.schema.yaml"
+"""The config schema: what each key may hold and, for keys a config may leave out, their defaults.
+It ships inside the package so that an installed diffaug checks configs without a checkout;
+workflow/schemas/config.schema.yaml, which the Snakefile reads, is a link to it."""
 
 
 class ConfigError(ValueError):
@@ -22,8 +26,8 @@ class ConfigError(ValueError):
 
 
 @cache
-def _schema(path: str | Path) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+def _schema(path: str | Path | Traversable) -> dict:
+    return yaml.safe_load((Path(path) if isinstance(path, str) else path).read_text())
 
 
 def _where(error: jsonschema.ValidationError) -> str:
@@ -47,7 +51,7 @@ RENAMED_KEYS = {"variants": "arms"}
 is stopped with the new one rather than having its setting ignored."""
 
 
-def check_config(config: dict, schema_path: str | Path = SCHEMA) -> dict:
+def check_config(config: dict, schema_path: str | Path | Traversable = SCHEMA) -> dict:
     """Raise ConfigError naming any renamed key still in use; else listing every schema violation
     as `key: problem`, then any mel settings that cannot work; return the config with the schema's
     defaults filled in (in place)."""
