@@ -190,3 +190,33 @@ def test_arms_and_classes_that_do_not_fit_the_dataset_are_refused_naming_the_key
         plan_problems(_config(protocol__test_folds=[1], arms=["baseline"], classifier__epoch_choice="last"), clips)
         == []
     )
+
+
+@pytest.mark.parametrize("name", ["esc50.yaml", "esc50-cpu.yaml"])
+def test_the_esc50_configs_fit_esc50s_shape(tmp_path, name):
+    """ESC-50's metadata as it is shaped (40 clips a class, 8 a fold, some recordings with several takes)."""
+    import yaml
+    from conftest import ROOT
+    from test_config import SCHEMA, _config
+
+    from diffaug.config import check_config, plan_problems
+    from diffaug.layouts import read_dataset
+
+    rows = []
+    for target in range(50):
+        for fold in range(1, 6):
+            takes = [(k, take) for k in range(6) for take in "ABC"[: 1 + (k < 2)]]  # 6 recordings, 8 clips
+            for k, take in takes:
+                src_file = 1000 * target + 10 * fold + k
+                rows.append(
+                    [f"{fold}-{src_file}-{take}-{target}.wav", fold, target, f"c{target}", target < 10, src_file, take]
+                )
+    (tmp_path / "meta").mkdir()
+    columns = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
+    pd.DataFrame(rows, columns=columns).to_csv(tmp_path / "meta" / "esc50.csv", index=False)
+    config = _config()
+    config.update(yaml.safe_load((ROOT / "config" / name).read_text()))
+    check_config(config, SCHEMA)
+    catalogue = read_dataset(config["dataset"], tmp_path)
+    assert len(catalogue.classes) == (10 if config["dataset"]["esc10"] else 50)
+    assert plan_problems(config, catalogue.clips) == []
