@@ -220,3 +220,12 @@ def test_the_esc50_configs_fit_esc50s_shape(tmp_path, name):
     catalogue = read_dataset(config["dataset"], tmp_path)
     assert len(catalogue.classes) == (10 if config["dataset"]["esc10"] else 50)
     assert plan_problems(config, catalogue.clips) == []
+
+
+def test_a_download_is_refused_for_layouts_that_cannot_download():
+    from test_config import SCHEMA, _config
+
+    from diffaug.config import ConfigError, check_config
+
+    with pytest.raises(ConfigError, match="dataset.download: only UrbanSound8K can be downloaded; esc50 is read"):
+        check_config(_config(dataset__source="esc50", dataset__root="x", dataset__download=True), SCHEMA)

@@ -91,6 +91,9 @@ def _consistency_problems(config: dict) -> list[str]:
     from .mel_spec import MelSpec
 
     problems = []
+    dataset = config["dataset"]
+    if dataset["download"] and dataset["source"] != "urbansound8k":
+        problems.append(f"dataset.download: only UrbanSound8K can be downloaded; {dataset['source']} is read from root")
     classifier = config["classifier"]
     if classifier["train_on_validation"] and classifier["epoch_choice"] != "last":
         problems.append(
