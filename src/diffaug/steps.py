@@ -641,11 +641,9 @@ def listen(
             if rebuilt:
                 clips.append(clip(f"{side}: round trip", rebuilt[clip_id], rate))
             if reconstructed and side == "A":
-                wav = reconstructed[pair["pair"]]
-                clips.append(clip("A: reconstruction", load_mono(wav, rate), rate, wav.read_bytes()))
+                clips.append(clip("A: reconstruction", load_mono(reconstructed[pair["pair"]], rate), rate))
         if wavs:
-            wav = wavs[pair["pair"]]
-            clips.append(clip("diffusion: A to B", load_mono(wav, rate), rate, wav.read_bytes()))
+            clips.append(clip("diffusion: A to B", load_mono(wavs[pair["pair"]], rate), rate))
         if averaged:
             clips.append(clip("mel average of A and B", averaged[pair["pair"]], rate))
         heading = (
