@@ -325,4 +325,53 @@ def test_spectrogram_images_are_small_pngs_with_low_bands_at_the_bottom():
     png = Image.open(io.BytesIO(spectrogram_png(image))).convert("RGB")
     assert png.size == (40, 64)
     assert sum(png.getpixel((5, 63))) > 500 and sum(png.getpixel((5, 0))) < 30  # bright at the bottom
-    assert len(spectrogram_png(torch.rand(64, 87, generator=torch.Generator().manual_seed(0)))) < 8000
+    assert len(spectrogram_png(torch.rand(64, 87, generator=torch.Generator().manual_seed(0)))) < 3500  # 4 bits a bin
+
+
+def test_listening_page_clips_are_small_ogg_opus_that_sound_like_the_clip():
+    import base64
+    import io
+
+    import soundfile as sf
+    import torch
+
+    from diffaug.audio import resample
+    from diffaug.listen import display_image, opus_data_uri
+
+    def decoded(url):
+        assert url.startswith("data:audio/ogg;base64,")
+        data = base64.b64decode(url.removeprefix("data:audio/ogg;base64,"))
+        return data, *sf.read(io.BytesIO(data), dtype="float32")
+
+    t = torch.arange(22050) / 22050
+    noise = 0.05 * torch.randn(22050, generator=torch.Generator().manual_seed(0))
+    tones = 0.5 * torch.sin(2 * torch.pi * 440 * t) * torch.exp(-3 * t) + 0.1 * torch.sin(2 * torch.pi * 3000 * t)
+    clip = tones + noise
+    data, back, rate = decoded(opus_data_uri(clip, 22050))
+    info = sf.info(io.BytesIO(data))
+    assert (info.format, info.subtype, rate, len(back)) == ("OGG", "OPUS", 24000, 24000)  # 1 s, at Opus's rate
+    assert len(data) < 5000  # 32 kbit/s; a 16-bit WAV of the clip takes 44 kB
+    back = resample(torch.from_numpy(back), 24000, 22050)
+    assert float(back.square().mean() / clip.square().mean()) == pytest.approx(1, abs=0.1)  # as loud
+    heard, original = display_image(back, 22050), display_image(clip, 22050)
+    loud = original > 0.5  # bins within 40 dB of the loudest
+    assert float((heard - original).abs()[loud].mean()) * 80 < 3  # dB; drawing the noise afresh moves it 2 dB
+    assert float((display_image(noise, 22050) - original).abs()[loud].mean()) * 80 > 10  # where another sound is far
+
+    _, louder, _ = decoded(opus_data_uri(8 * clip, 22050))
+    assert 0.9 < abs(louder).max() < 1.05  # scaled down to a 0.99 peak rather than clipped
+    assert decoded(opus_data_uri(resample(clip, 22050, 44100), 44100))[2] == 48000
+
+
+@pytest.mark.parametrize("classes, per_class, shown", [(3, 5, 3), (10, 2, 10), (50, 1, 20)])
+def test_the_listening_page_keeps_to_its_budget_of_pairs(classes, per_class, shown):
+    from diffaug.listen import PAIRS_ON_PAGE, pairs_on_page
+
+    names = [f"class_{k:02d}" for k in range(classes)]
+    pairs = pd.DataFrame(
+        {"class": [n for n in names for _ in range(5)], "pair": [f"{n}-{i}" for n in names for i in range(5)]}
+    )
+    chosen = pairs_on_page(pairs.sample(frac=1, random_state=0).sort_values("pair"))
+    assert sorted(set(chosen["class"])) == names[:shown] and len(chosen) <= max(PAIRS_ON_PAGE, 3 * 5)
+    assert (chosen.groupby("class").size() == per_class).all()
+    assert (chosen["pair"].str.rsplit("-", n=1).str[1].astype(int) < per_class).all()  # each class's first pairs

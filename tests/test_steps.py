@@ -13,7 +13,7 @@ import torch
 from conftest import TINY_MEL, class_list_file
 
 from diffaug import steps
-from diffaug.audio import fit_length, load_mono
+from diffaug.audio import fit_length, load_mono, resample
 from diffaug.classifier import (
     ClassifierSettings,
     NetworkSettings,
@@ -345,9 +345,16 @@ def test_round_trip_features_are_each_pairs_first_clip_through_the_mel_image(pai
         round_trip(features=features | {"num_samples": 22050})
 
 
-def test_the_listening_page_plays_what_each_source_adds(paired_dataset, tiny_pipeline, tmp_path, class_list):
+def test_the_listening_page_plays_what_each_source_adds(
+    paired_dataset, tiny_pipeline, tmp_path, class_list, monkeypatch
+):
     import base64
+    import io
     import re
+
+    monkeypatch.setattr("diffaug.listen.PAIRS_ON_PAGE", 4)  # two pairs of each of the two classes
+
+    import soundfile as sf
 
     manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, per_class=3)
     features = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 64}
@@ -405,9 +412,14 @@ def test_the_listening_page_plays_what_each_source_adds(paired_dataset, tiny_pip
     assert "siren-00002" not in page  # the first two pairs of each class only
     first = pairs[pairs["class"] == "siren"].iloc[0]
     assert f"pair siren-00000: A = {first['source_a']} (recording {first['recording_a']})" in page
-    embedded = re.findall(r'src="data:audio/wav;base64,([^"]+)"', page)
-    for kind in folders:
-        assert base64.b64encode((tmp_path / kind / "siren" / "siren-00000.wav").read_bytes()).decode() in embedded
+    assert page.count('src="data:audio/ogg;base64,') == 2 * 2 * 7 and "audio/wav" not in page
+    row = page[page.index("<h3>pair siren-00000:") :].split("</div>")[0]
+    played = dict(re.findall(r'title="([^"]+)" src="data:audio/ogg;base64,([^"]+)"', row))
+    for kind, label in (("generated", "diffusion: A to B"), ("reconstructed", "A: reconstruction")):
+        heard, rate = sf.read(io.BytesIO(base64.b64decode(played[label])), dtype="float32")
+        wav = resample(load_mono(tmp_path / kind / "siren" / "siren-00000.wav", 22050), 22050, rate)
+        assert len(heard) == len(wav), label  # the whole file, at Opus's rate
+        assert torch.corrcoef(torch.stack([torch.from_numpy(heard), wav]))[0, 1] > 0.8, label  # its sound
 
     (Path(folders["reconstructed"][0]) / "air_conditioner-00001.wav").unlink()
     with pytest.raises(FileNotFoundError, match="air_conditioner-00001.wav: the clip .* missing; rerun reconstruct"):

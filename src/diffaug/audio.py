@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 
 import numpy as np
@@ -96,13 +95,3 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, rate: int, subtype: 
         # Float WAVs otherwise get a PEAK chunk stamped with the time of writing: same audio, other bytes.
         sf._snd.sf_command(handle._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, sf._snd.SF_FALSE)
         handle.write(data)
-
-
-def wav_bytes(audio: np.ndarray, rate: int) -> bytes:
-    """(samples,) audio as the bytes of a 16-bit PCM WAV file; louder than full scale is scaled down
-    to a 0.99 peak rather than wrapped."""
-    data = np.asarray(audio, dtype=np.float32)
-    data = data / max(1.0, float(np.abs(data).max(initial=0.0)) / 0.99)
-    buffer = io.BytesIO()
-    sf.write(buffer, data, rate, subtype="PCM_16", format="WAV")
-    return buffer.getvalue()

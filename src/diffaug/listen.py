@@ -6,21 +6,45 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
+import pandas as pd
+import soundfile as sf
 import torch
 
-from .audio import wav_bytes
+from .audio import resample
 from .mel_image import MelImager, MelSpec
 from .plots import spectrogram_png
 
-PAIRS_PER_CLASS = 2
-"""Pairs per class on the page; each adds a row of clips (16-bit WAVs: 44 kB per second at 22,050 Hz)."""
+PAIRS_ON_PAGE = 20
+"""Pairs on the page, at most; each adds a row of clips (about 8.5 kB of page per clip of 1 s), and
+the whole page must stay small enough to open inside the single-file report."""
+
+
+def pairs_on_page(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs the page plays: the first of each class, as many per class as PAIRS_ON_PAGE allows
+    (two for ten classes), and with more classes than that, one each of the first PAIRS_ON_PAGE
+    classes in sorted order."""
+    classes = sorted(set(pairs["class"]))
+    per_class = max(1, PAIRS_ON_PAGE // max(1, len(classes)))
+    shown = pairs[pairs["class"].isin(classes[:PAIRS_ON_PAGE])]
+    return shown.groupby("class", sort=True).head(per_class)
+
+
+OPUS_BITRATE = 32_000
+"""Bits per second of each clip, as Ogg Opus: 4 kB per second, a tenth of a 16-bit WAV at 22,050 Hz.
+The single-file Snakemake report frames the page as a base64 data: URL, which Chromium opens only
+up to 2 MiB: a page up to about 1.57 MB. The demo's 140 clips of 1 s make 1.2 MB."""
+
+OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+"""The only sample rates Opus encodes."""
 
 DISPLAY = {"y_res": 64, "n_fft": 1024, "hop_length": 256, "top_db": 80}
-"""Spectrograms on the page: 64 mel bands, dB below each clip's loudest bin (as the mel images are),
-drawn 2 pixels per frame and band (172 pixels per second at 22,050 Hz)."""
+"""Spectrograms on the page: 64 mel bands, dB below each clip's loudest bin (as the mel images are) in
+16 shades of 5 dB, drawn 2 pixels per frame and band (172 pixels per second at 22,050 Hz)."""
 
 
 @dataclass(frozen=True)
@@ -28,7 +52,7 @@ class Clip:
     """One player on the page."""
 
     label: str
-    wav: bytes
+    sound: str  # a data: URL
     png: bytes
     seconds: float
     frames: int
@@ -44,10 +68,24 @@ def display_image(audio: torch.Tensor, rate: int) -> torch.Tensor:
     return _display_imager(len(audio) // DISPLAY["hop_length"] + 1, rate).audio_to_image(audio[None])[0, 0]
 
 
-def clip(label: str, audio: torch.Tensor, rate: int, wav: bytes | None = None) -> Clip:
-    """A player of mono `audio` at `rate`; `wav` the bytes of its file when it is one already."""
+def clip(label: str, audio: torch.Tensor, rate: int) -> Clip:
+    """A player of mono `audio` at `rate`."""
     image = display_image(audio, rate)
-    return Clip(label, wav or wav_bytes(audio.numpy(), rate), spectrogram_png(image), len(audio) / rate, image.shape[1])
+    return Clip(label, opus_data_uri(audio, rate), spectrogram_png(image), len(audio) / rate, image.shape[1])
+
+
+def opus_data_uri(audio: torch.Tensor, rate: int) -> str:
+    """Mono `audio` at `rate` as a data: URL of an Ogg Opus file at OPUS_BITRATE, resampled to the
+    lowest rate Opus takes at or above `rate` (24 kHz for 22,050 Hz); louder than full scale is
+    scaled down to a 0.99 peak rather than clipped."""
+    opus_rate = next((r for r in OPUS_RATES if r >= rate), OPUS_RATES[-1])
+    data = resample(audio.float(), rate, opus_rate).numpy()
+    data = data / max(1.0, float(np.abs(data).max(initial=0.0)) / 0.99)
+    buffer = io.BytesIO()
+    # libsndfile sets Opus's bitrate from the compression level: 6 + 250 x (1 - level) kbit/s
+    level = 1 - (OPUS_BITRATE - 6000) / 250_000
+    sf.write(buffer, data, opus_rate, format="OGG", subtype="OPUS", compression_level=level)
+    return _data_uri("audio/ogg", buffer.getvalue())
 
 
 def _data_uri(mime: str, data: bytes) -> str:
@@ -58,7 +96,7 @@ def _cell(item: Clip) -> str:
     label = html.escape(item.label)
     return (
         f'<figure><figcaption>{label} <span class="seconds">{item.seconds:.2f} s</span></figcaption>'
-        f'<audio controls preload="metadata" title="{label}" src="{_data_uri("audio/wav", item.wav)}"></audio>'
+        f'<audio controls preload="metadata" title="{label}" src="{item.sound}"></audio>'
         f'<img alt="spectrogram: {label}" width="{2 * item.frames}" height="{2 * DISPLAY["y_res"]}" '
         f'src="{_data_uri("image/png", item.png)}"></figure>'
     )
@@ -101,6 +139,7 @@ def page(title: str, notes: list[str], classes: dict[str, list[tuple[str, list[C
 def explanations(
     split: str,
     replicate: str,
+    shown: tuple[int, int, int],
     seconds: float,
     mel: MelSpec | None,
     features,
@@ -108,9 +147,12 @@ def explanations(
     mel_average: bool,
     reconstruction: bool = False,
 ) -> list[str]:
-    """The page's notes: what each clip is. `features` is the classifier's FeatureSpec."""
+    """The page's notes: what each clip is. `shown` is (pairs per class, classes on the page, classes in
+    the set); `features` is the classifier's FeatureSpec."""
+    per_class, classes, total = shown
+    which = f"each of the first {classes} of its {total} classes (sorted)" if classes < total else "each class"
     notes = [
-        f"Split {split}, generated set {replicate}: the first {PAIRS_PER_CLASS} pairs of each class. A and B are "
+        f"Split {split}, generated set {replicate}: the first {per_class} pair(s) of {which}. A and B are "
         f"the pair's two real training clips, from different recordings; each plays its first {seconds:.2f} s, "
         + ("as the diffusion pipeline reads it (one mel slice)." if mel else "as the classifier reads it."),
     ]

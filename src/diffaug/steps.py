@@ -617,11 +617,12 @@ def listen(
     from .audio import load_mono
     from .diffusion import mel_image_of
     from .generate import round_trip_files
-    from .listen import PAIRS_PER_CLASS, clip, explanations, page
+    from .listen import clip, explanations, page, pairs_on_page
 
     spec = FeatureSpec(**features)
     rate = spec.sample_rate
-    chosen = pd.read_csv(pairs_csv).groupby("class", sort=True).head(PAIRS_PER_CLASS).to_dict("records")
+    drawn = pd.read_csv(pairs_csv)
+    chosen = pairs_on_page(drawn).to_dict("records")
     paths = read_manifest(manifest_csv).set_index("id")["path"]
     mel = mel_image_of(mel, model_dir) if mel or model_dir else None
     # real clips as far as the generating pipeline reads them (one mel slice), else as the classifier does
@@ -655,11 +656,9 @@ def listen(
             if rebuilt:
                 clips.append(clip(f"{side}: round trip", rebuilt[clip_id], rate))
             if reconstructed and side == "A":
-                wav = reconstructed[pair["pair"]]
-                clips.append(clip("A: reconstruction", load_mono(wav, rate), rate, wav.read_bytes()))
+                clips.append(clip("A: reconstruction", load_mono(reconstructed[pair["pair"]], rate), rate))
         if wavs:
-            wav = wavs[pair["pair"]]
-            clips.append(clip("diffusion: A to B", load_mono(wav, rate), rate, wav.read_bytes()))
+            clips.append(clip("diffusion: A to B", load_mono(wavs[pair["pair"]], rate), rate))
         if averaged:
             clips.append(clip("mel average of A and B", averaged[pair["pair"]], rate))
         heading = (
@@ -668,7 +667,9 @@ def listen(
         )
         classes.setdefault(pair["class"], []).append((heading, clips))
     split, replicate = Path(pairs_csv).parent.name, Path(pairs_csv).stem.removeprefix("rep")
-    notes = explanations(split, replicate, length / rate, mel, spec, bool(wavs), bool(averaged), bool(reconstructed))
+    shown = (max(map(len, classes.values())), len(classes), drawn["class"].nunique())
+    made = (bool(wavs), bool(averaged), bool(reconstructed))
+    notes = explanations(split, replicate, shown, length / rate, mel, spec, *made)
     text = page(f"Listen: split {split}, generated set {replicate}", notes, classes)
     write_text(output, text)
     players = sum(len(clips) for rows in classes.values() for _, clips in rows)
