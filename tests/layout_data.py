@@ -15,6 +15,11 @@ def tone(class_index: int, seconds: float, rate: int, channels: int, seed: int) 
     return np.stack([mono * (0.9**c) for c in range(channels)], axis=1).astype(np.float32)
 
 
+def esc50_category(target: int) -> str:
+    """A category name whose sorted order is not the targets' (z_00, y_01, x_02 ...), as ESC-50's is not."""
+    return f"{'zyxwvutsrq'[target % 10]}_sound_{target:02d}"
+
+
 def write_esc50(
     root: Path,
     classes: int = 3,
@@ -37,7 +42,7 @@ def write_esc50(
                 for take in "AB"[: 2 if k == 0 else 1]:
                     name = f"{fold}-{src_file}-{take}-{target}.wav"
                     sf.write(root / "audio" / name, tone(target, seconds, rate, channels, src_file + ord(take)), rate)
-                    rows.append([name, fold, target, f"sound_{target:02d}", target % 2 == 0, src_file, take])
+                    rows.append([name, fold, target, esc50_category(target), target % 2 == 0, src_file, take])
     meta = pd.DataFrame(rows, columns=["filename", "fold", "target", "category", "esc10", "src_file", "take"])
     meta.sample(frac=1, random_state=0).to_csv(root / "meta" / "esc50.csv", index=False)  # rows in no order
     return meta
@@ -51,12 +56,12 @@ def write_folders(
     seconds: float = 1.0,
     rate: int = 16000,
     channels: int = 1,
+    names: list[str] | None = None,
 ) -> pd.DataFrame:
-    """A folder per class (`class_NN/`), each recording's takes in a subfolder of its own
+    """A folder per class (`names`, or `class_NN/`), each recording's takes in a subfolder of its own
     (`class_NN/rec_K/take_T.wav`); returns path (relative to root), label and group of every file."""
     rows = []
-    for index in range(classes):
-        name = f"class_{index:02d}"
+    for index, name in enumerate(names or [f"class_{k:02d}" for k in range(classes)]):
         for rec in range(recordings):
             for take in range(takes):
                 path = Path(name) / f"rec_{rec}" / f"take_{take}.wav"

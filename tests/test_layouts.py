@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 import soundfile as sf
-from layout_data import tone, write_esc50, write_folders
+from layout_data import esc50_category, tone, write_esc50, write_folders
 
 from diffaug.dataset import MANIFEST_COLUMNS, DatasetError, build_manifest
 from diffaug.layouts import read_esc50, read_folders
@@ -25,14 +25,14 @@ def test_esc50_in_its_own_layout_at_44_1_khz_stereo(tmp_path):
     assert (by_name["label"] == listed["target"]).all() and (by_name["class"] == listed["category"]).all()
     assert set(manifest["sample_rate"]) == {44100} and set(manifest["channels"]) == {2}
     assert manifest["seconds"].between(4.99, 5.01).all()
-    assert read_esc50(tmp_path).classes == ("sound_00", "sound_01", "sound_02")  # in target order
+    assert read_esc50(tmp_path).classes == tuple(map(esc50_category, range(3)))  # in target order, not sorted
 
 
 def test_esc10_keeps_its_classes_and_does_not_report_the_rest(tmp_path):
     write_esc50(tmp_path, classes=4)
     manifest, rejected = build_manifest(tmp_path, layout=ESC50 | {"esc10": True})
-    assert read_esc50(tmp_path, esc10=True).classes == ("sound_00", "sound_02")
-    assert set(manifest["class"]) == {"sound_00", "sound_02"} and set(manifest["label"]) == {0, 1}
+    assert read_esc50(tmp_path, esc10=True).classes == (esc50_category(0), esc50_category(2))
+    assert dict(zip(manifest["class"], manifest["label"])) == {esc50_category(0): 0, esc50_category(2): 1}
     assert rejected.empty  # the other classes' files are ESC-50's, not strays
 
 
@@ -40,7 +40,7 @@ def test_esc50_metadata_problems_are_listed_by_row(tmp_path):
     meta = write_esc50(tmp_path, classes=3)
     path = tmp_path / "meta" / "esc50.csv"
     broken = meta.astype(str)
-    broken.loc[0, "category"] = "sound_01"  # target 0 now names two categories
+    broken.loc[0, "category"] = esc50_category(1)  # target 0 now names two categories
     broken.loc[1, "fold"] = "two"
     broken.to_csv(path, index=False)
     with pytest.raises(DatasetError) as error:
@@ -166,7 +166,9 @@ def test_the_same_manifest_reads_back_with_the_same_recordings(tmp_path):
     write_folders(tmp_path / "data", classes=2, recordings=3, takes=2)
     manifest, _ = build_manifest(tmp_path / "data", layout=FOLDERS)
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
-    pd.testing.assert_frame_equal(read_manifest(tmp_path / "manifest.csv"), manifest, check_dtype=False)
+    again = read_manifest(tmp_path / "manifest.csv")
+    pd.testing.assert_frame_equal(again, manifest, check_dtype=False)
+    assert again["recording"].dtype == manifest["recording"].dtype  # text both times: paths as recordings
 
 
 def test_arms_and_classes_that_do_not_fit_the_dataset_are_refused_naming_the_key(tmp_path):
@@ -229,3 +231,42 @@ def test_a_download_is_refused_for_layouts_that_cannot_download():
 
     with pytest.raises(ConfigError, match="dataset.download: only UrbanSound8K can be downloaded; esc50 is read"):
         check_config(_config(dataset__source="esc50", dataset__root="x", dataset__download=True), SCHEMA)
+
+
+def test_class_names_that_look_like_numbers_or_missing_values_stay_names(tmp_path):
+    from diffaug.dataset import read_manifest, read_table
+    from diffaug.pairs import pairs_table
+
+    names = ["0", "10", "2", "None"]
+    write_folders(tmp_path / "data", recordings=3, takes=1, names=names)
+    assert read_folders(tmp_path / "data").classes == ("0", "10", "2", "None")  # sorted as text
+    manifest, _ = build_manifest(tmp_path / "data", layout=FOLDERS | {"folds": 2})
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    again = read_manifest(tmp_path / "manifest.csv")
+    assert list(again["class"]) == list(manifest["class"]) and set(again["class"]) == set(names)
+    pairs_table(again, 2, 0).to_csv(tmp_path / "pairs.csv", index=False)
+    assert set(read_table(tmp_path / "pairs.csv")["class"]) == set(names)
+
+
+def test_names_that_cannot_name_results_and_paths_that_leave_the_dataset_are_refused(tmp_path):
+    from test_config import SCHEMA, _config
+
+    from diffaug.config import ConfigError, check_config
+    from diffaug.layouts import recording_ids
+
+    write_folders(tmp_path / "braces", classes=1, recordings=2, takes=1, names=["a{b}"])
+    write_folders(tmp_path / "braces", classes=1, recordings=2, takes=1, names=["plain"])
+    with pytest.raises(DatasetError, match=r"a\{b\}/rec_0/take_0.wav: a class folder whose name cannot name"):
+        read_folders(tmp_path / "braces")
+    written = write_folders(tmp_path / "dotted", classes=2, recordings=2, takes=1)
+    written.assign(path="./" + written["path"].str.replace("/", "\\", n=1)).to_csv(tmp_path / "dotted" / "m.csv")
+    assert sorted(read_folders(tmp_path / "dotted", "m.csv").clips["id"]) == sorted(written["path"])  # normalised
+    meta = write_esc50(tmp_path / "esc", classes=2).astype(str)
+    meta.loc[0, "filename"] = "../../outside.wav"
+    meta.to_csv(tmp_path / "esc" / "meta" / "esc50.csv", index=False)
+    with pytest.raises(DatasetError, match=r"row 2: \.\./\.\./outside.wav: not a plain file name"):
+        read_esc50(tmp_path / "esc")
+    with pytest.raises(ConfigError, match="dataset.metadata: /data/m.csv must be a path relative to dataset.root"):
+        check_config(_config(dataset__source="folders", dataset__root="x", dataset__metadata="/data/m.csv"), SCHEMA)
+    assert list(recording_ids(pd.Series(["007", "7"]))) == ["007", "7"]  # not merged into one recording
+    assert list(recording_ids(pd.Series(["12", "7"]))) == [12, 7]

@@ -92,6 +92,9 @@ def _consistency_problems(config: dict) -> list[str]:
 
     problems = []
     dataset = config["dataset"]
+    listing = dataset["metadata"]
+    if listing and (Path(listing).is_absolute() or ".." in Path(listing).parts):
+        problems.append(f"dataset.metadata: {listing} must be a path relative to dataset.root, inside it")
     if dataset["download"] and dataset["source"] != "urbansound8k":
         problems.append(f"dataset.download: only UrbanSound8K can be downloaded; {dataset['source']} is read from root")
     classifier = config["classifier"]

@@ -13,7 +13,19 @@ from .layouts import Catalogue, DatasetError, is_audio_name, read_dataset, recor
 MANIFEST_COLUMNS = ("id", "path", "recording", "fold", "label", "class", "sample_rate", "channels", "seconds")
 REJECTED_COLUMNS = ("file", "fold", "class", "reason")
 
-__all__ = ["DatasetError", "build_manifest", "is_audio_name", "read_classes", "read_manifest", "write_classes"]
+__all__ = [
+    "DatasetError",
+    "build_manifest",
+    "is_audio_name",
+    "read_classes",
+    "read_manifest",
+    "read_table",
+    "write_classes",
+]
+
+TEXT_COLUMNS = ("id", "path", "file", "class", "predicted", "pair", "clip", "source_a", "source_b")
+"""Columns of the workflow's tables that hold names: read as text, whatever they look like (a class
+named 0 or None stays that name)."""
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +87,14 @@ def _relative(path, root: Path) -> str:
     return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A table the workflow wrote (manifest, pairs, scores), its names read as text."""
+    return pd.read_csv(path, dtype=dict.fromkeys(TEXT_COLUMNS, str), keep_default_na=False)
+
+
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """The manifest CSV as written, its recordings typed as the catalogue typed them."""
-    table = pd.read_csv(path, keep_default_na=False)
+    table = read_table(path)
     return table.assign(recording=recording_ids(table["recording"]))
 
 

@@ -7,6 +7,7 @@ checked before any audio is decoded; build_manifest then checks the audio itself
 from __future__ import annotations
 
 import logging
+import posixpath
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,7 @@ def recording_ids(values: pd.Series) -> pd.Series:
     """Recording ids as one type, whatever read them: whole numbers as integers, else text, so that a
     catalogue and the manifest written from it group and order recordings alike."""
     text = values.astype(str).str.strip()
-    return text.astype("int64") if text.str.fullmatch(r"-?\d+").all() else text
+    return text.astype("int64") if text.str.fullmatch(r"0|-?[1-9]\d{0,17}").all() else text
 
 
 def _read_table(path: Path, columns: tuple[str, ...], layout: str, required: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -124,6 +125,16 @@ def _refuse_spread_recordings(path: Path, clips: pd.DataFrame) -> None:
         )
 
 
+def _plain_name(names: pd.Series) -> pd.Series:
+    """Whether each name is a file name inside its folder: no path separator, not hidden, not empty."""
+    return (names.str.strip() != "") & ~names.str.contains(r"[/\\]") & ~names.str.startswith(".")
+
+
+def _usable_class(names: pd.Series) -> pd.Series:
+    """Whether each class name can name its results folders and a workflow wildcard's value."""
+    return _plain_name(names) & ~names.str.contains(r"[{}]")
+
+
 def _files_on_disk(folder: Path, pattern: str) -> tuple[list[Path], list[Path]]:
     """(audio files, hidden or non-audio files) matching `pattern` under `folder`, hidden folders skipped."""
     found = sorted(p for p in folder.glob(pattern) if p.is_file())
@@ -151,6 +162,7 @@ def urbansound8k_catalogue(meta: pd.DataFrame, root: Path, path: Path) -> Catalo
             (known & (class_id != expected_id), "classID does not match the class name"),
             (~fold.isin(range(1, 11)), "fold outside 1-10"),
             (meta["slice_file_name"].duplicated(keep=False), "file name listed more than once"),
+            (~_plain_name(meta["slice_file_name"]), "not a plain file name"),
             (_whole(meta["fsID"], 0).isna(), "fsID is not a whole number"),
         ],
     )
@@ -200,6 +212,11 @@ def read_esc50(root: str | Path, esc10: bool = False) -> Catalogue:
             (~flag.isin(["true", "false"]), "esc10 is neither True nor False"),
             (meta["src_file"].str.strip() == "", "no src_file"),
             (meta["filename"].duplicated(keep=False), "file name listed more than once"),
+            (~_plain_name(meta["filename"]), "not a plain file name"),
+            (
+                ~_usable_class(meta["category"]),
+                "a category name that cannot name a folder (/, \\, { or }, or a leading dot)",
+            ),
             (target.isin(spread_targets), "target shared by more than one category"),
             (meta["category"].isin(spread_categories), "category with more than one target"),
         ],
@@ -241,6 +258,7 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
         source = root / metadata
         table = _read_table(source, FOLDERS_COLUMNS, "folders", required=("path",))
         table = table.reindex(columns=list(FOLDERS_COLUMNS), fill_value="")
+        table["path"] = table["path"].str.replace("\\", "/").map(lambda p: posixpath.normpath(p) if p else p)
         listed = set(table["path"])
         unlisted += [(root / n, "on disk but not in the metadata") for n in names if n not in listed]
     parts = table["path"].str.split("/")
@@ -255,6 +273,7 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
         [
             (~inside, "not a path inside a class folder, relative to the dataset's folder"),
             ((table["label"] != "") & (table["label"] != folder), "label differs from its class folder"),
+            (inside & ~_usable_class(folder), "a class folder whose name cannot name results ({ or })"),
             (given & fold.isna(), "fold is not a whole number from 1"),
             (given.any() & ~given, "no fold, while other rows have one"),
             (table["path"].duplicated(keep=False), "listed more than once"),

@@ -163,7 +163,7 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: st
 
 def gain_pivot(table: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
     """The accuracy table compacted: a row per setting of labelled clips, the baseline's real
-    training clips (below 10 N where a short class kept all it had) and mean accuracy, then per arm
+    training clips (below N per class where a short class kept all it had) and mean accuracy, then per arm
     its mean paired gain and the ends of its 95 % interval."""
     own = table[~table["arm"].str.startswith("published")]
     arms = [arm for arm in dict.fromkeys(own["arm"]) if arm != baseline]  # the accuracy table's order

@@ -27,7 +27,7 @@ from .checkpoint import Checkpoint, fingerprint
 from .classifier import ClassifierSettings, fit, load_classifier, probabilities
 from .confidence import class_scores, judged_scores, most_confident
 from .config import with_defaults
-from .dataset import checked_manifest, download_urbansound8k, read_classes, read_manifest, write_classes
+from .dataset import checked_manifest, download_urbansound8k, read_classes, read_manifest, read_table, write_classes
 from .devices import resolve_device, runtime_signature
 from .features import (
     FeatureExtractor,
@@ -109,7 +109,7 @@ def features_generated(
     extractor = FeatureExtractor(FeatureSpec(**features))
     paths, labels, ids = [], [], []
     for folder in class_dirs:
-        written = pd.read_csv(Path(folder) / "pairs.csv")
+        written = read_table(Path(folder) / "pairs.csv")
         paths += [Path(folder) / f for f in written["file"]]
         labels += [classes.index(c) for c in written["class"]]
         ids += [Path(f).stem for f in written["file"]]
@@ -137,7 +137,7 @@ def features_mel_average(*, classes_txt: str, real: str, pairs_csv: str, feature
     """Each pair of the set turned into the average, in power, of its two clips' classifier mel
     spectrograms (made with `features`): augmentation without any diffusion model."""
     x, _, ids = load_feature_sets(real)["all"]
-    chosen = pd.read_csv(pairs_csv)
+    chosen = read_table(pairs_csv)
     averages = pair_averages(x, ids, chosen["source_a"], chosen["source_b"], FeatureSpec(**features))
     classes = read_classes(classes_txt)
     labels = torch.tensor([classes.index(c) for c in chosen["class"]])
@@ -169,7 +169,7 @@ def features_round_trip(
     extractor = FeatureExtractor(FeatureSpec(**features))
     generator = torch.Generator().manual_seed(replicate_seed(seed, replicate))
     classes, paths = read_classes(classes_txt), read_manifest(manifest_csv).set_index("id")["path"]
-    chosen = pd.read_csv(pairs_csv)
+    chosen = read_table(pairs_csv)
     xs, labels, names = [], [], []
     for class_name, pairs in chosen.groupby("class", sort=True):
         sources = sorted(set(pairs["source_a"]))
@@ -197,7 +197,7 @@ def score_generated(
     classes = read_classes(classes_txt)
     models = [load_classifier(weights, network, len(classes)) for weights in judges]
     judge = [partial(probabilities, model, precision=network.precision, device=device) for model in models]
-    chosen = pd.read_csv(pairs_csv).set_index("pair")
+    chosen = read_table(pairs_csv).set_index("pair")
     if source == "sources":
         x, _, ids = load_feature_sets(features)["all"]
         row = {clip: i for i, clip in enumerate(ids)}
@@ -221,13 +221,13 @@ def select_generated(
     the highest probability of their intended class; `fates_csv` lists every pair with its score and
     fate."""
     x, y, ids = load_feature_sets(features)["train"]
-    scores = pd.read_csv(scores_csv)
+    scores = read_table(scores_csv)
     if list(scores["clip"]) != list(ids):
         raise ValueError(f"{scores_csv} does not list the clips of {features} in order; rerun score_generated")
     scores["kept"] = most_confident(scores, keep)
     index = torch.tensor(scores.index[scores["kept"]].to_numpy())
     save_feature_sets(output, {"train": (x[index], y[index], [ids[i] for i in index.tolist()])})
-    chosen = pd.read_csv(pairs_csv)
+    chosen = read_table(pairs_csv)
     judged = scores[["clip", "judge", "predicted", "confidence", "kept"]]
     table = chosen.merge(judged, left_on="pair", right_on="clip")
     with atomic_output(fates_csv) as tmp:
@@ -342,7 +342,7 @@ def _decode_class(
     from .generate import GenerateSettings, generate_class
     from .pairs import replicate_seed
 
-    chosen = pd.read_csv(pairs_csv)
+    chosen = read_table(pairs_csv)
     chosen = chosen[chosen["class"] == class_name]
     if not mix:
         chosen = chosen.assign(source_b=chosen["source_a"], recording_b=chosen["recording_a"])
@@ -478,7 +478,7 @@ def _by_split(paths: list[str]) -> dict[str, pd.DataFrame]:
     """Tables under results/<stage>/{split}/<set or half>/<name>.csv, concatenated per split."""
     frames: dict[str, list[pd.DataFrame]] = {}
     for path in map(Path, paths):
-        frames.setdefault(path.parent.parent.name, []).append(pd.read_csv(path))
+        frames.setdefault(path.parent.parent.name, []).append(read_table(path))
     return {split: pd.concat(found, ignore_index=True) for split, found in frames.items()}
 
 
@@ -621,7 +621,7 @@ def listen(
 
     spec = FeatureSpec(**features)
     rate = spec.sample_rate
-    drawn = pd.read_csv(pairs_csv)
+    drawn = read_table(pairs_csv)
     chosen = pairs_on_page(drawn).to_dict("records")
     paths = read_manifest(manifest_csv).set_index("id")["path"]
     mel = mel_image_of(mel, model_dir) if mel or model_dir else None

@@ -1,3 +1,4 @@
+import hashlib
 import os
 import re
 import sys
@@ -72,6 +73,10 @@ if PLANNING:
 # What the manifest reads of the dataset section: the layout's own keys only for that layout.
 LAYOUT_KEYS = {"esc50": ("esc10",), "folders": ("metadata", "folds")}
 MANIFEST = {k: config["dataset"][k] for k in ("source", "on_bad_file", "max_seconds", *LAYOUT_KEYS.get(SOURCE, ()))}
+if SOURCE == "folders" and not config["dataset"]["metadata"] and CATALOGUE:
+    # A class-folder tree has no file to date (a folder's time changes only with its own entries):
+    # the list of its clips stands in, so that adding or removing a clip anywhere reruns the manifest.
+    MANIFEST["clips"] = hashlib.sha1("\n".join(sorted(CATALOGUE.clips["id"])).encode()).hexdigest()
 
 
 @cache
