@@ -234,7 +234,7 @@ def read_esc50(root: str | Path, esc10: bool = False) -> Catalogue:
     )
     _refuse_spread_recordings(path, clips)
     audio, ignored = _files_on_disk(root / "audio", "*")
-    listed = set(clips["path"]) | {str(root / "audio" / name) for name in meta["filename"]}  # ESC-10 leaves some out
+    listed = {str(root / "audio" / name) for name in meta["filename"]}  # every row, also those ESC-10 leaves out
     unlisted = [(p, "on disk but not in the metadata") for p in audio if str(p) not in listed]
     return Catalogue(clips.reset_index(drop=True), classes, unlisted, ignored)
 
