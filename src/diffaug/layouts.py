@@ -110,10 +110,10 @@ def _refuse_rows(path: Path, table: pd.DataFrame, name: str, checks: list[tuple[
 
 def _refuse_spread_recordings(path: Path, clips: pd.DataFrame) -> None:
     """DatasetError for recordings found in more than one fold, which would leak between training and test."""
-    folds = clips.groupby("recording")["fold"].agg(lambda f: sorted(set(f)))
-    spread = folds[folds.str.len() > 1]
+    clips_in = clips.groupby(["recording", "fold"]).size()
+    folds = clips_in.groupby(level="recording").size()
+    spread = folds[folds > 1]
     if len(spread):
-        clips_in = clips.groupby(["recording", "fold"]).size()
         lines = [
             f"  recording {r}: folds " + ", ".join(f"{k} ({n} clip{'s' * (n > 1)})" for k, n in clips_in[r].items())
             for r in spread.index
