@@ -1,8 +1,12 @@
-"""Audio file I/O (soundfile) and the resampling and mixing every stage shares."""
+"""Audio file I/O (soundfile) and the resampling and mixing every stage shares.
+
+A file's header (rate, channels, length) is checked before any sample is decoded, and no read
+decodes more than the length it allows, so a small file that claims hours costs nothing."""
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import numpy as np
 import soundfile as sf
@@ -16,7 +20,17 @@ SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's command number
 
 MAX_SECONDS_READ = 600.0
 """Longest audio read at all: a header claiming more is refused before any sample is read."""
+MAX_SAMPLES_READ = 2**25
+"""Most samples (all channels together) decoded from one file at once, 128 MB as float32: about 6 min
+of 48 kHz stereo. A file whose header claims more is refused before decoding."""
 MIN_SECONDS = 0.01
+MAX_PEAK = 1000.0
+"""Largest sample magnitude taken as audio: full scale is 1.0 in every format as read, and a float file
+may exceed it a little, but not by 60 dB; beyond that its features overflow to infinity."""
+SLACK_SECONDS = 0.01
+"""How far past a length limit a clip may run (rounding in the files' own lengths)."""
+BLOCK_FRAMES = 65536
+"""Frames decoded at a time when a file is only checked (inspect_audio)."""
 
 
 class AudioError(ValueError):
@@ -27,37 +41,79 @@ class AudioError(ValueError):
         self.path, self.reason = str(path), reason
 
 
-def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Read a file as float32 of shape (channels, samples) and its sample rate."""
+@contextmanager
+def _opened(path: str | os.PathLike, max_seconds: float):
+    """The open file, its header checked: at most `max_seconds` and MAX_SAMPLES_READ samples."""
     try:
-        with sf.SoundFile(str(path)) as handle:
-            if handle.frames > MAX_SECONDS_READ * handle.samplerate:
-                raise AudioError(path, f"header claims {handle.frames} frames, over {MAX_SECONDS_READ:.0f} s")
-            data = handle.read(dtype="float32", always_2d=True)
-            rate = handle.samplerate
-    except AudioError:
-        raise
+        handle = sf.SoundFile(str(path))
     except Exception as exc:  # soundfile raises several types for broken files
         raise AudioError(path, f"unreadable audio ({type(exc).__name__}: {exc})") from None
+    with handle:
+        rate, channels, frames = handle.samplerate, handle.channels, handle.frames
+        if frames > (max_seconds + SLACK_SECONDS) * rate:
+            raise AudioError(path, f"longer than {max_seconds:g} s ({frames / rate:.2f} s by its header)")
+        if frames * channels > MAX_SAMPLES_READ:
+            raise AudioError(
+                path,
+                f"{frames * channels:,} samples ({channels} channels of {frames / rate:.1f} s at {rate} Hz) by its "
+                f"header, over the {MAX_SAMPLES_READ:,} read at once; cut or mix it down first",
+            )
+        try:
+            yield handle
+        except AudioError:
+            raise
+        except Exception as exc:
+            raise AudioError(path, f"unreadable audio ({type(exc).__name__}: {exc})") from None
+
+
+def _sample_problem(block: np.ndarray) -> str | None:
+    """Why decoded samples are not audio, if they are not."""
+    if not np.isfinite(block).all():
+        return "NaN or infinite samples"
+    peak = float(np.abs(block).max(initial=0.0))
+    if peak > MAX_PEAK:
+        return f"peak of {peak:.3g}, over {MAX_PEAK:g} times full scale: not audio as its format stores it"
+    return None
+
+
+def read_audio(path: str | os.PathLike, max_seconds: float = MAX_SECONDS_READ) -> tuple[np.ndarray, int]:
+    """Read a file as float32 of shape (channels, samples) and its sample rate; AudioError for one that
+    is unreadable, empty, longer than `max_seconds` or over MAX_SAMPLES_READ, or not finite audio."""
+    with _opened(path, max_seconds) as handle:
+        limit = int((max_seconds + SLACK_SECONDS) * handle.samplerate) + 1  # a header may understate the length
+        data = handle.read(frames=min(limit, MAX_SAMPLES_READ // handle.channels + 1), dtype="float32", always_2d=True)
+        rate = handle.samplerate
     if data.shape[0] == 0:
         raise AudioError(path, "no samples")
-    if not np.isfinite(data).all():
-        raise AudioError(path, "NaN or infinite samples")
+    if data.shape[0] >= limit or data.size > MAX_SAMPLES_READ:
+        raise AudioError(path, f"longer than its header says, and over {max_seconds:g} s or the samples read at once")
+    if problem := _sample_problem(data):
+        raise AudioError(path, problem)
     return np.ascontiguousarray(data.T), int(rate)
 
 
 def inspect_audio(path: str | os.PathLike, max_seconds: float) -> tuple[int, int, float]:
     """(sample rate, channels, seconds) of a usable clip; AudioError for one that is too short,
-    too long, silent or unreadable."""
-    data, rate = read_audio(path)
-    seconds = data.shape[1] / rate
+    too long, silent, not finite or unreadable. Decodes a block at a time, so it costs little memory
+    whatever the file."""
+    frames, sounds = 0, False
+    with _opened(path, max_seconds) as handle:
+        rate, channels, limit = handle.samplerate, handle.channels, (max_seconds + SLACK_SECONDS) * handle.samplerate
+        for block in handle.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
+            frames += len(block)
+            if frames > limit:
+                raise AudioError(path, f"longer than {max_seconds:g} s (more samples than its header says)")
+            if problem := _sample_problem(block):
+                raise AudioError(path, problem)
+            sounds = sounds or bool(block.any())
+    if frames == 0:
+        raise AudioError(path, "no samples")
+    seconds = frames / rate
     if seconds < MIN_SECONDS:
-        raise AudioError(path, f"too short ({data.shape[1]} samples, under {MIN_SECONDS * 1000:.0f} ms)")
-    if seconds > max_seconds + 0.01:
-        raise AudioError(path, f"longer than {max_seconds:g} s ({seconds:.2f} s)")
-    if not data.any():
+        raise AudioError(path, f"too short ({frames} samples, under {MIN_SECONDS * 1000:.0f} ms)")
+    if not sounds:
         raise AudioError(path, "silent (every sample is zero)")
-    return rate, data.shape[0], seconds
+    return rate, channels, seconds
 
 
 def to_mono(audio: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,15 @@ import torchaudio
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import Checkpoint, fingerprint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
+from .checkpoint import (
+    Checkpoint,
+    fingerprint,
+    load_optimizer_state,
+    optimizer_state,
+    require_finite,
+    strip_prefix,
+    with_prefix,
+)
 from .config import with_defaults
 from .devices import autocast, reduced_dtype, resolve_device, runtime_signature
 from .files import load_tensors
@@ -544,6 +552,8 @@ def train_classifier(
     for epoch in bar:
         loss = run.epoch(x, y, augment)
         val_accuracy = run.accuracy(val_x, val[1]) if len(val[1]) else None
+        # With fp16's loss scaler an overflowing batch is skipped, as scaling means: the weights tell.
+        require_finite(f"{description}, epoch {epoch}", model, None if run.scaler.is_enabled() else loss)
         run.record(epoch, loss, val_accuracy, run.accuracy(test_x, test[1]))
         bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_accuracy or 0:.3f}", refresh=False)
         if checkpoint and epoch < settings.epochs:

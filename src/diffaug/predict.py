@@ -59,7 +59,10 @@ class TrainedClassifier:
         if not Path(path).is_file():
             raise AudioError(path, "no such file")
         inspect_audio(path, MAX_SECONDS_READ)
-        return self.extractor.from_file(path)
+        features = self.extractor.from_file(path)
+        if not features.isfinite().all():
+            raise AudioError(path, "its features are NaN or infinite")
+        return features
 
     def label(self, paths: Sequence[str | Path], device: str = "auto") -> tuple[pd.DataFrame, list[AudioError]]:
         """A row per usable file (file, predicted, the probability of each class), in order, and
