@@ -47,6 +47,9 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_ends_the_same(tmp_path):
     run.wait()
     assert checkpoint.exists() and not (workdir / target).exists()
 
+    # The killed run's lock stays, as a live run's does: a second run in the folder is refused.
+    second = snakemake(workdir, target, configs=configs)
+    assert second.returncode != 0 and "Directory cannot be locked" in second.stderr
     assert snakemake(workdir, "--unlock", configs=configs).returncode == 0
     resumed = snakemake(workdir, target, "--rerun-incomplete", configs=configs)
     assert resumed.returncode == 0, resumed.stderr[-3000:]

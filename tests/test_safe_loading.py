@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import save_latent_pipeline
 
+from diffaug.checkpoint import Checkpoint
 from diffaug.diffusion import load_pipeline
 from diffaug.features import load_feature_sets
 from diffaug.files import load_tensors
@@ -37,6 +38,7 @@ def test_a_pickle_in_place_of_weights_is_refused(tmp_path):
         load_tensors(tmp_path / "model.safetensors")
     with pytest.raises(ValueError, match="not a safetensors file"):
         load_feature_sets(tmp_path / "model.safetensors")
+    assert Checkpoint(tmp_path / "model.safetensors", "key").load() is None  # ignored, training starts afresh
     assert not marker.exists()
 
 
