@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from dataclasses import fields
 
 import numpy as np
 import pandas as pd
@@ -14,14 +15,15 @@ import pytest
 import soundfile as sf
 import torch
 import torchaudio.functional as AF
+import yaml
 from conftest import ROOT, class_list_file
 from test_steps import CLASSIFIER, PROTOCOL, SB_CNN
 
 from diffaug import steps
 from diffaug.audio import fit_length, load_mono
-from diffaug.classifier import NetworkSettings, SoundCNN, build_classifier, predict_proba, probabilities
+from diffaug.classifier import NetworkSettings, SoundCNN, build_classifier, predict_proba, probabilities, shaped
 from diffaug.cli import main
-from diffaug.config import with_defaults
+from diffaug.config import SCHEMA, with_defaults
 from diffaug.features import FeatureSpec, select_parts
 from diffaug.files import load_tensors, save_tensors, write_json
 from diffaug.predict import TrainedClassifier, describe_model
@@ -224,7 +226,7 @@ def _broken_folder(trained, tmp_path, problem):
     [
         ("no_description", "model.json: missing; a classifier folder holds model.json"),
         ("other_network", "model.safetensors: does not fit the network that .*model.json describes"),
-        ("no_features", "model.json: not a classifier description \\(missing key 'features'\\)"),
+        ("no_features", "model.json: \\(top level\\): 'features' is missing"),
         ("pickled_weights", "model.safetensors: not a safetensors file"),
     ],
 )
@@ -243,3 +245,87 @@ def test_the_diffaug_command_runs_as_a_module_and_is_declared(trained, tiny_data
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "split.json: unreadable audio" in result.stderr and result.stdout.splitlines()[1].startswith(good)
+
+
+SMALL_INPUT = {"n_mels": 16}
+
+
+def _model_folder(folder, classifier=CLASSIFIER, features=SMALL_INPUT, classes=CLASSES):
+    """A classifier folder of freshly initialised weights, made without training: (folder, its model.json)."""
+    network = NetworkSettings.from_config(classifier)
+    torch.manual_seed(0)
+    model = shaped(build_classifier(network, len(classes)), torch.zeros(1, *FeatureSpec(**features).shape))
+    save_tensors(folder / "model.safetensors", model.state_dict())
+    described = describe_model(network, features, classes)
+    write_json(folder / "model.json", described)
+    return folder, described
+
+
+def test_every_network_kind_describes_itself_as_the_model_schema_expects(tmp_path):
+    """What train_classifier writes for each model loads back; the model schema's features are FeatureSpec's."""
+    sb_cnn_2017 = CLASSIFIER | {"model": "sb_cnn_2017", "sb_cnn_2017": {"widths": [4, 4, 8], "hidden": 8}}
+    for name, classifier in {"published": CLASSIFIER, "sb_cnn": CLASSIFIER | SB_CNN, "2017": sb_cnn_2017}.items():
+        (tmp_path / name).mkdir()
+        folder, described = _model_folder(tmp_path / name, classifier, {"n_mels": 64, "num_samples": 66150})
+        assert TrainedClassifier.load(folder).network.description() == described["classifier"]
+    config_features = yaml.safe_load(SCHEMA.read_text())["properties"]["features"]["properties"]
+    assert set(config_features) == {field.name for field in fields(FeatureSpec)}
+
+
+def test_the_package_ships_its_schemas():
+    """An installed diffaug reads both schemas from the package (tests/test_install.py installs one)."""
+    shipped = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["diffaug"]
+    assert {path.name for path in (ROOT / "src" / "diffaug").glob("*.schema.yaml")} <= set(shipped)
+    assert "model.schema.yaml" in shipped
+
+
+def _features(**changed):
+    return lambda described: described | {"features": described["features"] | changed}
+
+
+def _classifier(**changed):
+    return lambda described: described | {"classifier": described["classifier"] | changed}
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_features(n_mels=10_000_000), "features.n_mels: 10000000 is greater than the maximum of 512"),
+        (_features(n_fft=2**30), "features.n_fft: 1073741824 is greater than the maximum of 65536"),
+        (_features(num_samples=10**12), "features.num_samples: 1000000000000 is greater than the maximum of"),
+        (_features(num_samples=115_200_000, hop_length=1), "features: one clip would take 115200001 frames"),
+        (_features(n_mels=16.0), "features.n_mels: 16.0 is not of type 'integer'"),
+        (_features(log="yes"), "features.log: 'yes' is not of type 'boolean'"),
+        (_features(hop=512), "features: unknown key\\(s\\) hop; allowed: "),
+        (_classifier(precision="fp8"), "classifier.precision: 'fp8' is not allowed; choose one of 'fp32'"),
+        (_classifier(widths=["4", 4, 8]), "classifier.widths.0: '4' is not of type 'integer'"),
+        (_classifier(widths=[10**9]), "classifier.widths.0: 1000000000 is greater than the maximum of 1024"),
+        (_classifier(model="sb_cnn"), "classifier: 'sb_cnn' is missing"),
+        (lambda d: d | {"classes": "dog_bark"}, "classes: 'dog_bark' is not of type 'array'"),
+        (lambda d: d | {"classes": ["dog", "dog"]}, "classes: \\['dog', 'dog'\\] has non-unique elements"),
+        (lambda d: d | {"format": 2}, "format 2 is newer than this version of diffaug reads"),
+        (lambda d: [d], "\\(top level\\): .* is not of type 'object'"),
+        (lambda d: "{not json", "model.json: not JSON \\(Expecting property name"),
+        (lambda d: json.dumps(_classifier(hidden=float("nan"))(d)), "model.json: not JSON \\(NaN is not a JSON number"),
+        (_features(n_mels=8), "its network cannot take its features, of shape \\(1, 8, 44\\)"),
+    ],
+)
+def test_a_model_json_outside_the_schema_is_named_by_key_without_a_traceback(tmp_path, capsys, change, message):
+    """model.json is checked before anything is built from it; a problem names the file and the key."""
+    folder, described = _model_folder(tmp_path)
+    changed = change(described)
+    (folder / "model.json").write_text(changed if isinstance(changed, str) else json.dumps(changed))
+    status, out, err = _predict(capsys, folder, folder / "model.json")  # not audio: unused when refused
+    assert status == 2 and out == "" and "Traceback" not in err
+    assert err.startswith(f"diffaug predict: error: {folder / 'model.json'}: ") and re.search(message, err), err
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, capsys, value):
+    folder, _ = _model_folder(tmp_path)
+    tensors = load_tensors(folder / "model.safetensors")[0]
+    tensors["head.0.weight"][0, 0] = value
+    save_tensors(folder / "model.safetensors", tensors)
+    status, out, err = _predict(capsys, folder, folder / "model.json")
+    assert status == 2 and out == "" and "Traceback" not in err
+    assert f"{folder / 'model.safetensors'}: tensor head.0.weight holds NaN or infinite values" in err

@@ -310,9 +310,14 @@ def build_classifier(network: NetworkSettings, n_classes: int = 10) -> nn.Module
 
 
 def load_classifier(weights, network: NetworkSettings, n_classes: int = 10) -> nn.Module:
-    """Saved weights (safetensors) in the network of these settings, per-band statistics included."""
+    """Saved weights (safetensors) in the network of these settings, per-band statistics included;
+    ValueError naming a tensor that holds NaN or infinity, which would turn every prediction into NaN."""
+    tensors = load_tensors(weights)[0]
+    for name, tensor in tensors.items():
+        if not torch.isfinite(tensor).all():
+            raise ValueError(f"{weights}: tensor {name} holds NaN or infinite values; these weights cannot label")
     model = build_classifier(network, n_classes)
-    model.load_state_dict(load_tensors(weights)[0])
+    model.load_state_dict(tensors)
     return model
 
 

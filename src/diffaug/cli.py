@@ -45,7 +45,7 @@ def run_predict(args: argparse.Namespace) -> int:
     try:
         resolve_device(args.device, "--device")
         classifier = TrainedClassifier.load(args.model_dir)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, OSError, RuntimeError) as error:
         print(f"diffaug predict: error: {error}", file=sys.stderr)
         return 2
     table, failed = classifier.label(args.files, args.device)

@@ -6,18 +6,30 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 
+import jsonschema
 import pandas as pd
+import referencing
 import torch
+import yaml
 
 from .audio import MAX_SECONDS_READ, AudioError, inspect_audio
 from .classifier import NetworkSettings, load_classifier, probabilities
+from .config import SCHEMA, _describe, _where
 from .features import FeatureExtractor, FeatureSpec
 
 DESCRIPTION, WEIGHTS = "model.json", "model.safetensors"
 FORMAT = 1
 """Version of model.json's layout."""
+MODEL_SCHEMA = files(__package__) / "model.schema.yaml"
+"""What model.json may hold. Its features and network settings refer to the config schema's, so that a
+trained classifier folder is held to the bounds its run was trained under."""
+MAX_CLIP_VALUES = 2**28
+"""Most values (1 GiB in float32) in the largest tensor that making one clip's features builds: its STFT
+frames (n_fft x frames) or its mel spectrogram (n_mels x frames)."""
 
 
 def describe_model(network: NetworkSettings, features: dict, classes: Sequence[str]) -> dict:
@@ -49,9 +61,17 @@ class TrainedClassifier:
         try:
             model = load_classifier(weights, network, len(classes))
         except (RuntimeError, KeyError, TypeError) as error:
-            first = str(error).strip().splitlines()[0]
-            raise ValueError(f"{weights}: does not fit the network that {path} describes ({first})") from None
-        return cls(model, network, FeatureExtractor(spec), classes)
+            problem = _first_line(error)
+            raise ValueError(f"{weights}: does not fit the network that {path} describes ({problem})") from None
+        extractor = FeatureExtractor(spec)
+        try:  # one silent clip through features and network, so that a mismatch stops here, not at every file
+            with torch.inference_mode():
+                model.eval()(extractor.from_audio(torch.zeros(spec.num_samples))[None])
+        except (RuntimeError, ValueError) as error:
+            raise ValueError(
+                f"{path}: its network cannot take its features, of shape {spec.shape} ({_first_line(error)})"
+            ) from None
+        return cls(model, network, extractor, classes)
 
     def features_of(self, path: str | Path) -> torch.Tensor:
         """The classifier input of one file, made as the run's real clips were (mono mix, resampling,
@@ -84,18 +104,64 @@ class TrainedClassifier:
 
 
 def _read_description(path: Path) -> tuple[FeatureSpec, NetworkSettings, list[str]]:
-    """(feature spec, network settings, class names) of a model.json."""
+    """(feature spec, network settings, class names) of a model.json, checked against the model schema
+    and for features too large to make."""
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: missing; a classifier folder holds model.json beside model.safetensors "
             "(a folder trained before model.json existed needs its train_classifier run again)"
         )
     try:
-        described = json.loads(path.read_text())
-        if described.get("format", FORMAT) > FORMAT:
-            raise ValueError(f"format {described['format']} is newer than this version of diffaug reads")
-        network = NetworkSettings.from_config(described["classifier"])
-        return FeatureSpec(**described["features"]), network, list(described["classes"])
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        problem = f"missing key {error}" if isinstance(error, KeyError) else str(error)
-        raise ValueError(f"{path}: not a classifier description ({problem})") from None
+        described = json.loads(path.read_text(), parse_constant=_not_a_number)
+    except ValueError as error:
+        raise ValueError(f"{path}: not JSON ({error})") from None
+    if isinstance(described, dict) and _is_integer(described.get("format")) and described["format"] > FORMAT:
+        raise ValueError(f"{path}: format {described['format']} is newer than this version of diffaug reads")
+    errors = sorted(_model_validator().iter_errors(described), key=lambda e: list(map(str, e.absolute_path)))
+    problems = [f"{_where(e)}: {_shortened(e)}" for e in errors] or _size_problems(described["features"])
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+    network = NetworkSettings.from_config(described["classifier"])
+    return FeatureSpec(**described["features"]), network, described["classes"]
+
+
+def _size_problems(features: dict) -> list[str]:
+    """Feature settings each within bounds whose clips would still be too large to make."""
+    frames = 1 + features["num_samples"] // features["hop_length"]
+    per_frame = max(features["n_fft"], features["n_mels"])
+    if per_frame * frames <= MAX_CLIP_VALUES:
+        return []
+    return [
+        f"features: one clip would take {frames} frames (num_samples / hop_length) of {per_frame} values "
+        f"(n_fft or n_mels), over the {MAX_CLIP_VALUES} values that making one clip's features may take"
+    ]
+
+
+def _shortened(error: jsonschema.ValidationError, length: int = 80) -> str:
+    """The problem of a schema error, a long value that it quotes (a whole list or object) cut short."""
+    quoted = repr(error.instance)
+    return _describe(error).replace(quoted, quoted[:length] + "...") if len(quoted) > length else _describe(error)
+
+
+def _not_a_number(constant: str):
+    """json.loads would read NaN and Infinity, which JSON does not have, and which no bound refuses."""
+    raise ValueError(f"{constant} is not a JSON number")
+
+
+def _is_integer(value) -> bool:
+    """A JSON integer: not a bool, not a float such as 64.0, which would reach torch's layers as a float."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@cache
+def _model_validator() -> jsonschema.Validator:
+    """The model schema's validator, its references into the config schema resolved."""
+    config = referencing.Resource.from_contents(yaml.safe_load(SCHEMA.read_text()))
+    registry = referencing.Registry().with_resource("config.schema.yaml", config)
+    strict = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", lambda _, value: _is_integer(value))
+    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=strict)
+    return validator(yaml.safe_load(MODEL_SCHEMA.read_text()), registry=registry)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
