@@ -1,9 +1,13 @@
-"""Small datasets written in each layout's own format: ESC-50's CSV and file names, a folder per class."""
+"""Small datasets written in each layout's own format: ESC-50's CSV and file names, a folder per class;
+and the odd files that a dataset on disk may hold."""
 
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import soundfile as sf
 
 
@@ -69,3 +73,36 @@ def write_folders(
                 sf.write(root / path, tone(index, seconds, rate, channels, 1000 * index + 10 * rec + take), rate)
                 rows.append([path.as_posix(), name, f"{name}/rec_{rec}"])
     return pd.DataFrame(rows, columns=["path", "label", "group"])
+
+
+def write_non_utf8_name(folder: Path, content: bytes) -> None:
+    """A file named caf<0xE9>.wav (Latin-1, not UTF-8) in `folder`; skips where the file system refuses it."""
+    try:
+        handle = os.open(os.fsencode(folder) + b"/caf\xe9.wav", os.O_WRONLY | os.O_CREAT, 0o644)
+    except OSError as error:
+        pytest.skip(f"this file system takes only UTF-8 names ({error})")
+    os.write(handle, content)
+    os.close(handle)
+
+
+def ends_within(seconds: float, call, fifo: Path):
+    """call()'s result, or what it raised, from a thread; fails if it has not ended within `seconds`
+    (a FIFO opened for reading waits for a writer: one is opened and closed then, so that it ends)."""
+    result = {}
+
+    def run():
+        try:
+            result["value"] = call()
+        except Exception as error:
+            result["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+        pytest.fail(f"{fifo} was opened for reading")
+    if "error" in result:
+        raise result["error"]
+    return result["value"]

@@ -1,9 +1,11 @@
+import os
 import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from layout_data import ends_within, write_non_utf8_name
 
 from diffaug.dataset import MANIFEST_COLUMNS, DatasetError, build_manifest
 from diffaug.layouts import read_urbansound8k as read_metadata
@@ -210,7 +212,7 @@ def test_hidden_and_non_audio_files_are_ignored_and_logged(dataset_copy, tiny_da
     with caplog.at_level("INFO", logger="diffaug.dataset"):
         manifest, rejected = build_manifest(dataset_copy)
     assert len(manifest) == len(tiny_dataset[1]) and rejected.empty
-    assert f"ignored {len(folds) + 2} hidden or non-audio file(s)" in caplog.text
+    assert f"ignored {len(folds) + 3} hidden or non-audio file(s)" in caplog.text  # audio/.DS_Store too
     assert "fold1/.DS_Store" in caplog.text and "README.txt" in caplog.text
 
 
@@ -223,3 +225,133 @@ def test_an_unlisted_wav_stays_an_error_beside_ignored_files(dataset_copy):
         build_manifest(dataset_copy)
     assert "audio/fold1/STRAY.WAV: on disk but not in the metadata" in str(error.value)
     assert ".DS_Store" not in str(error.value) and "1 unusable audio file(s)" in str(error.value)
+
+
+def _metadata_only(tiny_dataset, tmp_path, change):
+    """The tiny dataset's metadata (no audio) under tmp_path, read as text and changed by `change`."""
+    (tmp_path / "metadata").mkdir()
+    meta = pd.read_csv(tiny_dataset[0] / "metadata" / "UrbanSound8K.csv", dtype=str, keep_default_na=False)
+    change(meta)
+    meta.to_csv(tmp_path / "metadata" / "UrbanSound8K.csv", index=False)
+    return meta
+
+
+@pytest.mark.parametrize(
+    "column, value, reason",
+    [
+        ("slice_file_name", "", "slice_file_name is empty"),
+        ("slice_file_name", "NA", "not an audio file's name"),
+        ("slice_file_name", "../fold2/x.wav", "not a plain file name"),
+        ("slice_file_name", "/etc/hosts", "not a plain file name"),
+        ("fsID", "", "fsID is empty"),
+        ("fsID", "NA", "fsID is not a whole number"),
+        ("fsID", "12.5", "fsID is not a whole number"),
+        ("fsID", "{fsID}.0", "fsID is not a whole number"),  # else "100000.0" and "100000": two recordings
+        ("fsID", "1e5", "fsID is not a whole number"),
+        ("fold", "", "fold is empty"),
+        ("fold", "NA", "fold outside 1-10"),
+        ("fold", "1e0", "fold outside 1-10"),
+        ("classID", "", "classID is empty"),
+        ("classID", "NA", "classID is not a whole number"),
+        ("classID", "{classID}.0", "classID is not a whole number"),
+        ("class", "", "class is empty"),
+        ("class", "NA", "unknown class"),
+    ],
+)
+def test_an_empty_or_unusable_cell_is_refused_naming_its_row(tiny_dataset, tmp_path, column, value, reason):
+    def corrupt(meta):
+        meta.loc[0, column] = value.format(**meta.loc[0])
+
+    meta = _metadata_only(tiny_dataset, tmp_path, corrupt)
+    with pytest.raises(DatasetError) as error:
+        read_metadata(tmp_path)
+    lines = str(error.value).splitlines()[1:]
+    assert len(lines) == 1 and lines[0].startswith(f"  row 2: {meta.slice_file_name[0]} (fold ") and reason in lines[0]
+
+
+def test_a_row_with_too_few_fields_is_refused_naming_its_row(tiny_dataset, tmp_path):
+    meta = _metadata_only(tiny_dataset, tmp_path, lambda meta: None)
+    with open(tmp_path / "metadata" / "UrbanSound8K.csv", "a") as csv:
+        csv.write("extra.wav,100000\n")
+    with pytest.raises(DatasetError) as error:
+        read_metadata(tmp_path)
+    row = len(meta) + 2
+    assert {line.split(": ")[-1] for line in str(error.value).splitlines()[1:]} == {
+        "fold is empty",
+        "classID is empty",
+        "class is empty",
+    }
+    assert f"row {row}: extra.wav (fold , class )" in str(error.value)
+
+
+def test_unlisted_audio_anywhere_under_audio_is_reported_and_skipped(dataset_copy):
+    audio = dataset_copy / "audio"
+    clip = next((audio / "fold1").glob("*.wav")).read_bytes()
+    for stray in ("fold1/sub/x.wav", "x.wav", "extra/x.wav", "fold1/y.wav"):
+        (audio / stray).parent.mkdir(exist_ok=True)
+        (audio / stray).write_bytes(clip)
+    (audio / "fold1" / ".hidden").mkdir()
+    (audio / "fold1" / ".hidden" / "z.wav").write_bytes(clip)  # hidden folders stay ignored
+    elsewhere = "on disk but not in the metadata, nor in a fold folder itself (audio/fold<k>/<name>)"
+    expected = {
+        "audio/extra/x.wav": elsewhere,
+        "audio/fold1/sub/x.wav": elsewhere,
+        "audio/fold1/y.wav": "on disk but not in the metadata",
+        "audio/x.wav": elsewhere,
+    }
+    with pytest.raises(DatasetError) as error:
+        build_manifest(dataset_copy)
+    assert str(error.value).splitlines()[1:-1] == [f"  {name}: {reason}" for name, reason in expected.items()]
+    manifest, rejected = build_manifest(dataset_copy, on_bad_file="skip")
+    assert dict(zip(rejected["file"], rejected["reason"])) == expected and len(manifest) == 80
+
+
+def test_a_directory_or_a_fifo_in_place_of_a_clip_is_reported_as_such_and_never_read(dataset_copy):
+    meta = pd.read_csv(dataset_copy / "metadata" / "UrbanSound8K.csv")
+    directory, fifo = (dataset_copy / "audio" / f"fold{r.fold}" / r.slice_file_name for r in meta.head(2).itertuples())
+    directory.unlink()
+    directory.mkdir()
+    fifo.unlink()
+    os.mkfifo(fifo)
+    manifest, rejected = ends_within(20, lambda: build_manifest(dataset_copy, on_bad_file="skip"), fifo)
+    reasons = dict(zip(rejected["file"], rejected["reason"]))
+    assert reasons == {
+        directory.relative_to(dataset_copy).as_posix(): "a directory, not an audio file",
+        fifo.relative_to(dataset_copy).as_posix(): "not a regular file (a FIFO), not read",
+    }
+    assert len(manifest) == len(meta) - 2
+    with pytest.raises(DatasetError, match="2 unusable audio file"):
+        ends_within(20, lambda: build_manifest(dataset_copy), fifo)
+
+
+def test_a_symlinked_clip_is_read_and_a_broken_link_is_named(dataset_copy, tmp_path):
+    """Links are followed (an annexed dataset, audio kept on another disk): the metadata's names stay
+    plain file names inside audio/fold<k>/, but what the dataset links to is its owner's choice."""
+    meta = pd.read_csv(dataset_copy / "metadata" / "UrbanSound8K.csv")
+    linked, broken = (dataset_copy / "audio" / f"fold{r.fold}" / r.slice_file_name for r in meta.head(2).itertuples())
+    outside = tmp_path / "store" / "clip.wav"
+    outside.parent.mkdir()
+    shutil.move(linked, outside)
+    linked.symlink_to(outside)
+    broken.unlink()
+    broken.symlink_to(tmp_path / "store" / "gone.wav")
+    manifest, rejected = build_manifest(dataset_copy, on_bad_file="skip")
+    assert str(linked) in set(manifest["path"])  # the path inside the dataset, not the link's target
+    assert list(rejected["reason"]) == [f"a symbolic link to {tmp_path}/store/gone.wav, which does not exist"]
+
+
+def test_a_file_name_that_is_not_utf8_is_named_escaped_and_written(dataset_copy, tmp_path, caplog):
+    fold = dataset_copy / "audio" / "fold1"
+    write_non_utf8_name(fold, next(fold.glob("*.wav")).read_bytes())
+    (fold / os.fsdecode(b"notes-\xff.txt")).write_text("notes\n")
+    reason = "file name is not valid UTF-8 (the manifest is UTF-8 text); rename it"
+    with pytest.raises(DatasetError) as error:
+        build_manifest(dataset_copy)
+    assert f"  audio/fold1/caf\\xe9.wav: {reason}" in str(error.value).splitlines()
+    with caplog.at_level("INFO", logger="diffaug.dataset"):
+        manifest, rejected = build_manifest(dataset_copy, on_bad_file="skip")
+    assert "audio/fold1/notes-\\xff.txt" in caplog.text  # an ignored file, logged as printable text
+    rejected.to_csv(tmp_path / "rejected.csv", index=False)
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    again = pd.read_csv(tmp_path / "rejected.csv", encoding="utf-8")
+    assert list(again["file"]) == ["audio/fold1/caf\\xe9.wav"] and list(again["reason"]) == [reason]

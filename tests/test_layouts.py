@@ -1,9 +1,12 @@
 """Every layout gives the same manifest: ESC-50, a folder per class (with and without a CSV), UrbanSound8K."""
 
+import os
+import shutil
+
 import pandas as pd
 import pytest
 import soundfile as sf
-from layout_data import esc50_category, tone, write_esc50, write_folders
+from layout_data import ends_within, esc50_category, tone, write_esc50, write_folders, write_non_utf8_name
 
 from diffaug.dataset import MANIFEST_COLUMNS, DatasetError, build_manifest
 from diffaug.layouts import read_esc50, read_folders
@@ -270,3 +273,108 @@ def test_names_that_cannot_name_results_and_paths_that_leave_the_dataset_are_ref
         check_config(_config(dataset__source="folders", dataset__root="x", dataset__metadata="/data/m.csv"), SCHEMA)
     assert list(recording_ids(pd.Series(["007", "7"]))) == ["007", "7"]  # not merged into one recording
     assert list(recording_ids(pd.Series(["12", "7"]))) == [12, 7]
+
+
+def _esc50_with(tmp_path, column, value):
+    """A tiny ESC-50 whose first metadata row has `value` in `column`; returns the metadata as written."""
+    write_esc50(tmp_path, classes=2, recordings_per_fold=1, seconds=0.2)
+    path = tmp_path / "meta" / "esc50.csv"
+    meta = pd.read_csv(path, dtype=str, keep_default_na=False)
+    meta.loc[0, column] = value
+    meta.to_csv(path, index=False)
+    return meta
+
+
+@pytest.mark.parametrize(
+    "column, value, reason",
+    [
+        ("filename", "", "filename is empty"),
+        ("filename", "NA", "not an audio file's name"),
+        ("filename", "/etc/hosts", "not a plain file name"),
+        ("fold", "", "fold is empty"),
+        ("fold", "1.0", "fold is not a whole number"),
+        ("target", "", "target is empty"),  # and not again as a category with two targets
+        ("target", "0.5", "target is not a whole number"),
+        ("target", "1e0", "target is not a whole number"),
+        ("category", "", "category is empty"),
+        ("esc10", "NA", "esc10 is neither True nor False"),
+        ("src_file", "", "src_file is empty"),
+        ("take", "", "take is empty"),
+    ],
+)
+def test_an_empty_or_unusable_esc50_cell_is_refused_naming_its_row(tmp_path, column, value, reason):
+    meta = _esc50_with(tmp_path, column, value)
+    with pytest.raises(DatasetError) as error:
+        read_esc50(tmp_path)
+    lines = str(error.value).splitlines()[1:]
+    assert len(lines) == 1 and lines[0].startswith(f"  row 2: {meta.filename[0]}: {reason}")
+
+
+def test_an_esc50_row_with_too_few_fields_and_a_clip_in_a_subfolder_are_named(tmp_path):
+    meta = write_esc50(tmp_path, classes=2, recordings_per_fold=1, seconds=0.2)
+    (tmp_path / "audio" / "sub").mkdir()
+    shutil.copy(tmp_path / "audio" / meta.filename[0], tmp_path / "audio" / "sub" / "x.wav")
+    manifest, rejected = build_manifest(tmp_path, on_bad_file="skip", layout=ESC50)
+    assert list(rejected["file"]) == ["audio/sub/x.wav"] and len(manifest) == len(meta)
+    assert list(rejected["reason"]) == ["on disk but not in the metadata, nor in audio/ itself (audio/<name>)"]
+    with open(tmp_path / "meta" / "esc50.csv", "a") as csv:
+        csv.write("1-9-A-0.wav,1,0\n")
+    with pytest.raises(DatasetError) as error:
+        read_esc50(tmp_path)
+    assert str(error.value).splitlines()[1:] == [
+        f"  row {len(meta) + 2}: 1-9-A-0.wav: {column} is empty" for column in ("category", "esc10", "src_file", "take")
+    ]
+
+
+@pytest.mark.parametrize(
+    "column, value, reason",
+    [
+        ("path", "", "path is empty"),
+        ("path", "NA", "not a path inside a class folder"),
+        ("path", "/etc/hosts", "not a path inside a class folder"),
+        ("path", "class_00/../../x.wav", "not a path inside a class folder"),
+        ("path", "class_00/notes.txt", "not an audio file's name"),
+        ("fold", "NA", "fold is not a whole number"),
+        ("fold", "1.0", "fold is not a whole number"),
+        ("fold", "1e0", "fold is not a whole number"),
+    ],
+)
+def test_an_empty_or_unusable_folders_csv_cell_is_refused_naming_its_row(tmp_path, column, value, reason):
+    written = write_folders(tmp_path, classes=2, recordings=2, takes=1, seconds=0.2)
+    table = written.assign(fold="1").astype(str)
+    table.loc[0, column] = value
+    table.to_csv(tmp_path / "meta.csv", index=False)
+    with pytest.raises(DatasetError) as error:
+        read_folders(tmp_path, "meta.csv")
+    lines = str(error.value).splitlines()[1:]
+    assert len(lines) == 1 and lines[0].startswith("  row 2: ") and reason in lines[0]
+
+
+def test_a_class_folder_may_be_a_link_out_of_the_dataset(tmp_path):
+    """Links are followed, as a dataset assembled from folders elsewhere needs; the CSV's paths and
+    the manifest's stay inside the dataset's folder."""
+    write_folders(tmp_path / "data", classes=1, recordings=2, takes=1, seconds=0.2, names=["dog"])
+    write_folders(tmp_path / "elsewhere", classes=1, recordings=2, takes=1, seconds=0.2, names=["cat"])
+    (tmp_path / "data" / "cat").symlink_to(tmp_path / "elsewhere" / "cat")
+    (tmp_path / "data" / "dog" / "loop").symlink_to(tmp_path / "data")  # walked once, not for ever
+    manifest, rejected = build_manifest(tmp_path / "data", layout=FOLDERS | {"folds": 2})
+    assert rejected.empty and sorted(manifest["id"]) == [
+        f"{c}/rec_{k}/take_0.wav" for c in ("cat", "dog") for k in (0, 1)
+    ]
+    assert manifest["path"].str.startswith(f"{tmp_path}/data/").all()
+
+
+def test_a_fifo_or_a_name_that_is_not_utf8_in_a_class_folder_is_reported_not_taken(tmp_path):
+    written = write_folders(tmp_path, classes=2, recordings=2, takes=1, seconds=0.2)
+    write_non_utf8_name(tmp_path / "class_00", (tmp_path / written.path[0]).read_bytes())
+    fifo = tmp_path / "class_01" / "pipe.wav"
+    os.mkfifo(fifo)
+    assert sorted(read_folders(tmp_path).clips["id"]) == sorted([*written["path"], "class_01/pipe.wav"])
+    manifest, rejected = ends_within(20, lambda: build_manifest(tmp_path, on_bad_file="skip", layout=FOLDERS), fifo)
+    assert dict(zip(rejected["file"], rejected["reason"])) == {
+        "class_01/pipe.wav": "not a regular file (a FIFO), not read",
+        "class_00/caf\\xe9.wav": "file name is not valid UTF-8 (the manifest is UTF-8 text); rename it",
+    }
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    rejected.to_csv(tmp_path / "rejected.csv", index=False)
+    assert len(manifest) == len(written)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from pathlib import Path
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .layouts import Catalogue, DatasetError, is_audio_name, read_dataset, recording_ids
+from .layouts import Catalogue, DatasetError, is_audio_name, printable, read_dataset, recording_ids
 
 MANIFEST_COLUMNS = ("id", "path", "recording", "fold", "label", "class", "sample_rate", "channels", "seconds")
 REJECTED_COLUMNS = ("file", "fold", "class", "reason")
@@ -38,8 +40,10 @@ def build_manifest(
     rate, channels and length.
 
     Every listed file is read whole. Missing, unreadable, empty, too short, too long, silent or
-    non-finite audio, and audio files on disk that the layout does not take, are rejected: with
-    `on_bad_file="error"` one DatasetError lists them all, with "skip" they are returned apart.
+    non-finite audio, a folder or FIFO in a clip's place (never opened), and audio files on disk that
+    the layout does not take (also those in other folders, or named in bytes that are not UTF-8),
+    are rejected, named as printable UTF-8 text: with `on_bad_file="error"` one DatasetError lists
+    them all, with "skip" they are returned apart.
     Hidden files (.DS_Store, ._name) and files that are not audio by their suffix are ignored and
     logged. A class left without usable clips keeps its label (and a warning).
     """
@@ -57,8 +61,8 @@ def checked_manifest(
     infos, rejected = {}, []
     for index, path in tqdm(list(zip(clips.index, clips["path"])), desc="check audio", mininterval=2):
         try:
-            if not Path(path).is_file():
-                raise AudioError(path, "audio file not found")
+            if problem := _not_a_file(path):
+                raise AudioError(path, problem)
             infos[index] = inspect_audio(path, max_seconds)
         except AudioError as error:
             rejected.append((_relative(path, root), clips.at[index, "fold"], clips.at[index, "class"], error.reason))
@@ -82,9 +86,30 @@ def checked_manifest(
     return usable[list(MANIFEST_COLUMNS)].reset_index(drop=True), rejected
 
 
+def _not_a_file(path: str) -> str | None:
+    """Why `path` is no file to read audio from, found without opening it (a FIFO would block the
+    read); None for a regular file, or a link to one."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        if os.path.islink(path):
+            return f"a symbolic link to {printable(os.readlink(path))}, which does not exist"
+        return "audio file not found"
+    except OSError as error:
+        return f"cannot be read ({error.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory, not an audio file"
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "of another kind")
+    return f"not a regular file ({kind}), not read"
+
+
 def _relative(path, root: Path) -> str:
+    """A file's path below `root` (or whole, if outside), printable as UTF-8 whatever its bytes."""
     path = Path(path)
-    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
+    return printable(path.relative_to(root).as_posix() if path.is_relative_to(root) else path)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

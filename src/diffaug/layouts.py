@@ -7,7 +7,9 @@ checked before any audio is decoded; build_manifest then checks the audio itself
 from __future__ import annotations
 
 import logging
+import os
 import posixpath
+import re
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +39,8 @@ FOLDERS_COLUMNS = ("path", "label", "fold", "group")
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".w64", ".caf"}
 )
-"""Suffixes of audio files: an unlisted file with one of them is an error, other files are ignored."""
+"""Suffixes of audio files: an unlisted file with one of them is an error, other files are ignored;
+metadata names only files with one of them."""
 CATALOGUE_COLUMNS = ("id", "path", "recording", "fold", "class")
 
 
@@ -54,7 +57,8 @@ class Catalogue:
     classes: tuple[str, ...]
     """Class names in label order."""
     unlisted: list[tuple[Path, str]] = field(default_factory=list)
-    """Audio files on disk that the layout does not take, each with the reason."""
+    """Audio files on disk that the layout does not take (not listed, out of place, or named in bytes
+    that are not UTF-8), each with the reason."""
     ignored: list[Path] = field(default_factory=list)
     """Hidden and non-audio files, left alone."""
     notes: list[str] = field(default_factory=list)
@@ -71,6 +75,12 @@ def is_audio_name(name: str) -> bool:
     return not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES
 
 
+def printable(path: str | Path) -> str:
+    """A path as text that any UTF-8 file or terminal takes: bytes of a name that are not UTF-8
+    (read by Python as lone surrogates) are written as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def recording_ids(values: pd.Series) -> pd.Series:
     """Recording ids as one type, whatever read them: whole numbers as integers, else text, so that a
     catalogue and the manifest written from it group and order recordings alike."""
@@ -85,6 +95,7 @@ def _read_table(path: Path, columns: tuple[str, ...], layout: str, required: tup
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:
         raise DatasetError(f"{path}: not a readable CSV ({exc})") from None
+    table = table.fillna("")  # the cells of a row with too few fields
     missing = [c for c in required or columns if c not in table.columns]
     if missing:
         raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(columns)}")
@@ -92,13 +103,23 @@ def _read_table(path: Path, columns: tuple[str, ...], layout: str, required: tup
 
 
 def _whole(values: pd.Series, minimum: int) -> pd.Series:
-    """Whole numbers of at least `minimum` from text; NaN for anything else."""
-    number = pd.to_numeric(values, errors="coerce")
-    return number.where((number % 1 == 0) & (number >= minimum))
+    """Whole numbers of at least `minimum` written in digits; NaN for anything else: 12.5, and also 12.0,
+    1e1 or +12, which one reader takes for 12 and another (recording_ids) for a name of its own."""
+    text = values.str.strip()
+    number = pd.to_numeric(text.where(text.str.fullmatch(r"\d{1,18}")), errors="coerce")
+    return number.where(number >= minimum)
 
 
-def _refuse_rows(path: Path, table: pd.DataFrame, name: str, checks: list[tuple[pd.Series, str]]) -> None:
-    """DatasetError listing, per failed check, up to 20 rows by their line in `path` and `name` column."""
+def _refuse_rows(
+    path: Path, table: pd.DataFrame, name: str, checks: list[tuple[pd.Series, str]], required: tuple[str, ...] = ()
+) -> None:
+    """DatasetError listing, per failed check, up to 20 rows by their line in `path` and `name` column.
+    A row with an empty cell in a `required` column is listed for that, not again for what follows."""
+    blank = {column: table[column].str.strip() == "" for column in required}
+    any_blank = pd.concat(list(blank.values()), axis=1).any(axis=1) if blank else False
+    checks = [(mask, f"{column} is empty") for column, mask in blank.items()] + [
+        (mask & ~any_blank, reason) for mask, reason in checks
+    ]
     problems = []
     for mask, reason in checks:
         rows = table[mask]
@@ -130,16 +151,49 @@ def _plain_name(names: pd.Series) -> pd.Series:
     return (names.str.strip() != "") & ~names.str.contains(r"[/\\]") & ~names.str.startswith(".")
 
 
+def _audio_names(names: pd.Series) -> pd.Series:
+    """Whether each name (or path) ends in an audio file's name: an audio suffix, not hidden."""
+    return names.map(lambda name: is_audio_name(posixpath.basename(name)))
+
+
 def _usable_class(names: pd.Series) -> pd.Series:
     """Whether each class name can name its results folders and a workflow wildcard's value."""
     return _plain_name(names) & ~names.str.contains(r"[{}]")
 
 
-def _files_on_disk(folder: Path, pattern: str) -> tuple[list[Path], list[Path]]:
-    """(audio files, hidden or non-audio files) matching `pattern` under `folder`, hidden folders skipped."""
-    found = sorted(p for p in folder.glob(pattern) if p.is_file())
-    found = [p for p in found if not any(part.startswith(".") for part in p.relative_to(folder).parts[:-1])]
-    return [p for p in found if is_audio_name(p.name)], [p for p in found if not is_audio_name(p.name)]
+def _files_on_disk(folder: Path) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
+    """(audio files, hidden or non-audio files, audio files whose path below `folder` is not UTF-8 with
+    that reason) under `folder`: every entry but a folder (a FIFO named .wav is listed too, to be
+    reported, never opened), in sorted order. Symbolic links are followed, each folder walked once;
+    hidden folders are skipped."""
+    found, walked = [], set()
+    for top, folders, files in os.walk(folder, followlinks=True):
+        if (real := os.path.realpath(top)) in walked:  # a link back up the tree, or a second link to one folder
+            folders.clear()
+            continue
+        walked.add(real)
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [Path(top, name) for name in files]
+    found.sort()
+    audio = [p for p in found if is_audio_name(p.name)]
+    misnamed = {p for p in audio if printable(p.relative_to(folder)) != str(p.relative_to(folder))}
+    reason = "file name is not valid UTF-8 (the manifest is UTF-8 text); rename it"
+    return (
+        [p for p in audio if p not in misnamed],
+        [p for p in found if not is_audio_name(p.name)],
+        [(p, reason) for p in sorted(misnamed)],
+    )
+
+
+def _unlisted(audio: list[Path], listed: set[str], folder: Path, place: str, pattern: str) -> list[tuple[Path, str]]:
+    """The `audio` files whose path is not `listed`, each with its reason: not in the metadata, and
+    also out of `place`, where the layout keeps its clips, unless their path in `folder` fits `pattern`."""
+    reason = "on disk but not in the metadata"
+    return [
+        (p, reason if re.fullmatch(pattern, p.relative_to(folder).as_posix()) else f"{reason}, nor in {place}")
+        for p in audio
+        if str(p) not in listed
+    ]
 
 
 def slice_file_name(fs_id: int, class_id: int, slice_index: int, occurrence: int = 0) -> str:
@@ -151,6 +205,7 @@ def urbansound8k_catalogue(meta: pd.DataFrame, root: Path, path: Path) -> Catalo
     """Check UrbanSound8K metadata rows (read as text from `path`) against the layout: the ten
     classes, classID agreeing with the class name, folds 1-10, file names listed once."""
     fold, class_id = _whole(meta["fold"], 1), _whole(meta["classID"], 0)
+    name = meta["slice_file_name"]
     known = meta["class"].isin(URBANSOUND8K_CLASSES)
     expected_id = meta["class"].map({c: i for i, c in enumerate(URBANSOUND8K_CLASSES)})
     _refuse_rows(
@@ -159,12 +214,15 @@ def urbansound8k_catalogue(meta: pd.DataFrame, root: Path, path: Path) -> Catalo
         "name",
         [
             (~known, f"unknown class (expected one of {', '.join(URBANSOUND8K_CLASSES)})"),
-            (known & (class_id != expected_id), "classID does not match the class name"),
-            (~fold.isin(range(1, 11)), "fold outside 1-10"),
-            (meta["slice_file_name"].duplicated(keep=False), "file name listed more than once"),
-            (~_plain_name(meta["slice_file_name"]), "not a plain file name"),
-            (_whole(meta["fsID"], 0).isna(), "fsID is not a whole number"),
+            (class_id.isna(), "classID is not a whole number from 0 (digits only)"),
+            (known & class_id.notna() & (class_id != expected_id), "classID does not match the class name"),
+            (~fold.isin(range(1, 11)), "fold outside 1-10 (whole numbers, in digits only)"),
+            (name.duplicated(keep=False), "file name listed more than once"),
+            (~_plain_name(name), "not a plain file name (a name in audio/fold<k>/, no path)"),
+            (_plain_name(name) & ~_audio_names(name), "not an audio file's name (such as <name>.wav)"),
+            (_whole(meta["fsID"], 0).isna(), "fsID is not a whole number (digits only)"),
         ],
+        required=("slice_file_name", "fsID", "fold", "classID", "class"),
     )
     clips = pd.DataFrame(
         {
@@ -176,9 +234,9 @@ def urbansound8k_catalogue(meta: pd.DataFrame, root: Path, path: Path) -> Catalo
         }
     )
     _refuse_spread_recordings(path, clips)
-    listed = set(clips["path"])
-    audio, ignored = _files_on_disk(root / "audio", "fold*/*")
-    unlisted = [(p, "on disk but not in the metadata") for p in audio if str(p) not in listed]
+    audio, ignored, unlisted = _files_on_disk(root / "audio")
+    place, in_fold = "a fold folder itself (audio/fold<k>/<name>)", r"fold([1-9]|10)/[^/]+"
+    unlisted += _unlisted(audio, set(clips["path"]), root / "audio", place, in_fold)
     return Catalogue(clips, URBANSOUND8K_CLASSES, unlisted, ignored)
 
 
@@ -196,9 +254,10 @@ def read_esc50(root: str | Path, esc10: bool = False) -> Catalogue:
     root = Path(root).resolve()
     path = root / ESC50_METADATA
     meta = _read_table(path, ESC50_COLUMNS, "ESC-50")
-    fold, target = _whole(meta["fold"], 1), _whole(meta["target"], 0)
+    fold, target, name = _whole(meta["fold"], 1), _whole(meta["target"], 0), meta["filename"]
     flag = meta["esc10"].str.strip().str.lower()
-    named = meta.assign(target=target).drop_duplicates(["target", "category"])
+    named = meta.assign(target=target)[target.notna() & (meta["category"].str.strip() != "")]
+    named = named.drop_duplicates(["target", "category"])  # rows that name a class, each pair once
     spread_targets = set(named.loc[named["target"].duplicated(), "target"])
     spread_categories = set(named.loc[named["category"].duplicated(), "category"])
     _refuse_rows(
@@ -206,13 +265,12 @@ def read_esc50(root: str | Path, esc10: bool = False) -> Catalogue:
         meta,
         "filename",
         [
-            (fold.isna(), "fold is not a whole number from 1"),
-            (target.isna(), "target is not a whole number from 0"),
-            (meta["category"].str.strip() == "", "no category"),
+            (fold.isna(), "fold is not a whole number from 1 (digits only)"),
+            (target.isna(), "target is not a whole number from 0 (digits only)"),
             (~flag.isin(["true", "false"]), "esc10 is neither True nor False"),
-            (meta["src_file"].str.strip() == "", "no src_file"),
-            (meta["filename"].duplicated(keep=False), "file name listed more than once"),
-            (~_plain_name(meta["filename"]), "not a plain file name"),
+            (name.duplicated(keep=False), "file name listed more than once"),
+            (~_plain_name(name), "not a plain file name (a name in audio/, no path)"),
+            (_plain_name(name) & ~_audio_names(name), "not an audio file's name (such as <name>.wav)"),
             (
                 ~_usable_class(meta["category"]),
                 "a category name that cannot name a folder (/, \\, { or }, or a leading dot)",
@@ -220,6 +278,7 @@ def read_esc50(root: str | Path, esc10: bool = False) -> Catalogue:
             (target.isin(spread_targets), "target shared by more than one category"),
             (meta["category"].isin(spread_categories), "category with more than one target"),
         ],
+        required=ESC50_COLUMNS,
     )
     kept = meta[flag == "true"] if esc10 else meta
     classes = tuple(kept.assign(target=target).drop_duplicates("category").sort_values("target")["category"])
@@ -233,9 +292,9 @@ def read_esc50(root: str | Path, esc10: bool = False) -> Catalogue:
         }
     )
     _refuse_spread_recordings(path, clips)
-    audio, ignored = _files_on_disk(root / "audio", "*")
+    audio, ignored, unlisted = _files_on_disk(root / "audio")
     listed = {str(root / "audio" / name) for name in meta["filename"]}  # every row, also those ESC-10 leaves out
-    unlisted = [(p, "on disk but not in the metadata") for p in audio if str(p) not in listed]
+    unlisted += _unlisted(audio, listed, root / "audio", "audio/ itself (audio/<name>)", r"[^/]+")
     return Catalogue(clips.reset_index(drop=True), classes, unlisted, ignored)
 
 
@@ -247,9 +306,9 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
     root = Path(root).resolve()
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder not found (expected a folder per class)")
-    audio, ignored = _files_on_disk(root, "**/*")
+    audio, ignored, unlisted = _files_on_disk(root)
     in_class = [p for p in audio if len(p.relative_to(root).parts) > 1]
-    unlisted = [(p, "not in a class folder") for p in audio if len(p.relative_to(root).parts) == 1]
+    unlisted += [(p, "not in a class folder") for p in audio if len(p.relative_to(root).parts) == 1]
     names = pd.Series([p.relative_to(root).as_posix() for p in in_class], dtype=str)
     if metadata is None:
         table = pd.DataFrame({"path": names, "label": "", "fold": "", "group": ""})
@@ -272,12 +331,14 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
         "path",
         [
             (~inside, "not a path inside a class folder, relative to the dataset's folder"),
-            ((table["label"] != "") & (table["label"] != folder), "label differs from its class folder"),
+            (inside & ~_audio_names(table["path"]), "not an audio file's name (such as <class>/<name>.wav)"),
+            (inside & (table["label"] != "") & (table["label"] != folder), "label differs from its class folder"),
             (inside & ~_usable_class(folder), "a class folder whose name cannot name results ({ or })"),
-            (given & fold.isna(), "fold is not a whole number from 1"),
+            (given & fold.isna(), "fold is not a whole number from 1 (digits only)"),
             (given.any() & ~given, "no fold, while other rows have one"),
             (table["path"].duplicated(keep=False), "listed more than once"),
         ],
+        required=("path",),
     )
     clips = pd.DataFrame(
         {
