@@ -1,14 +1,22 @@
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from diffaug.config import ConfigError, check_config
+from diffaug.config import MAX_VALUES, ConfigError, check_config, expanded_size, written_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def alias_bomb(levels: int) -> str:
+    """YAML of a few hundred bytes whose aliases of aliases stand for about 9**levels values."""
+    lines = ["lol:", "  l0: &l0 [" + ", ".join(["lol"] * 9) + "]"]
+    lines += [f"  l{k}: &l{k} [" + ", ".join([f"*l{k - 1}"] * 9) + "]" for k in range(1, levels)]
+    return "\n".join(lines) + "\n"
 
 
 def _config(**overrides):
@@ -282,3 +290,97 @@ def test_every_rule_with_resources_can_be_given_them_in_the_config():
         rules |= set(re.findall(r'resources_for\(\s*"(\w+)"', path.read_text()))
     allowed = yaml.safe_load(SCHEMA.read_text())["properties"]["resources"]["propertyNames"]["enum"]
     assert rules and rules == set(allowed)
+
+
+def test_the_size_of_a_config_is_counted_with_its_aliases_written_out_but_walked_once():
+    started = time.perf_counter()
+    size = expanded_size(yaml.safe_load(alias_bomb(9)))
+    values_at = [10]  # l0: the list and its 9 scalars; each next level, a list of 9 of the one before
+    for _ in range(8):
+        values_at.append(1 + 9 * values_at[-1])
+    assert size == 1 + 1 + sum(values_at) and size > 400_000_000  # {lol: {l0: ..., l8: ...}}
+    assert time.perf_counter() - started < 1
+    assert expanded_size({"a": [1, {"b": None}], "c": "x"}) == 6
+
+
+def test_a_yaml_alias_bomb_is_refused_before_anything_walks_it():
+    config = _config()
+    config["resources"] = yaml.safe_load(alias_bomb(9))  # 490 million values, unwalkable
+    refusal = f"config: expands to more than {MAX_VALUES} values (YAML aliases?), 490329056 of them under resources"
+    started = time.perf_counter()
+    for check in (written_config, check_config):
+        with pytest.raises(ConfigError, match=re.escape(refusal)):
+            check(config, SCHEMA)
+    assert time.perf_counter() - started < 2
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ("seeds: &s [1, *s]", "config: holds itself (a YAML alias inside its own anchor)"),
+        ("seeds: " + "[" * 30 + "]" * 30, "config: nests deeper than 20 levels"),
+    ],
+)
+def test_a_config_that_holds_itself_or_nests_too_deep_is_refused(text, problem):
+    config = _config() | yaml.safe_load(text)
+    with pytest.raises(ConfigError, match=re.escape(problem)):
+        written_config(config, SCHEMA)
+
+
+def test_the_shipped_configs_are_far_below_the_size_bound():
+    for path in [ROOT / "config.yaml", *sorted(ROOT.glob("config/*.yaml"))]:
+        config = _config() | yaml.safe_load(path.read_text())
+        assert expanded_size(check_config(config, SCHEMA)) < MAX_VALUES / 20, path
+
+
+COMMAND_LINE = [  # what `--config 'section={key: value}'` hands over: every nested value as text
+    ({"dataset": {"download": "false"}}, {"dataset": {"download": False}}),
+    ({"generate": {"quantize": "TRUE"}}, {"generate": {"quantize": True}}),
+    (
+        {"classifier": {"train_on_validation": "True", "epoch_choice": "last", "epochs": "3", "learning_rate": "1e-3"}},
+        {"classifier": {"train_on_validation": True, "epoch_choice": "last", "epochs": 3, "learning_rate": 0.001}},
+    ),
+    ({"seeds": ["1", "2", "3"], "generate": {"keep": "1"}}, {"seeds": [1, 2, 3], "generate": {"keep": 1}}),
+    ({"protocol": {"train_per_class": ["null", "50"]}}, {"protocol": {"train_per_class": [None, 50]}}),
+    (
+        {"diffusion": {"pretrained": "null", "ema_decay": "0.999"}},
+        {"diffusion": {"pretrained": None, "ema_decay": 0.999}},
+    ),
+]
+
+
+def _merged(sections: dict) -> dict:
+    from snakemake.utils import update_config
+
+    config = _config()
+    update_config(config, sections)
+    return config
+
+
+@pytest.mark.parametrize("given, as_in_a_file", COMMAND_LINE)
+def test_command_line_text_reads_as_a_config_file_would_give_it(given, as_in_a_file):
+    """The same setting, given on the command line or in a file, gives the same params (nothing reruns)."""
+    written = written_config(_merged(given), SCHEMA)
+    assert written == written_config(_merged(as_in_a_file), SCHEMA)
+    assert repr(written) == repr(written_config(_merged(as_in_a_file), SCHEMA))  # params compare by text
+    check_config(_merged(given), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        ({"generate": {"quantize": "maybe"}}, "generate.quantize: 'maybe' is not a boolean; write true or false"),
+        ({"features": {"log": "yes"}}, "features.log: 'yes' is not a boolean; write true or false"),
+        ({"classifier": {"epochs": "3.5"}}, "classifier.epochs: '3.5' is not a whole number; write a whole number"),
+        ({"generate": {"keep": "all"}}, "generate.keep: 'all' is not a number; write a number such as 0.5 or 1e-3"),
+        ({"diffusion": {"ema_decay": "nan"}}, "diffusion.ema_decay: 'nan' is not a number or null; write a number"),
+        ({"results": "1"}, None),  # text where text is asked stays text
+    ],
+)
+def test_command_line_text_that_spells_no_value_of_its_kind_is_refused_saying_how_to_write_it(given, message):
+    config = _merged(given)
+    if message is None:
+        assert check_config(config, SCHEMA)["results"] == "1"
+        return
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        check_config(config, SCHEMA)

@@ -19,6 +19,7 @@ import soundfile as sf
 import yaml
 from conftest import CONFIGS, ROOT, snakemake, snakemake_command
 from layout_data import esc50_category, write_esc50, write_folders
+from test_config import alias_bomb
 
 pytestmark = pytest.mark.workflow
 
@@ -274,6 +275,23 @@ def test_a_mistyped_config_key_is_explained(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_command_line_text_gives_the_params_of_a_config_file(finished_run):
+    """`--config` hands nested values over as text ("false", "3"): read as the config files' false and 3
+    that they repeat, they change no params, and nothing reruns."""
+    given = ["dataset={download: false}", "features={log: FALSE}", "classifier={epochs: 3, learning_rate: 0.001}"]
+    result = snakemake(finished_run, "-n", "--config", *given)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+
+
+def test_a_yaml_alias_bomb_is_refused_before_snakemake_walks_it(tmp_path):
+    (tmp_path / "bomb.yaml").write_text(alias_bomb(8))  # 328 bytes for 54 million values: 27 s and 1.3 GB to sort
+    result = snakemake(tmp_path, "-n", configs=[*CONFIGS, str(tmp_path / "bomb.yaml")], timeout=120)
+    assert result.returncode != 0
+    assert "config: expands to more than 10000 values (YAML aliases?), 54481005 of them under lol" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_the_renamed_variants_key_is_explained_from_the_command_line(tmp_path):
     result = snakemake(tmp_path, "-n", "--config", "variants=[baseline]")
     assert result.returncode != 0
@@ -484,16 +502,25 @@ def test_classifier_and_feature_options_rerun_only_when_they_change_what_runs(fi
     assert ("Nothing to be done" in output) if expected is None else _planned_jobs(output) == expected
 
 
-def _planned_gpus(workdir, change, cuda_here):
-    """{rule: set of gpu requests} of a dry run, planned on a machine with or without CUDA."""
+def _run_on(workdir, change, cuda_here, *args):
+    """`snakemake *args` of the tiny config and `change`, on a machine with or without CUDA."""
     (workdir / "change.yaml").write_text(change + "\n")
-    command = snakemake_command(workdir, "-n", configs=[*CONFIGS, str(workdir / "change.yaml")])
+    command = snakemake_command(workdir, *args, configs=[*CONFIGS, str(workdir / "change.yaml")])
     pretend = f"import diffaug.config; diffaug.config.cuda_available = lambda: {cuda_here}; "
     code = pretend + f"import sys; from snakemake.cli import main; sys.exit(main({command[1:]!r}))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+
+
+def _planned_gpus(workdir, change, cuda_here):
+    """{rule: set of gpu requests} of a dry run, planned on a machine with or without CUDA."""
+    result = _run_on(workdir, change, cuda_here, "-n")
     assert result.returncode == 0, result.stderr[-3000:]
+    return _gpu_requests(result.stdout)
+
+
+def _gpu_requests(output: str) -> dict[str, set[int]]:
     gpus = {}
-    for rule, resources in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", result.stdout, re.M):
+    for rule, resources in re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", output, re.M):
         gpu = re.search(r"\bgpu=(\d+)", resources)
         gpus.setdefault(rule, set()).add(int(gpu[1]) if gpu else 0)
     return gpus
@@ -537,11 +564,24 @@ def test_planning_imports_neither_torch_nor_diffusers(tmp_path, action):
 
 
 def test_a_cuda_device_on_a_machine_without_cuda_is_refused_before_any_work(tmp_path):
-    (tmp_path / "cuda.yaml").write_text("classifier: {device: cuda}\n")
-    result = snakemake(tmp_path, "-n", configs=[*CONFIGS, str(tmp_path / "cuda.yaml")])
+    result = _run_on(tmp_path, "classifier: {device: cuda}", False)
     assert result.returncode != 0
-    assert "classifier.device: 'cuda' but this machine has no CUDA device" in result.stdout + result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
+    assert "classifier.device: 'cuda' but this machine has no CUDA device" in result.stderr
+    assert "Traceback" not in result.stderr and "Exception" not in result.stderr
+    assert "Finished jobid" not in result.stdout + result.stderr and not (tmp_path / "results").exists()
+
+
+def test_a_dry_run_of_a_gpu_study_on_a_machine_without_cuda_plans_it_as_on_one_and_warns(tmp_path):
+    result = _run_on(
+        tmp_path, "diffusion: {device: cuda}\ngenerate: {device: auto}\nclassifier: {device: cuda}", False, "-n"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("warning: config does not fit this machine (a real run here is refused):") == 1
+    assert "diffusion.device: 'cuda'" in result.stderr and "classifier.device: 'cuda'" in result.stderr
+    assert "generate.device" not in result.stderr
+    assert "this dry run plans the jobs as on a machine with CUDA" in result.stderr
+    gpus = _gpu_requests(result.stdout)
+    assert all(gpus[rule] == {1} for rules in GPU_RULES.values() for rule in rules)  # auto too, as on a GPU machine
 
 
 def test_init_from_imports_the_pipeline_once_and_fine_tunes_it_per_split(tmp_path, tiny_pipeline):

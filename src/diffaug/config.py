@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import os
+import re
 import subprocess
 from functools import cache
 from importlib.resources import files
@@ -34,7 +36,21 @@ def _where(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
 
+TEXT_ASKED = {
+    "boolean": ("a boolean", "true or false"),
+    "integer": ("a whole number", "a whole number such as 8"),
+    "number": ("a number", "a number such as 0.5 or 1e-3"),
+    "null": ("null", "null"),
+}
+"""For text where the schema asks for none: what it is not, and how to write what is asked."""
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
+    if error.validator == "type" and isinstance(error.instance, str):
+        asked = [error.validator_value] if isinstance(error.validator_value, str) else error.validator_value
+        if set(asked) <= set(TEXT_ASKED):
+            what, how = zip(*(TEXT_ASKED[kind] for kind in asked))
+            return f"{error.instance!r} is not {' or '.join(what)}; write {' or '.join(how)}"
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
@@ -52,11 +68,15 @@ is stopped with the new one rather than having its setting ignored."""
 
 
 def check_config(config: dict, schema_path: str | Path | Traversable = SCHEMA) -> dict:
-    """Raise ConfigError naming any renamed key still in use; else listing every schema violation
-    as `key: problem`, then any mel settings that cannot work; return the config with the schema's
+    """Raise ConfigError for a config too large to walk (refuse_oversized) or naming any renamed key
+    still in use; else listing every schema violation as `key: problem`, then any mel settings that
+    cannot work; return the config with command-line text coerced (coerce_text) and the schema's
     defaults filled in (in place)."""
     from .mel_spec import MelSpec
 
+    refuse_oversized(config)
+    schema = _schema(schema_path)
+    coerce_text(config, schema)
     renamed = [
         f"  {old}: renamed to {new}; rename the key (in the config file or in --config)"
         for old, new in RENAMED_KEYS.items()
@@ -64,7 +84,6 @@ def check_config(config: dict, schema_path: str | Path | Traversable = SCHEMA) -
     ]
     if renamed:
         raise ConfigError("invalid config:\n" + "\n".join(renamed))
-    schema = _schema(schema_path)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     lines = [f"  {_where(e)}: {_describe(e)}" for e in errors]
@@ -83,6 +102,126 @@ def check_config(config: dict, schema_path: str | Path | Traversable = SCHEMA) -
     if lines:
         raise ConfigError("invalid config:\n" + "\n".join(lines))
     return config
+
+
+MAX_VALUES = 10_000
+"""The most values (mappings, lists and scalars, every YAML alias written out) a config may hold: the
+shipped configs hold under 200 (defaults filled in), while aliases of aliases let a file of a few
+hundred bytes stand for billions, which any walk through the config (key sorting, the schema check)
+would build or visit."""
+MAX_DEPTH = 20
+"""The deepest nesting a config may have; the schema's deepest key sits 4 levels down."""
+
+
+def expanded_size(value) -> int:
+    """How many values `value` holds written out in full: itself and all that its mappings and lists
+    hold, aliases expanded. Each distinct mapping or list is walked once, so that the cost follows the
+    file rather than its expansion. Raise ConfigError where it nests deeper than MAX_DEPTH or holds itself."""
+    measured: dict[int, tuple[int, int]] = {}  # id -> (values, levels below)
+    walking: set[int] = set()
+
+    def measure(node, depth: int) -> tuple[int, int]:
+        if not isinstance(node, (dict, list)):
+            return 1, 0
+        if id(node) in walking:
+            raise ConfigError("invalid config:\n  config: holds itself (a YAML alias inside its own anchor)")
+        if id(node) not in measured and depth < MAX_DEPTH:
+            walking.add(id(node))
+            parts = [measure(item, depth + 1) for item in (node.values() if isinstance(node, dict) else node)]
+            walking.discard(id(node))
+            measured[id(node)] = (1 + sum(size for size, _ in parts), max((1 + below for _, below in parts), default=0))
+        if id(node) not in measured or depth + measured[id(node)][1] > MAX_DEPTH:
+            raise ConfigError(f"invalid config:\n  config: nests deeper than {MAX_DEPTH} levels")
+        return measured[id(node)]
+
+    return measure(value, 0)[0]
+
+
+def refuse_oversized(config: dict) -> None:
+    """Raise ConfigError for a config of more than MAX_VALUES values, naming the key that holds most,
+    before anything walks it value by value."""
+    if expanded_size(config) > MAX_VALUES:
+        sizes = {key: expanded_size(value) for key, value in config.items()}
+        largest = max(sizes, key=sizes.get)
+        raise ConfigError(
+            f"invalid config:\n  config: expands to more than {MAX_VALUES} values (YAML aliases?), "
+            f"{sizes[largest]} of them under {largest}; write the settings out"
+        )
+
+
+BOOLEAN_WORDS = {"true": True, "false": False}
+"""Text read as a boolean where the schema asks for one, in any case: `--config 'section={flag: true}'`
+hands the word over as text. Only these two, which every message asks for, not YAML 1.1's yes/no/on/off."""
+NULL_WORDS = ("null", "~")
+WHOLE_NUMBER = re.compile(r"[-+]?[0-9]+")
+
+
+def _resolved(schema: dict, root: dict) -> dict:
+    """`schema` with a local `$ref` (#/$defs/...) replaced by what it points to, beside its own keywords."""
+    if "$ref" not in schema:
+        return schema
+    target = root
+    for part in schema["$ref"].removeprefix("#/").split("/"):
+        target = target[part]
+    return _resolved(target, root) | {key: value for key, value in schema.items() if key != "$ref"}
+
+
+def _types(schema: dict, root: dict) -> set[str]:
+    """The JSON types that `schema` takes, counting those of its anyOf/oneOf branches."""
+    schema = _resolved(schema, root)
+    kind = schema.get("type", [])
+    types = {kind} if isinstance(kind, str) else set(kind)
+    for branch in schema.get("anyOf", []) + schema.get("oneOf", []):
+        types |= _types(branch, root)
+    return types
+
+
+def _from_text(text: str, types: set[str]):
+    """`text` as the null, boolean or number that `types` ask for, where it spells one; else unchanged."""
+    word = text.strip().lower()
+    if "null" in types and word in NULL_WORDS:
+        return None
+    if "string" in types:
+        return text
+    if "boolean" in types and word in BOOLEAN_WORDS:
+        return BOOLEAN_WORDS[word]
+    if types & {"integer", "number"} and WHOLE_NUMBER.fullmatch(word):
+        return int(word)
+    if "number" in types:
+        try:
+            number = float(word)
+        except ValueError:
+            return text
+        return number if math.isfinite(number) else text
+    return text
+
+
+def coerce_text(value, schema: dict, root: dict | None = None):
+    """`value` with text turned into the boolean, number or null that the schema asks for where it
+    spells one (in place; returned): `--config` hands nested values over as text, e.g.
+    `--config 'generate={quantize: true}'` gives "true", which should read as a config file's true."""
+    root = schema if root is None else root
+    schema = _resolved(schema, root)
+    if isinstance(value, dict):
+        properties, others = schema.get("properties", {}), schema.get("additionalProperties")
+        for key, item in value.items():
+            subschema = properties.get(key, others)
+            if isinstance(subschema, dict):
+                value[key] = coerce_text(item, subschema, root)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        value[:] = [coerce_text(item, schema["items"], root) for item in value]
+    elif isinstance(value, str):
+        return _from_text(value, _types(schema, root))
+    return value
+
+
+def written_config(config: dict, schema_path: str | Path | Traversable = SCHEMA) -> dict:
+    """The config as its files and `--config` wrote it, every mapping's keys sorted (sorted_keys): what
+    rule params carry. First refused if too large to walk (refuse_oversized), and its command-line text
+    coerced (coerce_text, in place), so that `--config` gives the same params as a config file."""
+    refuse_oversized(config)
+    coerce_text(config, _schema(schema_path))
+    return sorted_keys(config)
 
 
 def _consistency_problems(config: dict) -> list[str]:

@@ -21,6 +21,7 @@ from diffaug.config import (
     sorted_keys,
     split_params,
     will_use_cuda,
+    written_config,
 )
 from diffaug.dataset import DatasetError
 from diffaug.layouts import URBANSOUND8K_CLASSES, index_file
@@ -33,10 +34,12 @@ os.environ.update(DIFFAUG_ROOT=str(Path(str(workflow.current_basedir)).parents[1
 # Params compare by their text: with every key sorted, only a changed value reruns a rule. Config
 # sections in params come from the config as its files wrote it (WRITTEN), before the schema's
 # defaults are filled in, so that a default added to the schema changes no params and reruns
-# nothing; the steps fill the defaults in themselves.
-WRITTEN = sorted_keys(config)
+# nothing; the steps fill the defaults in themselves. A config too large to walk (YAML aliases) is
+# refused first, and --config's text is read as the booleans and numbers a file would give.
+SCHEMA_FILE = workflow.source_path("../schemas/config.schema.yaml")
 try:
-    check_config(config, workflow.source_path("../schemas/config.schema.yaml"))  # fills in the defaults
+    WRITTEN = written_config(config, SCHEMA_FILE)
+    check_config(config, SCHEMA_FILE)  # fills in the defaults
 except ConfigError as error:
     sys.exit(str(error))
 canonical = sorted_keys(config)
@@ -82,11 +85,18 @@ if SOURCE == "folders" and not config["dataset"]["metadata"] and CATALOGUE:
 @cache
 def gpu_at_hand():
     """Whether `auto` devices get a GPU: on a cluster, whose scheduler gives one, yes; in a local
-    run, if this machine has CUDA. Asked when jobs are planned, once the executor is known."""
+    run, if this machine has CUDA, or in a dry run of a config that insists on CUDA. Asked when jobs
+    are planned, once the executor is known."""
     if not workflow.local_exec:
         return True
     here = PLANNING and bool({"cuda", "auto"} & set(DEVICES.values())) and cuda_available()
     problems = device_problems(DEVICES, here) if PLANNING else []
+    if problems and workflow.dryrun:
+        # A GPU study can be checked on a laptop: planned as on the GPU machine it asks for.
+        listed = "".join(f"\n  {p}" for p in problems)
+        print(f"warning: config does not fit this machine (a real run here is refused):{listed}", file=sys.stderr)
+        print("  this dry run plans the jobs as on a machine with CUDA", file=sys.stderr)
+        return True
     if problems:
         sys.exit("config does not fit this machine:\n" + "\n".join(f"  {p}" for p in problems))
     return here
@@ -100,6 +110,10 @@ def partition_chosen():
 
 
 onstart:
+    # Jobs ask for their resources (and so for gpu_at_hand) only once scheduled: without this, a local
+    # run would do the work up to the first GPU job before refusing a device it cannot have.
+    if workflow.local_exec:
+        gpu_at_hand()
     if workflow.executor_plugin is not None and "slurm" in workflow.executor_plugin.name:
         message, fatal = slurm_partition_problem(partition_chosen())
         if message:
