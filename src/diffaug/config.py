@@ -32,7 +32,8 @@ def _schema(path: str | Path | Traversable) -> dict:
     return yaml.safe_load((Path(path) if isinstance(path, str) else path).read_text())
 
 
-def _where(error: jsonschema.ValidationError) -> str:
+def schema_key(error: jsonschema.ValidationError) -> str:
+    """The dotted key a schema error is about (config.yaml's or model.json's)."""
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
 
@@ -45,7 +46,8 @@ TEXT_ASKED = {
 """For text where the schema asks for none: what it is not, and how to write what is asked."""
 
 
-def _describe(error: jsonschema.ValidationError) -> str:
+def schema_problem(error: jsonschema.ValidationError) -> str:
+    """A schema error's problem in words, saying what is allowed."""
     if error.validator == "type" and isinstance(error.instance, str):
         asked = [error.validator_value] if isinstance(error.validator_value, str) else error.validator_value
         if set(asked) <= set(TEXT_ASKED):
@@ -86,7 +88,7 @@ def check_config(config: dict, schema_path: str | Path | Traversable = SCHEMA) -
         raise ConfigError("invalid config:\n" + "\n".join(renamed))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    lines = [f"  {_where(e)}: {_describe(e)}" for e in errors]
+    lines = [f"  {schema_key(e)}: {schema_problem(e)}" for e in errors]
     if not lines:
         _fill_defaults(config, schema)
         try:

@@ -18,7 +18,7 @@ import yaml
 
 from .audio import MAX_SECONDS_READ, AudioError, inspect_audio
 from .classifier import NetworkSettings, load_classifier, probabilities
-from .config import SCHEMA, _describe, _where
+from .config import SCHEMA, schema_problem, schema_key
 from .features import FeatureExtractor, FeatureSpec
 
 DESCRIPTION, WEIGHTS = "model.json", "model.safetensors"
@@ -118,7 +118,7 @@ def _read_description(path: Path) -> tuple[FeatureSpec, NetworkSettings, list[st
     if isinstance(described, dict) and _is_integer(described.get("format")) and described["format"] > FORMAT:
         raise ValueError(f"{path}: format {described['format']} is newer than this version of diffaug reads")
     errors = sorted(_model_validator().iter_errors(described), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [f"{_where(e)}: {_shortened(e)}" for e in errors] or _size_problems(described["features"])
+    problems = [f"{schema_key(e)}: {_shortened(e)}" for e in errors] or _size_problems(described["features"])
     if problems:
         raise ValueError(f"{path}: " + "; ".join(problems))
     network = NetworkSettings.from_config(described["classifier"])
@@ -140,7 +140,7 @@ def _size_problems(features: dict) -> list[str]:
 def _shortened(error: jsonschema.ValidationError, length: int = 80) -> str:
     """The problem of a schema error, a long value that it quotes (a whole list or object) cut short."""
     quoted = repr(error.instance)
-    return _describe(error).replace(quoted, quoted[:length] + "...") if len(quoted) > length else _describe(error)
+    return schema_problem(error).replace(quoted, quoted[:length] + "...") if len(quoted) > length else schema_problem(error)
 
 
 def _not_a_number(constant: str):
