@@ -18,7 +18,7 @@ import yaml
 
 from .audio import MAX_SECONDS_READ, AudioError, inspect_audio
 from .classifier import NetworkSettings, load_classifier, probabilities
-from .config import SCHEMA, schema_problem, schema_key
+from .config import SCHEMA, schema_key, schema_problem
 from .features import FeatureExtractor, FeatureSpec
 
 DESCRIPTION, WEIGHTS = "model.json", "model.safetensors"
@@ -139,8 +139,8 @@ def _size_problems(features: dict) -> list[str]:
 
 def _shortened(error: jsonschema.ValidationError, length: int = 80) -> str:
     """The problem of a schema error, a long value that it quotes (a whole list or object) cut short."""
-    quoted = repr(error.instance)
-    return schema_problem(error).replace(quoted, quoted[:length] + "...") if len(quoted) > length else schema_problem(error)
+    quoted, problem = repr(error.instance), schema_problem(error)
+    return problem.replace(quoted, quoted[:length] + "...") if len(quoted) > length else problem
 
 
 def _not_a_number(constant: str):
