@@ -298,7 +298,7 @@ def _classifier(**changed):
         (_features(log="yes"), "features.log: 'yes' is not a boolean; write true or false"),
         (_features(hop=512), "features: unknown key\\(s\\) hop; allowed: "),
         (_classifier(precision="fp8"), "classifier.precision: 'fp8' is not allowed; choose one of 'fp32'"),
-        (_classifier(widths=["4", 4, 8]), "classifier.widths.0: '4' is not a whole number; write a whole number such as 8"),
+        (_classifier(widths=["4", 4, 8]), "classifier.widths.0: '4' is not a whole number; write a whole"),
         (_classifier(widths=[10**9]), "classifier.widths.0: 1000000000 is greater than the maximum of 1024"),
         (_classifier(model="sb_cnn"), "classifier: 'sb_cnn' is missing"),
         (lambda d: d | {"classes": "dog_bark"}, "classes: 'dog_bark' is not of type 'array'"),
