@@ -238,6 +238,10 @@ def test_classifier_and_feature_options_are_accepted():
         ({"classifier__sb_cnn": {"widht": [8]}}, r"classifier\.sb_cnn: unknown key\(s\) widht"),
         ({"features__log": "yes"}, r"features\.log"),
         ({"diffusion__revision": 3}, r"diffusion\.revision: 3 is not of type 'string', 'null'"),
+        ({"classifier__learning_rate": float("nan")}, r"classifier\.learning_rate: nan is not a finite number"),
+        ({"dataset__max_seconds": float("inf")}, r"dataset\.max_seconds: inf is not a finite number"),
+        ({"features__n_mels": 64.0}, r"features\.n_mels: 64\.0 is not a whole number; write 64"),
+        ({"features__hop_length": 1, "features__num_samples": 10**7}, r"features: one clip would take 10000001 frames"),
     ],
 )
 def test_wrong_classifier_and_feature_options_are_named(override, message):

@@ -294,7 +294,7 @@ def _classifier(**changed):
         (_features(n_fft=2**30), "features.n_fft: 1073741824 is greater than the maximum of 65536"),
         (_features(num_samples=10**12), "features.num_samples: 1000000000000 is greater than the maximum of"),
         (_features(num_samples=115_200_000, hop_length=1), "features: one clip would take 115200001 frames"),
-        (_features(n_mels=16.0), "features.n_mels: 16.0 is not of type 'integer'"),
+        (_features(n_mels=16.0), "features.n_mels: 16.0 is not a whole number; write 16"),
         (_features(log="yes"), "features.log: 'yes' is not a boolean; write true or false"),
         (_features(hop=512), "features: unknown key\\(s\\) hop; allowed: "),
         (_classifier(precision="fp8"), "classifier.precision: 'fp8' is not allowed; choose one of 'fp32'"),
@@ -307,6 +307,8 @@ def _classifier(**changed):
         (lambda d: [d], "\\(top level\\): .* is not of type 'object'"),
         (lambda d: "{not json", "model.json: not JSON \\(Expecting property name"),
         (lambda d: json.dumps(_classifier(hidden=float("nan"))(d)), "model.json: not JSON \\(NaN is not a JSON number"),
+        (lambda d: json.dumps(d).replace('"n_fft": 1024', '"n_fft": 1e999'), "features.n_fft: inf is not a finite"),
+        (lambda d: "[" * 100_000 + "]" * 100_000, "model.json: not a classifier description \\(nested too deep"),
         (_features(n_mels=8), "its network cannot take its features, of shape \\(1, 8, 44\\)"),
     ],
 )

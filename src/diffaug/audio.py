@@ -6,6 +6,7 @@ decodes more than the length it allows, so a small file that claims hours costs 
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
 
 import numpy as np
@@ -14,15 +15,16 @@ import torch
 import torchaudio.functional as AF
 
 from .files import atomic_output
+from .layouts import printable
 
 SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile's command number
 
 
 MAX_SECONDS_READ = 600.0
 """Longest audio read at all: a header claiming more is refused before any sample is read."""
-MAX_SAMPLES_READ = 2**25
-"""Most samples (all channels together) decoded from one file at once, 128 MB as float32: about 6 min
-of 48 kHz stereo. A file whose header claims more is refused before decoding."""
+MAX_SAMPLES_READ = 2**26
+"""Most samples (all channels together) in one file, 256 MB as float32: 600 s of 48 kHz stereo, or
+87 s of 8 channels at 96 kHz. A file whose header claims more is refused before decoding."""
 MIN_SECONDS = 0.01
 MAX_PEAK = 1000.0
 """Largest sample magnitude taken as audio: full scale is 1.0 in every format as read, and a float file
@@ -41,29 +43,46 @@ class AudioError(ValueError):
         self.path, self.reason = str(path), reason
 
 
+def file_problem(path: str | os.PathLike) -> str | None:
+    """Why `path` is no file to read audio from, found without opening it (a FIFO would block the
+    read); None for a regular file, or a link to one."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        if os.path.islink(path):
+            return f"a symbolic link to {printable(os.readlink(path))}, which does not exist"
+        return "no such file"
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the name
+        return f"cannot be read ({getattr(error, 'strerror', None) or error})"
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory, not an audio file"
+    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device"}
+    kind = next((name for test, name in kinds.items() if test(mode)), "of another kind")
+    return f"not a regular file ({kind}), not read"
+
+
 @contextmanager
 def _opened(path: str | os.PathLike, max_seconds: float):
-    """The open file, its header checked: at most `max_seconds` and MAX_SAMPLES_READ samples."""
+    """The open file, its header checked: at most `max_seconds` and MAX_SAMPLES_READ samples. Any
+    error of the decoder, on opening or reading, is an AudioError naming the file."""
     try:
-        handle = sf.SoundFile(str(path))
+        with sf.SoundFile(str(path)) as handle:
+            rate, channels, frames = handle.samplerate, handle.channels, handle.frames
+            if frames > (max_seconds + SLACK_SECONDS) * rate:
+                raise AudioError(path, f"longer than {max_seconds:g} s ({frames / rate:.2f} s by its header)")
+            if frames * channels > MAX_SAMPLES_READ:
+                raise AudioError(
+                    path,
+                    f"{frames * channels:,} samples ({channels} channels of {frames / rate:.1f} s at {rate} Hz) by "
+                    f"its header, over the {MAX_SAMPLES_READ:,} read at once; cut or mix it down first",
+                )
+            yield handle
+    except AudioError:
+        raise
     except Exception as exc:  # soundfile raises several types for broken files
         raise AudioError(path, f"unreadable audio ({type(exc).__name__}: {exc})") from None
-    with handle:
-        rate, channels, frames = handle.samplerate, handle.channels, handle.frames
-        if frames > (max_seconds + SLACK_SECONDS) * rate:
-            raise AudioError(path, f"longer than {max_seconds:g} s ({frames / rate:.2f} s by its header)")
-        if frames * channels > MAX_SAMPLES_READ:
-            raise AudioError(
-                path,
-                f"{frames * channels:,} samples ({channels} channels of {frames / rate:.1f} s at {rate} Hz) by its "
-                f"header, over the {MAX_SAMPLES_READ:,} read at once; cut or mix it down first",
-            )
-        try:
-            yield handle
-        except AudioError:
-            raise
-        except Exception as exc:
-            raise AudioError(path, f"unreadable audio ({type(exc).__name__}: {exc})") from None
 
 
 def _sample_problem(block: np.ndarray) -> str | None:

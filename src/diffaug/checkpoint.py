@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from pathlib import Path
 
 import torch
@@ -79,20 +78,3 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict[str, to
         index, name = key.split(".", 1)
         slots.setdefault(int(index), {})[name] = value
     optimizer.load_state_dict({"state": slots, "param_groups": meta["param_groups"]})
-
-
-def require_finite(where: str, module: torch.nn.Module, loss: float | None = None) -> None:
-    """Stop a training run whose loss or weights hold NaN or infinity, naming `where` (the run and
-    its epoch or step) and the first such weights: training on from there only spreads them."""
-    if loss is not None and not math.isfinite(loss):
-        raise ValueError(
-            f"{where}: the loss is {loss}; the inputs hold extreme values or the learning rate is too high"
-        )
-    tensors = [(name, t) for name, t in module.state_dict().items() if t.is_floating_point()]
-    finite = torch.stack([t.isfinite().all() for _, t in tensors]).cpu() if tensors else torch.ones(0, dtype=bool)
-    if not finite.all():
-        names = [name for (name, _), ok in zip(tensors, finite.tolist()) if not ok]
-        raise ValueError(
-            f"{where}: weights are NaN or infinite ({', '.join(names[:3])}{', ...' * (len(names) > 3)}); "
-            "the learning rate is too high for this network or the inputs hold extreme values"
-        )

@@ -23,13 +23,13 @@ from .checkpoint import (
     fingerprint,
     load_optimizer_state,
     optimizer_state,
-    require_finite,
     strip_prefix,
     with_prefix,
 )
 from .config import with_defaults
 from .devices import autocast, reduced_dtype, resolve_device, runtime_signature
 from .files import load_tensors
+from .finite import non_finite, require_finite_training
 
 log = logging.getLogger(__name__)
 
@@ -313,9 +313,8 @@ def load_classifier(weights, network: NetworkSettings, n_classes: int = 10) -> n
     """Saved weights (safetensors) in the network of these settings, per-band statistics included;
     ValueError naming a tensor that holds NaN or infinity, which would turn every prediction into NaN."""
     tensors = load_tensors(weights)[0]
-    for name, tensor in tensors.items():
-        if not torch.isfinite(tensor).all():
-            raise ValueError(f"{weights}: tensor {name} holds NaN or infinite values; these weights cannot label")
+    if bad := non_finite(tensors.items()):
+        raise ValueError(f"{weights}: tensor {bad[0]} holds NaN or infinite values; these weights cannot label")
     model = build_classifier(network, n_classes)
     model.load_state_dict(tensors)
     return model
@@ -447,10 +446,13 @@ class _ClassifierTraining:
         self.best_state, self.best_val, self.chosen, self.history = None, -1.0, 0, []
 
     def epoch(self, x: torch.Tensor, y: torch.Tensor, augment: Callable | None) -> float:
-        """One pass over the training inputs in a shuffled order; returns the mean loss."""
+        """One pass over the training inputs in a shuffled order; returns the mean loss. With fp16's
+        loss scaler, whose overflowing batches are skipped by design, the mean of the batches that did
+        not overflow (NaN when none did)."""
         self.model.train()
         order = torch.randperm(len(x), generator=self.generator).to(self.device)
         total = torch.zeros((), dtype=torch.float64, device=self.device)  # summed on the device: no sync per batch
+        finite, counted = total.clone(), total.clone()
         for start in range(0, len(x), self.settings.batch_size):
             index = order[start : start + self.settings.batch_size]
             batch = augment(x[index]) if augment else x[index]
@@ -461,6 +463,12 @@ class _ClassifierTraining:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             total += loss.detach().double() * len(index)
+            if self.scaler.is_enabled():
+                ok = loss.detach().isfinite()
+                finite += torch.where(ok, loss.detach().double(), 0.0) * len(index)
+                counted += ok * len(index)
+        if self.scaler.is_enabled():
+            return (finite / counted).item()
         return total.item() / len(x)
 
     def accuracy(self, x: torch.Tensor, labels: torch.Tensor) -> float:
@@ -557,8 +565,7 @@ def train_classifier(
     for epoch in bar:
         loss = run.epoch(x, y, augment)
         val_accuracy = run.accuracy(val_x, val[1]) if len(val[1]) else None
-        # With fp16's loss scaler an overflowing batch is skipped, as scaling means: the weights tell.
-        require_finite(f"{description}, epoch {epoch}", model, None if run.scaler.is_enabled() else loss)
+        require_finite_training(f"{description}, epoch {epoch}", model, loss)
         run.record(epoch, loss, val_accuracy, run.accuracy(test_x, test[1]))
         bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_accuracy or 0:.3f}", refresh=False)
         if checkpoint and epoch < settings.epochs:

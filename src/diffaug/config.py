@@ -27,6 +27,26 @@ class ConfigError(ValueError):
     """A config that does not fit the schema; the message lists every problem by key."""
 
 
+def is_whole(value) -> bool:
+    """An integer as the workflow takes one: not a bool, not a float such as 64.0 (which would reach
+    torch's layers as a float)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_finite_number(value) -> bool:
+    """A number that no bound check lets through by accident: not a bool, not NaN nor infinite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": lambda _, value: is_whole(value), "number": lambda _, value: is_finite_number(value)}
+    ),
+)
+"""The schema validator of configs and model.json: NaN passes every bound, so numbers must be finite."""
+
+
 @cache
 def _schema(path: str | Path | Traversable) -> dict:
     return yaml.safe_load((Path(path) if isinstance(path, str) else path).read_text())
@@ -48,6 +68,11 @@ TEXT_ASKED = {
 
 def schema_problem(error: jsonschema.ValidationError) -> str:
     """A schema error's problem in words, saying what is allowed."""
+    if error.validator == "type" and isinstance(error.instance, float):
+        if not math.isfinite(error.instance):
+            return f"{error.instance} is not a finite number"
+        if error.instance.is_integer() and "integer" in error.validator_value:
+            return f"{error.instance!r} is not a whole number; write {int(error.instance)}"
     if error.validator == "type" and isinstance(error.instance, str):
         asked = [error.validator_value] if isinstance(error.validator_value, str) else error.validator_value
         if set(asked) <= set(TEXT_ASKED):
@@ -86,7 +111,7 @@ def check_config(config: dict, schema_path: str | Path | Traversable = SCHEMA) -
     ]
     if renamed:
         raise ConfigError("invalid config:\n" + "\n".join(renamed))
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = StrictValidator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
     lines = [f"  {schema_key(e)}: {schema_problem(e)}" for e in errors]
     if not lines:
@@ -226,12 +251,29 @@ def written_config(config: dict, schema_path: str | Path | Traversable = SCHEMA)
     return sorted_keys(config)
 
 
+MAX_CLIP_VALUES = 2**28
+"""Most values (1 GiB in float32) in the largest tensor that making one clip's features builds: its STFT
+frames (n_fft x frames) or its mel spectrogram (n_mels x frames)."""
+
+
+def feature_size_problem(features: dict) -> str | None:
+    """Why feature settings, each within its bounds, would still make clips too large, if they would."""
+    frames = 1 + features["num_samples"] // features["hop_length"]
+    per_frame = max(features["n_fft"], features["n_mels"])
+    if per_frame * frames <= MAX_CLIP_VALUES:
+        return None
+    return (
+        f"features: one clip would take {frames} frames (num_samples / hop_length) of {per_frame} values "
+        f"(n_fft or n_mels), over the {MAX_CLIP_VALUES} values that making one clip's features may take"
+    )
+
+
 def _consistency_problems(config: dict) -> list[str]:
     """Settings that pass the schema one by one but not together."""
     from .arms import ARMS, IMAGE_SOURCES
     from .mel_spec import MelSpec
 
-    problems = []
+    problems = [problem] if (problem := feature_size_problem(config["features"])) else []
     dataset = config["dataset"]
     listing = dataset["metadata"]
     if listing and (Path(listing).is_absolute() or ".." in Path(listing).parts):

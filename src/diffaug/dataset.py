@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import stat
 from pathlib import Path
 
 import pandas as pd
@@ -55,13 +53,13 @@ def checked_manifest(
     catalogue: Catalogue, root: Path, on_bad_file: str, max_seconds: float
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """build_manifest's audio checks on a catalogue of clips under `root`."""
-    from .audio import AudioError, inspect_audio  # torch: not needed to plan a run
+    from .audio import AudioError, file_problem, inspect_audio  # torch: not needed to plan a run
 
     clips = catalogue.labelled()
     infos, rejected = {}, []
     for index, path in tqdm(list(zip(clips.index, clips["path"])), desc="check audio", mininterval=2):
         try:
-            if problem := _not_a_file(path):
+            if problem := file_problem(path):
                 raise AudioError(path, problem)
             infos[index] = inspect_audio(path, max_seconds)
         except AudioError as error:
@@ -84,26 +82,6 @@ def checked_manifest(
     header = ["sample_rate", "channels", "seconds"]
     usable[header] = pd.DataFrame(list(infos.values()), index=usable.index, columns=header)
     return usable[list(MANIFEST_COLUMNS)].reset_index(drop=True), rejected
-
-
-def _not_a_file(path: str) -> str | None:
-    """Why `path` is no file to read audio from, found without opening it (a FIFO would block the
-    read); None for a regular file, or a link to one."""
-    try:
-        mode = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        if os.path.islink(path):
-            return f"a symbolic link to {printable(os.readlink(path))}, which does not exist"
-        return "audio file not found"
-    except OSError as error:
-        return f"cannot be read ({error.strerror})"
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISDIR(mode):
-        return "a directory, not an audio file"
-    kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device"}
-    kind = next((name for test, name in kinds.items() if test(mode)), "of another kind")
-    return f"not a regular file ({kind}), not read"
 
 
 def _relative(path, root: Path) -> str:

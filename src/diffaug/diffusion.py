@@ -21,10 +21,11 @@ from diffusers import AudioDiffusionPipeline, DDIMScheduler, Mel, UNet2DModel
 from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono
-from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, require_finite, strip_prefix, with_prefix
+from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
 from .config import settings_of, with_defaults
 from .devices import autocast, reduced_dtype
 from .files import atomic_output, map_in_workers, save_tensors
+from .finite import require_finite_training
 from .mel_image import MelImager, MelSpec
 
 log = logging.getLogger(__name__)
@@ -219,6 +220,10 @@ def warmup_cosine(steps: int):
     return factor
 
 
+OVERFLOW_STREAK = 10
+"""Steps in a row whose loss is not finite that stop an fp16 run (one stops any other run)."""
+
+
 class _Training:
     """The state of a UNet's training, everything a checkpoint holds: optimizer, learning-rate
     schedule, loss scaler, EMA weights, the generator that draws batches, noise and timesteps."""
@@ -331,17 +336,19 @@ def train_diffusion(
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="train diffusion", mininterval=2)
     for step in bar:
         losses.append(training.step())
-        if not (training.scaler.is_enabled() or math.isfinite(losses[-1])):
-            require_finite(f"train diffusion, step {step + 1}", unet, losses[-1])
+        # fp16's loss scaler skips an overflowing step by design: only a run of them stops training.
+        streak = OVERFLOW_STREAK if training.scaler.is_enabled() else 1
+        if len(losses) >= streak and not any(map(math.isfinite, losses[-streak:])):
+            require_finite_training(f"train diffusion, step {step + 1}", unet, losses[-1])
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}", refresh=False)
         due = (step + 1) % every == 0 and time.perf_counter() - saved_at >= 10 * save_seconds
         if checkpoint and due and step + 1 < steps:
-            require_finite(f"train diffusion, step {step + 1}", unet)
+            require_finite_training(f"train diffusion, step {step + 1}", unet)
             started = time.perf_counter()
             training.save(checkpoint, step + 1, losses)
             saved_at = time.perf_counter()
             save_seconds = saved_at - started
-    require_finite(f"train diffusion, step {steps}", unet)
+    require_finite_training(f"train diffusion, step {steps}", unet)
     if training.ema is not None:
         training.ema.copy_to(unet.parameters())
     unet.eval()

@@ -15,6 +15,7 @@ import torchaudio
 
 from .audio import fit_length, load_mono
 from .files import load_tensors, map_in_workers, save_tensors
+from .finite import require_finite_rows
 from .mel_image import griffin_lim, mel_to_linear
 from .mel_spec import MelSpec
 
@@ -107,20 +108,12 @@ def pair_averages(
     return FeatureExtractor(spec).to_db(power).float()
 
 
-def require_finite_features(x: torch.Tensor, ids: Sequence[str], where) -> None:
-    """Refuse features (one row per clip, named by `ids`) that hold NaN or infinity, naming the clips."""
-    bad = (~x.isfinite()).flatten(1).any(1).nonzero().flatten().tolist()
-    if bad:
-        names = ", ".join(str(ids[i]) for i in bad[:5]) + (", ..." if len(bad) > 5 else "")
-        raise ValueError(f"{where}: features of {len(bad)} clip(s) are NaN or infinite: {names}")
-
-
 def save_feature_sets(path, sets: dict[str, tuple[torch.Tensor, torch.Tensor, list[str]]]) -> None:
     """Save named sets of (features, labels, ids) to one safetensors file; features that are not
     finite are refused, naming their clips."""
     tensors = {}
     for name, (x, y, ids) in sets.items():
-        require_finite_features(x, ids, path)
+        require_finite_rows(x, ids, path)
         tensors[f"{name}.x"], tensors[f"{name}.y"] = x, y.to(torch.int64)
     save_tensors(path, tensors, {name: ids for name, (_, _, ids) in sets.items()})
 

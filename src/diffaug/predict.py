@@ -16,9 +16,9 @@ import referencing
 import torch
 import yaml
 
-from .audio import MAX_SECONDS_READ, AudioError, inspect_audio
+from .audio import MAX_SECONDS_READ, AudioError, file_problem, inspect_audio
 from .classifier import NetworkSettings, load_classifier, probabilities
-from .config import SCHEMA, schema_key, schema_problem
+from .config import SCHEMA, StrictValidator, feature_size_problem, is_whole, schema_key, schema_problem
 from .features import FeatureExtractor, FeatureSpec
 
 DESCRIPTION, WEIGHTS = "model.json", "model.safetensors"
@@ -27,9 +27,6 @@ FORMAT = 1
 MODEL_SCHEMA = files(__package__) / "model.schema.yaml"
 """What model.json may hold. Its features and network settings refer to the config schema's, so that a
 trained classifier folder is held to the bounds its run was trained under."""
-MAX_CLIP_VALUES = 2**28
-"""Most values (1 GiB in float32) in the largest tensor that making one clip's features builds: its STFT
-frames (n_fft x frames) or its mel spectrogram (n_mels x frames)."""
 
 
 def describe_model(network: NetworkSettings, features: dict, classes: Sequence[str]) -> dict:
@@ -76,8 +73,8 @@ class TrainedClassifier:
     def features_of(self, path: str | Path) -> torch.Tensor:
         """The classifier input of one file, made as the run's real clips were (mono mix, resampling,
         cut or pad, mel); AudioError for a file that the run's manifest would have refused too."""
-        if not Path(path).is_file():
-            raise AudioError(path, "no such file")
+        if problem := file_problem(path):
+            raise AudioError(path, problem)
         inspect_audio(path, MAX_SECONDS_READ)
         features = self.extractor.from_file(path)
         if not features.isfinite().all():
@@ -115,26 +112,18 @@ def _read_description(path: Path) -> tuple[FeatureSpec, NetworkSettings, list[st
         described = json.loads(path.read_text(), parse_constant=_not_a_number)
     except ValueError as error:
         raise ValueError(f"{path}: not JSON ({error})") from None
-    if isinstance(described, dict) and _is_integer(described.get("format")) and described["format"] > FORMAT:
+    except RecursionError:
+        raise ValueError(f"{path}: not a classifier description (nested too deep to read)") from None
+    if isinstance(described, dict) and is_whole(described.get("format")) and described["format"] > FORMAT:
         raise ValueError(f"{path}: format {described['format']} is newer than this version of diffaug reads")
     errors = sorted(_model_validator().iter_errors(described), key=lambda e: list(map(str, e.absolute_path)))
-    problems = [f"{schema_key(e)}: {_shortened(e)}" for e in errors] or _size_problems(described["features"])
+    problems = [f"{schema_key(e)}: {_shortened(e)}" for e in errors]
+    if not problems and (problem := feature_size_problem(described["features"])):
+        problems.append(problem)
     if problems:
         raise ValueError(f"{path}: " + "; ".join(problems))
     network = NetworkSettings.from_config(described["classifier"])
     return FeatureSpec(**described["features"]), network, described["classes"]
-
-
-def _size_problems(features: dict) -> list[str]:
-    """Feature settings each within bounds whose clips would still be too large to make."""
-    frames = 1 + features["num_samples"] // features["hop_length"]
-    per_frame = max(features["n_fft"], features["n_mels"])
-    if per_frame * frames <= MAX_CLIP_VALUES:
-        return []
-    return [
-        f"features: one clip would take {frames} frames (num_samples / hop_length) of {per_frame} values "
-        f"(n_fft or n_mels), over the {MAX_CLIP_VALUES} values that making one clip's features may take"
-    ]
 
 
 def _shortened(error: jsonschema.ValidationError, length: int = 80) -> str:
@@ -148,19 +137,12 @@ def _not_a_number(constant: str):
     raise ValueError(f"{constant} is not a JSON number")
 
 
-def _is_integer(value) -> bool:
-    """A JSON integer: not a bool, not a float such as 64.0, which would reach torch's layers as a float."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @cache
 def _model_validator() -> jsonschema.Validator:
     """The model schema's validator, its references into the config schema resolved."""
     config = referencing.Resource.from_contents(yaml.safe_load(SCHEMA.read_text()))
     registry = referencing.Registry().with_resource("config.schema.yaml", config)
-    strict = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", lambda _, value: _is_integer(value))
-    validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, type_checker=strict)
-    return validator(yaml.safe_load(MODEL_SCHEMA.read_text()), registry=registry)
+    return StrictValidator(yaml.safe_load(MODEL_SCHEMA.read_text()), registry=registry)
 
 
 def _first_line(error: Exception) -> str:
