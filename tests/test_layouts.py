@@ -300,6 +300,8 @@ def _esc50_with(tmp_path, column, value):
         ("esc10", "NA", "esc10 is neither True nor False"),
         ("src_file", "", "src_file is empty"),
         ("take", "", "take is empty"),
+        ("filename", "1-1-A-0\x00.wav", "not a plain file name"),
+        ("target", "01", "target is not a whole number"),
     ],
 )
 def test_an_empty_or_unusable_esc50_cell_is_refused_naming_its_row(tmp_path, column, value, reason):
@@ -337,6 +339,8 @@ def test_an_esc50_row_with_too_few_fields_and_a_clip_in_a_subfolder_are_named(tm
         ("fold", "NA", "fold is not a whole number"),
         ("fold", "1.0", "fold is not a whole number"),
         ("fold", "1e0", "fold is not a whole number"),
+        ("fold", "01", "fold is not a whole number"),
+        ("path", "class_00/x\x00.wav", "not a path inside a class folder"),
     ],
 )
 def test_an_empty_or_unusable_folders_csv_cell_is_refused_naming_its_row(tmp_path, column, value, reason):
@@ -362,6 +366,16 @@ def test_a_class_folder_may_be_a_link_out_of_the_dataset(tmp_path):
         f"{c}/rec_{k}/take_0.wav" for c in ("cat", "dog") for k in (0, 1)
     ]
     assert manifest["path"].str.startswith(f"{tmp_path}/data/").all()
+
+
+def test_a_link_to_another_class_folder_inside_the_dataset_is_not_walked(tmp_path):
+    """Its files keep their own class: followed, the link would list them (walked once) under the other."""
+    write_folders(tmp_path, classes=2, recordings=2, takes=1, seconds=0.2, names=["a", "b"])
+    (tmp_path / "b" / "link").symlink_to(tmp_path / "a")
+    (tmp_path / "0_first").symlink_to(tmp_path / "b")  # listed before the folder it names
+    clips = read_folders(tmp_path, folds=2).clips
+    assert sorted(clips["id"]) == [f"{c}/rec_{k}/take_0.wav" for c in ("a", "b") for k in (0, 1)]
+    assert (clips["class"] == clips["id"].str[0]).all()
 
 
 def test_a_fifo_or_a_name_that_is_not_utf8_in_a_class_folder_is_reported_not_taken(tmp_path):

@@ -301,6 +301,7 @@ def _classifier(**changed):
         (_classifier(widths=["4", 4, 8]), "classifier.widths.0: '4' is not a whole number; write a whole"),
         (_classifier(widths=[10**9]), "classifier.widths.0: 1000000000 is greater than the maximum of 1024"),
         (_classifier(model="sb_cnn"), "classifier: 'sb_cnn' is missing"),
+        (_classifier(sb_cnn={"widths": [4]}), "classifier: Unevaluated properties are not allowed \\('sb_cnn' was"),
         (lambda d: d | {"classes": "dog_bark"}, "classes: 'dog_bark' is not of type 'array'"),
         (lambda d: d | {"classes": ["dog", "dog"]}, "classes: \\['dog', 'dog'\\] has non-unique elements"),
         (lambda d: d | {"format": 2}, "format 2 is newer than this version of diffaug reads"),

@@ -103,10 +103,11 @@ def _read_table(path: Path, columns: tuple[str, ...], layout: str, required: tup
 
 
 def _whole(values: pd.Series, minimum: int) -> pd.Series:
-    """Whole numbers of at least `minimum` written in digits; NaN for anything else: 12.5, and also 12.0,
-    1e1 or +12, which one reader takes for 12 and another (recording_ids) for a name of its own."""
+    """Whole numbers of at least `minimum` written in ASCII digits without leading zeros; NaN for anything
+    else: 12.5, and also 12.0, 1e1, +12 or 012, which one reader takes for 12 and another (recording_ids)
+    for a name of its own."""
     text = values.str.strip()
-    number = pd.to_numeric(text.where(text.str.fullmatch(r"\d{1,18}")), errors="coerce")
+    number = pd.to_numeric(text.where(text.str.fullmatch(r"0|[1-9][0-9]{0,17}")), errors="coerce")
     return number.where(number >= minimum)
 
 
@@ -147,8 +148,9 @@ def _refuse_spread_recordings(path: Path, clips: pd.DataFrame) -> None:
 
 
 def _plain_name(names: pd.Series) -> pd.Series:
-    """Whether each name is a file name inside its folder: no path separator, not hidden, not empty."""
-    return (names.str.strip() != "") & ~names.str.contains(r"[/\\]") & ~names.str.startswith(".")
+    """Whether each name is a file name inside its folder: no path separator, not hidden, not empty, no
+    control characters (a NUL byte ends a name for the system)."""
+    return (names.str.strip() != "") & ~names.str.contains(r"[/\\\x00-\x1f]") & ~names.str.startswith(".")
 
 
 def _audio_names(names: pd.Series) -> pd.Series:
@@ -164,15 +166,18 @@ def _usable_class(names: pd.Series) -> pd.Series:
 def _files_on_disk(folder: Path) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
     """(audio files, hidden or non-audio files, audio files whose path below `folder` is not UTF-8 with
     that reason) under `folder`: every entry but a folder (a FIFO named .wav is listed too, to be
-    reported, never opened), in sorted order. Symbolic links are followed, each folder walked once;
-    hidden folders are skipped."""
-    found, walked = [], set()
+    reported, never opened), in sorted order. Links to folders elsewhere are followed, each folder walked
+    once; a link to a folder inside `folder` is not (its files are found under their own path, never
+    under another class's); hidden folders are skipped."""
+    found, walked, real_folder = [], set(), os.path.realpath(folder)
     for top, folders, files in os.walk(folder, followlinks=True):
-        if (real := os.path.realpath(top)) in walked:  # a link back up the tree, or a second link to one folder
+        if (real := os.path.realpath(top)) in walked:  # a second link to a folder outside
             folders.clear()
             continue
         walked.add(real)
-        folders[:] = [name for name in folders if not name.startswith(".")]
+        folders[:] = [
+            name for name in folders if not (name.startswith(".") or _link_within(Path(top, name), real_folder))
+        ]
         found += [Path(top, name) for name in files]
     found.sort()
     audio = [p for p in found if is_audio_name(p.name)]
@@ -183,6 +188,11 @@ def _files_on_disk(folder: Path) -> tuple[list[Path], list[Path], list[tuple[Pat
         [p for p in found if not is_audio_name(p.name)],
         [(p, reason) for p in sorted(misnamed)],
     )
+
+
+def _link_within(path: Path, real_folder: str) -> bool:
+    """Whether `path` is a symbolic link to somewhere inside `real_folder` (a real path)."""
+    return path.is_symlink() and os.path.commonpath([os.path.realpath(path), real_folder]) == real_folder
 
 
 def _unlisted(audio: list[Path], listed: set[str], folder: Path, place: str, pattern: str) -> list[tuple[Path, str]]:
@@ -214,13 +224,13 @@ def urbansound8k_catalogue(meta: pd.DataFrame, root: Path, path: Path) -> Catalo
         "name",
         [
             (~known, f"unknown class (expected one of {', '.join(URBANSOUND8K_CLASSES)})"),
-            (class_id.isna(), "classID is not a whole number from 0 (digits only)"),
+            (class_id.isna(), "classID is not a whole number from 0 (digits only, no leading zeros)"),
             (known & class_id.notna() & (class_id != expected_id), "classID does not match the class name"),
             (~fold.isin(range(1, 11)), "fold outside 1-10 (whole numbers, in digits only)"),
             (name.duplicated(keep=False), "file name listed more than once"),
             (~_plain_name(name), "not a plain file name (a name in audio/fold<k>/, no path)"),
             (_plain_name(name) & ~_audio_names(name), "not an audio file's name (such as <name>.wav)"),
-            (_whole(meta["fsID"], 0).isna(), "fsID is not a whole number (digits only)"),
+            (_whole(meta["fsID"], 0).isna(), "fsID is not a whole number (digits only, no leading zeros)"),
         ],
         required=("slice_file_name", "fsID", "fold", "classID", "class"),
     )
@@ -265,8 +275,8 @@ def read_esc50(root: str | Path, esc10: bool = False) -> Catalogue:
         meta,
         "filename",
         [
-            (fold.isna(), "fold is not a whole number from 1 (digits only)"),
-            (target.isna(), "target is not a whole number from 0 (digits only)"),
+            (fold.isna(), "fold is not a whole number from 1 (digits only, no leading zeros)"),
+            (target.isna(), "target is not a whole number from 0 (digits only, no leading zeros)"),
             (~flag.isin(["true", "false"]), "esc10 is neither True nor False"),
             (name.duplicated(keep=False), "file name listed more than once"),
             (~_plain_name(name), "not a plain file name (a name in audio/, no path)"),
@@ -323,6 +333,7 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
     parts = table["path"].str.split("/")
     folder = parts.str[0]
     inside = (parts.str.len() > 1) & ~parts.apply(lambda p: any(x in ("", ".", "..") or x.startswith(".") for x in p))
+    inside &= ~table["path"].str.contains(r"[\x00-\x1f]")  # control characters: a NUL byte ends a name
     fold = _whole(table["fold"], 1)
     given = table["fold"].str.strip() != ""
     _refuse_rows(
@@ -334,7 +345,7 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
             (inside & ~_audio_names(table["path"]), "not an audio file's name (such as <class>/<name>.wav)"),
             (inside & (table["label"] != "") & (table["label"] != folder), "label differs from its class folder"),
             (inside & ~_usable_class(folder), "a class folder whose name cannot name results ({ or })"),
-            (given & fold.isna(), "fold is not a whole number from 1 (digits only)"),
+            (given & fold.isna(), "fold is not a whole number from 1 (digits only, no leading zeros)"),
             (given.any() & ~given, "no fold, while other rows have one"),
             (table["path"].duplicated(keep=False), "listed more than once"),
         ],
