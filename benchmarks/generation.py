@@ -33,13 +33,13 @@ from diffusers import DDIMScheduler
 from snakemake.utils import update_config
 
 from diffaug.audio import load_mono, resample
-from diffaug.config import check_config
 from diffaug.dataset import build_manifest
 from diffaug.devices import resolve_device
 from diffaug.diffusion import build_unet, load_pipeline, save_pipeline
 from diffaug.generate import GenerateSettings, generate_class
 from diffaug.mel_image import MelSpec
 from diffaug.pairs import choose_pairs, count_pairs, pairs_table
+from diffaug.plan import check_config
 from diffaug.splits import make_split
 from diffaug.synthetic import SyntheticSpec, write_synthetic_dataset
 

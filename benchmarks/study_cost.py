@@ -62,7 +62,6 @@ from generation import merged_config, timed  # this folder's generation benchmar
 from diffaug.arms import ARMS, IMAGE_SOURCES, MODEL_SOURCES
 from diffaug.audio import inspect_audio
 from diffaug.classifier import ClassifierSettings, build_classifier, probabilities, train_classifier
-from diffaug.config import will_use_cuda
 from diffaug.devices import reduced_dtype, resolve_device
 from diffaug.diffusion import (
     DiffusionSettings,
@@ -79,6 +78,7 @@ from diffaug.files import worker_processes
 from diffaug.generate import GenerateSettings, Interpolator, generate_class, round_trip, source_slices
 from diffaug.mel_image import MelImager, MelSpec
 from diffaug.pairs import choose_pairs, pairs_table
+from diffaug.probes import will_use_cuda
 from diffaug.splits import parse_split_name, split_names
 
 ROOT = Path(__file__).resolve().parents[1]

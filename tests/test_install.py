@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECK_CONFIGS = """
 import json, sys
 import yaml
-import diffaug.config
-from diffaug.config import ConfigError, check_config, with_defaults
+import diffaug.plan
+from diffaug.plan import check_config
+from diffaug.schema import ConfigError, with_defaults
 
 config = yaml.safe_load(open(sys.argv[1]))
 config["classifier"].pop("model", None)
@@ -26,7 +27,7 @@ try:
 except ConfigError as error:
     refusal = str(error)
 print(json.dumps({
-    "module": diffaug.config.__file__,
+    "module": diffaug.plan.__file__,
     "filled_default": config["classifier"]["model"],
     "section_default": with_defaults("classifier", {})["model"],
     "refusal": refusal,

@@ -150,10 +150,10 @@ def test_esc50_splits_on_its_five_folds_by_recording(tmp_path):
 
 
 def test_a_test_fold_the_dataset_lacks_is_refused_naming_the_key(tmp_path):
-    from test_config import _config
+    from test_schema import _config
 
-    from diffaug.config import plan_problems
     from diffaug.layouts import read_dataset
+    from diffaug.plan import plan_problems
 
     write_esc50(tmp_path, classes=3)
     clips = read_dataset(ESC50, tmp_path).clips
@@ -175,10 +175,10 @@ def test_the_same_manifest_reads_back_with_the_same_recordings(tmp_path):
 
 
 def test_arms_and_classes_that_do_not_fit_the_dataset_are_refused_naming_the_key(tmp_path):
-    from test_config import _config
+    from test_schema import _config
 
-    from diffaug.config import plan_problems
     from diffaug.layouts import read_dataset
+    from diffaug.plan import plan_problems
 
     write_folders(tmp_path / "one", classes=1, recordings=4)
     clips = read_dataset(FOLDERS, tmp_path / "one").clips
@@ -202,10 +202,10 @@ def test_the_esc50_configs_fit_esc50s_shape(tmp_path, name):
     """ESC-50's metadata as it is shaped (40 clips a class, 8 a fold, some recordings with several takes)."""
     import yaml
     from conftest import ROOT
-    from test_config import SCHEMA, _config
+    from test_schema import SCHEMA, _config
 
-    from diffaug.config import check_config, plan_problems
     from diffaug.layouts import read_dataset
+    from diffaug.plan import check_config, plan_problems
 
     rows = []
     for target in range(50):
@@ -228,9 +228,10 @@ def test_the_esc50_configs_fit_esc50s_shape(tmp_path, name):
 
 
 def test_a_download_is_refused_for_layouts_that_cannot_download():
-    from test_config import SCHEMA, _config
+    from test_schema import SCHEMA, _config
 
-    from diffaug.config import ConfigError, check_config
+    from diffaug.plan import check_config
+    from diffaug.schema import ConfigError
 
     with pytest.raises(ConfigError, match="dataset.download: only UrbanSound8K can be downloaded; esc50 is read"):
         check_config(_config(dataset__source="esc50", dataset__root="x", dataset__download=True), SCHEMA)
@@ -252,10 +253,11 @@ def test_class_names_that_look_like_numbers_or_missing_values_stay_names(tmp_pat
 
 
 def test_names_that_cannot_name_results_and_paths_that_leave_the_dataset_are_refused(tmp_path):
-    from test_config import SCHEMA, _config
+    from test_schema import SCHEMA, _config
 
-    from diffaug.config import ConfigError, check_config
     from diffaug.layouts import recording_ids
+    from diffaug.plan import check_config
+    from diffaug.schema import ConfigError
 
     write_folders(tmp_path / "braces", classes=1, recordings=2, takes=1, names=["a{b}"])
     write_folders(tmp_path / "braces", classes=1, recordings=2, takes=1, names=["plain"])

@@ -23,10 +23,10 @@ from diffaug import steps
 from diffaug.audio import fit_length, load_mono
 from diffaug.classifier import NetworkSettings, SoundCNN, build_classifier, predict_proba, probabilities, shaped
 from diffaug.cli import main
-from diffaug.config import SCHEMA, with_defaults
 from diffaug.features import FeatureSpec, select_parts
 from diffaug.files import load_tensors, save_tensors, write_json
 from diffaug.predict import TrainedClassifier, describe_model
+from diffaug.schema import SCHEMA, with_defaults
 from diffaug.splits import load_split
 from diffaug.synthetic import CLASSES
 

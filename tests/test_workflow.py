@@ -19,7 +19,7 @@ import soundfile as sf
 import yaml
 from conftest import CONFIGS, ROOT, snakemake, snakemake_command
 from layout_data import esc50_category, write_esc50, write_folders
-from test_config import alias_bomb
+from test_schema import alias_bomb
 
 pytestmark = pytest.mark.workflow
 
@@ -506,7 +506,7 @@ def _run_on(workdir, change, cuda_here, *args):
     """`snakemake *args` of the tiny config and `change`, on a machine with or without CUDA."""
     (workdir / "change.yaml").write_text(change + "\n")
     command = snakemake_command(workdir, *args, configs=[*CONFIGS, str(workdir / "change.yaml")])
-    pretend = f"import diffaug.config; diffaug.config.cuda_available = lambda: {cuda_here}; "
+    pretend = f"import diffaug.probes; diffaug.probes.cuda_available = lambda: {cuda_here}; "
     code = pretend + f"import sys; from snakemake.cli import main; sys.exit(main({command[1:]!r}))"
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
 

@@ -26,10 +26,10 @@ from .checkpoint import (
     strip_prefix,
     with_prefix,
 )
-from .config import with_defaults
 from .devices import autocast, reduced_dtype, resolve_device, runtime_signature
 from .files import load_tensors
 from .finite import non_finite, require_finite_training
+from .schema import with_defaults
 
 log = logging.getLogger(__name__)
 

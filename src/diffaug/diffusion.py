@@ -22,11 +22,11 @@ from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono
 from .checkpoint import Checkpoint, load_optimizer_state, optimizer_state, strip_prefix, with_prefix
-from .config import settings_of, with_defaults
 from .devices import autocast, reduced_dtype
 from .files import atomic_output, map_in_workers, save_tensors
 from .finite import require_finite_training
 from .mel_image import MelImager, MelSpec
+from .schema import settings_of, with_defaults
 
 log = logging.getLogger(__name__)
 

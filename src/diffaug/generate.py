@@ -18,11 +18,11 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono, resample, write_audio
-from .config import settings_of
 from .devices import autocast, resolve_device, runtime_signature
 from .diffusion import mel_spec_of
 from .files import atomic_output
 from .mel_image import MelImager, MelSpec
+from .schema import settings_of
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import with_defaults
+from .schema import with_defaults
 
 
 def split_names(protocol: dict) -> list[str]:

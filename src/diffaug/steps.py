@@ -26,7 +26,6 @@ import torch
 from .checkpoint import Checkpoint, fingerprint
 from .classifier import ClassifierSettings, fit, load_classifier, probabilities
 from .confidence import class_scores, judged_scores, most_confident
-from .config import with_defaults
 from .dataset import checked_manifest, download_urbansound8k, read_classes, read_manifest, read_table, write_classes
 from .devices import resolve_device, runtime_signature
 from .features import (
@@ -42,6 +41,7 @@ from .files import atomic_output, save_tensors, worker_processes, write_json, wr
 from .layouts import URBANSOUND8K_METADATA, read_dataset, root_of
 from .mel_image import MelSpec
 from .predict import describe_model
+from .schema import with_defaults
 from .splits import halves_of, load_split, make_split, parse_split_name, save_split
 from .synthetic import SyntheticSpec, write_synthetic_dataset
 

@@ -1,4 +1,3 @@
-import hashlib
 import os
 import re
 import sys
@@ -7,106 +6,62 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from diffaug.arms import ARMS, IMAGE_SOURCES, MODEL_SOURCES
-from diffaug.config import (
-    ConfigError,
-    check_config,
+from diffaug.layouts import URBANSOUND8K_CLASSES, DatasetError, index_file
+from diffaug.params import (
     classifier_params,
-    cuda_available,
-    device_problems,
     features_params,
-    plan_problems,
-    planned_catalogue,
+    generation_params,
+    imports_pipeline,
+    manifest_params,
+    mel_params,
+    pairs_params,
+    prepare_params,
     pretrained_params,
-    slurm_partition_problem,
-    sorted_keys,
+    reconstruction_params,
     split_params,
-    will_use_cuda,
-    written_config,
 )
-from diffaug.dataset import DatasetError
-from diffaug.layouts import URBANSOUND8K_CLASSES, index_file
+from diffaug.plan import data_root, machine_fit, planned_catalogue, require_dataset, require_fit, settled_config
+from diffaug.probes import partition_chosen, slurm_partition_problem, will_use_cuda
+from diffaug.schema import ConfigError
 from diffaug.splits import split_names
 
 # envs/diffaug.yaml installs the project from this checkout: pip expands ${DIFFAUG_ROOT} when
 # conda creates the environment (Snakemake copies the env file, so it cannot use a relative path).
 os.environ.update(DIFFAUG_ROOT=str(Path(str(workflow.current_basedir)).parents[1]))
 
-# Params compare by their text: with every key sorted, only a changed value reruns a rule. Config
-# sections in params come from the config as its files wrote it (WRITTEN), before the schema's
-# defaults are filled in, so that a default added to the schema changes no params and reruns
-# nothing; the steps fill the defaults in themselves. A config too large to walk (YAML aliases) is
-# refused first, and --config's text is read as the booleans and numbers a file would give.
-SCHEMA_FILE = workflow.source_path("../schemas/config.schema.yaml")
+# The config checked, its defaults filled in and its keys sorted; WRITTEN is the config as its files
+# wrote it, which the sections in rule params come from (see diffaug.params).
+PLANNING = not (workflow.remote_exec or workflow.subprocess_exec)  # the process that plans the run
 try:
-    WRITTEN = written_config(config, SCHEMA_FILE)
-    check_config(config, SCHEMA_FILE)  # fills in the defaults
-except ConfigError as error:
+    WRITTEN = settled_config(config, workflow.source_path("../schemas/config.schema.yaml"))
+    DATA_ROOT = data_root(config)
+    # The file whose change means the dataset changed: the layout's metadata, or a class-folder tree's root.
+    METADATA = index_file(config["dataset"], DATA_ROOT)
+    require_dataset(config["dataset"], METADATA)
+    CATALOGUE = planned_catalogue(config["dataset"], DATA_ROOT)
+    if PLANNING:
+        require_fit(config, CATALOGUE)
+except (ConfigError, DatasetError) as error:
     sys.exit(str(error))
-canonical = sorted_keys(config)
-config.clear()
-config.update(canonical)
 
 R = config["results"]
 SPLITS = split_names(config["protocol"])
 SOURCE = config["dataset"]["source"]
-if SOURCE == "synthetic":
-    DATA_ROOT = f"{R}/data/synthetic"
-elif config["dataset"]["root"]:
-    DATA_ROOT = config["dataset"]["root"]
-else:
-    sys.exit(f"invalid config:\n  dataset.root: required when dataset.source is {SOURCE}")
-# The file whose change means the dataset changed: the layout's metadata, or a class-folder tree's root.
-METADATA = index_file(config["dataset"], DATA_ROOT)
-if SOURCE == "urbansound8k" and not config["dataset"]["download"] and not Path(METADATA).is_file():
-    sys.exit(f"{METADATA} not found: point dataset.root at an extracted UrbanSound8K, or set dataset.download: true")
-if SOURCE in ("esc50", "folders") and not Path(METADATA).exists():
-    sys.exit(f"{METADATA} not found: point dataset.root (and dataset.metadata) at the {SOURCE} layout")
-PLANNING = not (workflow.remote_exec or workflow.subprocess_exec)  # the process that plans the run
-DEVICES = {section: config[section]["device"] for section in ("diffusion", "generate", "classifier")}
-try:
-    CATALOGUE = planned_catalogue(config["dataset"], DATA_ROOT)
-except DatasetError as error:
-    sys.exit(str(error))
 # The class list, in label order, names the per-class folders; a download to come has UrbanSound8K's.
 CLASSES = CATALOGUE.classes if CATALOGUE else URBANSOUND8K_CLASSES
-if PLANNING:
-    problems = plan_problems(config, CATALOGUE.clips) if CATALOGUE else []
-    if problems:
-        sys.exit("config does not fit the dataset:\n" + "\n".join(f"  {p}" for p in problems))
-# What the manifest reads of the dataset section: the layout's own keys only for that layout.
-LAYOUT_KEYS = {"esc50": ("esc10",), "folders": ("metadata", "folds")}
-MANIFEST = {k: config["dataset"][k] for k in ("source", "on_bad_file", "max_seconds", *LAYOUT_KEYS.get(SOURCE, ()))}
-if SOURCE == "folders" and not config["dataset"]["metadata"] and CATALOGUE:
-    # A class-folder tree has no file to date (a folder's time changes only with its own entries):
-    # the list of its clips stands in, so that adding or removing a clip anywhere reruns the manifest.
-    MANIFEST["clips"] = hashlib.sha1("\n".join(sorted(CATALOGUE.clips["id"])).encode()).hexdigest()
+DEVICES = {section: config[section]["device"] for section in ("diffusion", "generate", "classifier")}
 
 
 @cache
 def gpu_at_hand():
-    """Whether `auto` devices get a GPU: on a cluster, whose scheduler gives one, yes; in a local
-    run, if this machine has CUDA, or in a dry run of a config that insists on CUDA. Asked when jobs
-    are planned, once the executor is known."""
-    if not workflow.local_exec:
-        return True
-    here = PLANNING and bool({"cuda", "auto"} & set(DEVICES.values())) and cuda_available()
-    problems = device_problems(DEVICES, here) if PLANNING else []
-    if problems and workflow.dryrun:
-        # A GPU study can be checked on a laptop: planned as on the GPU machine it asks for.
-        listed = "".join(f"\n  {p}" for p in problems)
-        print(f"warning: config does not fit this machine (a real run here is refused):{listed}", file=sys.stderr)
-        print("  this dry run plans the jobs as on a machine with CUDA", file=sys.stderr)
-        return True
-    if problems:
-        sys.exit("config does not fit this machine:\n" + "\n".join(f"  {p}" for p in problems))
-    return here
-
-
-def partition_chosen():
-    """Whether the run names a SLURM partition, for every rule or per rule."""
-    settings = workflow.resource_settings
-    per_rule = settings.overwrite_resources.values()
-    return "slurm_partition" in settings._parsed_default_resources or any("slurm_partition" in r for r in per_rule)
+    """Whether `auto` devices get a GPU (plan.machine_fit), asked when jobs are planned, once the
+    executor is known; a config that does not fit this machine is refused, or warned of in a dry run."""
+    fit = machine_fit(DEVICES, local=workflow.local_exec, planning=PLANNING, dry_run=workflow.dryrun)
+    if fit.fatal:
+        sys.exit(fit.message)
+    if fit.message:
+        print(fit.message, file=sys.stderr)
+    return fit.gpu
 
 
 onstart:
@@ -115,7 +70,7 @@ onstart:
     if workflow.local_exec:
         gpu_at_hand()
     if workflow.executor_plugin is not None and "slurm" in workflow.executor_plugin.name:
-        message, fatal = slurm_partition_problem(partition_chosen())
+        message, fatal = slurm_partition_problem(partition_chosen(workflow.resource_settings))
         if message:
             print(("error: " if fatal else "note: ") + message, file=sys.stderr)
         if fatal:
@@ -135,14 +90,18 @@ SOURCES = sorted({ARMS[v].generated for v in config["arms"]} - {None})
 SCORED = sorted(set(SOURCES) | ({"round_trip"} if set(SOURCES) & set(IMAGE_SOURCES) else set()))
 # Where the clips that the diffusion model decodes are written, per source.
 DECODED = {"diffusion": "generated", "reconstruction": "reconstructed"}
-# What each step reads of the generate section, so that e.g. `keep` does not rerun generation.
-GENERATION = {k: v for k, v in WRITTEN["generate"].items() if k not in ("filter", "keep", "replicates")}
-PAIRS = {"per_class": config["generate"]["per_class"], "seed": config["generate"]["seed"]}
 REPLICATES = config["generate"]["replicates"]
-# Defaults of newer keys (features.log, classifier.model, normalise) and the unused sb_cnn block stay
-# out of the params, so that runs of the published settings keep their params.
+# Rule params (diffaug.params): what each rule reads, so that a changed setting reruns exactly that.
+PREPARE = prepare_params(WRITTEN["dataset"])
+MANIFEST = manifest_params(config["dataset"], CATALOGUE.clips["id"] if CATALOGUE else None)
+PAIRS = pairs_params(config["generate"])
 FEATURES = features_params(WRITTEN["features"])
 CLASSIFIER = classifier_params(WRITTEN["classifier"])
+GENERATION = generation_params(WRITTEN["generate"])
+RECONSTRUCTION = reconstruction_params(WRITTEN["generate"])
+IMPORTS = imports_pipeline(config["diffusion"])
+# The mel image of the diffusion pipelines: the imported one's (fine-tuning keeps it), or diffusion.mel.
+MEL = mel_params(WRITTEN["diffusion"])
 
 
 def replicate_of(seed):
@@ -185,11 +144,6 @@ def diffusion_model(wildcards):
     if config["diffusion"]["pretrained"]:
         return f"{R}/diffusion/pretrained/model"
     return f"{R}/diffusion/{wildcards.split}/model"
-
-
-IMPORTS = bool(config["diffusion"]["pretrained"] or config["diffusion"]["init_from"])
-# The mel image of the diffusion pipelines: the imported one's (fine-tuning keeps it), or diffusion.mel.
-MEL = None if IMPORTS else WRITTEN["diffusion"]["mel"]
 
 
 def mel_image(wildcards=None):

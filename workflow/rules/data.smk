@@ -14,7 +14,7 @@ if SOURCE == "synthetic" or config["dataset"]["download"]:
         resources:
             **resources_for("prepare_dataset", mem_mb=2000, runtime=120),
         params:
-            dataset={k: WRITTEN["dataset"].get(k) for k in ("source", "root", "download", "synthetic")},
+            dataset=PREPARE,
         script:
             "../../scripts/prepare_dataset.py"
 

@@ -40,7 +40,7 @@ rule reconstruct:
         **resources_for("reconstruct", mem_mb=8000, runtime=240),
         gpu=gpus("generate"),
     params:
-        generate={k: v for k, v in GENERATION.items() if k != "alpha"},
+        generate=RECONSTRUCTION,
         output_rate=config["features"]["sample_rate"],
     script:
         "../../scripts/reconstruct.py"
