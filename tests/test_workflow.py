@@ -22,7 +22,7 @@ from layout_data import esc50_category, write_esc50, write_folders
 from test_config import alias_bomb
 from test_readme import readme_rules, rerun_table
 
-pytestmark = pytest.mark.workflow
+pytestmark = pytest.mark.slow
 
 
 def test_the_table_compares_every_arm(finished_run):
