@@ -1,11 +1,12 @@
 # make run: set up .venv if needed, then run the whole workflow on the embedded demo data.
 # make test: set up .venv if needed, then run the test suite.
+# make test-fast: the unit tests alone, without the tests that run Snakemake, pip or SLURM.
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SNAKEMAKE := $(VENV)/bin/snakemake --cores all --resources gpu=1 --show-failed-logs --rerun-incomplete
 
-.PHONY: setup run report test lint clean
+.PHONY: setup run report test test-fast lint clean
 
 setup: $(STAMP)
 
@@ -26,6 +27,11 @@ report: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# The unit tests: those marked slow (they run Snakemake, pip or a local SLURM) left out. One OpenMP thread per
+# process: the test networks are tiny, and on a busy machine a second thread mostly waits for the first.
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow"
 
 # Python with ruff, rule files with snakefmt, the workflow with snakemake --lint (which exits 0 on lints).
 lint: $(STAMP)

@@ -11,9 +11,9 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
-include: "workflow/rules/features.smk"
 include: "workflow/rules/diffusion.smk"
 include: "workflow/rules/generate.smk"
+include: "workflow/rules/features.smk"
 include: "workflow/rules/classify.smk"
 include: "workflow/rules/report.smk"
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from conftest import CONFIGS, ROOT, snakemake
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import CONFIGS, snakemake, snakemake_command
 
-pytestmark = pytest.mark.workflow
+pytestmark = pytest.mark.slow
 
 TABLES = ["tables/accuracy.csv", "tables/accuracy.md", "tables/per_class.csv", "tables/class_fidelity.csv"]
 

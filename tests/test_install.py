@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 CHECK_CONFIGS = """
@@ -56,6 +58,7 @@ def _run(command: list, cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
+@pytest.mark.slow
 def test_a_non_editable_install_checks_configs_without_the_checkout(tmp_path):
     # Built from a copy so that the build's files stay out of the checkout.
     project = tmp_path / "project"

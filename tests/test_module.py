@@ -7,7 +7,7 @@ import pytest
 import yaml
 from conftest import CONFIGS, ROOT, SNAKEMAKE, snakemake
 
-pytestmark = pytest.mark.workflow
+pytestmark = pytest.mark.slow
 
 
 def project_variable() -> str:

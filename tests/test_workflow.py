@@ -17,11 +17,12 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
-from conftest import CONFIGS, ROOT, snakemake, snakemake_command
+from conftest import CONFIGS, snakemake, snakemake_command
 from layout_data import esc50_category, write_esc50, write_folders
+from test_readme import readme_rules, rerun_table
 from test_schema import alias_bomb
 
-pytestmark = pytest.mark.workflow
+pytestmark = pytest.mark.slow
 
 
 def test_the_table_compares_every_arm(finished_run):
@@ -397,35 +398,6 @@ def test_a_missing_dataset_is_explained_before_any_work(tmp_path):
     assert "UrbanSound8K.csv not found" in result.stderr and "dataset.download: true" in result.stderr
 
 
-def _rerun_table():
-    """(change, {rule: count or None}) rows of the README's table of what a change reruns."""
-    text = (ROOT / "README.md").read_text().split("### What a change reruns", 1)[1]
-    rows = []
-    for line in text.splitlines():
-        match = re.fullmatch(r"\| `(\{?[a-z_]+: .*)` \| (.*) \|", line.strip())
-        if match:
-            jobs = {}
-            for item in match[2].removeprefix("everything: ").split(", "):
-                name, _, count = item.partition(" ×")
-                jobs[name] = int(count) if count else 1
-            rows.append((match[1], jobs))
-    return rows
-
-
-def _readme_rule_graph() -> dict[str, set[str]]:
-    """{rule: the rules it reads} from the README's listing under "What runs"; words in
-    parentheses are notes, and a line that starts with spaces continues the one above."""
-    block = (ROOT / "README.md").read_text().split("## What runs", 1)[1].split("```", 2)[1]
-    graph, rule = {}, None
-    for line in block.strip().splitlines():
-        if not line.startswith(" "):
-            rule, line = line.split("<-", 1)
-            rule = rule.strip()
-        names = re.split(r"[,|]", re.sub(r"\([^)]*\)", "", line))
-        graph.setdefault(rule, set()).update(name.strip() for name in names if name.strip())
-    return graph
-
-
 def _snakemake_rule_graph(workdir, change: str) -> set[tuple[str, str]]:
     """(upstream, downstream) rule pairs of `snakemake --rulegraph` with `change` over the tiny config."""
     (workdir / "change.yaml").write_text(change + "\n")
@@ -435,13 +407,8 @@ def _snakemake_rule_graph(workdir, change: str) -> set[tuple[str, str]]:
     return {(names[a], names[b]) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", result.stdout, re.M)}
 
 
-def test_the_readme_rule_listing_is_the_rule_graph(tmp_path):
-    graph = _readme_rule_graph()
-    defined = set(
-        re.findall(r"^\s*rule (\w+):", "".join(p.read_text() for p in ROOT.glob("workflow/rules/*.smk")), re.M)
-    )
-    assert set(graph) == defined
-    listed = {(upstream, rule) for rule, inputs in graph.items() for upstream in inputs}
+def test_the_readme_rule_table_is_the_rule_graph(tmp_path):
+    listed = {(upstream, rule) for rule, (_, reads) in readme_rules().items() for upstream in reads}
     planned = set()
     for change in (  # between them, every way the graph can branch
         "generate: {filter: confidence}",
@@ -457,12 +424,7 @@ def _planned_jobs(output: str) -> dict:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", stats, re.MULTILINE) if m[1] != "all"}
 
 
-def test_the_readme_rerun_table_is_complete():
-    changed = {yaml.safe_load(change).popitem()[0] for change, _ in _rerun_table()}
-    assert changed == {"dataset", "protocol", "features", "diffusion", "generate", "classifier", "specaugment"}
-
-
-@pytest.mark.parametrize("change, expected", _rerun_table(), ids=[row[0] for row in _rerun_table()])
+@pytest.mark.parametrize("change, expected", rerun_table(), ids=[row[0] for row in rerun_table()])
 def test_a_config_change_reruns_exactly_what_depends_on_it(finished_run, tmp_path, change, expected):
     (tmp_path / "change.yaml").write_text(change + "\n")  # snakemake merges it key by key over the others
     result = snakemake(finished_run, "-n", configs=[*CONFIGS, str(tmp_path / "change.yaml")])

@@ -1,3 +1,25 @@
+rule pairs:
+    input:
+        manifest=rules.manifest.output.manifest,
+        split=rules.split.output.split,
+    output:
+        pairs=f"{R}/pairs/{{split}}/rep{{replicate}}.csv",
+    log:
+        log_for("pairs", "{split}/rep{replicate}"),
+    benchmark:
+        benchmark_for("pairs", "{split}/rep{replicate}")
+    localrule: True
+    conda:
+        "../../envs/diffaug.yaml"
+    threads: 1
+    resources:
+        **resources_for("pairs", mem_mb=1000, runtime=10),
+    params:
+        pairs=PAIRS,
+    script:
+        "../../scripts/pairs.py"
+
+
 rule interpolate:
     input:
         manifest=rules.manifest.output.manifest,
