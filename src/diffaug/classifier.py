@@ -367,12 +367,6 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> t
     return torch.cat(chunks) if chunks else torch.empty(0, model.head[-1].out_features)
 
 
-@torch.inference_mode()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Predicted class index for every row of `x`."""
-    return predict_proba(model, x, batch_size).argmax(1)
-
-
 def training_device(setting: str) -> torch.device:
     """Where a classifier of this device setting (auto, cpu, cuda) trains and predicts."""
     return resolve_device(setting, "classifier.device")
