@@ -102,15 +102,23 @@ def _low_data_class(
         train = [clip for recording in order.index[:-held_back] for clip in by_recording[recording]]
         val = [clip for recording in order.index[-held_back:] for clip in by_recording[recording]]
         return train, val, [], len(train), None
+    raise _short_class_error(name, class_name, per_class, len(clips), order, protocol["short_classes"])
+
+
+def _short_class_error(
+    name: str, class_name: str, per_class: int, clips: int, order: pd.Series, short_classes: str
+) -> LowDataError:
+    """Why a class of `clips` clips in recordings of the sizes `order` cannot give a low-data split N clips,
+    with what to change."""
     listed = ", ".join(map(str, sorted(order, reverse=True)[:20])) + (", ..." if len(order) > 20 else "")
-    advice = "lower train_per_class"
-    if short and protocol["short_classes"] != "keep_all" and len(order) >= 3:
+    short, advice = clips < per_class, "lower train_per_class"
+    if short and short_classes != "keep_all" and len(order) >= 3:
         advice += ", or set protocol.short_classes: keep_all to train such a class on all it has"
     elif short and len(order) < 3:
         advice += " (short_classes: keep_all needs three recordings: two to train on, one for validation)"
-    raise LowDataError(
+    return LowDataError(
         f"split {name}: class {class_name} cannot supply {per_class} training clips, at most a quarter of them "
-        f"(rounded up) from one recording, plus one more recording for validation: its {len(clips)} clips "
+        f"(rounded up) from one recording, plus one more recording for validation: its {clips} clips "
         f"outside the test part come from {len(order)} recording(s) of {listed} clips; {advice}"
     )
 
