@@ -300,7 +300,7 @@ class _Training:
         return state["losses"], state["step"]
 
 
-def new_scheduler(settings: DiffusionSettings) -> DDIMScheduler:
+def _new_scheduler(settings: DiffusionSettings) -> DDIMScheduler:
     """The DDIM scheduler of a UNet trained from scratch."""
     # Decoding clips each predicted image to [-1, 1]: without it, decodes of interpolated noises
     # drift far out of range (measured: peaks of 5.7 at alpha 0.5 against 1.1 at alpha 0).
@@ -348,7 +348,7 @@ def train_diffusion(
     device, steps = torch.device(device), settings.steps
     torch.manual_seed(settings.seed)
     unet = (init if init is not None else build_unet(spec, settings.unet)).to(device)
-    scheduler = scheduler if scheduler is not None else new_scheduler(settings)
+    scheduler = scheduler if scheduler is not None else _new_scheduler(settings)
     training = _Training(unet, scheduler, images, settings, device)
     saved = checkpoint.load() if checkpoint else None
     losses, start = training.restore(saved) if saved else ([], 0)

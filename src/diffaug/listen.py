@@ -184,7 +184,7 @@ def page(title: str, notes: list[str], classes: dict[str, list[tuple[str, list[C
     return "\n".join(parts)
 
 
-def pair_clips(pair: dict, sounds: PairSounds, rate: int) -> list[Clip]:
+def _pair_players(pair: dict, sounds: PairSounds, rate: int) -> list[Clip]:
     """The players of one pair: A and B real, each with its round trip, A's reconstruction, the
     interpolation and the mel average, as far as `sounds` holds them."""
     clips = []
@@ -202,7 +202,7 @@ def pair_clips(pair: dict, sounds: PairSounds, rate: int) -> list[Clip]:
     return clips
 
 
-def pair_heading(pair: dict) -> str:
+def _pair_heading(pair: dict) -> str:
     return (
         f"pair {pair['pair']}: A = {pair['source_a']} (recording {pair['recording_a']}), "
         f"B = {pair['source_b']} (recording {pair['recording_b']})"
@@ -222,7 +222,7 @@ def listening_page(
     classes: dict[str, list] = {}
     for pair in pairs:
         classes.setdefault(pair["class"], []).append(
-            (pair_heading(pair), pair_clips(pair, sounds, features.sample_rate))
+            (_pair_heading(pair), _pair_players(pair, sounds, features.sample_rate))
         )
     split, replicate = generated_set
     shown = (max(map(len, classes.values())), len(classes), drawn["class"].nunique())

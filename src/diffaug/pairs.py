@@ -1,5 +1,5 @@
 """Pairs of same-class clips from different recordings within one judge half: what interpolation,
-reconstruction, mel averaging and the round trip draw on."""
+reconstruction, mel averaging and the round trip draw on, and where each pair's generated clip lies."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""One function per workflow rule, named as the rule: paths and config sections in, files out.
+"""One function per workflow rule, named as the rule: it reads the rule's files and config sections,
+calls the modules that compute, and writes what they return.
 
 A step's parameters take the names of the config sections it reads (`classifier`, `diffusion`), so a
 library function that shares the step's name is called by its module's full name
