@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -10,7 +12,9 @@ from diffaug.classifier import (
     SoundCNN,
     build_classifier,
     build_optimizer,
+    classifier_metrics,
     confusion_matrix,
+    judge_metrics,
     load_classifier,
     predict_proba,
     shaped,
@@ -297,3 +301,27 @@ def test_constant_bands_are_only_centred():
     norm = BandNorm().fit(x)
     assert norm.std.flatten()[2] > 0 and torch.isfinite(norm(x)).all()
     assert torch.equal(BandNorm().fit(torch.zeros(3, 1, 4, 6)).std, torch.ones(1, 1, 4, 1))
+
+
+def test_metrics_json_says_which_run_or_judge_it_is_then_how_it_did():
+    run = SimpleNamespace(record=lambda test, classes: {"seed": 0, "test_accuracy": 0.5, "tested": len(test[2])})
+    sets = {"train": (None, None, ["a", "b", "c"]), "test": (None, None, ["t"])}
+    metrics = classifier_metrics(run, sets, ["x"], "fold2-n50", "diffusion", 7, 1)
+    assert list(metrics.items()) == [
+        ("split", "fold2-n50"),
+        ("train_per_class", 50),
+        ("arm", "diffusion"),
+        ("seed", 0),
+        ("test_accuracy", 0.5),
+        ("tested", 1),
+        ("train_clips", {"real": 3, "generated": 7}),
+        ("generated_set", 1),
+    ]
+    judged = judge_metrics(run, sets, ["x"], "fold2", 1, 0.75)
+    assert list(judged) == ["split", "half", "seed", "test_accuracy", "tested", "train_clips", "held_out_accuracy"]
+    assert (judged["split"], judged["half"], judged["train_clips"], judged["held_out_accuracy"]) == (
+        "fold2",
+        1,
+        3,
+        0.75,
+    )

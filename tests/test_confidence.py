@@ -3,7 +3,15 @@
 import pandas as pd
 import torch
 
-from diffaug.confidence import class_scores, judged_scores, most_confident
+from diffaug.confidence import (
+    SCORE_COLUMNS,
+    class_scores,
+    judged_scores,
+    most_confident,
+    other_half_scores,
+    pair_fates,
+    share_as_intended,
+)
 
 
 def test_scores_give_the_intended_class_probability_and_the_label():
@@ -48,3 +56,19 @@ def test_every_clip_is_scored_by_the_judge_named_for_it():
     scores = judged_scores(judges, [1, 0, 1], torch.zeros(3, 1), torch.tensor([0, 0, 1]), list("abc"), ["dog", "siren"])
     assert scores["judge"].tolist() == [1, 0, 1] and scores["predicted"].tolist() == ["siren", "dog", "siren"]
     assert scores["confidence"].round(6).tolist() == [0.2, 0.9, 0.8]
+
+
+def test_each_clip_is_scored_by_the_judge_of_the_other_half_than_its_pair():
+    pairs = pd.DataFrame({"pair": ["dog-0", "dog-1", "siren-0"], "class": ["dog", "dog", "siren"], "half": [0, 1, 1]})
+    judges = [
+        lambda x: torch.tensor([[0.9, 0.1]]).expand(len(x), 2),
+        lambda x: torch.tensor([[0.2, 0.8]]).expand(len(x), 2),
+    ]
+    clips = (torch.zeros(3, 1, 2, 2), torch.tensor([0, 0, 1]), ["dog-0", "dog-1", "siren-0"])
+    scores = other_half_scores("diffusion", judges, pairs.set_index("pair"), clips, ["dog", "siren"])
+    assert list(scores.columns) == SCORE_COLUMNS and (scores["source"] == "diffusion").all()
+    assert scores["judge"].tolist() == [1, 0, 0] and scores["predicted"].tolist() == ["siren", "dog", "dog"]
+    assert share_as_intended(scores) == 1 / 3
+    fates = pair_fates(pairs, scores.assign(kept=[True, False, True]))
+    assert list(fates.columns) == ["pair", "class", "half", "judge", "predicted", "confidence", "kept"]
+    assert fates["kept"].tolist() == [True, False, True] and fates["pair"].tolist() == pairs["pair"].tolist()

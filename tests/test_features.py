@@ -1,11 +1,20 @@
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 import torch
 import torchaudio
 
 from diffaug.audio import load_mono
-from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets, select_parts
+from diffaug.features import (
+    FeatureExtractor,
+    FeatureSpec,
+    first_clips,
+    load_feature_sets,
+    save_feature_sets,
+    select_parts,
+    with_added_sets,
+)
 
 
 def test_shape_is_the_seeds(tiny_dataset):
@@ -129,3 +138,24 @@ def test_features_with_windows_too_far_apart_are_not_turned_into_audio():
     extractor = FeatureExtractor(FeatureSpec(n_fft=512, hop_length=512))
     with pytest.raises(ValueError, match="features.hop_length 512 is over half of n_fft 512"):
         extractor.to_audio(torch.rand(1, 1, 64, 44))
+
+
+def test_added_sets_follow_the_training_clips(tmp_path):
+    x, y = torch.zeros(3, 1, 2, 2), torch.tensor([0, 1, 0])
+    for k in (1, 2):
+        added = (torch.full((k, 1, 2, 2), float(k)), torch.full((k,), k), [f"g{k}-{i}" for i in range(k)])
+        save_feature_sets(tmp_path / f"g{k}.safetensors", {"train": added})
+    joined_x, joined_y, count = with_added_sets(x, y, [tmp_path / "g1.safetensors", tmp_path / "g2.safetensors"])
+    assert count == 3 and joined_y.tolist() == [0, 1, 0, 1, 2, 2]
+    assert joined_x[:, 0, 0, 0].tolist() == [0.0, 0.0, 0.0, 1.0, 2.0, 2.0]
+    assert with_added_sets(x, y, [])[2] == 0
+
+
+def test_a_pairs_first_clip_is_its_real_features_named_by_the_pair(tmp_path):
+    real = torch.arange(4.0).view(4, 1, 1, 1)
+    save_feature_sets(
+        tmp_path / "real.safetensors", {"all": (real, torch.tensor([0, 0, 1, 1]), ["c0", "c1", "c2", "c3"])}
+    )
+    pairs = pd.DataFrame({"pair": ["b-0", "a-0"], "class": ["b", "a"], "source_a": ["c3", "c1"]}).set_index("pair")
+    x, y, names = first_clips(tmp_path / "real.safetensors", pairs, ["a", "b"])
+    assert x.flatten().tolist() == [3.0, 1.0] and y.tolist() == [1, 0] and names == ["b-0", "a-0"]

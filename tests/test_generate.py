@@ -6,8 +6,24 @@ import soundfile as sf
 import torch
 
 from diffaug.diffusion import load_pipeline
-from diffaug.generate import GenerateSettings, Interpolator, generate_class, slerp
-from diffaug.pairs import choose_pairs, pairs_per_half, pairs_table, replicate_seed
+from diffaug.generate import (
+    GenerateSettings,
+    Interpolator,
+    class_pairs,
+    decoding_settings,
+    generate_class,
+    slerp,
+)
+from diffaug.pairs import (
+    choose_pairs,
+    generated_clips,
+    generated_set_of,
+    pair_clips,
+    pair_wavs,
+    pairs_per_half,
+    pairs_table,
+    replicate_seed,
+)
 
 
 def test_inversion_then_decoding_round_trips(tiny_pipeline):
@@ -130,3 +146,41 @@ def test_generate_class_writes_wavs_and_pairs(tiny_pipeline, manifest, tmp_path)
     again = tmp_path / "again"
     generate_class(load_pipeline(tiny_pipeline), clips, again, pairs, settings, 16000, "dog_bark")
     assert (out / written["file"][0]).read_bytes() == (again / written["file"][0]).read_bytes()
+
+
+def test_a_reconstruction_decodes_each_pairs_first_clip_with_itself_at_alpha_0(manifest):
+    pairs = pairs_table(manifest, 3, 0)
+    name = pairs["class"].iloc[0]
+    mixed, alone = class_pairs(pairs, name), class_pairs(pairs, name, mix=False)
+    assert set(mixed["class"]) == {name} and len(mixed) == 3 and list(alone["pair"]) == list(mixed["pair"])
+    assert list(alone["source_b"]) == list(mixed["source_a"]) and list(alone["recording_b"]) == list(
+        mixed["recording_a"]
+    )
+    clips = pair_clips(manifest, mixed)
+    assert set(clips["id"]) == set(mixed["source_a"]) | set(mixed["source_b"])
+    section = {"device": "cpu", "steps": 3, "seed": 4, "batch_size": 2, "alpha": 0.5}
+    settings = decoding_settings(section, 0, pretrained=False)
+    assert (settings.alpha, settings.seed, settings.quantize) == (0.5, 4, False)
+    other = decoding_settings(section, 2, pretrained=True, mix=False)
+    assert (other.alpha, other.seed, other.quantize) == (0.0, replicate_seed(4, 2), True)
+
+
+def test_a_pairs_generated_clip_lies_in_its_class_folder_named_by_the_pair(manifest, tmp_path):
+    pairs = pairs_table(manifest, 2, 0)
+    rows, classes, folders = pairs.to_dict("records"), sorted(set(pairs["class"])), []
+    assert pair_wavs(rows, [], "interpolate") == {}
+    for name, group in pairs.groupby("class"):
+        folders.append(tmp_path / "rep0" / name)
+        folders[-1].mkdir(parents=True)
+        for pair in group["pair"]:
+            (folders[-1] / f"{pair}.wav").touch()
+        group.assign(file=group["pair"] + ".wav")[["file", "class"]].to_csv(folders[-1] / "pairs.csv", index=False)
+    first = rows[0]
+    wav = tmp_path / "rep0" / first["class"] / f"{first['pair']}.wav"
+    assert pair_wavs(rows, folders, "interpolate")[first["pair"]] == wav
+    paths, labels, ids = generated_clips(folders, classes)
+    assert ids == list(pairs["pair"]) and paths[0] == wav and labels == [classes.index(c) for c in pairs["class"]]
+    wav.unlink()
+    with pytest.raises(FileNotFoundError, match=f"{first['pair']}.wav: the clip of pair .* missing; rerun reconstruct"):
+        pair_wavs(rows, folders, "reconstruct")
+    assert generated_set_of("results/pairs/fold3-n50/rep2.csv") == ("fold3-n50", "2")

@@ -1,11 +1,14 @@
+import json
 import math
 
 import pandas as pd
 import pytest
+import torch
 from scipy import stats
 
 from diffaug.report import (
     accuracy_table,
+    diffusion_losses,
     fidelity_markdown,
     fidelity_table,
     gain_pivot,
@@ -13,8 +16,12 @@ from diffaug.report import (
     mean_interval,
     pivot_markdown,
     protocol_label,
+    report_markdown,
+    report_tables,
     runs_frame,
     runtime_table,
+    stage_records,
+    tables_by_split,
 )
 
 
@@ -375,3 +382,135 @@ def test_the_listening_page_keeps_to_its_budget_of_pairs(classes, per_class, sho
     assert sorted(set(chosen["class"])) == names[:shown] and len(chosen) <= max(PAIRS_ON_PAGE, 3 * 5)
     assert (chosen.groupby("class").size() == per_class).all()
     assert (chosen["pair"].str.rsplit("-", n=1).str[1].astype(int) < per_class).all()  # each class's first pairs
+
+
+def _metrics() -> list[dict]:
+    """metrics.json of two seeds of the baseline and of diffusion on one split of two classes."""
+    return [
+        {
+            "split": "fold1",
+            "train_per_class": None,
+            "arm": arm,
+            "seed": seed,
+            "generated_set": None if arm == "baseline" else 0,
+            "train_clips": {"real": 40, "generated": 0 if arm == "baseline" else 10},
+            "confusion_matrix": [[4, 1], [2, 3]],
+            "test_accuracy": 0.5 + 0.1 * seed + (0 if arm == "baseline" else 0.05),
+            "published_protocol": {"best_test_accuracy": 0.9},
+            "chosen_epoch": 2,
+            "classes": ["dog", "siren"],
+            "per_class_accuracy": {"dog": 0.8, "siren": 0.6},
+            "runtime": "cpu fp32",
+            "history": _history(range(1, 4), seed / 10),
+        }
+        for arm in ("baseline", "diffusion")
+        for seed in (0, 1)
+    ]
+
+
+def test_the_report_tables_count_skipped_clips_beside_this_runs_rows_only():
+    judges = {"train_judge": [{"runtime": "cpu fp32"}] * 2}
+    tables = report_tables(_metrics(), "kfold", "urbansound8k", 3, pd.DataFrame(), judges)
+    assert list(tables) == ["table", "pivot", "per_class", "fidelity", "runtimes"]
+    table = tables["table"]
+    assert list(table["arm"]) == ["baseline", "diffusion", "published baseline", "published diffusion"]
+    assert table["skipped_clips"].tolist()[:2] == [3, 3] and table["skipped_clips"].isna().tolist()[2:] == [True] * 2
+    assert list(tables["pivot"].columns[-3:]) == ["diffusion_gain", "diffusion_ci95_low", "diffusion_ci95_high"]
+    assert tables["runtimes"].values.tolist() == [["train_judge", "cpu fp32", 2], ["train_classifier", "cpu fp32", 4]]
+
+
+def test_the_markdown_report_says_only_what_applies():
+    tables = report_tables(_metrics(), "kfold", "synthetic", 0, pd.DataFrame(), {})
+    text = report_markdown(tables, replicates=1, skipped=0)
+    assert text.startswith("# Gain per arm and labelled clips\n\n| labelled per class | real training clips |")
+    assert text.index("# Accuracy per arm\n\n|") < text.index("# Where each stage ran\n\n| stage |")
+    assert "Each split has" not in text and "unusable" not in text and "keep their class" not in text
+    scores = pd.DataFrame({"source": ["diffusion"] * 2, "class": ["dog"] * 2, "predicted": ["dog", "siren"]})
+    fidelity = fidelity_table({"fold1": scores}, {})
+    text = report_markdown({**tables, "fidelity": fidelity}, replicates=3, skipped=2)
+    assert (
+        "\nEach split has 3 generated sets; the k-th classifier seed (counting from 0) trains on set k mod 3.\n" in text
+    )
+    assert "\n2 unusable clip(s) were skipped: see results/data/rejected.csv.\n" in text
+    assert text.index("# Do generated clips keep their class?") < text.index("# Where each stage ran")
+
+
+def test_the_report_reads_tables_by_split_and_records_by_stage(tmp_path):
+    for split, replicate in (("fold1", 0), ("fold1", 1), ("fold2", 0)):
+        (tmp_path / "scores" / split / f"rep{replicate}").mkdir(parents=True)
+        pd.DataFrame({"clip": [f"{split}-{replicate}"]}).to_csv(
+            tmp_path / "scores" / split / f"rep{replicate}" / "a.csv"
+        )
+    tables = tables_by_split(sorted(str(path) for path in tmp_path.glob("scores/*/*/*.csv")))
+    assert {split: list(table["clip"]) for split, table in tables.items()} == {
+        "fold1": ["fold1-0", "fold1-1"],
+        "fold2": ["fold2-0"],
+    }
+    folders = [tmp_path / "diffusion/fold1/model", tmp_path / "generated/fold1/rep0/dog", tmp_path / "reconstructed/x"]
+    for folder, name, record in zip(folders, ("training", "generation", "generation"), ("gpu", "cpu", "mps")):
+        folder.mkdir(parents=True)
+        (folder / f"{name}.json").write_text(json.dumps({"runtime": record, "loss": [1.0, 0.5]}))
+    records = stage_records(folders)
+    assert {stage: [r["runtime"] for r in found] for stage, found in records.items()} == {
+        "train_diffusion": ["gpu"],
+        "interpolate": ["cpu"],
+        "reconstruct": ["mps"],
+    }
+    assert list(stage_records(folders[:1])) == ["train_diffusion", "interpolate"]  # reconstruct only where it ran
+    assert diffusion_losses(folders) == {"fold1": [1.0, 0.5]}
+    (folders[0] / "training.json").write_text(json.dumps({"runtime": "gpu"}))
+    with pytest.raises(ValueError, match="training.json: no per-step training loss recorded; rerun train_diffusion"):
+        diffusion_losses(folders)
+
+
+def test_the_report_draws_diffusion_training_only_given_its_losses(tmp_path):
+    from PIL import Image
+
+    from diffaug.plots import report_figures
+
+    assert list(report_figures(_metrics(), "synthetic")) == [
+        "plot",
+        "labelled_plot",
+        "confusion",
+        "classifier_training",
+    ]
+    figures = report_figures(_metrics(), "synthetic", {"fold1": [1.0, 0.5, 0.25]})
+    for name, draw in figures.items():
+        draw(tmp_path / f"{name}.png")
+    assert all(Image.open(tmp_path / f"{name}.png").size[0] > 300 for name in figures)
+    assert "diffusion_training" in figures
+
+
+def test_the_listening_page_plays_each_pair_under_its_heading():
+    from diffaug.features import FeatureSpec
+    from diffaug.listen import PairSounds, listening_page
+
+    spec = FeatureSpec(num_samples=2205)
+    pairs = [
+        {"pair": f"{c}-00000", "class": c, "source_a": f"{c}A", "source_b": f"{c}B", "recording_a": 1, "recording_b": 2}
+        for c in ("dog", "siren")
+    ]
+    tone = torch.sin(torch.arange(2205) / 5)
+    real, averages = {p[f"source_{s}"]: tone for p in pairs for s in "ab"}, {p["pair"]: tone for p in pairs}
+    sounds = PairSounds(real, {}, {}, {}, averages)
+    text = listening_page(("fold1", "0"), pd.DataFrame({"class": ["cat", "dog", "siren"]}), pairs, sounds, None, spec)
+    assert text.count("<audio ") == 2 * 3 and "round trip" not in text and "Mel average:" in text
+    assert "<title>Listen: split fold1, generated set 0</title>" in text
+    assert "the first 1 pair(s) of each of the first 2 of its 3 classes (sorted)" in text
+    assert "<h3>pair dog-00000: A = dogA (recording 1), B = dogB (recording 2)</h3>" in text
+    assert "plays its first 0.10 s, as the classifier reads it" in text
+
+
+def test_a_missing_mel_average_names_its_pair_and_the_rule_to_rerun(tmp_path):
+    from diffaug.features import FeatureSpec, save_feature_sets
+    from diffaug.listen import mel_average_sounds
+
+    spec = FeatureSpec(n_mels=16, num_samples=4096)
+    averages = (torch.rand(1, 1, 16, 9), torch.tensor([0]), ["dog-00000"])
+    save_feature_sets(tmp_path / "avg.safetensors", {"train": averages})
+    pairs, path = [{"pair": "dog-00000"}, {"pair": "dog-00001"}], str(tmp_path / "avg.safetensors")
+    with pytest.raises(ValueError, match=r"avg.safetensors: no mel average of pair dog-00001 of rep0.csv; rerun"):
+        mel_average_sounds(pairs, path, "rep0.csv", spec, torch.Generator().manual_seed(0))
+    assert list(mel_average_sounds(pairs[:1], path, "rep0.csv", spec, torch.Generator().manual_seed(0))) == [
+        "dog-00000"
+    ]

@@ -21,6 +21,7 @@ from diffaug.classifier import (
     load_classifier,
     predict_proba,
     train_classifier,
+    training_parts,
 )
 from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets, select_parts
 from diffaug.files import load_tensors, save_tensors
@@ -276,13 +277,13 @@ def test_validation_clips_train_only_when_the_config_says_so(tiny_dataset, tmp_p
     save_feature_sets(tmp_path / "real.pt", {"all": (real, torch.tensor(manifest["label"]), list(manifest["id"]))})
     last = ClassifierSettings.from_config(CLASSIFIER | {"epoch_choice": "last"})
     parts = select_parts(tmp_path / "real.pt", split)
-    assert steps.training_parts(parts, split, last) == parts
-    joined = steps.training_parts(parts, split, replace(last, train_on_validation=True))
+    assert training_parts(parts, split, last) == parts
+    joined = training_parts(parts, split, replace(last, train_on_validation=True))
     assert joined["train"][2] == split["train"] + split["val"] and len(joined["train"][0]) == len(joined["train"][2])
     assert joined["val"][2] == [] and len(joined["val"][0]) == 0
     no_val = select_parts(tmp_path / "real.pt", {**split, "val": []})
     with pytest.raises(ValueError, match="no validation clips, so no epoch can be chosen"):
-        steps.training_parts(no_val, split, replace(last, epoch_choice="validation"))
+        training_parts(no_val, split, replace(last, epoch_choice="validation"))
 
 
 def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipeline, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import torch
 import torchaudio
@@ -30,6 +31,7 @@ from .devices import autocast, reduced_dtype, resolve_device, runtime_signature
 from .files import load_tensors
 from .finite import non_finite, require_finite_training
 from .schema import with_defaults
+from .splits import parse_split_name
 
 log = logging.getLogger(__name__)
 
@@ -367,12 +369,6 @@ def predict_proba(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> t
     return torch.cat(chunks) if chunks else torch.empty(0, model.head[-1].out_features)
 
 
-@torch.inference_mode()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Predicted class index for every row of `x`."""
-    return predict_proba(model, x, batch_size).argmax(1)
-
-
 def training_device(setting: str) -> torch.device:
     """Where a classifier of this device setting (auto, cpu, cuda) trains and predicts."""
     return resolve_device(setting, "classifier.device")
@@ -518,6 +514,23 @@ class _ClassifierTraining:
             self.scaler.load_state_dict(state["scaler"])
         self.history, self.best_val, self.chosen = state["history"], state["best_val"], state["chosen"]
 
+    def resume(self, checkpoint: Checkpoint | None) -> None:
+        """Take up the state that `checkpoint` holds, if any."""
+        if saved := (checkpoint.load() if checkpoint else None):
+            self.restore(saved)
+            log.info("resuming after epoch %d of %d (%s)", len(self.history), self.settings.epochs, checkpoint.path)
+
+
+def _fresh_model(
+    settings: ClassifierSettings, n_classes: int, x: torch.Tensor, norm_inputs: torch.Tensor | None, device
+) -> nn.Module:
+    """build_classifier's network for inputs like `x`, on `device`; behind a BandNorm, with the
+    statistics of `norm_inputs` (default: `x`)."""
+    model = shaped(build_classifier(settings.network, n_classes), x)
+    if isinstance(model, Normalised):
+        model.norm.fit(x if norm_inputs is None else norm_inputs)
+    return model.to(device)
+
 
 def train_classifier(
     train: tuple[torch.Tensor, torch.Tensor],
@@ -550,15 +563,10 @@ def train_classifier(
         raise ValueError("no validation clips to choose the epoch on; set classifier.epoch_choice: last")
     device = training_device(settings.device)
     torch.manual_seed(seed)
-    model = shaped(build_classifier(settings.network, n_classes), train[0])
-    if isinstance(model, Normalised):
-        model.norm.fit(train[0] if norm_inputs is None else norm_inputs)
-    returned = model.to(device)
+    returned = _fresh_model(settings, n_classes, train[0], norm_inputs, device)
     model, (x, val_x, test_x) = _network_and_inputs(returned, (train[0], val[0], test[0]), device)
     run = _ClassifierTraining(model, settings, seed, device)
-    if saved := (checkpoint.load() if checkpoint else None):
-        run.restore(saved)
-        log.info("resuming after epoch %d of %d (%s)", len(run.history), settings.epochs, checkpoint.path)
+    run.resume(checkpoint)
     epochs, y = range(len(run.history) + 1, settings.epochs + 1), train[1].to(device)
     description = f"train classifier (seed {seed})"
     bar = tqdm(epochs, initial=len(run.history), total=settings.epochs, desc=description, mininterval=2)
@@ -630,3 +638,57 @@ def fit(
         train, sets["val"][:2], sets["test"][:2], settings, seed, len(classes), augment, checkpoint, sets["train"][0]
     )
     return TrainedRun(model, history, chosen, runtime, settings, seed, checkpoint)
+
+
+def training_parts(parts: dict, split: dict, settings: ClassifierSettings) -> dict:
+    """The train, val and test `parts` (select_parts of the split) as a classifier of these settings
+    uses them: with `train_on_validation`, the validation clips train too and val is empty. Refuses a
+    split without validation clips where the epoch is chosen on them."""
+    sets = dict(parts)
+    if settings.train_on_validation:
+        joined = [torch.cat([sets["train"][0], sets["val"][0]]), torch.cat([sets["train"][1], sets["val"][1]])]
+        sets["train"] = (*joined, sets["train"][2] + sets["val"][2])
+        sets["val"] = (sets["val"][0][:0], sets["val"][1][:0], [])
+    elif settings.epoch_choice == "validation" and not sets["val"][2]:
+        raise ValueError(
+            f"split {split['split']} has no validation clips, so no epoch can be chosen; raise "
+            "protocol.val_fraction or set classifier.epoch_choice: last"
+        )
+    return sets
+
+
+def classifier_metrics(
+    run: TrainedRun, sets: dict, classes: Sequence[str], split_name: str, arm: str, added: int, generated_set
+) -> dict:
+    """metrics.json of a classifier run: its split, low-data setting and arm, TrainedRun.record on the
+    test part of `sets`, its real and `added` training clips and the generated set those come from."""
+    return {
+        "split": split_name,
+        "train_per_class": parse_split_name(split_name)[1],
+        "arm": arm,
+        **run.record(sets["test"], classes),
+        "train_clips": {"real": len(sets["train"][2]), "generated": added},
+        "generated_set": generated_set,
+    }
+
+
+def judge_metrics(
+    run: TrainedRun, sets: dict, classes: Sequence[str], split_name: str, half: int, held_out_accuracy: float
+) -> dict:
+    """metrics.json of a judge: its split and half, TrainedRun.record on the test part of `sets`, its
+    training clips and the share of the other half's real clips that it labels right."""
+    return {
+        "split": split_name,
+        "half": half,
+        **run.record(sets["test"], classes),
+        "train_clips": len(sets["train"][2]),
+        "held_out_accuracy": held_out_accuracy,
+    }
+
+
+def load_judges(weights: Sequence, settings: ClassifierSettings, n_classes: int) -> list[Callable]:
+    """Each weights file's classifier (of these settings) as a function of features to class
+    probabilities, on the classifier's device and in its precision."""
+    network = settings.network
+    models = [load_classifier(path, network, n_classes) for path in weights]
+    return [partial(probabilities, model, precision=network.precision, device=settings.device) for model in models]

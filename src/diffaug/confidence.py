@@ -22,6 +22,11 @@ def class_scores(proba: torch.Tensor, labels: torch.Tensor, ids: list[str], clas
     )
 
 
+def share_as_intended(scores: pd.DataFrame) -> float:
+    """The share of the clips of `scores` (class_scores) labelled as their intended class."""
+    return float((scores["class"] == scores["predicted"]).mean())
+
+
 def most_confident(scores: pd.DataFrame, keep: float) -> pd.Series:
     """Per row of `scores` (class_scores), whether it is among the `keep` fraction of its class
     (rounded, at least one) that ranks highest. A row ranks by its confidence among the rows of its
@@ -52,3 +57,30 @@ def judged_scores(
         if len(rows):
             proba[rows] = judge(x[rows])
     return class_scores(proba, labels, ids, classes).assign(judge=list(judge_of))
+
+
+SCORE_COLUMNS = ["source", "clip", "class", "judge", "predicted", "confidence"]
+"""The columns of score_generated's table."""
+
+
+def other_half_scores(
+    source: str,
+    judges: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+    pairs: pd.DataFrame,
+    clips: tuple[torch.Tensor, torch.Tensor, list[str]],
+    classes: Sequence[str],
+) -> pd.DataFrame:
+    """judged_scores of one source's `clips` (features, labels, ids: one per pair, named by it), each
+    by the judge (`judges`: of half 0 and of half 1) of the other half than its pair's (`pairs`: the
+    pairs table indexed by pair), which heard neither of the pair's clips; columns SCORE_COLUMNS."""
+    x, labels, ids = clips
+    judge_of = (1 - pairs.loc[ids, "half"]).tolist()
+    scores = judged_scores(judges, judge_of, x, labels, ids, classes).assign(source=source)
+    return scores[SCORE_COLUMNS]
+
+
+def pair_fates(pairs: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Every pair of the pairs table with its clip's judge, predicted class, confidence and whether the
+    filter `kept` it (`scores`: score_generated's table with a kept column)."""
+    judged = scores[["clip", "judge", "predicted", "confidence", "kept"]]
+    return pairs.merge(judged, left_on="pair", right_on="clip").drop(columns="clip")

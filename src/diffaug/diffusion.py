@@ -300,6 +300,32 @@ class _Training:
         return state["losses"], state["step"]
 
 
+def _new_scheduler(settings: DiffusionSettings) -> DDIMScheduler:
+    """The DDIM scheduler of a UNet trained from scratch."""
+    # Decoding clips each predicted image to [-1, 1]: without it, decodes of interpolated noises
+    # drift far out of range (measured: peaks of 5.7 at alpha 0.5 against 1.1 at alpha 0).
+    return DDIMScheduler(num_train_timesteps=settings.num_train_timesteps, clip_sample=True)
+
+
+def _stop_on_overflow(losses: list[float], fp16: bool, unet: UNet2DModel, step: int) -> None:
+    """Stop training where the last loss is not finite; with fp16, whose loss scaler skips an
+    overflowing step by design, only where the last OVERFLOW_STREAK are not."""
+    streak = OVERFLOW_STREAK if fp16 else 1
+    if len(losses) >= streak and not any(map(math.isfinite, losses[-streak:])):
+        require_finite_training(f"train diffusion, step {step}", unet, losses[-1])
+
+
+def tunable_pipeline(folder: str | Path, init_from: str) -> AudioDiffusionPipeline:
+    """The imported pipeline `folder` (of diffusion.init_from) to fine-tune; a latent one is refused."""
+    start = load_pipeline(folder)
+    if start.vqvae is not None:
+        raise ValueError(
+            f"diffusion.init_from {init_from}: a latent pipeline (with an autoencoder) cannot be "
+            "fine-tuned here; use it as it is with diffusion.pretrained"
+        )
+    return start
+
+
 def train_diffusion(
     images: torch.Tensor,
     spec: MelSpec,
@@ -322,10 +348,7 @@ def train_diffusion(
     device, steps = torch.device(device), settings.steps
     torch.manual_seed(settings.seed)
     unet = (init if init is not None else build_unet(spec, settings.unet)).to(device)
-    if scheduler is None:
-        # Decoding clips each predicted image to [-1, 1]: without it, decodes of interpolated noises
-        # drift far out of range (measured: peaks of 5.7 at alpha 0.5 against 1.1 at alpha 0).
-        scheduler = DDIMScheduler(num_train_timesteps=settings.num_train_timesteps, clip_sample=True)
+    scheduler = scheduler if scheduler is not None else _new_scheduler(settings)
     training = _Training(unet, scheduler, images, settings, device)
     saved = checkpoint.load() if checkpoint else None
     losses, start = training.restore(saved) if saved else ([], 0)
@@ -336,10 +359,7 @@ def train_diffusion(
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="train diffusion", mininterval=2)
     for step in bar:
         losses.append(training.step())
-        # fp16's loss scaler skips an overflowing step by design: only a run of them stops training.
-        streak = OVERFLOW_STREAK if training.scaler.is_enabled() else 1
-        if len(losses) >= streak and not any(map(math.isfinite, losses[-streak:])):
-            require_finite_training(f"train diffusion, step {step + 1}", unet, losses[-1])
+        _stop_on_overflow(losses, training.scaler.is_enabled(), unet, step + 1)
         bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}", refresh=False)
         due = (step + 1) % every == 0 and time.perf_counter() - saved_at >= 10 * save_seconds
         if checkpoint and due and step + 1 < steps:

@@ -123,6 +123,25 @@ def load_feature_sets(path) -> dict[str, tuple[torch.Tensor, torch.Tensor, list[
     return {name: (tensors[f"{name}.x"], tensors[f"{name}.y"], ids[name]) for name in ids}
 
 
+def with_added_sets(x: torch.Tensor, y: torch.Tensor, paths: Sequence) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Training features and labels (x, y) followed by the `train` set of each feature file in `paths`,
+    and how many clips those add."""
+    added = 0
+    for path in paths:
+        more_x, more_y, _ = load_feature_sets(path)["train"]
+        x, y, added = torch.cat([x, more_x]), torch.cat([y, more_y]), added + len(more_x)
+    return x, y, added
+
+
+def first_clips(path, pairs, classes: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The rows of a dataset's feature file (set "all") of each pair's first clip, labelled with its
+    class and named by its pair (`pairs`: a pairs table indexed by pair)."""
+    x, _, ids = load_feature_sets(path)["all"]
+    row = {clip: i for i, clip in enumerate(ids)}
+    labels = torch.tensor([classes.index(c) for c in pairs["class"]])
+    return x[torch.tensor([row[c] for c in pairs["source_a"]])], labels, pairs.index.tolist()
+
+
 def select_parts(
     path, split: dict, parts=("train", "val", "test")
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor, list[str]]]:

@@ -47,6 +47,16 @@ def write_json(path: str | os.PathLike, data) -> None:
     write_text(path, json.dumps(data, indent=1) + "\n")
 
 
+def read_json(path: str | os.PathLike):
+    return json.loads(Path(path).read_text())
+
+
+def write_table(path: str | os.PathLike, table) -> None:
+    """A pandas table as CSV with a header and no index."""
+    with atomic_output(path) as tmp:
+        table.to_csv(tmp, index=False)
+
+
 def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], metadata: dict | None = None) -> None:
     """Save tensors with safetensors; `metadata` values are stored as JSON."""
     meta = {k: json.dumps(v) for k, v in (metadata or {}).items()}

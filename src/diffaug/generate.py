@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -20,8 +21,10 @@ from tqdm.auto import tqdm
 from .audio import fit_length, load_mono, resample, write_audio
 from .devices import autocast, resolve_device, runtime_signature
 from .diffusion import mel_spec_of
+from .features import FeatureExtractor, FeatureSpec, require_input_length
 from .files import atomic_output
 from .mel_image import MelImager, MelSpec
+from .pairs import replicate_seed
 from .schema import settings_of
 
 log = logging.getLogger(__name__)
@@ -120,6 +123,31 @@ def round_trip_files(paths, spec: MelSpec, rate: int, generator: torch.Generator
     return resample(rebuilt, spec.sample_rate, rate)
 
 
+def round_trip_features(
+    pairs: pd.DataFrame,
+    paths: pd.Series,
+    spec: MelSpec,
+    features: FeatureSpec,
+    classes: Sequence[str],
+    generator: torch.Generator,
+    where: str,
+) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(features, class indices, pair names): classifier `features` of each pair's first clip (`paths`
+    by clip id) after round_trip_files through `spec`'s mel image, class by class, a clip first in
+    several pairs sent through once; `where` names the image where its clips are too short."""
+    extractor = FeatureExtractor(features)
+    xs, labels, names = [], [], []
+    for class_name, class_pairs in pairs.groupby("class", sort=True):
+        sources = sorted(set(class_pairs["source_a"]))
+        rebuilt = round_trip_files(paths[sources], spec, features.sample_rate, generator)
+        require_input_length(rebuilt.shape[-1], features, where)
+        rebuilt_features = {clip: extractor.from_audio(audio) for clip, audio in zip(sources, rebuilt)}
+        xs += [rebuilt_features[clip] for clip in class_pairs["source_a"]]
+        labels += [classes.index(class_name)] * len(class_pairs)
+        names += class_pairs["pair"].tolist()
+    return torch.stack(xs), torch.tensor(labels), names
+
+
 def _batches(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -142,6 +170,21 @@ class GenerateSettings:
     def from_config(cls, section: dict) -> GenerateSettings:
         """The settings of a generate section, with the schema's defaults for the keys it leaves out."""
         return settings_of(cls, "generate", section)
+
+
+def decoding_settings(generate: dict, replicate: int, pretrained: bool, mix: bool = True) -> GenerateSettings:
+    """The generate section's settings for one generated set (its seed: replicate_seed), at alpha 0
+    without `mix` (a reconstruction), with 8-bit inputs for a `pretrained` pipeline, which learnt
+    from 8-bit images."""
+    settings = GenerateSettings.from_config(generate if mix else {**generate, "alpha": 0.0})
+    return replace(settings, quantize=settings.quantize or pretrained, seed=replicate_seed(settings.seed, replicate))
+
+
+def class_pairs(pairs: pd.DataFrame, class_name: str, mix: bool = True) -> pd.DataFrame:
+    """One class's rows of a pairs table; without `mix` (a reconstruction), each pair's first clip
+    paired with itself."""
+    chosen = pairs[pairs["class"] == class_name]
+    return chosen if mix else chosen.assign(source_b=chosen["source_a"], recording_b=chosen["recording_a"])
 
 
 def generate_class(

@@ -320,22 +320,37 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
     in_class = [p for p in audio if len(p.relative_to(root).parts) > 1]
     unlisted += [(p, "not in a class folder") for p in audio if len(p.relative_to(root).parts) == 1]
     names = pd.Series([p.relative_to(root).as_posix() for p in in_class], dtype=str)
+    table, source, left_out = _folders_table(root, metadata, names)
+    unlisted += left_out
+    folder = table["path"].str.split("/").str[0]
+    fold, given = _whole(table["fold"], 1), table["fold"].str.strip() != ""
+    _refuse_folder_rows(source, table, folder, fold, given)
+    clips, notes = _folder_clips(root, table, folder, fold, given, folds)
+    _refuse_spread_recordings(source, clips)
+    if clips.empty:
+        raise DatasetError(f"{root}: no audio files in class folders (expected <root>/<class>/<clip>.wav)")
+    return Catalogue(clips, tuple(sorted(set(clips["class"]))), unlisted, ignored, notes)
+
+
+def _folders_table(root: Path, metadata: str | None, names: pd.Series) -> tuple[pd.DataFrame, Path, list]:
+    """(the table of a folders dataset, columns FOLDERS_COLUMNS; the file it comes from; the files on
+    disk that it leaves out): the audio files in class folders (`names`), or the `metadata` CSV."""
     if metadata is None:
-        table = pd.DataFrame({"path": names, "label": "", "fold": "", "group": ""})
-        source = root
-    else:
-        source = root / metadata
-        table = _read_table(source, FOLDERS_COLUMNS, "folders", required=("path",))
-        table = table.reindex(columns=list(FOLDERS_COLUMNS), fill_value="")
-        table["path"] = table["path"].str.replace("\\", "/").map(lambda p: posixpath.normpath(p) if p else p)
-        listed = set(table["path"])
-        unlisted += [(root / n, "on disk but not in the metadata") for n in names if n not in listed]
+        return pd.DataFrame({"path": names, "label": "", "fold": "", "group": ""}), root, []
+    source = root / metadata
+    table = _read_table(source, FOLDERS_COLUMNS, "folders", required=("path",))
+    table = table.reindex(columns=list(FOLDERS_COLUMNS), fill_value="")
+    table["path"] = table["path"].str.replace("\\", "/").map(lambda p: posixpath.normpath(p) if p else p)
+    listed = set(table["path"])
+    return table, source, [(root / n, "on disk but not in the metadata") for n in names if n not in listed]
+
+
+def _refuse_folder_rows(source: Path, table: pd.DataFrame, folder: pd.Series, fold: pd.Series, given: pd.Series):
+    """Refuse the rows of a folders table (`folder`: each path's class folder; `fold`: its whole fold
+    number, where `given`) that name no audio file inside a class folder, or a bad label or fold."""
     parts = table["path"].str.split("/")
-    folder = parts.str[0]
     inside = (parts.str.len() > 1) & ~parts.apply(lambda p: any(x in ("", ".", "..") or x.startswith(".") for x in p))
     inside &= ~table["path"].str.contains(r"[\x00-\x1f]")  # control characters: a NUL byte ends a name
-    fold = _whole(table["fold"], 1)
-    given = table["fold"].str.strip() != ""
     _refuse_rows(
         source,
         table,
@@ -351,6 +366,13 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
         ],
         required=("path",),
     )
+
+
+def _folder_clips(
+    root: Path, table: pd.DataFrame, folder: pd.Series, fold: pd.Series, given: pd.Series, folds: int
+) -> tuple[pd.DataFrame, list[str]]:
+    """(the catalogue's clips, notes on what was filled in) of a checked folders table: a file without
+    a group is its own recording, and without any fold `given`, recordings are dealt into `folds`."""
     clips = pd.DataFrame(
         {
             "id": table["path"],
@@ -367,10 +389,7 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
         clips["fold"] = dealt_folds(clips, folds)
         notes.append(f"no folds given: recordings dealt into {folds} folds, class by class (dataset.folds)")
     clips["fold"] = clips["fold"].astype(int)
-    _refuse_spread_recordings(source, clips)
-    if clips.empty:
-        raise DatasetError(f"{root}: no audio files in class folders (expected <root>/<class>/<clip>.wav)")
-    return Catalogue(clips, tuple(sorted(set(clips["class"]))), unlisted, ignored, notes)
+    return clips, notes
 
 
 def dealt_folds(clips: pd.DataFrame, folds: int) -> pd.Series:

@@ -9,13 +9,16 @@ import html
 import io
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
 
-from .audio import resample
+from .audio import load_mono, resample
+from .features import FeatureExtractor, FeatureSpec, load_feature_sets
+from .generate import round_trip_files
 from .mel_image import MelImager, MelSpec
 from .plots import spectrogram_png
 
@@ -32,6 +35,51 @@ def pairs_on_page(pairs: pd.DataFrame) -> pd.DataFrame:
     per_class = max(1, PAIRS_ON_PAGE // max(1, len(classes)))
     shown = pairs[pairs["class"].isin(classes[:PAIRS_ON_PAGE])]
     return shown.groupby("class", sort=True).head(per_class)
+
+
+def heard_samples(mel: MelSpec | None, features: FeatureSpec) -> int:
+    """Samples of each real clip on the page: as far as the generating pipeline reads it (one slice of
+    its `mel` image), else as the classifier does."""
+    return round(mel.slice_samples * features.sample_rate / mel.sample_rate) if mel else features.num_samples
+
+
+@dataclass(frozen=True)
+class PairSounds:
+    """What the page plays of its pairs: each real clip and its round trip by clip id, the decoded WAVs
+    (reconstruction, diffusion) and the mel average by pair; an empty mapping leaves its players out."""
+
+    real: dict[str, torch.Tensor]
+    round_trip: dict[str, torch.Tensor]
+    reconstruction: dict[str, Path]
+    diffusion: dict[str, Path]
+    mel_average: dict[str, torch.Tensor]
+
+
+def real_sounds(
+    pairs: list[dict], paths: pd.Series, features: FeatureSpec, mel: MelSpec | None, generator: torch.Generator
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """({clip id: its heard_samples}, {clip id: as much of its round trip}) of both clips of each pair
+    (`paths` by clip id), at the classifier's rate; no round trips without the pipeline's `mel` image."""
+    rate, length = features.sample_rate, heard_samples(mel, features)
+    sources = list(dict.fromkeys(pair[f"source_{side}"] for pair in pairs for side in "ab"))
+    real = {clip_id: load_mono(paths[clip_id], rate)[:length] for clip_id in sources}
+    if not mel:
+        return real, {}
+    audio = round_trip_files(paths[sources], mel, rate, generator)
+    return real, {clip_id: a[: len(real[clip_id])] for clip_id, a in zip(sources, audio)}
+
+
+def mel_average_sounds(
+    pairs: list[dict], path: str, pairs_csv: str, features: FeatureSpec, generator: torch.Generator
+) -> dict[str, torch.Tensor]:
+    """{pair: its mel average (features_mel_average's file `path`) heard through the inverse of the
+    classifier's mel bands and Griffin-Lim} of the `pairs` drawn from `pairs_csv`."""
+    x, _, ids = load_feature_sets(path)["train"]
+    row = {pair: i for i, pair in enumerate(ids)}
+    if missing := [pair["pair"] for pair in pairs if pair["pair"] not in row]:
+        raise ValueError(f"{path}: no mel average of pair {missing[0]} of {pairs_csv}; rerun features_mel_average")
+    audio = FeatureExtractor(features).to_audio(x[torch.tensor([row[pair["pair"]] for pair in pairs])], generator)
+    return {pair["pair"]: a for pair, a in zip(pairs, audio)}
 
 
 OPUS_BITRATE = 32_000
@@ -134,6 +182,54 @@ def page(title: str, notes: list[str], classes: dict[str, list[tuple[str, list[C
         parts.append("</section>")
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _pair_players(pair: dict, sounds: PairSounds, rate: int) -> list[Clip]:
+    """The players of one pair: A and B real, each with its round trip, A's reconstruction, the
+    interpolation and the mel average, as far as `sounds` holds them."""
+    clips = []
+    for side in "AB":
+        clip_id = pair[f"source_{side.lower()}"]
+        clips.append(clip(f"{side}: real", sounds.real[clip_id], rate))
+        if sounds.round_trip:
+            clips.append(clip(f"{side}: round trip", sounds.round_trip[clip_id], rate))
+        if sounds.reconstruction and side == "A":
+            clips.append(clip("A: reconstruction", load_mono(sounds.reconstruction[pair["pair"]], rate), rate))
+    if sounds.diffusion:
+        clips.append(clip("diffusion: A to B", load_mono(sounds.diffusion[pair["pair"]], rate), rate))
+    if sounds.mel_average:
+        clips.append(clip("mel average of A and B", sounds.mel_average[pair["pair"]], rate))
+    return clips
+
+
+def _pair_heading(pair: dict) -> str:
+    return (
+        f"pair {pair['pair']}: A = {pair['source_a']} (recording {pair['recording_a']}), "
+        f"B = {pair['source_b']} (recording {pair['recording_b']})"
+    )
+
+
+def listening_page(
+    generated_set: tuple[str, str],
+    drawn: pd.DataFrame,
+    pairs: list[dict],
+    sounds: PairSounds,
+    mel: MelSpec | None,
+    features: FeatureSpec,
+) -> str:
+    """The page of one generated set ((split, set), its pairs table `drawn`): per class, a row of
+    players of each of its `pairs` on the page (pairs_on_page), then notes on what each clip is."""
+    classes: dict[str, list] = {}
+    for pair in pairs:
+        classes.setdefault(pair["class"], []).append(
+            (_pair_heading(pair), _pair_players(pair, sounds, features.sample_rate))
+        )
+    split, replicate = generated_set
+    shown = (max(map(len, classes.values())), len(classes), drawn["class"].nunique())
+    made = (bool(sounds.diffusion), bool(sounds.mel_average), bool(sounds.reconstruction))
+    seconds = heard_samples(mel, features) / features.sample_rate
+    notes = explanations(split, replicate, shown, seconds, mel, features, *made)
+    return page(f"Listen: split {split}, generated set {replicate}", notes, classes)
 
 
 def explanations(

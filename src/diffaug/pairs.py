@@ -1,12 +1,16 @@
 """Pairs of same-class clips from different recordings within one judge half: what interpolation,
-reconstruction, mel averaging and the round trip draw on."""
+reconstruction, mel averaging and the round trip draw on, and where each pair's generated clip lies."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .dataset import read_table
 
 
 def count_pairs(clips: pd.DataFrame) -> int:
@@ -88,3 +92,36 @@ def pairs_table(train: pd.DataFrame, per_class: int, seed: int, halves: list[lis
             for index, (half, (a, b)) in enumerate(drawn)
         ]
     return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+
+
+def generated_set_of(pairs_csv: str | Path) -> tuple[str, str]:
+    """(split, generated set) of a pairs table at results/pairs/{split}/rep{r}.csv."""
+    path = Path(pairs_csv)
+    return path.parent.name, path.stem.removeprefix("rep")
+
+
+def pair_clips(manifest: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the `manifest` that the `pairs` draw on (either clip), in the manifest's order."""
+    return manifest[manifest["id"].isin(set(pairs["source_a"]) | set(pairs["source_b"]))]
+
+
+def pair_wavs(pairs: list[dict], class_dirs: list[str], rule: str) -> dict[str, Path]:
+    """{pair: its WAV, named by the pair} in the class folders that `rule` wrote (none without folders);
+    FileNotFoundError naming the first missing one."""
+    folders = {Path(folder).name: Path(folder) for folder in class_dirs}
+    wavs = {pair["pair"]: folders[pair["class"]] / f"{pair['pair']}.wav" for pair in pairs if folders}
+    if missing := [wav for wav in wavs.values() if not wav.is_file()]:
+        raise FileNotFoundError(f"{missing[0]}: the clip of pair {missing[0].stem} is missing; rerun {rule}")
+    return wavs
+
+
+def generated_clips(class_dirs: list[str], classes: Sequence[str]) -> tuple[list[Path], list[int], list[str]]:
+    """(paths, class indices, names) of the clips written into `class_dirs`, as each folder's pairs.csv
+    lists them: a clip is named by its pair."""
+    paths, labels, ids = [], [], []
+    for folder in class_dirs:
+        written = read_table(Path(folder) / "pairs.csv")
+        paths += [Path(folder) / f for f in written["file"]]
+        labels += [classes.index(c) for c in written["class"]]
+        ids += [Path(f).stem for f in written["file"]]
+    return paths, labels, ids

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +16,9 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no GUI backend, no global state
 from matplotlib.ticker import MaxNLocator
 
-from .report import PUBLISHED, labelled_setting, setting_order, shows_published
+from .audio import load_mono
+from .mel_image import MelImager, MelSpec
+from .report import PUBLISHED, labelled_setting, runs_frame, setting_order, shows_published
 from .splits import parse_split_name
 
 
@@ -113,6 +118,25 @@ EXAMPLE_COLUMNS = 10
 """Classes per row of the examples plot: more classes wrap onto further rows."""
 
 
+def example_images(train: pd.DataFrame, class_dirs: list[str], spec: MelSpec) -> tuple[dict, dict]:
+    """Per class, the mel image (in `spec`'s convention) of its first training clip (by id, among the
+    manifest rows `train`) and of its first generated clip (by name, in its folder of `class_dirs`)."""
+    imager = MelImager(spec)
+
+    def image_of(path):
+        return imager.audio_to_image(load_mono(path, spec.sample_rate)[None])[0]
+
+    train = train.sort_values("id")
+    real, generated = {}, {}
+    for folder in map(Path, class_dirs):
+        files = sorted(folder.glob("*.wav"))
+        clips = train[train["class"] == folder.name]
+        if files and len(clips):
+            real[folder.name] = image_of(clips["path"].iloc[0])
+            generated[folder.name] = image_of(files[0])
+    return real, generated
+
+
 def examples_plot(real: dict[str, torch.Tensor], generated: dict[str, torch.Tensor], path) -> None:
     """Per class (in the order of `real`), a real training clip's mel image above a generated one, in
     dB, low bands at the bottom; ten classes to a row."""
@@ -209,6 +233,23 @@ def diffusion_training_plot(losses: dict[str, list[float]], path) -> None:
     fig.suptitle("Diffusion training", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110, format="png")
+
+
+def report_figures(
+    metrics: list[dict], dataset: str, diffusion_losses: dict[str, list[float]] | None = None
+) -> dict[str, Callable]:
+    """The report's figures by output name, each a function of the path it draws to: of the classifier
+    runs' `metrics`, and with `diffusion_losses` (by split) the diffusion models' training curves."""
+    runs = runs_frame(metrics)
+    figures = {
+        "plot": partial(accuracy_plot, runs, dataset=dataset),
+        "labelled_plot": partial(labelled_plot, runs),
+        "confusion": partial(confusion_plot, metrics),
+        "classifier_training": partial(classifier_training_plot, metrics),
+    }
+    if diffusion_losses is not None:
+        figures["diffusion_training"] = partial(diffusion_training_plot, diffusion_losses)
+    return figures
 
 
 def spectrogram_png(image: torch.Tensor, shades: int = 16) -> bytes:

@@ -1,15 +1,18 @@
-"""The comparison table: accuracy per arm over seeds and folds, paired gains with 95 % intervals
-taken over the independent units of each row."""
+"""The report's tables, read from the runs' records: accuracy per arm over seeds and folds, paired
+gains with 95 % intervals taken over the independent units of each row, class fidelity, runtimes."""
 
 from __future__ import annotations
 
 import math
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .dataset import read_table
+from .files import read_json
 from .splits import parse_split_name
 
 PUBLISHED = {"baseline": 0.578, "diffusion": 0.628}
@@ -112,32 +115,10 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: st
     interval is taken over the row's independent units (`gain_interval`), named in `interval_over`.
     """
     base = runs[runs["arm"] == baseline].set_index(["split", "seed"])["test_accuracy"]
-    rows = []
-    for (labelled, arm), group in runs.groupby(["labelled_per_class", "arm"], sort=False):
-        acc = group["test_accuracy"].to_numpy()
-        gain, half, over = math.nan, math.nan, ""
-        if arm != baseline:
-            paired = group.set_index(["split", "seed"])
-            paired = paired.assign(gain=paired["test_accuracy"] - base).dropna(subset=["gain"]).reset_index()
-            if len(paired):
-                gain, half, over = gain_interval(paired, group["added_clips"].gt(0).any())
-        rows.append(
-            {
-                "labelled_per_class": labelled,
-                "arm": arm,
-                "protocol": protocol,
-                "runs": len(group),
-                "real_clips": group["real_clips"].mean(),
-                "added_clips": group["added_clips"].mean(),
-                "accuracy_mean": acc.mean(),
-                "accuracy_std": acc.std(ddof=1) if len(acc) > 1 else math.nan,
-                "gain_mean": gain,
-                "gain_ci95_low": gain - half,
-                "gain_ci95_high": gain + half,
-                "interval_over": over,
-                "best_epoch_on_test_accuracy_mean": group["best_epoch_on_test_accuracy"].mean(),
-            }
-        )
+    rows = [
+        _accuracy_row(group, labelled, arm, protocol, base if arm != baseline else None)
+        for (labelled, arm), group in runs.groupby(["labelled_per_class", "arm"], sort=False)
+    ]
     table = pd.DataFrame(rows)
     arms = [baseline, *(arm for arm in dict.fromkeys(runs["arm"]) if arm != baseline)]  # as the config lists them
     size = table["labelled_per_class"].map(setting_order)
@@ -145,7 +126,39 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: st
     table = table.sort_values(["_size", "_arm"]).drop(columns=["_size", "_arm"]).reset_index(drop=True)
     if not shows_published(dataset):
         return table
-    published = pd.DataFrame(
+    return pd.concat([table, published_rows()], ignore_index=True)
+
+
+def _accuracy_row(group: pd.DataFrame, labelled: str, arm: str, protocol: str, base: pd.Series | None) -> dict:
+    """The accuracy table's row of one arm's runs (`group`) in one setting of labelled clips, with its
+    gain over the baseline accuracies `base` (by split and seed; None for the baseline itself)."""
+    acc = group["test_accuracy"].to_numpy()
+    gain, half, over = math.nan, math.nan, ""
+    if base is not None:
+        paired = group.set_index(["split", "seed"])
+        paired = paired.assign(gain=paired["test_accuracy"] - base).dropna(subset=["gain"]).reset_index()
+        if len(paired):
+            gain, half, over = gain_interval(paired, group["added_clips"].gt(0).any())
+    return {
+        "labelled_per_class": labelled,
+        "arm": arm,
+        "protocol": protocol,
+        "runs": len(group),
+        "real_clips": group["real_clips"].mean(),
+        "added_clips": group["added_clips"].mean(),
+        "accuracy_mean": acc.mean(),
+        "accuracy_std": acc.std(ddof=1) if len(acc) > 1 else math.nan,
+        "gain_mean": gain,
+        "gain_ci95_low": gain - half,
+        "gain_ci95_high": gain + half,
+        "interval_over": over,
+        "best_epoch_on_test_accuracy_mean": group["best_epoch_on_test_accuracy"].mean(),
+    }
+
+
+def published_rows() -> pd.DataFrame:
+    """The published study's rows of the accuracy table: its figures in the best-epoch-on-test column only."""
+    return pd.DataFrame(
         [
             {
                 "labelled_per_class": "all",
@@ -158,7 +171,6 @@ def accuracy_table(runs: pd.DataFrame, protocol: str, dataset: str, baseline: st
             for arm, acc in PUBLISHED.items()
         ]
     )
-    return pd.concat([table, published], ignore_index=True)
 
 
 def gain_pivot(table: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
@@ -338,3 +350,71 @@ def runtime_markdown(table: pd.DataFrame) -> str:
     lines = ["| stage | device and precision | jobs |", "|---|---|---|"]
     lines += [f"| {r.stage} | {r.runtime} | {r.jobs} |" for r in table.itertuples()]
     return "\n".join(lines) + "\n"
+
+
+def report_tables(
+    metrics: list[dict], protocol: str, dataset: str, skipped: int, fidelity: pd.DataFrame, records: dict
+) -> dict[str, pd.DataFrame]:
+    """The report's tables by output name: the accuracy table (`table`; `protocol` labels its rows and
+    `skipped` counts the unusable clips left out), its pivot, the per-class table, the `fidelity`
+    table and the runtimes of the classifier runs' `metrics` and the other stages' `records`."""
+    table = accuracy_table(runs_frame(metrics), protocol, dataset)
+    table.loc[~table["arm"].str.startswith("published"), "skipped_clips"] = skipped
+    return {
+        "table": table,
+        "pivot": gain_pivot(table),
+        "per_class": per_class_table(metrics),
+        "fidelity": fidelity,
+        "runtimes": runtime_table(metrics, records),
+    }
+
+
+def report_markdown(tables: dict[str, pd.DataFrame], replicates: int, skipped: int) -> str:
+    """accuracy.md: report_tables for reading, with what the generated sets and the `skipped` clips
+    mean; the fidelity section only where generated clips were judged."""
+    text = "# Gain per arm and labelled clips\n\n" + pivot_markdown(tables["pivot"])
+    text += "\n# Accuracy per arm\n\n" + markdown_table(tables["table"])
+    if replicates > 1:
+        text += (
+            f"\nEach split has {replicates} generated sets; the k-th classifier seed (counting from 0) "
+            f"trains on set k mod {replicates}.\n"
+        )
+    if skipped:
+        text += f"\n{skipped} unusable clip(s) were skipped: see results/data/rejected.csv.\n"
+    if len(tables["fidelity"]):
+        text += "\n# Do generated clips keep their class?\n\n" + fidelity_markdown(tables["fidelity"])
+    return text + "\n# Where each stage ran\n\n" + runtime_markdown(tables["runtimes"])
+
+
+def tables_by_split(paths: list[str]) -> dict[str, pd.DataFrame]:
+    """Tables under results/<stage>/{split}/<set or half>/<name>.csv, concatenated per split."""
+    frames: dict[str, list[pd.DataFrame]] = {}
+    for path in map(Path, paths):
+        frames.setdefault(path.parent.parent.name, []).append(read_table(path))
+    return {split: pd.concat(found, ignore_index=True) for split, found in frames.items()}
+
+
+def stage_records(records: list[str]) -> dict[str, list[dict]]:
+    """By stage, training.json of each trained diffusion model and generation.json of each generated
+    or reconstructed class (results/reconstructed/...) among the `records` folders."""
+    found = {"train_diffusion": [], "interpolate": [], "reconstruct": []}
+    for folder in map(Path, records):
+        if (folder / "training.json").is_file():
+            found["train_diffusion"].append(read_json(folder / "training.json"))
+        if (folder / "generation.json").is_file():
+            stage = "reconstruct" if "reconstructed" in folder.parts else "interpolate"
+            found[stage].append(read_json(folder / "generation.json"))
+    return {stage: records for stage, records in found.items() if records or stage != "reconstruct"}
+
+
+def diffusion_losses(records: list[str]) -> dict[str, list[float]]:
+    """The per-step training loss of each trained diffusion model (results/diffusion/{split}/model), by split."""
+    losses = {}
+    for folder in map(Path, records):
+        record = folder / "training.json"
+        if record.is_file():
+            loss = read_json(record).get("loss")
+            if not loss:
+                raise ValueError(f"{record}: no per-step training loss recorded; rerun train_diffusion")
+            losses[folder.parent.name] = loss
+    return losses

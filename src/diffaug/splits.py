@@ -248,3 +248,15 @@ def halves_of(split: dict) -> list[list[str]]:
     if "judge_halves" not in split:
         raise ValueError(f"split {split['split']} was made before judge halves existed; rerun its split job")
     return split["judge_halves"]
+
+
+def judge_split(split: dict, half: int) -> dict:
+    """The split as the judge of one `half` sees it: that half of the training clips trains and the
+    other half is `held_out`."""
+    halves = halves_of(split)
+    return {**split, "train": halves[half], "held_out": halves[1 - half]}
+
+
+def clips_in(table: pd.DataFrame, split: dict, part: str = "train") -> pd.DataFrame:
+    """The rows of a manifest `table` in one part of a split, in the table's order."""
+    return table[table["id"].isin(set(split[part]))]
