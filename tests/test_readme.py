@@ -60,3 +60,12 @@ def test_the_readme_lists_each_rule_after_the_rules_it_reads():
 def test_the_readme_rerun_table_is_complete():
     changed = {yaml.safe_load(change).popitem()[0] for change, _ in rerun_table()}
     assert changed == {"dataset", "protocol", "features", "diffusion", "generate", "classifier", "specaugment"}
+
+
+def test_the_layout_section_names_every_module_with_its_job():
+    section = README.split("## Layout", 1)[1]
+    named = {
+        name for row in re.findall(r"^\| (`[^|]+`) \| \S", section, re.M) for name in re.findall(r"`(\w+\.py)`", row)
+    }
+    modules = {path.name for path in (ROOT / "src" / "diffaug").glob("*.py")}
+    assert named == modules, f"missing: {sorted(modules - named)}, gone: {sorted(named - modules)}"
