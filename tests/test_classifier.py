@@ -37,7 +37,7 @@ def _trained(train, val, test, section: dict, **kwargs):
     return train_classifier(train, val, test, ClassifierSettings.from_config(section), **kwargs)
 
 
-def test_seed_network_shapes():
+def test_the_published_network_shapes():
     model = SoundCNN()
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [

@@ -17,13 +17,13 @@ from diffaug.features import (
 )
 
 
-def test_shape_is_the_seeds(tiny_dataset):
+def test_shape_is_the_published_studys(tiny_dataset):
     x = FeatureExtractor().from_files(tiny_dataset[1]["path"].head(3).tolist())
     assert x.shape == (3, 1, 64, 44)
     assert FeatureSpec().shape == (1, 64, 44)
 
 
-def test_features_follow_the_seed_recipe(tmp_path):
+def test_features_follow_the_published_recipe(tmp_path):
     """Stereo 44.1 kHz, 2 s: mixed to mono, resampled to 22,050 Hz, cut to 1 s, power mel without log."""
     rng = np.random.default_rng(0)
     stereo = rng.uniform(-0.5, 0.5, size=(88200, 2)).astype(np.float32)

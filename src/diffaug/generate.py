@@ -29,7 +29,8 @@ from .schema import settings_of
 
 log = logging.getLogger(__name__)
 
-PAIR_COLUMNS = ("file", "class", "source_a", "source_b", "recording_a", "recording_b", "alpha")
+GENERATED_COLUMNS = ("file", "class", "source_a", "source_b", "recording_a", "recording_b", "alpha")
+"""The columns of a class folder's pairs.csv: each generated clip's file, its pair's clips and the mix."""
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -224,7 +225,7 @@ def generate_class(
             "recording_b": by_id.loc[pairs["source_b"], "recording"].to_numpy(),
             "alpha": settings.alpha,
         },
-        columns=list(PAIR_COLUMNS),
+        columns=list(GENERATED_COLUMNS),
     )
     with atomic_output(out_dir) as tmp:
         tmp.mkdir()
