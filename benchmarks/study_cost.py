@@ -424,7 +424,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
     units = clip_units(config, counts, units, measured_input)
     splits = {s: split_sizes(config, s, counts) for s in split_names(config["protocol"])}
     generate, per_class, classes = config["generate"], config["generate"]["per_class"], counts["classes"]
-    added, start, sets = classes * per_class, units["job_start_seconds"], generate["replicates"]
+    added, start, sets = classes * per_class, units["job_start_seconds"], generate["sets"]
     sources = sorted({ARMS[a].generated for a in config["arms"]} - {None})
     decoded, imaged = set(sources) & set(MODEL_SOURCES), set(sources) & set(IMAGE_SOURCES)
     scored = len(set(sources) | ({"round_trip"} if imaged else set())) + 1  # and the pairs' first clips

@@ -10,6 +10,6 @@ with run_step(snakemake.log[0], snakemake.threads):
         model_dir=snakemake.input.get("model"),
         features=snakemake.params.features,
         seed=snakemake.params.seed,
-        replicate=int(snakemake.wildcards.replicate),
+        generated_set=int(snakemake.wildcards.generated_set),
         output=snakemake.output.features,
     )

@@ -8,7 +8,7 @@ with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, 
         model_dir=snakemake.input.model,
         class_name=snakemake.wildcards.class_name,
         generate=snakemake.params.generate,
-        replicate=int(snakemake.wildcards.replicate),
+        generated_set=int(snakemake.wildcards.generated_set),
         output_rate=snakemake.params.output_rate,
         output=snakemake.output.clips,
     )

@@ -6,6 +6,6 @@ with run_step(snakemake.log[0], snakemake.threads):
         manifest_csv=snakemake.input.manifest,
         split_json=snakemake.input.split,
         settings=snakemake.params.pairs,
-        replicate=int(snakemake.wildcards.replicate),
+        generated_set=int(snakemake.wildcards.generated_set),
         output=snakemake.output.pairs,
     )

@@ -11,6 +11,6 @@ with run_step(snakemake.log[0], snakemake.threads):
         rejected_csv=snakemake.input.rejected,
         protocol=snakemake.params.protocol,
         dataset=snakemake.params.dataset,
-        replicates=snakemake.params.replicates,
+        generated_sets=snakemake.params.generated_sets,
         outputs=dict(snakemake.output.items()),
     )

@@ -14,7 +14,7 @@ with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, 
         specaugment=snakemake.params.specaugment,
         weights=snakemake.output.weights,
         metrics=snakemake.output.metrics,
-        replicate=snakemake.params.generated_set,
+        generated_set=snakemake.params.generated_set,
         features=snakemake.params.features,
         description=snakemake.output.description,
     )

@@ -98,7 +98,7 @@ def _interpolate_siren(manifest, tmp_path, model, count, out, step="interpolate"
         manifest_csv=str(tmp_path / "manifest.csv"),
         split_json=str(tmp_path / "split.json"),
         settings=settings,
-        replicate=0,
+        generated_set=0,
         output=str(tmp_path / "pairs.csv"),
     )
     getattr(steps, step)(
@@ -107,7 +107,7 @@ def _interpolate_siren(manifest, tmp_path, model, count, out, step="interpolate"
         model_dir=str(model),
         class_name="siren",
         generate=settings,
-        replicate=0,
+        generated_set=0,
         output_rate=22050,
         output=str(tmp_path / out),
     )

@@ -17,12 +17,12 @@ from diffaug.generate import (
 from diffaug.pairs import (
     choose_pairs,
     generated_clips,
-    generated_set_of,
+    generated_set_of_pairs,
+    generated_set_seed,
     pair_clips,
     pair_wavs,
     pairs_per_half,
     pairs_table,
-    replicate_seed,
 )
 
 
@@ -94,17 +94,17 @@ def test_a_pairs_first_clip_is_the_one_that_came_first_less_often():
     assert ties == {True, False}, "a tie is drawn, not broken alphabetically"
 
 
-def test_pairs_table_names_each_pair_and_draws_a_new_set_per_replicate(manifest):
-    table = pairs_table(manifest, 5, replicate_seed(0, 0))
+def test_pairs_table_names_each_pair_and_draws_new_pairs_per_generated_set(manifest):
+    table = pairs_table(manifest, 5, generated_set_seed(0, 0))
     assert len(table) == 5 * manifest["class"].nunique() and table["pair"].is_unique
     assert (table["recording_a"] != table["recording_b"]).all()
     sirens = table[table["class"] == "siren"]
     assert list(sirens["pair"]) == [f"siren-{k:05d}" for k in range(5)]
     first = list(zip(sirens["source_a"], sirens["source_b"]))
     assert first == choose_pairs(manifest[manifest["class"] == "siren"], 5, 0)  # the first set keeps the seed
-    other = pairs_table(manifest, 5, replicate_seed(0, 1))
+    other = pairs_table(manifest, 5, generated_set_seed(0, 1))
     assert list(zip(other["source_a"], other["source_b"])) != list(zip(table["source_a"], table["source_b"]))
-    assert replicate_seed(0, 1) != replicate_seed(0, 2) != replicate_seed(1, 1)
+    assert generated_set_seed(0, 1) != generated_set_seed(0, 2) != generated_set_seed(1, 1)
 
 
 def test_pairs_split_between_the_judge_halves_as_evenly_as_they_allow():
@@ -162,7 +162,7 @@ def test_a_reconstruction_decodes_each_pairs_first_clip_with_itself_at_alpha_0(m
     settings = decoding_settings(section, 0, pretrained=False)
     assert (settings.alpha, settings.seed, settings.quantize) == (0.5, 4, False)
     other = decoding_settings(section, 2, pretrained=True, mix=False)
-    assert (other.alpha, other.seed, other.quantize) == (0.0, replicate_seed(4, 2), True)
+    assert (other.alpha, other.seed, other.quantize) == (0.0, generated_set_seed(4, 2), True)
 
 
 def test_a_pairs_generated_clip_lies_in_its_class_folder_named_by_the_pair(manifest, tmp_path):
@@ -170,17 +170,17 @@ def test_a_pairs_generated_clip_lies_in_its_class_folder_named_by_the_pair(manif
     rows, classes, folders = pairs.to_dict("records"), sorted(set(pairs["class"])), []
     assert pair_wavs(rows, [], "interpolate") == {}
     for name, group in pairs.groupby("class"):
-        folders.append(tmp_path / "rep0" / name)
+        folders.append(tmp_path / "set0" / name)
         folders[-1].mkdir(parents=True)
         for pair in group["pair"]:
             (folders[-1] / f"{pair}.wav").touch()
         group.assign(file=group["pair"] + ".wav")[["file", "class"]].to_csv(folders[-1] / "pairs.csv", index=False)
     first = rows[0]
-    wav = tmp_path / "rep0" / first["class"] / f"{first['pair']}.wav"
+    wav = tmp_path / "set0" / first["class"] / f"{first['pair']}.wav"
     assert pair_wavs(rows, folders, "interpolate")[first["pair"]] == wav
     paths, labels, ids = generated_clips(folders, classes)
     assert ids == list(pairs["pair"]) and paths[0] == wav and labels == [classes.index(c) for c in pairs["class"]]
     wav.unlink()
     with pytest.raises(FileNotFoundError, match=f"{first['pair']}.wav: the clip of pair .* missing; rerun reconstruct"):
         pair_wavs(rows, folders, "reconstruct")
-    assert generated_set_of("results/pairs/fold3-n50/rep2.csv") == ("fold3-n50", "2")
+    assert generated_set_of_pairs("results/pairs/fold3-n50/set2.csv") == ("fold3-n50", "2")

@@ -67,9 +67,9 @@ def test_a_split_carries_newer_protocol_keys_only_away_from_their_defaults():
 
 
 def test_generation_reads_neither_selection_nor_the_number_of_sets_and_reconstruction_no_mixing_weight():
-    generate = _config()["generate"] | {"filter": "confidence", "keep": 0.5, "replicates": 2}
+    generate = _config()["generate"] | {"filter": "confidence", "keep": 0.5, "sets": 2}
     generation = generation_params(generate)
-    assert not {"filter", "keep", "replicates"} & set(generation) and generation["alpha"] == generate["alpha"]
+    assert not {"filter", "keep", "sets"} & set(generation) and generation["alpha"] == generate["alpha"]
     assert reconstruction_params(generate) == {k: v for k, v in generation.items() if k != "alpha"}
     assert pairs_params(generate) == {"per_class": generate["per_class"], "seed": generate["seed"]}
 

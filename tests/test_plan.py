@@ -191,11 +191,11 @@ def test_classifier_and_feature_options_are_accepted():
     check_config(config, SCHEMA)
 
 
-@pytest.mark.parametrize(("replicates", "seeds", "refused"), [(4, 3, True), (2, 3, True), (3, 3, False), (2, 4, False)])
-def test_seeds_must_fill_every_generated_set_alike(replicates, seeds, refused):
+@pytest.mark.parametrize(("sets", "seeds", "refused"), [(4, 3, True), (2, 3, True), (3, 3, False), (2, 4, False)])
+def test_seeds_must_fill_every_generated_set_alike(sets, seeds, refused):
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    config["generate"]["replicates"], config["seeds"] = replicates, list(range(seeds))
-    message = f"  generate.replicates: {replicates} generated sets for {seeds} seeds"
+    config["generate"]["sets"], config["seeds"] = sets, list(range(seeds))
+    message = f"  generate.sets: {sets} generated sets for {seeds} seeds"
     if refused:  # when the config is read, before any dataset is there
         with pytest.raises(ConfigError, match=re.escape(message)):
             check_config(config)

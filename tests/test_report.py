@@ -421,13 +421,13 @@ def test_the_report_tables_count_skipped_clips_beside_this_runs_rows_only():
 
 def test_the_markdown_report_says_only_what_applies():
     tables = report_tables(_metrics(), "kfold", "synthetic", 0, pd.DataFrame(), {})
-    text = report_markdown(tables, replicates=1, skipped=0)
+    text = report_markdown(tables, generated_sets=1, skipped=0)
     assert text.startswith("# Gain per arm and labelled clips\n\n| labelled per class | real training clips |")
     assert text.index("# Accuracy per arm\n\n|") < text.index("# Where each stage ran\n\n| stage |")
     assert "Each split has" not in text and "unusable" not in text and "keep their class" not in text
     scores = pd.DataFrame({"source": ["diffusion"] * 2, "class": ["dog"] * 2, "predicted": ["dog", "siren"]})
     fidelity = fidelity_table({"fold1": scores}, {})
-    text = report_markdown({**tables, "fidelity": fidelity}, replicates=3, skipped=2)
+    text = report_markdown({**tables, "fidelity": fidelity}, generated_sets=3, skipped=2)
     assert (
         "\nEach split has 3 generated sets; the k-th classifier seed (counting from 0) trains on set k mod 3.\n" in text
     )
@@ -436,17 +436,17 @@ def test_the_markdown_report_says_only_what_applies():
 
 
 def test_the_report_reads_tables_by_split_and_records_by_stage(tmp_path):
-    for split, replicate in (("fold1", 0), ("fold1", 1), ("fold2", 0)):
-        (tmp_path / "scores" / split / f"rep{replicate}").mkdir(parents=True)
-        pd.DataFrame({"clip": [f"{split}-{replicate}"]}).to_csv(
-            tmp_path / "scores" / split / f"rep{replicate}" / "a.csv"
+    for split, generated_set in (("fold1", 0), ("fold1", 1), ("fold2", 0)):
+        (tmp_path / "scores" / split / f"set{generated_set}").mkdir(parents=True)
+        pd.DataFrame({"clip": [f"{split}-{generated_set}"]}).to_csv(
+            tmp_path / "scores" / split / f"set{generated_set}" / "a.csv"
         )
     tables = tables_by_split(sorted(str(path) for path in tmp_path.glob("scores/*/*/*.csv")))
     assert {split: list(table["clip"]) for split, table in tables.items()} == {
         "fold1": ["fold1-0", "fold1-1"],
         "fold2": ["fold2-0"],
     }
-    folders = [tmp_path / "diffusion/fold1/model", tmp_path / "generated/fold1/rep0/dog", tmp_path / "reconstructed/x"]
+    folders = [tmp_path / "diffusion/fold1/model", tmp_path / "generated/fold1/set0/dog", tmp_path / "reconstructed/x"]
     for folder, name, record in zip(folders, ("training", "generation", "generation"), ("gpu", "cpu", "mps")):
         folder.mkdir(parents=True)
         (folder / f"{name}.json").write_text(json.dumps({"runtime": record, "loss": [1.0, 0.5]}))
@@ -509,8 +509,8 @@ def test_a_missing_mel_average_names_its_pair_and_the_rule_to_rerun(tmp_path):
     averages = (torch.rand(1, 1, 16, 9), torch.tensor([0]), ["dog-00000"])
     save_feature_sets(tmp_path / "avg.safetensors", {"train": averages})
     pairs, path = [{"pair": "dog-00000"}, {"pair": "dog-00001"}], str(tmp_path / "avg.safetensors")
-    with pytest.raises(ValueError, match=r"avg.safetensors: no mel average of pair dog-00001 of rep0.csv; rerun"):
-        mel_average_sounds(pairs, path, "rep0.csv", spec, torch.Generator().manual_seed(0))
-    assert list(mel_average_sounds(pairs[:1], path, "rep0.csv", spec, torch.Generator().manual_seed(0))) == [
+    with pytest.raises(ValueError, match=r"avg.safetensors: no mel average of pair dog-00001 of set0.csv; rerun"):
+        mel_average_sounds(pairs, path, "set0.csv", spec, torch.Generator().manual_seed(0))
+    assert list(mel_average_sounds(pairs[:1], path, "set0.csv", spec, torch.Generator().manual_seed(0))) == [
         "dog-00000"
     ]

@@ -59,6 +59,18 @@ def test_the_renamed_variants_key_names_its_new_name(keep_new):
     )
 
 
+@pytest.mark.parametrize("keep_new", [False, True])
+def test_the_renamed_nested_replicates_key_names_its_new_name(keep_new):
+    config = _config()
+    config["generate"]["replicates"] = config["generate"]["sets"] if keep_new else config["generate"].pop("sets")
+    with pytest.raises(ConfigError) as error:
+        validate_config(config, SCHEMA)
+    assert str(error.value) == (
+        "invalid config:\n  generate.replicates: renamed to generate.sets; "
+        "rename the key (in the config file or in --config)"
+    )
+
+
 def test_unknown_key_is_named_with_the_allowed_ones():
     config = _config()
     config["classifier"]["learnig_rate"] = 0.1

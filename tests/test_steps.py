@@ -34,7 +34,7 @@ CLASSIFIER = {"widths": [4, 4, 8], "hidden": 8, "epochs": 1, "batch_size": 8, "l
 SB_CNN = {"model": "sb_cnn", "sb_cnn": {"widths": [4, 8, 8], "hidden": 8}}
 
 
-def _pairs_of(paired_dataset, tmp_path, per_class=2, seed=4, replicate=0):
+def _pairs_of(paired_dataset, tmp_path, per_class=2, seed=4, generated_set=0):
     """The paired dataset's manifest, fold1 split and the pairs step's table in tmp_path."""
     manifest = paired_dataset[1]
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
@@ -45,13 +45,13 @@ def _pairs_of(paired_dataset, tmp_path, per_class=2, seed=4, replicate=0):
         manifest_csv=str(tmp_path / "manifest.csv"),
         split_json=str(tmp_path / "split.json"),
         settings=settings,
-        replicate=replicate,
+        generated_set=generated_set,
         output=str(tmp_path / "pairs.csv"),
     )
     return manifest, split, pd.read_csv(tmp_path / "pairs.csv")
 
 
-def test_the_pairs_step_draws_pairs_within_a_judge_half_and_a_new_set_per_replicate(paired_dataset, tmp_path):
+def test_the_pairs_step_draws_pairs_within_a_judge_half_and_new_ones_per_generated_set(paired_dataset, tmp_path):
     manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, per_class=4)
     assert len(pairs) == 40 and set(pairs["source_a"]) | set(pairs["source_b"]) <= set(split["train"])
     assert (pairs["recording_a"] != pairs["recording_b"]).all()
@@ -64,7 +64,7 @@ def test_the_pairs_step_draws_pairs_within_a_judge_half_and_a_new_set_per_replic
     assert not halves[0] & halves[1] and halves[0] | halves[1] == set(
         manifest.set_index("id").loc[split["train"], "recording"]
     )
-    other = _pairs_of(paired_dataset, tmp_path, per_class=4, replicate=1)[2]
+    other = _pairs_of(paired_dataset, tmp_path, per_class=4, generated_set=1)[2]
     assert list(other["pair"]) == list(pairs["pair"]) and not other.equals(pairs)
     # which clip comes first is drawn, not the alphabetically first: the round trip takes the first
     assert (pairs["source_a"] > pairs["source_b"]).any() and (pairs["source_a"] < pairs["source_b"]).any()
@@ -260,7 +260,7 @@ def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp
         specaugment=None,
         weights=str(weights),
         metrics=str(tmp_path / "metrics.json"),
-        replicate=0,
+        generated_set=0,
         features={"n_mels": 16},
         description=str(tmp_path / "model.json"),
     )
@@ -327,7 +327,7 @@ def test_round_trip_features_are_each_pairs_first_clip_through_the_mel_image(pai
         pairs_csv=str(tmp_path / "pairs.csv"),
         model_dir=str(tiny_pipeline),
         seed=4,
-        replicate=0,
+        generated_set=0,
         output=str(tmp_path / "round_trip.safetensors"),
     )
     round_trip(features=features)
@@ -371,8 +371,8 @@ def test_the_listening_page_plays_what_each_source_adds(
     )
     shown = ["air_conditioner", "siren"]  # two classes keep the test short
     pairs = pairs[pairs["class"].isin(shown)]
-    pairs.to_csv(tmp_path / "rep0.csv", index=False)
-    inputs = {"manifest_csv": str(tmp_path / "manifest.csv"), "pairs_csv": str(tmp_path / "rep0.csv")}
+    pairs.to_csv(tmp_path / "set0.csv", index=False)
+    inputs = {"manifest_csv": str(tmp_path / "manifest.csv"), "pairs_csv": str(tmp_path / "set0.csv")}
 
     steps.listen(
         **inputs,

@@ -60,11 +60,11 @@ def test_every_stage_left_its_outputs(finished_run):
     metrics = json.loads((results / "models" / "fold1" / "diffusion" / "seed1" / "metrics.json").read_text())
     assert metrics["train_clips"]["generated"] == 10  # 2 per class, half kept by the confidence filter
     assert metrics["runtime"] == "cpu fp32" and metrics["generated_set"] == 0
-    drawn = pd.read_csv(results / "pairs" / "fold1" / "rep0.csv")
+    drawn = pd.read_csv(results / "pairs" / "fold1" / "set0.csv")
     for source in ("round_trip", "reconstruction", "diffusion", "mel_average"):
         run = json.loads((results / "models" / "fold1" / source / "seed0" / "metrics.json").read_text())
         assert run["train_clips"]["generated"] == 10, source  # the same share of the same pairs
-        kept = pd.read_csv(results / "scores" / "fold1" / "rep0" / f"{source}_kept.csv")
+        kept = pd.read_csv(results / "scores" / "fold1" / "set0" / f"{source}_kept.csv")
         assert len(kept) == 20 and kept["kept"].sum() == 10 and kept["confidence"].between(0, 1).all()
         assert kept[["pair", "source_a", "source_b"]].equals(drawn[["pair", "source_a", "source_b"]])
     # each pair lies in one judge half and is scored by the judge of the other half
@@ -73,7 +73,7 @@ def test_every_stage_left_its_outputs(finished_run):
     assert (drawn["source_a"].map(half_of) == drawn["half"]).all() and (
         drawn["source_b"].map(half_of) == drawn["half"]
     ).all()
-    scores = pd.read_csv(results / "scores" / "fold1" / "rep0" / "diffusion.csv").merge(
+    scores = pd.read_csv(results / "scores" / "fold1" / "set0" / "diffusion.csv").merge(
         drawn, left_on="clip", right_on="pair"
     )
     assert (scores["judge"] == 1 - scores["half"]).all()
@@ -87,13 +87,13 @@ def test_every_stage_left_its_outputs(finished_run):
     assert [c for c in fidelity.columns if c in sources] == sources and len(fidelity) == 10
     assert set(fidelity["labelled_per_class"].astype(str)) == {"all"}
     assert (fidelity["diffusion_clips"] == 2).all() and (fidelity["sources_clips"] == 2).all()
-    generation = json.loads((results / "generated" / "fold1" / "rep0" / "siren" / "generation.json").read_text())
+    generation = json.loads((results / "generated" / "fold1" / "set0" / "siren" / "generation.json").read_text())
     assert generation["runtime"] == "cpu fp32"
-    reconstructed = pd.read_csv(results / "reconstructed" / "fold1" / "rep0" / "siren" / "pairs.csv")
+    reconstructed = pd.read_csv(results / "reconstructed" / "fold1" / "set0" / "siren" / "pairs.csv")
     assert (reconstructed["source_b"] == reconstructed["source_a"]).all() and (reconstructed["alpha"] == 0).all()
     assert len(metrics["confusion_matrix"]) == 10 and 1 <= metrics["chosen_epoch"] <= 3
     assert "test" in metrics["published_protocol"]["note"]
-    pairs = pd.read_csv(results / "generated" / "fold1" / "rep0" / "siren" / "pairs.csv")
+    pairs = pd.read_csv(results / "generated" / "fold1" / "set0" / "siren" / "pairs.csv")
     assert len(pairs) == 2 and (pairs["recording_a"] != pairs["recording_b"]).all()
     manifest = pd.read_csv(results / "data" / "manifest.csv").set_index("id")
     assert set(pairs["source_a"]) | set(pairs["source_b"]) <= set(split["train"])
@@ -214,12 +214,12 @@ def _check_players(found: dict, results, opened: str) -> None:
     played = (pd.to_numeric(players["ended"], errors="coerce") - players["duration"]).abs() < 1e-3
     assert played.all(), f"{opened}: not played to the end\n" + players[~played].to_string()
     assert len(found["images"]) == len(players) and all(found["images"]), opened  # every spectrogram decoded
-    pairs = pd.read_csv(results / "pairs" / "fold1" / "rep0.csv").set_index("pair")
+    pairs = pd.read_csv(results / "pairs" / "fold1" / "set0.csv").set_index("pair")
     for heading, group in players.groupby("pair"):
         pair, a, b = re.fullmatch(r"pair (\S+): A = (\S+) \(recording \d+\), B = (\S+) \(.*", heading).groups()
         assert (a, b) == tuple(pairs.loc[pair, ["source_a", "source_b"]])  # the page names the pair's sources
         seconds = group.set_index("label")["duration"]
-        wav = results / "generated" / "fold1" / "rep0" / pairs.loc[pair, "class"] / f"{pair}.wav"
+        wav = results / "generated" / "fold1" / "set0" / pairs.loc[pair, "class"] / f"{pair}.wav"
         assert _lasts(seconds["diffusion: A to B"], sf.info(wav).duration), (opened, pair)
         assert _lasts(seconds["A: reconstruction"], sf.info(wav).duration), (opened, pair)
         assert _lasts(seconds["mel average of A and B"], 1.0), (opened, pair)  # the classifier's 1 s
@@ -300,6 +300,13 @@ def test_the_renamed_variants_key_is_explained_from_the_command_line(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_the_renamed_replicates_key_is_explained_from_the_command_line(tmp_path):
+    result = snakemake(tmp_path, "-n", "--config", "generate={replicates: 2}")
+    assert result.returncode != 0
+    assert "generate.replicates: renamed to generate.sets; rename the key" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def _urbansound8k_config(tmp_path, root):
     config = tmp_path / "real.yaml"
     config.write_text(f"dataset: {{source: urbansound8k, root: '{root}', download: false}}\n")
@@ -333,7 +340,7 @@ def test_esc50_runs_end_to_end_on_its_own_folds_and_classes(tmp_path):
     results = tmp_path / "results"
     classes = [esc50_category(k) for k in range(3)]
     assert (results / "data" / "classes.txt").read_text().split() == classes
-    assert sorted(p.name for p in (results / "generated" / "fold5" / "rep0").iterdir()) == sorted(classes)
+    assert sorted(p.name for p in (results / "generated" / "fold5" / "set0").iterdir()) == sorted(classes)
     metrics = json.loads((results / "models" / "fold5" / "diffusion" / "seed0" / "metrics.json").read_text())
     assert metrics["classes"] == classes and len(metrics["confusion_matrix"]) == 3
     assert (

@@ -24,7 +24,7 @@ from .diffusion import mel_spec_of
 from .features import FeatureExtractor, FeatureSpec, require_input_length
 from .files import atomic_output
 from .mel_image import MelImager, MelSpec
-from .pairs import replicate_seed
+from .pairs import generated_set_seed
 from .schema import settings_of
 
 log = logging.getLogger(__name__)
@@ -173,12 +173,14 @@ class GenerateSettings:
         return settings_of(cls, "generate", section)
 
 
-def decoding_settings(generate: dict, replicate: int, pretrained: bool, mix: bool = True) -> GenerateSettings:
-    """The generate section's settings for one generated set (its seed: replicate_seed), at alpha 0
+def decoding_settings(generate: dict, generated_set: int, pretrained: bool, mix: bool = True) -> GenerateSettings:
+    """The generate section's settings for one generated set (its seed: generated_set_seed), at alpha 0
     without `mix` (a reconstruction), with 8-bit inputs for a `pretrained` pipeline, which learnt
     from 8-bit images."""
     settings = GenerateSettings.from_config(generate if mix else {**generate, "alpha": 0.0})
-    return replace(settings, quantize=settings.quantize or pretrained, seed=replicate_seed(settings.seed, replicate))
+    return replace(
+        settings, quantize=settings.quantize or pretrained, seed=generated_set_seed(settings.seed, generated_set)
+    )
 
 
 def class_pairs(pairs: pd.DataFrame, class_name: str, mix: bool = True) -> pd.DataFrame:

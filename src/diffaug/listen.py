@@ -224,17 +224,17 @@ def listening_page(
         classes.setdefault(pair["class"], []).append(
             (_pair_heading(pair), _pair_players(pair, sounds, features.sample_rate))
         )
-    split, replicate = generated_set
+    split, set_number = generated_set
     shown = (max(map(len, classes.values())), len(classes), drawn["class"].nunique())
     made = (bool(sounds.diffusion), bool(sounds.mel_average), bool(sounds.reconstruction))
     seconds = heard_samples(mel, features) / features.sample_rate
-    notes = explanations(split, replicate, shown, seconds, mel, features, *made)
-    return page(f"Listen: split {split}, generated set {replicate}", notes, classes)
+    notes = explanations(split, set_number, shown, seconds, mel, features, *made)
+    return page(f"Listen: split {split}, generated set {set_number}", notes, classes)
 
 
 def explanations(
     split: str,
-    replicate: str,
+    set_number: str,
     shown: tuple[int, int, int],
     seconds: float,
     mel: MelSpec | None,
@@ -248,7 +248,7 @@ def explanations(
     per_class, classes, total = shown
     which = f"each of the first {classes} of its {total} classes (sorted)" if classes < total else "each class"
     notes = [
-        f"Split {split}, generated set {replicate}: the first {per_class} pair(s) of {which}. A and B are "
+        f"Split {split}, generated set {set_number}: the first {per_class} pair(s) of {which}. A and B are "
         f"the pair's two real training clips, from different recordings; each plays its first {seconds:.2f} s, "
         + ("as the diffusion pipeline reads it (one mel slice)." if mel else "as the classifier reads it."),
     ]

@@ -53,9 +53,9 @@ def choose_pairs(clips: pd.DataFrame, count: int, seed) -> list[tuple[str, str]]
 PAIR_COLUMNS = ("pair", "class", "source_a", "source_b", "recording_a", "recording_b", "half")
 
 
-def replicate_seed(seed: int, replicate: int) -> int:
+def generated_set_seed(seed: int, generated_set: int) -> int:
     """The seed of one generated set: `seed` itself for the first, an independent stream for the others."""
-    return seed if replicate == 0 else int(np.random.SeedSequence([seed, replicate]).generate_state(1)[0])
+    return seed if generated_set == 0 else int(np.random.SeedSequence([seed, generated_set]).generate_state(1)[0])
 
 
 def pair_id(class_name: str, index: int) -> str:
@@ -94,10 +94,10 @@ def pairs_table(train: pd.DataFrame, per_class: int, seed: int, halves: list[lis
     return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
 
 
-def generated_set_of(pairs_csv: str | Path) -> tuple[str, str]:
-    """(split, generated set) of a pairs table at results/pairs/{split}/rep{r}.csv."""
+def generated_set_of_pairs(pairs_csv: str | Path) -> tuple[str, str]:
+    """(split, generated set) of a pairs table at results/pairs/{split}/set{k}.csv."""
     path = Path(pairs_csv)
-    return path.parent.name, path.stem.removeprefix("rep")
+    return path.parent.name, path.stem.removeprefix("set")
 
 
 def pair_clips(manifest: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:

@@ -103,7 +103,7 @@ def pairs_params(generate: dict) -> dict:
     return {"per_class": generate["per_class"], "seed": generate["seed"]}
 
 
-UNREAD_BY_GENERATION = ("filter", "keep", "replicates")
+UNREAD_BY_GENERATION = ("filter", "keep", "sets")
 """generate keys that selection and the classifiers read, not generation."""
 
 

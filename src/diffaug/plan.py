@@ -97,11 +97,11 @@ def _consistency_problems(config: dict) -> list[str]:
                 f"classifier.sb_cnn_2017.patch_frames: a patch of {patch} frames is longer than the {frames} frames "
                 "of a classifier input (features.num_samples / hop_length); lengthen the input or shorten the patch"
             )
-    sets = config["generate"]["replicates"]
+    sets = config["generate"]["sets"]
     if any(ARMS[arm].generated for arm in config["arms"]) and len(config["seeds"]) % sets:
         problems.append(
-            f"generate.replicates: {sets} generated sets for {len(config['seeds'])} seeds: the k-th seed trains on "
-            "set k mod replicates, so the sets would hold unequal numbers of seeds (and an interval over sets fewer "
+            f"generate.sets: {sets} generated sets for {len(config['seeds'])} seeds: the k-th seed trains on "
+            "set k mod sets, so the sets would hold unequal numbers of seeds (and an interval over sets fewer "
             "degrees of freedom than it seems); use a number of seeds that is a multiple of it"
         )
     through_image = any(ARMS[arm].generated in IMAGE_SOURCES for arm in config["arms"])

@@ -322,7 +322,7 @@ def markdown_table(table: pd.DataFrame) -> str:
         "Each gain is paired (a run against the baseline run of its split and seed); its interval is a t "
         "interval over the row's independent units, named in the interval column: folds when there are "
         "several (their seeds averaged; the interval is widened by the correction of Nadeau and Bengio, since "
-        "the training sides of folds share most of their clips), else generated sets (generate.replicates: "
+        "the training sides of folds share most of their clips), else generated sets (generate.sets: "
         "they share one diffusion model, so the interval covers pair and noise sampling, not diffusion "
         "training), else seeds, which covers the classifier's noise only. An interval that spans zero shows no "
         "detectable gain. Added clips are the generated or averaged clips each run trains on beside the real "
@@ -369,15 +369,15 @@ def report_tables(
     }
 
 
-def report_markdown(tables: dict[str, pd.DataFrame], replicates: int, skipped: int) -> str:
+def report_markdown(tables: dict[str, pd.DataFrame], generated_sets: int, skipped: int) -> str:
     """accuracy.md: report_tables for reading, with what the generated sets and the `skipped` clips
     mean; the fidelity section only where generated clips were judged."""
     text = "# Gain per arm and labelled clips\n\n" + pivot_markdown(tables["pivot"])
     text += "\n# Accuracy per arm\n\n" + markdown_table(tables["table"])
-    if replicates > 1:
+    if generated_sets > 1:
         text += (
-            f"\nEach split has {replicates} generated sets; the k-th classifier seed (counting from 0) "
-            f"trains on set k mod {replicates}.\n"
+            f"\nEach split has {generated_sets} generated sets; the k-th classifier seed (counting from 0) "
+            f"trains on set k mod {generated_sets}.\n"
         )
     if skipped:
         text += f"\n{skipped} unusable clip(s) were skipped: see results/data/rejected.csv.\n"

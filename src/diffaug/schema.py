@@ -86,9 +86,19 @@ def schema_problem(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
-RENAMED_KEYS = {"variants": "arms"}
-"""Top-level config keys that were renamed, old name to new: a config that still uses an old name
-is stopped with the new one rather than having its setting ignored."""
+RENAMED_KEYS = {"variants": "arms", "generate.replicates": "generate.sets"}
+"""Config keys that were renamed (dotted where nested), old name to new: a config that still uses an
+old name is stopped with the new one rather than having its setting ignored."""
+
+
+def holds_key(config: dict, dotted: str) -> bool:
+    """Whether `config` holds the dotted key (e.g. generate.sets), its sections being mappings."""
+    *sections, key = dotted.split(".")
+    for section in sections:
+        config = config.get(section)
+        if not isinstance(config, dict):
+            return False
+    return key in config
 
 
 def validate_config(config: dict, schema_path: str | Path | Traversable = SCHEMA) -> dict:
@@ -100,7 +110,7 @@ def validate_config(config: dict, schema_path: str | Path | Traversable = SCHEMA
     renamed = [
         f"  {old}: renamed to {new}; rename the key (in the config file or in --config)"
         for old, new in RENAMED_KEYS.items()
-        if old in config
+        if holds_key(config, old)
     ]
     if renamed:
         raise ConfigError("invalid config:\n" + "\n".join(renamed))

@@ -48,7 +48,7 @@ from .features import (
 from .files import atomic_output, read_json, save_tensors, worker_processes, write_json, write_table, write_text
 from .layouts import URBANSOUND8K_METADATA, read_dataset, root_of
 from .mel_image import MelSpec
-from .pairs import generated_clips, generated_set_of, pair_clips, pair_wavs, pairs_table, replicate_seed
+from .pairs import generated_clips, generated_set_of_pairs, generated_set_seed, pair_clips, pair_wavs, pairs_table
 from .predict import describe_model
 from .schema import with_defaults
 from .splits import clips_in, halves_of, judge_split, load_split, make_split, save_split
@@ -122,15 +122,17 @@ def features_generated(
     save_feature_sets(output, {"train": (x, torch.tensor(labels), ids)})
 
 
-def pairs(*, manifest_csv: str, split_json: str, settings: dict, replicate: int, output: str) -> None:
+def pairs(*, manifest_csv: str, split_json: str, settings: dict, generated_set: int, output: str) -> None:
     """The pairs of one generated set of a split (`settings`: per_class and seed), drawn from its
     training clips within one judge half each: what every generated source uses."""
     table = read_manifest(manifest_csv)
     split = load_split(split_json)
     train = clips_in(table, split)
-    chosen = pairs_table(train, settings["per_class"], replicate_seed(settings["seed"], replicate), halves_of(split))
+    chosen = pairs_table(
+        train, settings["per_class"], generated_set_seed(settings["seed"], generated_set), halves_of(split)
+    )
     write_table(output, chosen)
-    log.info("%d pairs of %d training clips (set %d)", len(chosen), len(train), replicate)
+    log.info("%d pairs of %d training clips (set %d)", len(chosen), len(train), generated_set)
 
 
 def features_mel_average(*, classes_txt: str, real: str, pairs_csv: str, features: dict, output: str) -> None:
@@ -154,7 +156,7 @@ def features_round_trip(
     model_dir: str | None = None,
     features: dict,
     seed: int,
-    replicate: int,
+    generated_set: int,
     output: str,
 ) -> None:
     """Classifier features of each pair's first clip after only the generating pipeline's mel image
@@ -165,7 +167,7 @@ def features_round_trip(
     from .generate import round_trip_features
 
     spec = mel_image_of(mel, model_dir)
-    generator = torch.Generator().manual_seed(replicate_seed(seed, replicate))
+    generator = torch.Generator().manual_seed(generated_set_seed(seed, generated_set))
     classes, paths = read_classes(classes_txt), read_manifest(manifest_csv).set_index("id")["path"]
     chosen = read_table(pairs_csv)
     where = model_dir or "diffusion.mel"
@@ -265,12 +267,12 @@ def interpolate(
     model_dir: str,
     class_name: str,
     generate: dict,
-    replicate: int,
+    generated_set: int,
     output_rate: int,
     output: str,
 ) -> None:
     """The interpolated clips of one class's pairs in one generated set."""
-    _decode_class(manifest_csv, pairs_csv, model_dir, class_name, generate, replicate, output_rate, output)
+    _decode_class(manifest_csv, pairs_csv, model_dir, class_name, generate, generated_set, output_rate, output)
 
 
 def reconstruct(
@@ -280,18 +282,20 @@ def reconstruct(
     model_dir: str,
     class_name: str,
     generate: dict,
-    replicate: int,
+    generated_set: int,
     output_rate: int,
     output: str,
 ) -> None:
     """The reconstructions of one class's pairs in one generated set: each pair's first clip
     inverted and decoded by the same model and settings as interpolation, with nothing mixed in
     (alpha 0)."""
-    _decode_class(manifest_csv, pairs_csv, model_dir, class_name, generate, replicate, output_rate, output, mix=False)
+    _decode_class(
+        manifest_csv, pairs_csv, model_dir, class_name, generate, generated_set, output_rate, output, mix=False
+    )
 
 
 def _decode_class(
-    manifest_csv, pairs_csv, model_dir, class_name, generate, replicate, output_rate, output, mix=True
+    manifest_csv, pairs_csv, model_dir, class_name, generate, generated_set, output_rate, output, mix=True
 ) -> None:
     """generate_class on one class's pairs of a set: each pair's two clips slerped, or (`mix` False)
     its first clip alone, as a pair of that clip with itself at alpha 0."""
@@ -301,7 +305,7 @@ def _decode_class(
     chosen = class_pairs(read_table(pairs_csv), class_name, mix)
     clips = pair_clips(read_manifest(manifest_csv), chosen)
     pipeline = load_pipeline(model_dir)
-    settings = decoding_settings(generate, replicate, is_pretrained(model_dir), mix)
+    settings = decoding_settings(generate, generated_set, is_pretrained(model_dir), mix)
     generate_class(pipeline, clips, output, chosen, settings, output_rate, class_name)
 
 
@@ -318,13 +322,13 @@ def train_classifier(
     specaugment: dict | None,
     weights: str,
     metrics: str,
-    replicate: int | None = None,
+    generated_set: int | None = None,
     features: dict,
     description: str,
 ) -> None:
     """Train one classifier run and write its weights, its metrics and `description` (model.json:
     the class names, `features` and network settings that label new files with the weights alone);
-    `replicate` is the generated set that the `generated` features come from, if any."""
+    `generated_set` is the one that the `generated` features come from, if any."""
     settings = ClassifierSettings.from_config(classifier)
     classes = read_classes(classes_txt)
     split = load_split(split_json)
@@ -333,7 +337,7 @@ def train_classifier(
     run = fit(sets, (x, y), classifier, seed, classes, Path(weights).with_name("checkpoint.safetensors"), specaugment)
     save_tensors(weights, run.model.state_dict())
     write_json(description, describe_model(settings.network, features, classes))
-    record = classifier_metrics(run, sets, classes, split_name, arm, added, replicate if generated else None)
+    record = classifier_metrics(run, sets, classes, split_name, arm, added, generated_set if generated else None)
     write_json(metrics, record)
     accuracy, choice = record["test_accuracy"], settings.epoch_choice
     log.info("%s %s seed %d: test accuracy %.3f at epoch %d (%s)", split_name, arm, seed, accuracy, run.chosen, choice)
@@ -383,12 +387,12 @@ def report(
     rejected_csv: str,
     protocol: dict,
     dataset: str,
-    replicates: int,
+    generated_sets: int,
     outputs: dict,
 ) -> None:
     """The accuracy, per-class, class-fidelity and runtime tables and the accuracy plots.
 
-    `scores` are results/scores/{split}/rep{r}/{source}.csv files (score_generated), `judges` and
+    `scores` are results/scores/{split}/set{k}/{source}.csv files (score_generated), `judges` and
     `held_out` the judges' metrics.json and held_out.csv (results/judges/{split}/half{h}/);
     `records` are the trained diffusion models and generated class folders;
     `outputs` maps table, pivot, markdown, per_class, fidelity, runtimes, plot, labelled_plot,
@@ -414,7 +418,7 @@ def report(
     tables = report_tables(loaded, label, dataset, skipped, fidelity, by_stage)
     for key, table in tables.items():
         write_table(outputs[key], table)
-    write_text(outputs["markdown"], report_markdown(tables, replicates, skipped))
+    write_text(outputs["markdown"], report_markdown(tables, generated_sets, skipped))
     losses = diffusion_losses(records) if "diffusion_training" in outputs else None
     for key, draw in report_figures(loaded, dataset, losses).items():
         with atomic_output(outputs[key]) as tmp:
@@ -434,7 +438,7 @@ def listen(
     seed: int,
     output: str,
 ) -> None:
-    """A page to hear one generated set (`pairs_csv`: results/pairs/{split}/rep{r}.csv): per class, its
+    """A page to hear one generated set (`pairs_csv`: results/pairs/{split}/set{k}.csv): per class, its
     first pairs' real clips, each through the round trip (given the diffusion pipeline's mel image:
     `mel` or `model_dir`, as mel_image_of takes them), the first clip's reconstruction (given
     `reconstructed_dirs`), the interpolated clip (given `class_dirs`) and the mel average (given the
@@ -453,7 +457,7 @@ def listen(
     real, rebuilt = real_sounds(chosen, paths, spec, image, generator)
     averaged = mel_average_sounds(chosen, mel_average, pairs_csv, spec, generator) if mel_average else {}
     sounds = PairSounds(real, rebuilt, reconstructed, wavs, averaged)
-    text = listening_page(generated_set_of(pairs_csv), drawn, chosen, sounds, image, spec)
+    text = listening_page(generated_set_of_pairs(pairs_csv), drawn, chosen, sounds, image, spec)
     write_text(output, text)
     players, classes = text.count("<audio "), len({pair["class"] for pair in chosen})
     log.info("%d clips of %d classes on the page (%.1f MB)", players, classes, len(text.encode()) / 1e6)

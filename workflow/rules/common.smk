@@ -90,7 +90,7 @@ SOURCES = sorted({ARMS[v].generated for v in config["arms"]} - {None})
 SCORED = sorted(set(SOURCES) | ({"round_trip"} if set(SOURCES) & set(IMAGE_SOURCES) else set()))
 # Where the clips that the diffusion model decodes are written, per source.
 DECODED = {"diffusion": "generated", "reconstruction": "reconstructed"}
-REPLICATES = config["generate"]["replicates"]
+GENERATED_SETS = config["generate"]["sets"]
 # Rule params (diffaug.params): what each rule reads, so that a changed setting reruns exactly that.
 PREPARE = prepare_params(WRITTEN["dataset"])
 MANIFEST = manifest_params(config["dataset"], CATALOGUE.clips["id"] if CATALOGUE else None)
@@ -104,10 +104,10 @@ IMPORTS = imports_pipeline(config["diffusion"])
 MEL = mel_params(WRITTEN["diffusion"])
 
 
-def replicate_of(seed):
+def generated_set_of_seed(seed):
     """The generated set that a classifier seed trains with: the seed's place in `seeds`, modulo
     the number of sets."""
-    return config["seeds"].index(int(seed)) % REPLICATES
+    return config["seeds"].index(int(seed)) % GENERATED_SETS
 
 
 wildcard_constraints:
@@ -116,7 +116,7 @@ wildcard_constraints:
     arm="|".join(config["arms"]),
     source="diffusion|mel_average|round_trip|reconstruction",
     seed=r"\d+",
-    replicate=r"\d+",
+    generated_set=r"\d+",
     half="0|1",
 
 
@@ -157,21 +157,21 @@ def fine_tuning_start(wildcards):
     return f"{R}/diffusion/pretrained/model" if config["diffusion"]["init_from"] else []
 
 
-def source_features(split, source, replicate):
+def source_features(split, source, generated_set):
     """Training features that a generating source adds from one generated set: one clip per pair,
     interpolated or mel-averaged; with the confidence filter, the kept share."""
     kept = "_kept" if config["generate"]["filter"] == "confidence" else ""
-    return f"{R}/features/{split}/rep{replicate}/{source}{kept}.safetensors"
+    return f"{R}/features/{split}/set{generated_set}/{source}{kept}.safetensors"
 
 
 def generated_features(wildcards):
     source = ARMS[wildcards.arm].generated
-    return [source_features(wildcards.split, source, replicate_of(wildcards.seed))] if source else []
+    return [source_features(wildcards.split, source, generated_set_of_seed(wildcards.seed))] if source else []
 
 
 def generated_set(wildcards):
     """The generated set that a run trains with; None for arms without generated clips."""
-    return replicate_of(wildcards.seed) if ARMS[wildcards.arm].generated else None
+    return generated_set_of_seed(wildcards.seed) if ARMS[wildcards.arm].generated else None
 
 
 def specaugment(wildcards):
@@ -191,7 +191,7 @@ def judges(wildcards):
 def decoded_classes(wildcards):
     """The class folders of clips that the diffusion model decoded for one source of a generated set."""
     folder = DECODED[wildcards.source]
-    return expand(f"{R}/{folder}/{wildcards.split}/rep{wildcards.replicate}/{{class_name}}", class_name=CLASSES)
+    return expand(f"{R}/{folder}/{wildcards.split}/set{wildcards.generated_set}/{{class_name}}", class_name=CLASSES)
 
 
 def scored_features(wildcards):
@@ -199,14 +199,18 @@ def scored_features(wildcards):
     or for "sources" the dataset's real clips (of which it takes the pairs' first clips)."""
     if wildcards.source == "sources":
         return rules.features.output.features
-    return f"{R}/features/{wildcards.split}/rep{wildcards.replicate}/{wildcards.source}.safetensors"
+    return f"{R}/features/{wildcards.split}/set{wildcards.generated_set}/{wildcards.source}.safetensors"
 
 
 def all_scores():
     """The judges' scores of every scored source and of the pairs' first clips as they are, in
     every generated set, where arms add generated clips."""
-    scores = f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}.csv"
-    return expand(scores, split=SPLITS, replicate=range(REPLICATES), source=[*SCORED, "sources"]) if SOURCES else []
+    scores = f"{R}/scores/{{split}}/set{{generated_set}}/{{source}}.csv"
+    return (
+        expand(scores, split=SPLITS, generated_set=range(GENERATED_SETS), source=[*SCORED, "sources"])
+        if SOURCES
+        else []
+    )
 
 
 def all_judge_files(name):
@@ -221,10 +225,10 @@ def all_generation_records():
         return []
     models = [] if config["diffusion"]["pretrained"] else expand(f"{R}/diffusion/{{split}}/model", split=SPLITS)
     classes = expand(
-        f"{R}/{{folder}}/{{split}}/rep{{replicate}}/{{class_name}}",
+        f"{R}/{{folder}}/{{split}}/set{{generated_set}}/{{class_name}}",
         folder=decoded,
         split=SPLITS,
-        replicate=range(REPLICATES),
+        generated_set=range(GENERATED_SETS),
         class_name=CLASSES,
     )
     return models + classes
@@ -252,14 +256,14 @@ def all_metrics():
 def listen_inputs(wildcards):
     """What the listening page plays: the first split's first generated set, from each generating source."""
     split = SPLITS[0]
-    inputs = {"manifest": rules.manifest.output.manifest, "pairs": f"{R}/pairs/{split}/rep0.csv"}
+    inputs = {"manifest": rules.manifest.output.manifest, "pairs": f"{R}/pairs/{split}/set0.csv"}
     if set(SOURCES) & set(IMAGE_SOURCES):
         inputs |= mel_image()
     for source, name in (("diffusion", "classes"), ("reconstruction", "reconstructed")):
         if source in SOURCES:
-            inputs[name] = decoded_classes(SimpleNamespace(split=split, replicate=0, source=source))
+            inputs[name] = decoded_classes(SimpleNamespace(split=split, generated_set=0, source=source))
     if "mel_average" in SOURCES:
-        inputs["mel_average"] = f"{R}/features/{split}/rep0/mel_average.safetensors"
+        inputs["mel_average"] = f"{R}/features/{split}/set0/mel_average.safetensors"
     return inputs
 
 

@@ -23,11 +23,11 @@ rule features_generated:
         class_list=rules.manifest.output.class_list,
         classes=decoded_classes,
     output:
-        features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}.safetensors",
+        features=f"{R}/features/{{split}}/set{{generated_set}}/{{source}}.safetensors",
     log:
-        log_for("features_generated", "{split}/rep{replicate}/{source}"),
+        log_for("features_generated", "{split}/set{generated_set}/{source}"),
     benchmark:
-        benchmark_for("features_generated", "{split}/rep{replicate}/{source}")
+        benchmark_for("features_generated", "{split}/set{generated_set}/{source}")
     wildcard_constraints:
         source="|".join(DECODED),
     conda:
@@ -47,11 +47,11 @@ rule features_mel_average:
         real=rules.features.output.features,
         pairs=rules.pairs.output.pairs,
     output:
-        features=f"{R}/features/{{split}}/rep{{replicate}}/mel_average.safetensors",
+        features=f"{R}/features/{{split}}/set{{generated_set}}/mel_average.safetensors",
     log:
-        log_for("features_mel_average", "{split}/rep{replicate}"),
+        log_for("features_mel_average", "{split}/set{generated_set}"),
     benchmark:
-        benchmark_for("features_mel_average", "{split}/rep{replicate}")
+        benchmark_for("features_mel_average", "{split}/set{generated_set}")
     conda:
         "../../envs/diffaug.yaml"
     threads: 1
@@ -70,11 +70,11 @@ rule features_round_trip:
         class_list=rules.manifest.output.class_list,
         pairs=rules.pairs.output.pairs,
     output:
-        features=f"{R}/features/{{split}}/rep{{replicate}}/round_trip.safetensors",
+        features=f"{R}/features/{{split}}/set{{generated_set}}/round_trip.safetensors",
     log:
-        log_for("features_round_trip", "{split}/rep{replicate}"),
+        log_for("features_round_trip", "{split}/set{generated_set}"),
     benchmark:
-        benchmark_for("features_round_trip", "{split}/rep{replicate}")
+        benchmark_for("features_round_trip", "{split}/set{generated_set}")
     conda:
         "../../envs/diffaug.yaml"
     threads: 1

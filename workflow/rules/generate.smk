@@ -3,11 +3,11 @@ rule pairs:
         manifest=rules.manifest.output.manifest,
         split=rules.split.output.split,
     output:
-        pairs=f"{R}/pairs/{{split}}/rep{{replicate}}.csv",
+        pairs=f"{R}/pairs/{{split}}/set{{generated_set}}.csv",
     log:
-        log_for("pairs", "{split}/rep{replicate}"),
+        log_for("pairs", "{split}/set{generated_set}"),
     benchmark:
-        benchmark_for("pairs", "{split}/rep{replicate}")
+        benchmark_for("pairs", "{split}/set{generated_set}")
     localrule: True
     conda:
         "../../envs/diffaug.yaml"
@@ -26,11 +26,11 @@ rule interpolate:
         pairs=rules.pairs.output.pairs,
         model=diffusion_model,
     output:
-        clips=directory(f"{R}/generated/{{split}}/rep{{replicate}}/{{class_name}}"),
+        clips=directory(f"{R}/generated/{{split}}/set{{generated_set}}/{{class_name}}"),
     log:
-        log_for("interpolate", "{split}/rep{replicate}/{class_name}"),
+        log_for("interpolate", "{split}/set{generated_set}/{class_name}"),
     benchmark:
-        benchmark_for("interpolate", "{split}/rep{replicate}/{class_name}")
+        benchmark_for("interpolate", "{split}/set{generated_set}/{class_name}")
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS["interpolate"]
@@ -50,11 +50,11 @@ rule reconstruct:
         pairs=rules.pairs.output.pairs,
         model=diffusion_model,
     output:
-        clips=directory(f"{R}/reconstructed/{{split}}/rep{{replicate}}/{{class_name}}"),
+        clips=directory(f"{R}/reconstructed/{{split}}/set{{generated_set}}/{{class_name}}"),
     log:
-        log_for("reconstruct", "{split}/rep{replicate}/{class_name}"),
+        log_for("reconstruct", "{split}/set{generated_set}/{class_name}"),
     benchmark:
-        benchmark_for("reconstruct", "{split}/rep{replicate}/{class_name}")
+        benchmark_for("reconstruct", "{split}/set{generated_set}/{class_name}")
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS["interpolate"]
@@ -75,11 +75,11 @@ rule score_generated:
         pairs=rules.pairs.output.pairs,
         judges=judges,
     output:
-        scores=f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}.csv",
+        scores=f"{R}/scores/{{split}}/set{{generated_set}}/{{source}}.csv",
     log:
-        log_for("score_generated", "{split}/rep{replicate}/{source}"),
+        log_for("score_generated", "{split}/set{generated_set}/{source}"),
     benchmark:
-        benchmark_for("score_generated", "{split}/rep{replicate}/{source}")
+        benchmark_for("score_generated", "{split}/set{generated_set}/{source}")
     wildcard_constraints:
         source="sources|diffusion|mel_average|round_trip|reconstruction",
     conda:
@@ -96,16 +96,16 @@ rule score_generated:
 
 rule select_generated:
     input:
-        features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}.safetensors",
+        features=f"{R}/features/{{split}}/set{{generated_set}}/{{source}}.safetensors",
         scores=rules.score_generated.output.scores,
         pairs=rules.pairs.output.pairs,
     output:
-        features=f"{R}/features/{{split}}/rep{{replicate}}/{{source}}_kept.safetensors",
-        fates=f"{R}/scores/{{split}}/rep{{replicate}}/{{source}}_kept.csv",
+        features=f"{R}/features/{{split}}/set{{generated_set}}/{{source}}_kept.safetensors",
+        fates=f"{R}/scores/{{split}}/set{{generated_set}}/{{source}}_kept.csv",
     log:
-        log_for("select_generated", "{split}/rep{replicate}/{source}"),
+        log_for("select_generated", "{split}/set{generated_set}/{source}"),
     benchmark:
-        benchmark_for("select_generated", "{split}/rep{replicate}/{source}")
+        benchmark_for("select_generated", "{split}/set{generated_set}/{source}")
     conda:
         "../../envs/diffaug.yaml"
     threads: 1

@@ -44,7 +44,7 @@ rule report:
     params:
         protocol=WRITTEN["protocol"],
         dataset=SOURCE,
-        replicates=REPLICATES,
+        generated_sets=GENERATED_SETS,
     script:
         "../../scripts/report.py"
 
@@ -53,7 +53,7 @@ rule plot_examples:
     input:
         manifest=rules.manifest.output.manifest,
         split=rules.split.output.split,
-        classes=expand(f"{R}/generated/{{{{split}}}}/rep0/{{class_name}}", class_name=CLASSES),
+        classes=expand(f"{R}/generated/{{{{split}}}}/set0/{{class_name}}", class_name=CLASSES),
         model=diffusion_model,
     output:
         plot=report(
