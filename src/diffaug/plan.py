@@ -15,7 +15,7 @@ from .layouts import URBANSOUND8K_METADATA, Catalogue, DatasetError, read_datase
 from .mel_spec import MelSpec
 from .pairs import count_pairs
 from .params import sorted_keys, written_config
-from .schema import SCHEMA, ConfigError, validate_config, with_defaults
+from .schema import SCHEMA, ConfigError, feature_size_problem, validate_config, with_defaults
 from .splits import LowDataError, make_split, split_names
 from .synthetic import SyntheticSpec, synthesize_metadata
 
@@ -57,23 +57,6 @@ def settings_problems(config: dict) -> list[str]:
     return problems + _consistency_problems(config)
 
 
-MAX_CLIP_VALUES = 2**28
-"""Most values (1 GiB in float32) in the largest tensor that making one clip's features builds: its STFT
-frames (n_fft x frames) or its mel spectrogram (n_mels x frames)."""
-
-
-def feature_size_problem(features: dict) -> str | None:
-    """Why feature settings, each within its bounds, would still make clips too large, if they would."""
-    frames = 1 + features["num_samples"] // features["hop_length"]
-    per_frame = max(features["n_fft"], features["n_mels"])
-    if per_frame * frames <= MAX_CLIP_VALUES:
-        return None
-    return (
-        f"features: one clip would take {frames} frames (num_samples / hop_length) of {per_frame} values "
-        f"(n_fft or n_mels), over the {MAX_CLIP_VALUES} values that making one clip's features may take"
-    )
-
-
 def _consistency_problems(config: dict) -> list[str]:
     """Settings that pass the schema one by one but not together."""
     problems = [problem] if (problem := feature_size_problem(config["features"])) else []
@@ -101,7 +84,7 @@ def _consistency_problems(config: dict) -> list[str]:
     if any(ARMS[arm].generated for arm in config["arms"]) and len(config["seeds"]) % sets:
         problems.append(
             f"generate.sets: {sets} generated sets for {len(config['seeds'])} seeds: the k-th seed trains on "
-            "set k mod sets, so the sets would hold unequal numbers of seeds (and an interval over sets fewer "
+            "set k mod generate.sets, so the sets would hold unequal numbers of seeds (and an interval over sets fewer "
             "degrees of freedom than it seems); use a number of seeds that is a multiple of it"
         )
     through_image = any(ARMS[arm].generated in IMAGE_SOURCES for arm in config["arms"])

@@ -19,8 +19,7 @@ import yaml
 from .audio import MAX_SECONDS_READ, AudioError, file_problem, inspect_audio
 from .classifier import NetworkSettings, load_classifier, probabilities
 from .features import FeatureExtractor, FeatureSpec
-from .plan import feature_size_problem
-from .schema import SCHEMA, StrictValidator, is_whole, schema_key, schema_problem
+from .schema import SCHEMA, StrictValidator, feature_size_problem, is_whole, schema_key, schema_problem
 
 DESCRIPTION, WEIGHTS = "model.json", "model.safetensors"
 FORMAT = 1

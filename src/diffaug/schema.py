@@ -270,3 +270,20 @@ def settings_of(cls, section: str, values: dict):
     default where they leave it out; other keys of the section are not read."""
     filled = with_defaults(section, values)
     return cls(**{field.name: filled[field.name] for field in dataclasses.fields(cls)})
+
+
+MAX_CLIP_VALUES = 2**28
+"""Most values (1 GiB in float32) in the largest tensor that making one clip's features builds: its STFT
+frames (n_fft x frames) or its mel spectrogram (n_mels x frames)."""
+
+
+def feature_size_problem(features: dict) -> str | None:
+    """Why feature settings, each within its bounds, would still make clips too large, if they would."""
+    frames = 1 + features["num_samples"] // features["hop_length"]
+    per_frame = max(features["n_fft"], features["n_mels"])
+    if per_frame * frames <= MAX_CLIP_VALUES:
+        return None
+    return (
+        f"features: one clip would take {frames} frames (num_samples / hop_length) of {per_frame} values "
+        f"(n_fft or n_mels), over the {MAX_CLIP_VALUES} values that making one clip's features may take"
+    )
