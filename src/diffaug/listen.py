@@ -18,7 +18,6 @@ import torch
 
 from .audio import load_mono, resample
 from .features import FeatureExtractor, FeatureSpec, load_feature_sets
-from .generate import round_trip_files
 from .mel_image import MelImager, MelSpec
 from .plots import spectrogram_png
 
@@ -65,6 +64,8 @@ def real_sounds(
     real = {clip_id: load_mono(paths[clip_id], rate)[:length] for clip_id in sources}
     if not mel:
         return real, {}
+    from .generate import round_trip_files  # diffusers: only where a round trip is heard
+
     audio = round_trip_files(paths[sources], mel, rate, generator)
     return real, {clip_id: a[: len(real[clip_id])] for clip_id, a in zip(sources, audio)}
 

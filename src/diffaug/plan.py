@@ -14,7 +14,7 @@ from .arms import ARMS, IMAGE_SOURCES
 from .layouts import URBANSOUND8K_METADATA, Catalogue, DatasetError, read_dataset, urbansound8k_catalogue
 from .mel_spec import MelSpec
 from .pairs import count_pairs
-from .params import sorted_keys, written_config
+from .params import imports_pipeline, sorted_keys, written_config
 from .schema import SCHEMA, ConfigError, feature_size_problem, validate_config, with_defaults
 from .splits import LowDataError, make_split, split_names
 from .synthetic import SyntheticSpec, synthesize_metadata
@@ -88,8 +88,7 @@ def _consistency_problems(config: dict) -> list[str]:
             "degrees of freedom than it seems); use a number of seeds that is a multiple of it"
         )
     through_image = any(ARMS[arm].generated in IMAGE_SOURCES for arm in config["arms"])
-    trains_its_own = not (config["diffusion"]["pretrained"] or config["diffusion"]["init_from"])
-    if through_image and trains_its_own:
+    if through_image and not imports_pipeline(config["diffusion"]):
         try:
             problem = clip_length_problem(MelSpec(**config["diffusion"]["mel"]), config["features"])
         except ValueError:
