@@ -152,13 +152,13 @@ def section_device(config: dict, section: str, machine: torch.device) -> torch.d
 def start_model(config: dict, key: str) -> tuple[MelSpec, torch.nn.Module, str]:
     """The UNet and mel settings of `diffusion.<key>` when it is a local folder; else the config's
     own UNet and mel stand in."""
-    source = config["diffusion"][key]
-    if source and Path(source).is_dir():
-        pipeline = load_pipeline(source)
-        return mel_spec_of(pipeline), pipeline.unet, f"{key} {source}"
+    location = config["diffusion"][key]
+    if location and Path(location).is_dir():
+        pipeline = load_pipeline(location)
+        return mel_spec_of(pipeline), pipeline.unet, f"{key} {location}"
     spec = MelSpec(**config["diffusion"]["mel"])
     torch.manual_seed(0)
-    note = f"{key} {source} is not a local folder: the config's unet and mel stand in for it" if source else ""
+    note = f"{key} {location} is not a local folder: the config's unet and mel stand in for it" if location else ""
     return spec, build_unet(spec, config["diffusion"]["unet"]), note or "from scratch"
 
 

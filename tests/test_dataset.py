@@ -190,7 +190,7 @@ def test_download_goes_through_soundata(tiny_dataset, tmp_path, monkeypatch, mis
     fake = _FakeSoundata(tiny_dataset[0], missing)
     monkeypatch.setitem(__import__("sys").modules, "soundata", fake)
     root = tmp_path / "UrbanSound8K"
-    settings = {"source": "urbansound8k", "root": str(root), "download": True}
+    settings = {"layout": "urbansound8k", "root": str(root), "download": True}
     metadata = root / "metadata" / "UrbanSound8K.csv"
     if missing:
         with pytest.raises(DatasetError, match="missing files"):

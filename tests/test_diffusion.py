@@ -55,7 +55,7 @@ def test_pipeline_folder_loads_with_both_libraries(tiny_pipeline):
 def test_a_pretrained_pipeline_folder_replaces_training(tiny_pipeline, tmp_path):
     from diffaug.steps import import_pretrained
 
-    import_pretrained(source=str(tiny_pipeline), output=str(tmp_path / "copy"))
+    import_pretrained(pipeline=str(tiny_pipeline), output=str(tmp_path / "copy"))
     original, copy = load_pipeline(tiny_pipeline), load_pipeline(tmp_path / "copy")
     assert mel_spec_of(copy) == mel_spec_of(original)
     x = torch.rand(1, 1, 16, 16)
@@ -71,7 +71,7 @@ def test_a_pretrained_pipeline_with_unusable_mel_settings_is_named(tiny_pipeline
     mel_config.write_text(json.dumps(json.loads(mel_config.read_text()) | {"hop_length": 1000}))
     expected = rf"pretrained pipeline {re.escape(str(folder))}: .*hop_length 1000 must be at most half"
     with pytest.raises(ValueError, match=expected):
-        import_pretrained(source=str(folder), output=str(tmp_path / "copy"))
+        import_pretrained(pipeline=str(folder), output=str(tmp_path / "copy"))
     assert not (tmp_path / "copy").exists()
 
 
@@ -119,7 +119,7 @@ def test_a_pretrained_latent_pipeline_generates_through_its_autoencoder(paired_d
     from diffaug.steps import import_pretrained
 
     save_latent_pipeline(tmp_path / "hub")
-    import_pretrained(source=str(tmp_path / "hub"), output=str(tmp_path / "model"))
+    import_pretrained(pipeline=str(tmp_path / "hub"), output=str(tmp_path / "model"))
     pipeline = load_pipeline(tmp_path / "model")
     assert pipeline.vqvae is not None and mel_spec_of(pipeline) == TINY_MEL
     assert is_pretrained(tmp_path / "model") and not is_pretrained(tmp_path / "hub")
@@ -153,7 +153,7 @@ def test_pretrained_inputs_are_rounded_to_8_bits(tiny_pipeline, paired_dataset, 
         "audio_to_image",
         lambda self, audio, quantize=False: seen.append(quantize) or original(self, audio, quantize),
     )
-    import_pretrained(source=str(tiny_pipeline), output=str(tmp_path / "model"))
+    import_pretrained(pipeline=str(tiny_pipeline), output=str(tmp_path / "model"))
     for model, expected in ((tmp_path / "model", True), (tiny_pipeline, False)):
         seen.clear()
         _interpolate_siren(paired_dataset[1], tmp_path, model, 1, f"out{expected}")
@@ -248,6 +248,6 @@ def test_an_imported_pipeline_gets_a_ddim_scheduler(tiny_pipeline, tmp_path):
     pipeline = load_pipeline(tmp_path / "ddpm")
     save_pipeline(tmp_path / "ddpm", pipeline.unet, DDPMScheduler(num_train_timesteps=500), TINY_MEL)
     assert isinstance(load_pipeline(tmp_path / "ddpm").scheduler, DDPMScheduler)
-    import_pretrained(source=str(tmp_path / "ddpm"), output=str(tmp_path / "copy"))
+    import_pretrained(pipeline=str(tmp_path / "ddpm"), output=str(tmp_path / "copy"))
     scheduler = load_pipeline(tmp_path / "copy").scheduler
     assert isinstance(scheduler, DDIMScheduler) and scheduler.config.num_train_timesteps == 500

@@ -12,8 +12,8 @@ from diffaug.dataset import MANIFEST_COLUMNS, DatasetError, build_manifest
 from diffaug.layouts import read_esc50, read_folders
 from diffaug.splits import make_split
 
-ESC50 = {"source": "esc50"}
-FOLDERS = {"source": "folders"}
+ESC50 = {"layout": "esc50"}
+FOLDERS = {"layout": "folders"}
 
 
 def test_esc50_in_its_own_layout_at_44_1_khz_stereo(tmp_path):
@@ -234,7 +234,7 @@ def test_a_download_is_refused_for_layouts_that_cannot_download():
     from diffaug.schema import ConfigError
 
     with pytest.raises(ConfigError, match="dataset.download: only UrbanSound8K can be downloaded; esc50 is read"):
-        check_config(_config(dataset__source="esc50", dataset__root="x", dataset__download=True), SCHEMA)
+        check_config(_config(dataset__layout="esc50", dataset__root="x", dataset__download=True), SCHEMA)
 
 
 def test_class_names_that_look_like_numbers_or_missing_values_stay_names(tmp_path):
@@ -272,7 +272,7 @@ def test_names_that_cannot_name_results_and_paths_that_leave_the_dataset_are_ref
     with pytest.raises(DatasetError, match=r"row 2: \.\./\.\./outside.wav: not a plain file name"):
         read_esc50(tmp_path / "esc")
     with pytest.raises(ConfigError, match="dataset.metadata: /data/m.csv must be a path relative to dataset.root"):
-        check_config(_config(dataset__source="folders", dataset__root="x", dataset__metadata="/data/m.csv"), SCHEMA)
+        check_config(_config(dataset__layout="folders", dataset__root="x", dataset__metadata="/data/m.csv"), SCHEMA)
     assert list(recording_ids(pd.Series(["007", "7"]))) == ["007", "7"]  # not merged into one recording
     assert list(recording_ids(pd.Series(["12", "7"]))) == [12, 7]
 

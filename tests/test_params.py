@@ -55,9 +55,9 @@ def test_the_import_carries_a_hub_revision_only_where_one_is_pinned():
     """An import made before diffusion.revision existed keeps its params; pinning one reruns it."""
     diffusion = _config(diffusion__init_from="owner/pipeline")["diffusion"]
     validate_config(_config(diffusion__revision="0123abc"), SCHEMA)
-    assert pretrained_params(diffusion) == {"source": "owner/pipeline"}
-    assert pretrained_params(diffusion | {"revision": "v1"}) == {"source": "owner/pipeline", "revision": "v1"}
-    assert pretrained_params(diffusion | {"pretrained": "other/one"})["source"] == "other/one"
+    assert pretrained_params(diffusion) == {"pipeline": "owner/pipeline"}
+    assert pretrained_params(diffusion | {"revision": "v1"}) == {"pipeline": "owner/pipeline", "revision": "v1"}
+    assert pretrained_params(diffusion | {"pretrained": "other/one"})["pipeline"] == "other/one"
 
 
 def test_a_split_carries_newer_protocol_keys_only_away_from_their_defaults():
@@ -75,13 +75,13 @@ def test_generation_reads_neither_selection_nor_the_number_of_sets_and_reconstru
 
 
 def test_the_manifest_reads_a_layouts_own_keys_and_a_folder_trees_clip_list():
-    dataset = {"source": "folders", "on_bad_file": "skip", "max_seconds": 4.0, "metadata": None, "folds": 5}
+    dataset = {"layout": "folders", "on_bad_file": "skip", "max_seconds": 4.0, "metadata": None, "folds": 5}
     digest = hashlib.sha1(b"a/1.wav\nb/2.wav").hexdigest()
     assert manifest_params(dataset | {"esc10": True}, ["b/2.wav", "a/1.wav"]) == dataset | {"clips": digest}
     assert "clips" not in manifest_params(dataset | {"metadata": "meta.csv"}, ["a/1.wav"])
     assert manifest_params(dataset, None) == dataset  # nothing listed yet
-    urbansound = {"source": "urbansound8k", "on_bad_file": "stop", "max_seconds": 4.0, "metadata": None}
-    assert list(manifest_params(urbansound, ["x"])) == ["source", "on_bad_file", "max_seconds"]
+    urbansound = {"layout": "urbansound8k", "on_bad_file": "stop", "max_seconds": 4.0, "metadata": None}
+    assert list(manifest_params(urbansound, ["x"])) == ["layout", "on_bad_file", "max_seconds"]
 
 
 @pytest.mark.parametrize("imported", [None, "pretrained", "init_from"])
@@ -91,8 +91,8 @@ def test_the_round_trip_reads_the_mel_image_only_of_a_pipeline_trained_here(impo
 
 
 def test_preparing_the_dataset_reads_where_it_comes_from():
-    dataset = {"source": "synthetic", "synthetic": {"seed": 0}, "max_seconds": 4.0}
-    assert prepare_params(dataset) == {"source": "synthetic", "root": None, "download": None, "synthetic": {"seed": 0}}
+    dataset = {"layout": "synthetic", "synthetic": {"seed": 0}, "max_seconds": 4.0}
+    assert prepare_params(dataset) == {"layout": "synthetic", "root": None, "download": None, "synthetic": {"seed": 0}}
 
 
 COMMAND_LINE = [  # what `--config 'section={key: value}'` hands over: every nested value as text

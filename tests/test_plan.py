@@ -59,7 +59,7 @@ def test_a_checked_config_is_sorted_in_place_and_its_written_form_returned():
 
 def _planned_clips(spec):
     """The catalogue's clips that planning checks a config against, for a synthetic dataset of `spec`."""
-    return planned_catalogue({"source": "synthetic", "synthetic": dataclasses.asdict(spec)}, "unwritten").clips
+    return planned_catalogue({"layout": "synthetic", "synthetic": dataclasses.asdict(spec)}, "unwritten").clips
 
 
 def test_impossible_combinations_are_found_from_the_metadata():
@@ -123,7 +123,7 @@ def test_a_class_without_validation_clips_is_refused_where_the_epoch_is_chosen_o
 
 
 def test_a_plan_the_dataset_cannot_supply_stops_naming_every_problem():
-    catalogue = planned_catalogue({"source": "synthetic", "synthetic": {"recordings_per_class": 4}}, "unwritten")
+    catalogue = planned_catalogue({"layout": "synthetic", "synthetic": {"recordings_per_class": 4}}, "unwritten")
     require_fit(_config(protocol__test_folds=[1]), None)  # a download to come: checked later
     with pytest.raises(ConfigError) as error:
         require_fit(_config(protocol__test_folds=[1, 9]), catalogue)
@@ -153,25 +153,25 @@ def test_validation_clips_join_training_only_without_an_epoch_choice_on_them():
 
 
 def test_the_planned_catalogue_comes_before_any_file_is_written(tmp_path, tiny_dataset):
-    synthetic = {"source": "synthetic", "synthetic": {"recordings_per_class": 2, "clips_per_recording": 3, "seed": 0}}
+    synthetic = {"layout": "synthetic", "synthetic": {"recordings_per_class": 2, "clips_per_recording": 3, "seed": 0}}
     planned = planned_catalogue(synthetic, tmp_path / "not yet")
     assert len(planned.clips) == 60 and len(planned.classes) == 10 and not (tmp_path / "not yet").exists()
-    assert planned_catalogue({"source": "urbansound8k"}, tmp_path) is None  # a download to come
-    assert len(planned_catalogue({"source": "urbansound8k"}, tiny_dataset[0]).clips) == len(tiny_dataset[1])
+    assert planned_catalogue({"layout": "urbansound8k"}, tmp_path) is None  # a download to come
+    assert len(planned_catalogue({"layout": "urbansound8k"}, tiny_dataset[0]).clips) == len(tiny_dataset[1])
 
 
 def test_the_dataset_is_looked_for_where_the_config_points(tmp_path):
-    assert data_root({"results": "out", "dataset": {"source": "synthetic", "root": "ignored"}}) == "out/data/synthetic"
-    assert data_root({"results": "out", "dataset": {"source": "esc50", "root": "/data/esc50"}}) == "/data/esc50"
-    with pytest.raises(ConfigError, match="dataset.root: required when dataset.source is folders"):
-        data_root({"results": "out", "dataset": {"source": "folders", "root": None}})
+    assert data_root({"results": "out", "dataset": {"layout": "synthetic", "root": "ignored"}}) == "out/data/synthetic"
+    assert data_root({"results": "out", "dataset": {"layout": "esc50", "root": "/data/esc50"}}) == "/data/esc50"
+    with pytest.raises(ConfigError, match="dataset.root: required when dataset.layout is folders"):
+        data_root({"results": "out", "dataset": {"layout": "folders", "root": None}})
     missing = str(tmp_path / "meta.csv")
-    require_dataset({"source": "urbansound8k", "download": True}, missing)  # the download brings it
+    require_dataset({"layout": "urbansound8k", "download": True}, missing)  # the download brings it
     with pytest.raises(DatasetError, match="point dataset.root at an extracted UrbanSound8K, or set dataset.down"):
-        require_dataset({"source": "urbansound8k", "download": False}, missing)
+        require_dataset({"layout": "urbansound8k", "download": False}, missing)
     with pytest.raises(DatasetError, match=re.escape(f"{missing} not found: point dataset.root (and dataset.meta")):
-        require_dataset({"source": "folders", "download": False}, missing)
-    require_dataset({"source": "folders", "download": False}, str(tmp_path))
+        require_dataset({"layout": "folders", "download": False}, missing)
+    require_dataset({"layout": "folders", "download": False}, str(tmp_path))
 
 
 def test_pretrained_and_init_from_together_are_refused():

@@ -69,7 +69,7 @@ def test_a_pipeline_published_as_bin_loads_and_imports_as_safetensors(kind, tiny
     components = ["unet"] + ["vqvae"] * (kind == "latent")
     for name in components:
         torch.testing.assert_close(_state(getattr(loaded, name)), _state(getattr(expected, name)), rtol=0, atol=0)
-    import_pretrained(source=str(published), output=str(tmp_path / "imported"))
+    import_pretrained(pipeline=str(published), output=str(tmp_path / "imported"))
     imported = tmp_path / "imported"
     assert not list(imported.rglob("*.bin"))
     assert all((imported / name / "diffusion_pytorch_model.safetensors").is_file() for name in components)
@@ -111,7 +111,7 @@ def test_bin_weights_other_than_plain_tensors_are_refused(tiny_pipeline, tmp_pat
     with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: refused: .*{problem}"):
         load_pipeline(folder)
     with pytest.raises(ValueError, match=re.escape(str(path))):
-        import_pretrained(source=str(folder), output=str(tmp_path / "imported"))
+        import_pretrained(pipeline=str(folder), output=str(tmp_path / "imported"))
     assert not (tmp_path / "imported").exists() and not marker.exists()
 
 
@@ -134,7 +134,7 @@ def test_a_hub_id_is_fetched_at_the_pinned_revision(tiny_pipeline, tmp_path, mon
     monkeypatch.setattr(
         AudioDiffusionPipeline, "download", lambda name, **kw: asked.append((name, kw)) or str(snapshot)
     )
-    import_pretrained(source="someone/audio-diffusion-tiny", output=str(tmp_path / "model"), revision="0123abc")
+    import_pretrained(pipeline="someone/audio-diffusion-tiny", output=str(tmp_path / "model"), revision="0123abc")
     assert asked == [("someone/audio-diffusion-tiny", {"revision": "0123abc"})]
     record = json.loads((tmp_path / "model" / "training.json").read_text())
     assert record["pretrained"] == "someone/audio-diffusion-tiny" and record["revision"] == "0123abc"

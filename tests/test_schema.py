@@ -60,13 +60,16 @@ def test_the_renamed_variants_key_names_its_new_name(keep_new):
 
 
 @pytest.mark.parametrize("keep_new", [False, True])
-def test_the_renamed_nested_replicates_key_names_its_new_name(keep_new):
+@pytest.mark.parametrize(
+    ("section", "old", "new"), [("generate", "replicates", "sets"), ("dataset", "source", "layout")]
+)
+def test_a_renamed_nested_key_names_its_new_name(section, old, new, keep_new):
     config = _config()
-    config["generate"]["replicates"] = config["generate"]["sets"] if keep_new else config["generate"].pop("sets")
+    config[section][old] = config[section][new] if keep_new else config[section].pop(new)
     with pytest.raises(ConfigError) as error:
         validate_config(config, SCHEMA)
     assert str(error.value) == (
-        "invalid config:\n  generate.replicates: renamed to generate.sets; "
+        f"invalid config:\n  {section}.{old}: renamed to {section}.{new}; "
         "rename the key (in the config file or in --config)"
     )
 
@@ -80,9 +83,9 @@ def test_unknown_key_is_named_with_the_allowed_ones():
 
 def test_wrong_value_lists_the_choices():
     with pytest.raises(
-        ConfigError, match=r"dataset\.source: 'urban' is not allowed; choose one of 'synthetic', 'urbansound8k'"
+        ConfigError, match=r"dataset\.layout: 'urban' is not allowed; choose one of 'synthetic', 'urbansound8k'"
     ):
-        validate_config(_config(dataset__source="urban"), SCHEMA)
+        validate_config(_config(dataset__layout="urban"), SCHEMA)
 
 
 def test_every_problem_is_reported_at_once():

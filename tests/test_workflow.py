@@ -309,7 +309,7 @@ def test_the_renamed_replicates_key_is_explained_from_the_command_line(tmp_path)
 
 def _urbansound8k_config(tmp_path, root):
     config = tmp_path / "real.yaml"
-    config.write_text(f"dataset: {{source: urbansound8k, root: '{root}', download: false}}\n")
+    config.write_text(f"dataset: {{layout: urbansound8k, root: '{root}', download: false}}\n")
     return [*CONFIGS, str(config)]
 
 
@@ -333,7 +333,7 @@ def _layout_config(tmp_path, dataset: dict, **sections) -> list[str]:
 def test_esc50_runs_end_to_end_on_its_own_folds_and_classes(tmp_path):
     root = tmp_path / "ESC-50"
     write_esc50(root, classes=3, recordings_per_fold=2)
-    dataset = {"source": "esc50", "root": str(root), "max_seconds": 5.0}
+    dataset = {"layout": "esc50", "root": str(root), "max_seconds": 5.0}
     configs = _layout_config(tmp_path, dataset, protocol={"test_folds": [5]}, arms=["baseline", "diffusion"], seeds=[0])
     result = snakemake(tmp_path, configs=configs)
     assert result.returncode == 0, result.stderr[-5000:]
@@ -357,7 +357,7 @@ def test_a_folder_per_class_runs_end_to_end_with_folds_dealt_by_file(tmp_path):
     root = tmp_path / "my sounds"
     write_folders(root, classes=3, recordings=6, takes=2)
     configs = _layout_config(
-        tmp_path, {"source": "folders", "root": str(root)}, arms=["baseline", "mel_average"], seeds=[0]
+        tmp_path, {"layout": "folders", "root": str(root)}, arms=["baseline", "mel_average"], seeds=[0]
     )
     result = snakemake(tmp_path, configs=configs)
     assert result.returncode == 0, result.stderr[-5000:]
@@ -376,7 +376,7 @@ def test_a_folder_per_class_runs_end_to_end_with_folds_dealt_by_file(tmp_path):
 def test_a_clip_added_to_a_class_folder_reruns_the_manifest(tmp_path):
     root = tmp_path / "sounds"
     write_folders(root, classes=2, recordings=5, takes=1)
-    configs = _layout_config(tmp_path, {"source": "folders", "root": str(root)}, arms=["baseline"])
+    configs = _layout_config(tmp_path, {"layout": "folders", "root": str(root)}, arms=["baseline"])
     assert snakemake(tmp_path, "results/data/manifest.csv", configs=configs).returncode == 0
     assert "rule manifest" not in snakemake(tmp_path, "-n", "results/data/manifest.csv", configs=configs).stdout
     shutil.copy(root / "class_00" / "rec_0" / "take_0.wav", root / "class_00" / "rec_0" / "take_1.wav")

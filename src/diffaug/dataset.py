@@ -45,7 +45,7 @@ def build_manifest(
     Hidden files (.DS_Store, ._name) and files that are not audio by their suffix are ignored and
     logged. A class left without usable clips keeps its label (and a warning).
     """
-    catalogue = read_dataset(layout or {"source": "urbansound8k"}, root)
+    catalogue = read_dataset(layout or {"layout": "urbansound8k"}, root)
     return checked_manifest(catalogue, Path(root).resolve(), on_bad_file, max_seconds)
 
 

@@ -70,29 +70,29 @@ def save_pipeline(
 
 
 def load_pipeline(
-    source: str | Path, device: str | torch.device = "cpu", revision: str | None = None
+    location: str | Path, device: str | torch.device = "cpu", revision: str | None = None
 ) -> AudioDiffusionPipeline:
     """Load a pipeline folder, or a hub id at `revision` (branch, tag or commit; None: the newest).
 
     Weights load from safetensors; a component published only as a `.bin` file is read as plain
     tensors (`read_bin_weights`) and converted, so nothing is ever unpickled beyond tensors."""
-    with safetensors_view(pipeline_folder(source, revision)) as folder:
+    with safetensors_view(pipeline_folder(location, revision)) as folder:
         pipeline = AudioDiffusionPipeline.from_pretrained(str(folder), use_safetensors=True)
     return pipeline.to(device)
 
 
-def pipeline_folder(source: str | Path, revision: str | None = None) -> Path:
+def pipeline_folder(location: str | Path, revision: str | None = None) -> Path:
     """A local pipeline folder as it is, or a hub id's files in the hub cache (downloaded if missing):
     each component's safetensors where the hub has them for every component, else its `.bin` files."""
-    if Path(source).is_dir():
+    if Path(location).is_dir():
         if revision:
             log.warning(
-                "diffusion.revision %s applies to hub ids only; the folder %s is used as it is", revision, source
+                "diffusion.revision %s applies to hub ids only; the folder %s is used as it is", revision, location
             )
-        return Path(source)
-    text = str(source)
+        return Path(location)
+    text = str(location)
     if Path(text).is_absolute() or text.startswith((".", "~")) or text.count("/") > 1:
-        raise FileNotFoundError(f"{source}: no such pipeline folder (and not a hub id of the form owner/name)")
+        raise FileNotFoundError(f"{location}: no such pipeline folder (and not a hub id of the form owner/name)")
     return Path(AudioDiffusionPipeline.download(text, revision=revision))
 
 

@@ -320,13 +320,13 @@ def read_folders(root: str | Path, metadata: str | None = None, folds: int = 5) 
     in_class = [p for p in audio if len(p.relative_to(root).parts) > 1]
     unlisted += [(p, "not in a class folder") for p in audio if len(p.relative_to(root).parts) == 1]
     names = pd.Series([p.relative_to(root).as_posix() for p in in_class], dtype=str)
-    table, source, left_out = _folders_table(root, metadata, names)
+    table, table_path, left_out = _folders_table(root, metadata, names)
     unlisted += left_out
     folder = table["path"].str.split("/").str[0]
     fold, given = _whole(table["fold"], 1), table["fold"].str.strip() != ""
-    _refuse_folder_rows(source, table, folder, fold, given)
+    _refuse_folder_rows(table_path, table, folder, fold, given)
     clips, notes = _folder_clips(root, table, folder, fold, given, folds)
-    _refuse_spread_recordings(source, clips)
+    _refuse_spread_recordings(table_path, clips)
     if clips.empty:
         raise DatasetError(f"{root}: no audio files in class folders (expected <root>/<class>/<clip>.wav)")
     return Catalogue(clips, tuple(sorted(set(clips["class"]))), unlisted, ignored, notes)
@@ -337,22 +337,22 @@ def _folders_table(root: Path, metadata: str | None, names: pd.Series) -> tuple[
     disk that it leaves out): the audio files in class folders (`names`), or the `metadata` CSV."""
     if metadata is None:
         return pd.DataFrame({"path": names, "label": "", "fold": "", "group": ""}), root, []
-    source = root / metadata
-    table = _read_table(source, FOLDERS_COLUMNS, "folders", required=("path",))
+    table_path = root / metadata
+    table = _read_table(table_path, FOLDERS_COLUMNS, "folders", required=("path",))
     table = table.reindex(columns=list(FOLDERS_COLUMNS), fill_value="")
     table["path"] = table["path"].str.replace("\\", "/").map(lambda p: posixpath.normpath(p) if p else p)
     listed = set(table["path"])
-    return table, source, [(root / n, "on disk but not in the metadata") for n in names if n not in listed]
+    return table, table_path, [(root / n, "on disk but not in the metadata") for n in names if n not in listed]
 
 
-def _refuse_folder_rows(source: Path, table: pd.DataFrame, folder: pd.Series, fold: pd.Series, given: pd.Series):
+def _refuse_folder_rows(table_path: Path, table: pd.DataFrame, folder: pd.Series, fold: pd.Series, given: pd.Series):
     """Refuse the rows of a folders table (`folder`: each path's class folder; `fold`: its whole fold
     number, where `given`) that name no audio file inside a class folder, or a bad label or fold."""
     parts = table["path"].str.split("/")
     inside = (parts.str.len() > 1) & ~parts.apply(lambda p: any(x in ("", ".", "..") or x.startswith(".") for x in p))
     inside &= ~table["path"].str.contains(r"[\x00-\x1f]")  # control characters: a NUL byte ends a name
     _refuse_rows(
-        source,
+        table_path,
         table,
         "path",
         [
@@ -406,15 +406,15 @@ def dealt_folds(clips: pd.DataFrame, folds: int) -> pd.Series:
 
 def read_dataset(dataset: dict, root: str | Path) -> Catalogue:
     """The catalogue of the dataset that a config's `dataset` section names, read at `root`."""
-    source = dataset["source"]
-    if source in ("urbansound8k", "synthetic"):  # the synthetic dataset is written in UrbanSound8K's layout
+    layout = dataset["layout"]
+    if layout in ("urbansound8k", "synthetic"):  # the synthetic dataset is written in UrbanSound8K's layout
         catalogue = read_urbansound8k(root)
-    elif source == "esc50":
+    elif layout == "esc50":
         catalogue = read_esc50(root, dataset.get("esc10", False))
-    elif source == "folders":
+    elif layout == "folders":
         catalogue = read_folders(root, dataset.get("metadata"), dataset.get("folds", 5))
     else:
-        raise DatasetError(f"dataset.source: unknown layout {source!r}")
+        raise DatasetError(f"dataset.layout: unknown layout {layout!r}")
     for note in catalogue.notes:
         log.info("%s: %s", root, note)
     return catalogue
@@ -422,17 +422,17 @@ def read_dataset(dataset: dict, root: str | Path) -> Catalogue:
 
 def root_of(dataset: dict, index: str | Path) -> Path:
     """The dataset's folder, from its index_file."""
-    source, index = dataset["source"], Path(index)
-    if source in ("urbansound8k", "synthetic", "esc50"):
+    layout, index = dataset["layout"], Path(index)
+    if layout in ("urbansound8k", "synthetic", "esc50"):
         return index.parent.parent
     return index.parents[len(Path(dataset["metadata"]).parts) - 1] if dataset.get("metadata") else index
 
 
 def index_file(dataset: dict, root: str | Path) -> str:
     """The file (or, for a folder tree without a CSV, the folder) whose change means the dataset changed."""
-    source = dataset["source"]
-    if source in ("urbansound8k", "synthetic"):
+    layout = dataset["layout"]
+    if layout in ("urbansound8k", "synthetic"):
         return str(Path(root) / URBANSOUND8K_METADATA)
-    if source == "esc50":
+    if layout == "esc50":
         return str(Path(root) / ESC50_METADATA)
     return str(Path(root) / dataset["metadata"]) if dataset.get("metadata") else str(root)

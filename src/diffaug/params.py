@@ -48,7 +48,7 @@ def pretrained_params(diffusion: dict) -> dict:
     (diffusion.pretrained or init_from) and its hub `revision` only where one is pinned, so that an
     import made before the key existed does not rerun."""
     pinned = {"revision": diffusion["revision"]} if diffusion.get("revision") else {}
-    return {"source": diffusion["pretrained"] or diffusion.get("init_from")} | pinned
+    return {"pipeline": diffusion["pretrained"] or diffusion.get("init_from")} | pinned
 
 
 PUBLISHED_CNN_KEYS = ("widths", "hidden")
@@ -80,7 +80,7 @@ def split_params(protocol: dict) -> dict:
 
 def prepare_params(dataset: dict) -> dict:
     """prepare_dataset's params: where the dataset comes from, and the synthetic one's settings."""
-    return {key: dataset.get(key) for key in ("source", "root", "download", "synthetic")}
+    return {key: dataset.get(key) for key in ("layout", "root", "download", "synthetic")}
 
 
 LAYOUT_KEYS = {"esc50": ("esc10",), "folders": ("metadata", "folds")}
@@ -91,9 +91,9 @@ def manifest_params(dataset: dict, clip_ids: Iterable[str] | None) -> dict:
     """What the manifest reads of the (filled) dataset section: the layout's own keys only for that layout.
     A class-folder tree has no file to date (a folder's time changes only with its own entries): a digest
     of its clips' ids stands in, so that adding or removing a clip anywhere reruns the manifest."""
-    source = dataset["source"]
-    params = {key: dataset[key] for key in ("source", "on_bad_file", "max_seconds", *LAYOUT_KEYS.get(source, ()))}
-    if source == "folders" and not dataset["metadata"] and clip_ids is not None:
+    layout = dataset["layout"]
+    params = {key: dataset[key] for key in ("layout", "on_bad_file", "max_seconds", *LAYOUT_KEYS.get(layout, ()))}
+    if layout == "folders" and not dataset["metadata"] and clip_ids is not None:
         params["clips"] = hashlib.sha1("\n".join(sorted(clip_ids)).encode()).hexdigest()
     return params
 

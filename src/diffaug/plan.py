@@ -64,8 +64,8 @@ def _consistency_problems(config: dict) -> list[str]:
     listing = dataset["metadata"]
     if listing and (Path(listing).is_absolute() or ".." in Path(listing).parts):
         problems.append(f"dataset.metadata: {listing} must be a path relative to dataset.root, inside it")
-    if dataset["download"] and dataset["source"] != "urbansound8k":
-        problems.append(f"dataset.download: only UrbanSound8K can be downloaded; {dataset['source']} is read from root")
+    if dataset["download"] and dataset["layout"] != "urbansound8k":
+        problems.append(f"dataset.download: only UrbanSound8K can be downloaded; {dataset['layout']} is read from root")
     classifier = config["classifier"]
     if classifier["train_on_validation"] and classifier["epoch_choice"] != "last":
         problems.append(
@@ -114,12 +114,12 @@ def clip_length_problem(mel, features: dict) -> str | None:
 
 def planned_catalogue(dataset: dict, root: str | Path):
     """The dataset's catalogue (layouts.Catalogue) before anything is written: synthesized for the
-    synthetic source, read (and checked) for the others; None when there is none yet (a download to come)."""
-    if dataset["source"] == "synthetic":
+    synthetic layout, read (and checked) for the others; None when there is none yet (a download to come)."""
+    if dataset["layout"] == "synthetic":
         meta = synthesize_metadata(SyntheticSpec(**dataset["synthetic"])).astype(str)
         catalogue = urbansound8k_catalogue(meta, Path(root).resolve(), Path(root) / "metadata")
         return Catalogue(catalogue.clips, catalogue.classes)  # no files on disk yet
-    if dataset["source"] == "urbansound8k" and not (Path(root) / URBANSOUND8K_METADATA).is_file():
+    if dataset["layout"] == "urbansound8k" and not (Path(root) / URBANSOUND8K_METADATA).is_file():
         return None
     return read_dataset(dataset, root)
 
@@ -196,23 +196,23 @@ def _validation_problems(name: str, train: pd.DataFrame, val: pd.DataFrame) -> l
 def data_root(config: dict) -> str:
     """The dataset's folder: the synthetic dataset's, written under `results`, or dataset.root."""
     dataset = config["dataset"]
-    if dataset["source"] == "synthetic":
+    if dataset["layout"] == "synthetic":
         return f"{config['results']}/data/synthetic"
     if dataset["root"]:
         return dataset["root"]
-    raise ConfigError(f"invalid config:\n  dataset.root: required when dataset.source is {dataset['source']}")
+    raise ConfigError(f"invalid config:\n  dataset.root: required when dataset.layout is {dataset['layout']}")
 
 
 def require_dataset(dataset: dict, index: str) -> None:
     """Raise DatasetError where the layout's index file (layouts.index_file) is not where the config points,
     unless a download will bring it."""
-    source = dataset["source"]
-    if source == "urbansound8k" and not dataset["download"] and not Path(index).is_file():
+    layout = dataset["layout"]
+    if layout == "urbansound8k" and not dataset["download"] and not Path(index).is_file():
         raise DatasetError(
             f"{index} not found: point dataset.root at an extracted UrbanSound8K, or set dataset.download: true"
         )
-    if source in ("esc50", "folders") and not Path(index).exists():
-        raise DatasetError(f"{index} not found: point dataset.root (and dataset.metadata) at the {source} layout")
+    if layout in ("esc50", "folders") and not Path(index).exists():
+        raise DatasetError(f"{index} not found: point dataset.root (and dataset.metadata) at the {layout} layout")
 
 
 def require_fit(config: dict, catalogue: Catalogue | None) -> None:

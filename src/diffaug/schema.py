@@ -86,7 +86,7 @@ def schema_problem(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
-RENAMED_KEYS = {"variants": "arms", "generate.replicates": "generate.sets"}
+RENAMED_KEYS = {"variants": "arms", "generate.replicates": "generate.sets", "dataset.source": "dataset.layout"}
 """Config keys that were renamed (dotted where nested), old name to new: a config that still uses an
 old name is stopped with the new one rather than having its setting ignored."""
 

@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 def prepare_dataset(*, dataset: dict, metadata: str, threads: int = 1) -> None:
     """Write the synthetic dataset, or download UrbanSound8K where its metadata is missing."""
     root = Path(metadata).parent.parent
-    if dataset["source"] == "synthetic":
+    if dataset["layout"] == "synthetic":
         spec = SyntheticSpec(**dataset["synthetic"])
         meta = write_synthetic_dataset(root, spec, workers=worker_processes(threads))
         log.info("wrote %d synthetic clips under %s", len(meta), root)
@@ -76,7 +76,7 @@ def prepare_dataset(*, dataset: dict, metadata: str, threads: int = 1) -> None:
 
 def manifest(*, index: str, dataset: dict, output: str, rejected_csv: str, classes_txt: str) -> None:
     """The manifest of usable clips of the dataset whose index_file is `index`, in the layout
-    `dataset.source`, and its class list in label order (`classes_txt`); with dataset.on_bad_file:
+    `dataset.layout`, and its class list in label order (`classes_txt`); with dataset.on_bad_file:
     skip, the unusable files go to `rejected_csv`."""
     root = root_of(dataset, index)
     catalogue = read_dataset(dataset, root)
@@ -241,7 +241,7 @@ def train_diffusion(
     checkpoint.remove()
 
 
-def import_pretrained(*, source: str, output: str, revision: str | None = None) -> None:
+def import_pretrained(*, pipeline: str, output: str, revision: str | None = None) -> None:
     """Copy a pretrained audio-diffusion pipeline (hub id at `revision`, or folder) into the results,
     in safetensors and with a DDIM scheduler: it generates as it is (diffusion.pretrained) or is
     fine-tuned (diffusion.init_from)."""
@@ -249,15 +249,15 @@ def import_pretrained(*, source: str, output: str, revision: str | None = None) 
 
     from .diffusion import load_pipeline, mel_spec_of, save_pipeline
 
-    pipeline = load_pipeline(source, revision=revision)
+    loaded = load_pipeline(pipeline, revision=revision)
     try:
-        spec = mel_spec_of(pipeline)
+        spec = mel_spec_of(loaded)
     except ValueError as error:
-        raise ValueError(f"pretrained pipeline {source}: its mel settings cannot be used: {error}") from None
-    log.info("using pretrained pipeline %s (mel %s)", source, spec)
-    record = {"pretrained": str(source), "revision": revision, "latent": pipeline.vqvae is not None}
-    scheduler = DDIMScheduler.from_config(pipeline.scheduler.config)  # inversion and decoding are DDIM's
-    save_pipeline(output, pipeline.unet, scheduler, spec, record, vqvae=pipeline.vqvae)
+        raise ValueError(f"pretrained pipeline {pipeline}: its mel settings cannot be used: {error}") from None
+    log.info("using pretrained pipeline %s (mel %s)", pipeline, spec)
+    record = {"pretrained": str(pipeline), "revision": revision, "latent": loaded.vqvae is not None}
+    scheduler = DDIMScheduler.from_config(loaded.scheduler.config)  # inversion and decoding are DDIM's
+    save_pipeline(output, loaded.unet, scheduler, spec, record, vqvae=loaded.vqvae)
 
 
 def interpolate(

@@ -46,7 +46,7 @@ except (ConfigError, DatasetError) as error:
 
 R = config["results"]
 SPLITS = split_names(config["protocol"])
-SOURCE = config["dataset"]["source"]
+LAYOUT = config["dataset"]["layout"]
 # The class list, in label order, names the per-class folders; a download to come has UrbanSound8K's.
 CLASSES = CATALOGUE.classes if CATALOGUE else URBANSOUND8K_CLASSES
 DEVICES = {section: config[section]["device"] for section in ("diffusion", "generate", "classifier")}

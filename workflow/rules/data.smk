@@ -1,4 +1,4 @@
-if SOURCE == "synthetic" or config["dataset"]["download"]:
+if LAYOUT == "synthetic" or config["dataset"]["download"]:
 
     rule prepare_dataset:
         output:

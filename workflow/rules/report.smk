@@ -43,7 +43,7 @@ rule report:
         **resources_for("report", mem_mb=2000, runtime=10),
     params:
         protocol=WRITTEN["protocol"],
-        dataset=SOURCE,
+        dataset=LAYOUT,
         generated_sets=GENERATED_SETS,
     script:
         "../../scripts/report.py"
