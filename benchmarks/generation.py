@@ -138,7 +138,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "config.yaml"))
     parser.add_argument("--model", choices=["demo", "published"], default="demo")
-    parser.add_argument("--count", type=int, help="generated clips per class (default: the config's per_class)")
+    parser.add_argument("--count", type=int, help="generated clips per class (default: the config's pairs_per_class)")
     parser.add_argument("--reference-pairs", type=int, default=None, help="pairs timed through the reference loop")
     parser.add_argument("--steps", type=int, help="DDIM steps (default: the config's)")
     parser.add_argument("--memory-counts", type=int, nargs=2, default=[20, 200])
@@ -153,7 +153,7 @@ def main():
     settings = {**config["generate"], "device": args.device, "strength": 1.0}  # the whole schedule, as published
     settings["steps"] = args.steps or settings["steps"]
     settings["batch_size"] = args.batch_size or settings["batch_size"]
-    count = args.count or settings["per_class"]
+    count = args.count or settings["pairs_per_class"]
     device = resolve_device(args.device)
     rate = config["features"]["sample_rate"]
 

@@ -23,7 +23,7 @@ The projection adds the stages as the workflow runs them (`--resources gpu=1`): 
 another, the other jobs on the cores beside them, with the config's threads. The dataset is the
 whole UrbanSound8K (10 classes, clips up to 4 s), a manifest's clips (its fold, class and seconds
 columns), or `--clips` dealt evenly over `--folds`; `--classes` and `--clip-seconds` override either.
-The classes set the generated clips (generate.per_class per class, split and set) and the training
+The classes set the generated clips (generate.pairs_per_class per class, split and set) and the training
 clips per class, which the pairs draw from: the clips to invert, and the pairs' first clips, which
 the reconstruction and the round trip take once however many pairs they start. The 4 s units
 follow the clip length: reading and checking a clip and its features grow with it, a training
@@ -59,7 +59,7 @@ import torch
 from diffusers import DDIMScheduler
 from generation import merged_config, timed  # this folder's generation benchmark
 
-from diffaug.arms import ARMS, IMAGE_SOURCES, MODEL_SOURCES
+from diffaug.arms import ARMS, IMAGE_GENERATORS, MODEL_GENERATORS
 from diffaug.audio import inspect_audio
 from diffaug.classifier import ClassifierSettings, build_classifier, probabilities, train_classifier
 from diffaug.devices import reduced_dtype, resolve_device
@@ -179,8 +179,8 @@ def diffusion_step_seconds(config, spec, unet, device, batch: int, steps: int, p
     return (run(1 + steps) - run(1)) / steps
 
 
-def drawn_sources(per_class: int, clips: int, clips_per_recording: float, seed: int) -> tuple[int, int]:
-    """Source clips that one class inverts, drawn by `per_class` pairs among `clips` clips: all of
+def drawn_sources(pairs_per_class: int, clips: int, clips_per_recording: float, seed: int) -> tuple[int, int]:
+    """Source clips that one class inverts, drawn by `pairs_per_class` pairs among `clips` clips: all of
     them (interpolation), and the pairs' first clips (the reconstruction and the round trip send a
     clip that comes first in several pairs through once; with few clips per class, far fewer)."""
     table = pd.DataFrame(
@@ -190,9 +190,9 @@ def drawn_sources(per_class: int, clips: int, clips_per_recording: float, seed: 
         }
     )
     try:
-        pairs = choose_pairs(table, per_class, seed)
+        pairs = choose_pairs(table, pairs_per_class, seed)
     except ValueError as error:
-        sys.exit(f"generate.per_class {per_class} with {clips} training clips per class: {error}")
+        sys.exit(f"generate.pairs_per_class {pairs_per_class} with {clips} training clips per class: {error}")
     return len({clip for pair in pairs for clip in pair}), len({first for first, _ in pairs})
 
 
@@ -330,14 +330,14 @@ def clip_units(config: dict, counts: dict, units: dict, measured_input: list | N
 
 def split_sizes(config: dict, split: str, counts: dict) -> dict:
     """Expected train, val and test clips of a split under the config's protocol."""
-    base, per_class = parse_split_name(split)
+    base, clips_per_class = parse_split_name(split)
     protocol, total = config["protocol"], sum(counts["fold_clips"].values())
     if base != "random" and int(base[4:]) not in counts["fold_clips"]:
         sys.exit(f"split {split}: the dataset has no clip in fold {base[4:]}")
     test = counts["fold_clips"][int(base[4:])] if base != "random" else round(protocol["test_fraction"] * total)
     fraction = protocol["val_fraction"]
-    if per_class:  # exactly N per class, validation recordings from the rest: about N f / (1 - f) per class
-        train = min(counts["classes"] * per_class, round((total - test) * (1 - fraction)))
+    if clips_per_class:  # exactly N per class, validation recordings from the rest: about N f / (1 - f) per class
+        train = min(counts["classes"] * clips_per_class, round((total - test) * (1 - fraction)))
         return {"train": train, "val": round(train * fraction / (1 - fraction)), "test": test}
     val = round(fraction * (total - test))
     return {"train": total - test - val, "val": val, "test": test}
@@ -399,7 +399,7 @@ def measure(config: dict, machine: torch.device, quick: bool, classes: int) -> t
         with threads_of(config, "interpolate"):
             units |= generation_units(load_pipeline(folder), generate, device, 1 if quick else 5)
             if not quick:
-                count = min(config["generate"]["per_class"], 2 * generate["batch_size"])
+                count = min(config["generate"]["pairs_per_class"], 2 * generate["batch_size"])
                 measured, sources = generation_check(workdir, folder, generate, device, count, files[:8])
                 modelled = generated_clip_seconds(units, walked_steps(generate), sources, count)
                 ratios["generate_class_measured_over_modelled"] = measured / modelled
@@ -423,10 +423,10 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
     units are scaled to the dataset's clips (clip_units); generation runs one job per class."""
     units = clip_units(config, counts, units, measured_input)
     splits = {s: split_sizes(config, s, counts) for s in split_names(config["protocol"])}
-    generate, per_class, classes = config["generate"], config["generate"]["per_class"], counts["classes"]
-    added, start, sets = classes * per_class, units["job_start_seconds"], generate["sets"]
-    sources = sorted({ARMS[a].generated for a in config["arms"]} - {None})
-    decoded, imaged = set(sources) & set(MODEL_SOURCES), set(sources) & set(IMAGE_SOURCES)
+    generate, pairs_per_class, classes = config["generate"], config["generate"]["pairs_per_class"], counts["classes"]
+    added, start, sets = classes * pairs_per_class, units["job_start_seconds"], generate["sets"]
+    sources = sorted({ARMS[a].generator for a in config["arms"]} - {None})
+    decoded, imaged = set(sources) & set(MODEL_GENERATORS), set(sources) & set(IMAGE_GENERATORS)
     scored = len(set(sources) | ({"round_trip"} if imaged else set())) + 1  # and the pairs' first clips
     clips = sum(counts["fold_clips"].values())
     stages = ["manifest", "features", "train_diffusion", "interpolate", "reconstruct", "features_round_trip"]
@@ -441,7 +441,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
 
     for size in splits.values():
         inverted, firsts = drawn_sources(
-            per_class, size["train"] // classes, counts["clips_per_recording"], generate["seed"]
+            pairs_per_class, size["train"] // classes, counts["clips_per_recording"], generate["seed"]
         )
         if decoded and not config["diffusion"]["pretrained"]:
             seconds_of["train_diffusion"] += (
@@ -449,7 +449,10 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
                 + size["train"] * units["mel_image_seconds_per_clip"]
                 + config["diffusion"]["steps"] * units["diffusion_step_seconds"]
             )
-        jobs = (("diffusion", "interpolate", inverted, per_class), ("reconstruction", "reconstruct", firsts, firsts))
+        jobs = (
+            ("diffusion", "interpolate", inverted, pairs_per_class),
+            ("reconstruction", "reconstruct", firsts, firsts),
+        )
         for source, stage, inverts, decodes in jobs:
             if source in sources:  # a reconstruction inverts and decodes each pair's first clip once
                 per_clip = generated_clip_seconds(units, walked_steps(generate), inverts, decodes)
@@ -462,7 +465,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
             seconds_of["train_judge"] += 2 * judged + size["train"] * units["predict_seconds_per_clip"]
             seconds_of["score_generated"] += sets * scored * (start + added * units["predict_seconds_per_clip"])
         for arm in config["arms"]:
-            train = size["train"] + (added if ARMS[arm].generated else 0)
+            train = size["train"] + (added if ARMS[arm].generator else 0)
             seconds_of["train_classifier"] += seeds * training_seconds(train, size["val"] + size["test"])
     threads = config["threads"]
     gpu = [stage for stage, section in GPU_STAGES.items() if on_gpu[section]]

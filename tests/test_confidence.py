@@ -66,7 +66,7 @@ def test_each_clip_is_scored_by_the_judge_of_the_other_half_than_its_pair():
     ]
     clips = (torch.zeros(3, 1, 2, 2), torch.tensor([0, 0, 1]), ["dog-0", "dog-1", "siren-0"])
     scores = other_half_scores("diffusion", judges, pairs.set_index("pair"), clips, ["dog", "siren"])
-    assert list(scores.columns) == SCORE_COLUMNS and (scores["source"] == "diffusion").all()
+    assert list(scores.columns) == SCORE_COLUMNS and (scores["origin"] == "diffusion").all()
     assert scores["judge"].tolist() == [1, 0, 0] and scores["predicted"].tolist() == ["siren", "dog", "dog"]
     assert share_as_intended(scores) == 1 / 3
     fates = pair_fates(pairs, scores.assign(kept=[True, False, True]))

@@ -86,7 +86,7 @@ def _interpolate_siren(manifest, tmp_path, model, count, out, step="interpolate"
     protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
     save_split(make_split(manifest, "fold1", protocol), tmp_path / "split.json")
     settings = {
-        "per_class": count,
+        "pairs_per_class": count,
         "steps": 2,
         "alpha": 0.5,
         "batch_size": 2,

@@ -71,7 +71,7 @@ def test_generation_reads_neither_selection_nor_the_number_of_sets_and_reconstru
     generation = generation_params(generate)
     assert not {"filter", "keep", "sets"} & set(generation) and generation["alpha"] == generate["alpha"]
     assert reconstruction_params(generate) == {k: v for k, v in generation.items() if k != "alpha"}
-    assert pairs_params(generate) == {"per_class": generate["per_class"], "seed": generate["seed"]}
+    assert pairs_params(generate) == {"pairs_per_class": generate["pairs_per_class"], "seed": generate["seed"]}
 
 
 def test_the_manifest_reads_a_layouts_own_keys_and_a_folder_trees_clip_list():

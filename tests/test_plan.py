@@ -72,18 +72,22 @@ def test_impossible_combinations_are_found_from_the_metadata():
     # 3 recordings per class outside fold 1, one of them for validation: the two left fall in different
     # judge halves, and no pair lies within one half
     problems = plan_problems(config, metadata)
-    assert len(problems) == 10 and all("only 0 pairs" in p and p.startswith("generate.per_class") for p in problems)
+    assert len(problems) == 10 and all(
+        "only 0 pairs" in p and p.startswith("generate.pairs_per_class") for p in problems
+    )
     # 7 recordings of 2 clips outside fold 1, 2 for validation: 3 and 2 recordings in the halves give
     # 12 and 4 pairs of clips from different recordings within a half
     metadata = _planned_clips(SyntheticSpec(recordings_per_class=8, clips_per_recording=2))
-    config["generate"]["per_class"] = 17
+    config["generate"]["pairs_per_class"] = 17
     problems = plan_problems(config, metadata)
-    assert len(problems) == 10 and all("only 16 pairs" in p and p.startswith("generate.per_class") for p in problems)
+    assert len(problems) == 10 and all(
+        "only 16 pairs" in p and p.startswith("generate.pairs_per_class") for p in problems
+    )
     assert "within a judge's half (12 and 4:" in problems[0]
-    config["generate"]["per_class"] = 16
+    config["generate"]["pairs_per_class"] = 16
     assert plan_problems(config, metadata) == []
     config["arms"] = ["baseline", "specaugment"]  # nothing generated: any count is fine
-    config["generate"]["per_class"] = 1000
+    config["generate"]["pairs_per_class"] = 1000
     assert plan_problems(config, metadata) == []
 
 

@@ -206,9 +206,9 @@ def test_runs_frame_reads_the_low_data_setting():
     assert list(frame["test_clips"]) == [4, 4]  # from the confusion matrix
 
 
-def _judged(source, rows):
-    """score rows (class, predicted) of one source."""
-    return pd.DataFrame([{"source": source, "class": c, "predicted": p} for c, p in rows])
+def _judged(origin, rows):
+    """score rows (class, predicted) of one origin."""
+    return pd.DataFrame([{"origin": origin, "class": c, "predicted": p} for c, p in rows])
 
 
 def test_fidelity_sets_every_source_beside_real_clips_no_judge_heard():
@@ -370,8 +370,8 @@ def test_listening_page_clips_are_small_ogg_opus_that_sound_like_the_clip():
     assert decoded(opus_data_uri(resample(clip, 22050, 44100), 44100))[2] == 48000
 
 
-@pytest.mark.parametrize("classes, per_class, shown", [(3, 5, 3), (10, 2, 10), (50, 1, 20)])
-def test_the_listening_page_keeps_to_its_budget_of_pairs(classes, per_class, shown):
+@pytest.mark.parametrize("classes, pairs_per_class, shown", [(3, 5, 3), (10, 2, 10), (50, 1, 20)])
+def test_the_listening_page_keeps_to_its_budget_of_pairs(classes, pairs_per_class, shown):
     from diffaug.listen import PAIRS_ON_PAGE, pairs_on_page
 
     names = [f"class_{k:02d}" for k in range(classes)]
@@ -380,8 +380,8 @@ def test_the_listening_page_keeps_to_its_budget_of_pairs(classes, per_class, sho
     )
     chosen = pairs_on_page(pairs.sample(frac=1, random_state=0).sort_values("pair"))
     assert sorted(set(chosen["class"])) == names[:shown] and len(chosen) <= max(PAIRS_ON_PAGE, 3 * 5)
-    assert (chosen.groupby("class").size() == per_class).all()
-    assert (chosen["pair"].str.rsplit("-", n=1).str[1].astype(int) < per_class).all()  # each class's first pairs
+    assert (chosen.groupby("class").size() == pairs_per_class).all()
+    assert (chosen["pair"].str.rsplit("-", n=1).str[1].astype(int) < pairs_per_class).all()  # each class's first pairs
 
 
 def _metrics() -> list[dict]:
@@ -425,7 +425,7 @@ def test_the_markdown_report_says_only_what_applies():
     assert text.startswith("# Gain per arm and labelled clips\n\n| labelled per class | real training clips |")
     assert text.index("# Accuracy per arm\n\n|") < text.index("# Where each stage ran\n\n| stage |")
     assert "Each split has" not in text and "unusable" not in text and "keep their class" not in text
-    scores = pd.DataFrame({"source": ["diffusion"] * 2, "class": ["dog"] * 2, "predicted": ["dog", "siren"]})
+    scores = pd.DataFrame({"origin": ["diffusion"] * 2, "class": ["dog"] * 2, "predicted": ["dog", "siren"]})
     fidelity = fidelity_table({"fold1": scores}, {})
     text = report_markdown({**tables, "fidelity": fidelity}, generated_sets=3, skipped=2)
     assert (

@@ -61,7 +61,8 @@ def test_the_renamed_variants_key_names_its_new_name(keep_new):
 
 @pytest.mark.parametrize("keep_new", [False, True])
 @pytest.mark.parametrize(
-    ("section", "old", "new"), [("generate", "replicates", "sets"), ("dataset", "source", "layout")]
+    ("section", "old", "new"),
+    [("generate", "replicates", "sets"), ("generate", "per_class", "pairs_per_class"), ("dataset", "source", "layout")],
 )
 def test_a_renamed_nested_key_names_its_new_name(section, old, new, keep_new):
     config = _config()

@@ -97,18 +97,18 @@ def test_low_data_names_and_test_part(manifest):
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize(("per_class", "val_fraction"), [(20, 0.15), (25, 0.3), (30, 0.15)])
-def test_low_data_keeps_exactly_n_training_clips_per_class(seed, per_class, val_fraction):
+@pytest.mark.parametrize(("clips_per_class", "val_fraction"), [(20, 0.15), (25, 0.3), (30, 0.15)])
+def test_low_data_keeps_exactly_n_training_clips_per_class(seed, clips_per_class, val_fraction):
     manifest = _crafted(UNEVEN)
     protocol = {**PROTOCOL, "seed": seed, "val_fraction": val_fraction}
-    split = make_split(manifest, f"fold1-n{per_class}", protocol)
+    split = make_split(manifest, f"fold1-n{clips_per_class}", protocol)
     clips = manifest.set_index("id")
     train, val, test = (clips.loc[split[part]] for part in ("train", "val", "test"))
-    assert (train.groupby("class").size() == per_class).all() and train["class"].nunique() == len(UNEVEN)
+    assert (train.groupby("class").size() == clips_per_class).all() and train["class"].nunique() == len(UNEVEN)
     assert (train.groupby("class")["recording"].nunique() >= 4).all(), "two recordings in each judge's half"
     assert not (set(train["recording"]) & set(val["recording"]) or set(train["recording"]) & set(test["recording"]))
     assert not set(val["recording"]) & set(test["recording"])
-    target = round(per_class * val_fraction / (1 - val_fraction))
+    target = round(clips_per_class * val_fraction / (1 - val_fraction))
     used = set(train["recording"])
     for class_name, group in val.groupby("class"):
         left = manifest[(manifest["class"] == class_name) & (manifest["fold"] == 2) & ~manifest["recording"].isin(used)]
@@ -121,8 +121,8 @@ def test_low_data_keeps_exactly_n_training_clips_per_class(seed, per_class, val_
         assert len(recording) == cut["of"] > cut["kept"] == recording.index.isin(split["train"]).sum() > 0
         assert not recording.index.isin(split["val"]).any()
     # no recording gives more than a quarter of a class's clips (rounded up)
-    assert train.groupby(["class", "recording"]).size().max() <= -(-per_class // 4)
-    assert split == make_split(manifest, f"fold1-n{per_class}", protocol)
+    assert train.groupby(["class", "recording"]).size().max() <= -(-clips_per_class // 4)
+    assert split == make_split(manifest, f"fold1-n{clips_per_class}", protocol)
 
 
 @pytest.mark.parametrize("seed", range(6))

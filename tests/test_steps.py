@@ -34,13 +34,13 @@ CLASSIFIER = {"widths": [4, 4, 8], "hidden": 8, "epochs": 1, "batch_size": 8, "l
 SB_CNN = {"model": "sb_cnn", "sb_cnn": {"widths": [4, 8, 8], "hidden": 8}}
 
 
-def _pairs_of(paired_dataset, tmp_path, per_class=2, seed=4, generated_set=0):
+def _pairs_of(paired_dataset, tmp_path, pairs_per_class=2, seed=4, generated_set=0):
     """The paired dataset's manifest, fold1 split and the pairs step's table in tmp_path."""
     manifest = paired_dataset[1]
     manifest.to_csv(tmp_path / "manifest.csv", index=False)
     split = make_split(manifest, "fold1", PROTOCOL)
     save_split(split, tmp_path / "split.json")
-    settings = {"per_class": per_class, "seed": seed}
+    settings = {"pairs_per_class": pairs_per_class, "seed": seed}
     steps.pairs(
         manifest_csv=str(tmp_path / "manifest.csv"),
         split_json=str(tmp_path / "split.json"),
@@ -52,7 +52,7 @@ def _pairs_of(paired_dataset, tmp_path, per_class=2, seed=4, generated_set=0):
 
 
 def test_the_pairs_step_draws_pairs_within_a_judge_half_and_new_ones_per_generated_set(paired_dataset, tmp_path):
-    manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, per_class=4)
+    manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, pairs_per_class=4)
     assert len(pairs) == 40 and set(pairs["source_a"]) | set(pairs["source_b"]) <= set(split["train"])
     assert (pairs["recording_a"] != pairs["recording_b"]).all()
     half_of = {clip: half for half, clips in enumerate(split["judge_halves"]) for clip in clips}
@@ -64,7 +64,7 @@ def test_the_pairs_step_draws_pairs_within_a_judge_half_and_new_ones_per_generat
     assert not halves[0] & halves[1] and halves[0] | halves[1] == set(
         manifest.set_index("id").loc[split["train"], "recording"]
     )
-    other = _pairs_of(paired_dataset, tmp_path, per_class=4, generated_set=1)[2]
+    other = _pairs_of(paired_dataset, tmp_path, pairs_per_class=4, generated_set=1)[2]
     assert list(other["pair"]) == list(pairs["pair"]) and not other.equals(pairs)
     # which clip comes first is drawn, not the alphabetically first: the round trip takes the first
     assert (pairs["source_a"] > pairs["source_b"]).any() and (pairs["source_a"] < pairs["source_b"]).any()
@@ -117,25 +117,25 @@ def _judges_and_pairs(tmp_path, network=None):
     return models, ids
 
 
-def _score(tmp_path, sources: dict, real, settings=CLASSIFIER) -> pd.DataFrame:
-    """score_generated of `sources` ({source: features}, one per pair) and of the pairs' first clips
-    among the real clips `real`: every source's scores, concatenated."""
+def _score(tmp_path, generators: dict, real, settings=CLASSIFIER) -> pd.DataFrame:
+    """score_generated of `generators` ({generator: features}, one per pair) and of the pairs' first clips
+    among the real clips `real`: every origin's scores, concatenated."""
     labels = torch.tensor([c for c in range(10) for _ in range(4)])
     ids = pd.read_csv(tmp_path / "pairs.csv")["pair"].tolist()
-    for source, x in sources.items():
-        save_feature_sets(tmp_path / f"{source}.safetensors", {"train": (x, labels, ids)})
+    for generator, x in generators.items():
+        save_feature_sets(tmp_path / f"{generator}.safetensors", {"train": (x, labels, ids)})
     save_feature_sets(tmp_path / "sources.safetensors", {"all": (real, labels, [f"real{k}" for k in range(40)])})
-    for source in [*sources, "sources"]:
+    for origin in [*generators, "sources"]:
         steps.score_generated(
             classes_txt=class_list_file(tmp_path),
-            source=source,
-            features=str(tmp_path / f"{source}.safetensors"),
+            origin=origin,
+            features=str(tmp_path / f"{origin}.safetensors"),
             pairs_csv=str(tmp_path / "pairs.csv"),
             judges=[str(tmp_path / f"judge{half}.safetensors") for half in (0, 1)],
             classifier=settings,
-            output=str(tmp_path / f"{source}.csv"),
+            output=str(tmp_path / f"{origin}.csv"),
         )
-    return pd.concat([pd.read_csv(tmp_path / f"{source}.csv") for source in [*sources, "sources"]])
+    return pd.concat([pd.read_csv(tmp_path / f"{origin}.csv") for origin in [*generators, "sources"]])
 
 
 def test_each_clip_is_scored_by_the_judge_of_the_other_half(tmp_path):
@@ -143,9 +143,9 @@ def test_each_clip_is_scored_by_the_judge_of_the_other_half(tmp_path):
     g = torch.Generator().manual_seed(1)
     generated, real = torch.rand(40, 1, 64, 44, generator=g), torch.rand(40, 1, 64, 44, generator=g)
     scores = _score(tmp_path, {"diffusion": generated}, real)
-    assert list(scores["source"].unique()) == ["diffusion", "sources"]
-    for source, x in (("diffusion", generated), ("sources", real)):  # the sources: each pair's first clip as it is
-        rows = scores[scores["source"] == source].reset_index(drop=True)
+    assert list(scores["origin"].unique()) == ["diffusion", "sources"]
+    for origin, x in (("diffusion", generated), ("sources", real)):  # the sources: each pair's first clip as it is
+        rows = scores[scores["origin"] == origin].reset_index(drop=True)
         assert list(rows["clip"]) == ids and list(rows["judge"]) == [1 - k % 2 for k in range(40)]
         for k in range(40):
             expected = predict_proba(models[1 - k % 2], x[k : k + 1])[0]
@@ -153,33 +153,34 @@ def test_each_clip_is_scored_by_the_judge_of_the_other_half(tmp_path):
             assert rows.loc[k, "predicted"] == CLASSES[int(expected.argmax())]
 
 
-def test_confidence_selection_keeps_the_same_share_of_every_source(tmp_path):
+def test_confidence_selection_keeps_the_same_share_of_every_generator(tmp_path):
     _judges_and_pairs(tmp_path)
     g = torch.Generator().manual_seed(2)
-    sources = {
-        source: 50 * torch.rand(40, 1, 64, 44, generator=g) for source in ("diffusion", "mel_average", "round_trip")
+    generators = {
+        generator: 50 * torch.rand(40, 1, 64, 44, generator=g)
+        for generator in ("diffusion", "mel_average", "round_trip")
     }
-    _score(tmp_path, sources, torch.rand(40, 1, 64, 44, generator=g))
+    _score(tmp_path, generators, torch.rand(40, 1, 64, 44, generator=g))
     kept = {}
-    for source in sources:
+    for generator in generators:
         steps.select_generated(
-            features=str(tmp_path / f"{source}.safetensors"),
-            scores_csv=str(tmp_path / f"{source}.csv"),
+            features=str(tmp_path / f"{generator}.safetensors"),
+            scores_csv=str(tmp_path / f"{generator}.csv"),
             pairs_csv=str(tmp_path / "pairs.csv"),
             keep=0.5,
-            output=str(tmp_path / f"{source}_kept.safetensors"),
-            fates_csv=str(tmp_path / f"{source}_kept.csv"),
+            output=str(tmp_path / f"{generator}_kept.safetensors"),
+            fates_csv=str(tmp_path / f"{generator}_kept.csv"),
         )
-        fates = pd.read_csv(tmp_path / f"{source}_kept.csv")
-        kx, ky, kept[source] = load_feature_sets(tmp_path / f"{source}_kept.safetensors")["train"]
-        assert len(kept[source]) == 20 and (torch.bincount(ky, minlength=10) == 2).all()
+        fates = pd.read_csv(tmp_path / f"{generator}_kept.csv")
+        kx, ky, kept[generator] = load_feature_sets(tmp_path / f"{generator}_kept.safetensors")["train"]
+        assert len(kept[generator]) == 20 and (torch.bincount(ky, minlength=10) == 2).all()
         assert {"pair", "source_a", "confidence", "kept", "predicted", "judge"} <= set(fates.columns)
         assert fates["kept"].sum() == 20 and fates["confidence"].between(0, 1).all()
         # the kept ones are the most confident of their class by each judge (whose scales may differ)
         for _, group in fates.groupby(["class", "judge"]):
             assert group["kept"].sum() == 1
             assert group.loc[group["kept"], "confidence"].min() >= group.loc[~group["kept"], "confidence"].max()
-    assert kept["diffusion"] != kept["mel_average"]  # each source ranked by its own scores
+    assert kept["diffusion"] != kept["mel_average"]  # each generator's clips ranked by their own scores
 
 
 @pytest.mark.parametrize(
@@ -198,7 +199,7 @@ def test_scores_come_from_the_saved_weights_in_their_own_network(tmp_path, netwo
         save_tensors(tmp_path / f"judge{half}.safetensors", model.state_dict())
     generated = torch.rand(40, 1, 32, 44, generator=g) * 5 + 2
     scores = _score(tmp_path, {"diffusion": generated}, x, settings)
-    scores = scores[scores["source"] == "diffusion"]
+    scores = scores[scores["origin"] == "diffusion"]
     expected = predict_proba(model, generated)[torch.arange(40), torch.arange(40) // 4]
     torch.testing.assert_close(torch.tensor(scores["confidence"].to_numpy(), dtype=torch.float32), expected)
     other = NetworkSettings.from_config(CLASSIFIER | ({} if network else SB_CNN))
@@ -318,7 +319,7 @@ def test_example_plot_uses_the_generating_pipelines_mel(tiny_dataset, tiny_pipel
 
 
 def test_round_trip_features_are_each_pairs_first_clip_through_the_mel_image(paired_dataset, tiny_pipeline, tmp_path):
-    manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, per_class=4)
+    manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, pairs_per_class=4)
     features = {"sample_rate": 22050, "num_samples": 8000, "n_fft": 1024, "hop_length": 512, "n_mels": 16}
     round_trip = partial(
         steps.features_round_trip,
@@ -332,7 +333,7 @@ def test_round_trip_features_are_each_pairs_first_clip_through_the_mel_image(pai
     )
     round_trip(features=features)
     x, y, names = load_feature_sets(tmp_path / "round_trip.safetensors")["train"]
-    assert names == list(pairs["pair"]) and x.shape == (40, 1, 16, 16)  # one clip per pair, as every source
+    assert names == list(pairs["pair"]) and x.shape == (40, 1, 16, 16)  # one clip per pair, as every generator
     assert y.tolist() == [c for c in range(10) for _ in range(4)]
     k = 16
     source = load_mono(manifest.set_index("id").loc[pairs.loc[k, "source_a"], "path"], 22050)
@@ -357,7 +358,7 @@ def test_the_listening_page_plays_what_each_source_adds(
 
     import soundfile as sf
 
-    manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, per_class=3)
+    manifest, split, pairs = _pairs_of(paired_dataset, tmp_path, pairs_per_class=3)
     features = {"sample_rate": 22050, "num_samples": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 64}
     sets = {"all": (torch.rand(len(manifest), 1, 64, 44), torch.tensor(manifest["label"]), list(manifest["id"]))}
     save_feature_sets(tmp_path / "real.safetensors", sets)

@@ -61,10 +61,10 @@ def test_every_stage_left_its_outputs(finished_run):
     assert metrics["train_clips"]["generated"] == 10  # 2 per class, half kept by the confidence filter
     assert metrics["runtime"] == "cpu fp32" and metrics["generated_set"] == 0
     drawn = pd.read_csv(results / "pairs" / "fold1" / "set0.csv")
-    for source in ("round_trip", "reconstruction", "diffusion", "mel_average"):
-        run = json.loads((results / "models" / "fold1" / source / "seed0" / "metrics.json").read_text())
-        assert run["train_clips"]["generated"] == 10, source  # the same share of the same pairs
-        kept = pd.read_csv(results / "scores" / "fold1" / "set0" / f"{source}_kept.csv")
+    for generator in ("round_trip", "reconstruction", "diffusion", "mel_average"):
+        run = json.loads((results / "models" / "fold1" / generator / "seed0" / "metrics.json").read_text())
+        assert run["train_clips"]["generated"] == 10, generator  # the same share of the same pairs
+        kept = pd.read_csv(results / "scores" / "fold1" / "set0" / f"{generator}_kept.csv")
         assert len(kept) == 20 and kept["kept"].sum() == 10 and kept["confidence"].between(0, 1).all()
         assert kept[["pair", "source_a", "source_b"]].equals(drawn[["pair", "source_a", "source_b"]])
     # each pair lies in one judge half and is scored by the judge of the other half
@@ -83,8 +83,8 @@ def test_every_stage_left_its_outputs(finished_run):
         held_out = pd.read_csv(results / "judges" / "fold1" / f"half{half}" / "held_out.csv")
         assert list(held_out["clip"]) == split["judge_halves"][1 - half]
     fidelity = pd.read_csv(results / "tables" / "class_fidelity.csv")
-    sources = ["held_out", "sources", "round_trip", "reconstruction", "diffusion", "mel_average"]
-    assert [c for c in fidelity.columns if c in sources] == sources and len(fidelity) == 10
+    origins = ["held_out", "sources", "round_trip", "reconstruction", "diffusion", "mel_average"]
+    assert [c for c in fidelity.columns if c in origins] == origins and len(fidelity) == 10
     assert set(fidelity["labelled_per_class"].astype(str)) == {"all"}
     assert (fidelity["diffusion_clips"] == 2).all() and (fidelity["sources_clips"] == 2).all()
     generation = json.loads((results / "generated" / "fold1" / "set0" / "siren" / "generation.json").read_text())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Arm:
-    generated: str | None  # the generated source it adds (see SOURCES), or None (real clips only)
+    generator: str | None  # what makes the clips it adds (see GENERATORS), or None (real clips only)
     specaugment: bool
 
 
@@ -28,11 +28,11 @@ ARMS = {
     "diffusion_specaugment": Arm("diffusion", True),
 }
 
-SOURCES = ("round_trip", "reconstruction", "diffusion", "mel_average")
-"""The generated sources, in the ladder's order: one clip per pair each."""
+GENERATORS = ("round_trip", "reconstruction", "diffusion", "mel_average")
+"""What makes generated clips, in the ladder's order: one clip per pair each."""
 
-IMAGE_SOURCES = ("round_trip", "reconstruction", "diffusion")
-"""The sources whose clips come out of the diffusion pipeline's mel image, one slice long."""
+IMAGE_GENERATORS = ("round_trip", "reconstruction", "diffusion")
+"""The generators whose clips come out of the diffusion pipeline's mel image, one slice long."""
 
-MODEL_SOURCES = ("reconstruction", "diffusion")
-"""The sources that the diffusion model decodes (written as WAVs per class by a generating rule)."""
+MODEL_GENERATORS = ("reconstruction", "diffusion")
+"""The generators whose clips the diffusion model decodes (written as WAVs per class by a generating rule)."""

@@ -59,23 +59,24 @@ def judged_scores(
     return class_scores(proba, labels, ids, classes).assign(judge=list(judge_of))
 
 
-SCORE_COLUMNS = ["source", "clip", "class", "judge", "predicted", "confidence"]
-"""The columns of score_generated's table."""
+SCORE_COLUMNS = ["origin", "clip", "class", "judge", "predicted", "confidence"]
+"""The columns of score_generated's table; origin: the generator that made the clips, or "sources" for the
+pairs' first clips as they are."""
 
 
 def other_half_scores(
-    source: str,
+    origin: str,
     judges: Sequence[Callable[[torch.Tensor], torch.Tensor]],
     pairs: pd.DataFrame,
     clips: tuple[torch.Tensor, torch.Tensor, list[str]],
     classes: Sequence[str],
 ) -> pd.DataFrame:
-    """judged_scores of one source's `clips` (features, labels, ids: one per pair, named by it), each
+    """judged_scores of one origin's `clips` (features, labels, ids: one per pair, named by it), each
     by the judge (`judges`: of half 0 and of half 1) of the other half than its pair's (`pairs`: the
     pairs table indexed by pair), which heard neither of the pair's clips; columns SCORE_COLUMNS."""
     x, labels, ids = clips
     judge_of = (1 - pairs.loc[ids, "half"]).tolist()
-    scores = judged_scores(judges, judge_of, x, labels, ids, classes).assign(source=source)
+    scores = judged_scores(judges, judge_of, x, labels, ids, classes).assign(origin=origin)
     return scores[SCORE_COLUMNS]
 
 

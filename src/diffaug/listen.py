@@ -1,4 +1,4 @@
-"""A page to hear the clips: per class and pair, the real clips beside what each generating source
+"""A page to hear the clips: per class and pair, the real clips beside what each generator
 makes of them, every clip with its spectrogram, audio and images embedded so that the file stands
 alone (and opens inside the Snakemake report)."""
 
@@ -31,9 +31,9 @@ def pairs_on_page(pairs: pd.DataFrame) -> pd.DataFrame:
     (two for ten classes), and with more classes than that, one each of the first PAIRS_ON_PAGE
     classes in sorted order."""
     classes = sorted(set(pairs["class"]))
-    per_class = max(1, PAIRS_ON_PAGE // max(1, len(classes)))
+    pairs_per_class = max(1, PAIRS_ON_PAGE // max(1, len(classes)))
     shown = pairs[pairs["class"].isin(classes[:PAIRS_ON_PAGE])]
-    return shown.groupby("class", sort=True).head(per_class)
+    return shown.groupby("class", sort=True).head(pairs_per_class)
 
 
 def heard_samples(mel: MelSpec | None, features: FeatureSpec) -> int:
@@ -246,10 +246,10 @@ def explanations(
 ) -> list[str]:
     """The page's notes: what each clip is. `shown` is (pairs per class, classes on the page, classes in
     the set); `features` is the classifier's FeatureSpec."""
-    per_class, classes, total = shown
+    pairs_per_class, classes, total = shown
     which = f"each of the first {classes} of its {total} classes (sorted)" if classes < total else "each class"
     notes = [
-        f"Split {split}, generated set {set_number}: the first {per_class} pair(s) of {which}. A and B are "
+        f"Split {split}, generated set {set_number}: the first {pairs_per_class} pair(s) of {which}. A and B are "
         f"the pair's two real training clips, from different recordings; each plays its first {seconds:.2f} s, "
         + ("as the diffusion pipeline reads it (one mel slice)." if mel else "as the classifier reads it."),
     ]

@@ -63,20 +63,22 @@ def pair_id(class_name: str, index: int) -> str:
     return f"{class_name}-{index:05d}"
 
 
-def pairs_per_half(available: tuple[int, int], per_class: int) -> tuple[int, int]:
-    """How many of a class's `per_class` pairs each judge half gives: as even as the pairs
+def pairs_per_half(available: tuple[int, int], pairs_per_class: int) -> tuple[int, int]:
+    """How many of a class's `pairs_per_class` pairs each judge half gives: as even as the pairs
     `available` in each half allow (the first half takes the odd one)."""
-    first = min(available[0], max(-(-per_class // 2), per_class - available[1]))
-    if first + available[1] < per_class:
+    first = min(available[0], max(-(-pairs_per_class // 2), pairs_per_class - available[1]))
+    if first + available[1] < pairs_per_class:
         raise ValueError(
-            f"{per_class} pairs asked, but only {sum(available)} pairs of clips from different recordings "
+            f"{pairs_per_class} pairs asked, but only {sum(available)} pairs of clips from different recordings "
             f"within a judge's half exist ({available[0]} and {available[1]})"
         )
-    return first, per_class - first
+    return first, pairs_per_class - first
 
 
-def pairs_table(train: pd.DataFrame, per_class: int, seed: int, halves: list[list[str]] | None = None) -> pd.DataFrame:
-    """`per_class` pairs per class of the training clips, each named by `pair_id`: the one list that
+def pairs_table(
+    train: pd.DataFrame, pairs_per_class: int, seed: int, halves: list[list[str]] | None = None
+) -> pd.DataFrame:
+    """`pairs_per_class` pairs per class of the training clips, each named by `pair_id`: the one list that
     interpolation, mel averaging, the round trip and the reconstruction all draw on. Both clips of a
     pair lie in one of the split's two judge `halves` (its `half` column), so that the judge trained
     on the other half heard neither; without halves, every clip counts as half 0."""
@@ -85,7 +87,7 @@ def pairs_table(train: pd.DataFrame, per_class: int, seed: int, halves: list[lis
     recording, rows = train.set_index("id")["recording"], []
     for class_name, clips in train.groupby("class", sort=True):
         parts = [clips[clips["half"] == half] for half in (0, 1)]
-        counts = pairs_per_half(tuple(count_pairs(part) for part in parts), per_class)
+        counts = pairs_per_half(tuple(count_pairs(part) for part in parts), pairs_per_class)
         drawn = [(half, pair) for half in (0, 1) for pair in choose_pairs(parts[half], counts[half], [seed, half])]
         rows += [
             (pair_id(class_name, index), class_name, a, b, recording[a], recording[b], half)

@@ -100,7 +100,7 @@ def manifest_params(dataset: dict, clip_ids: Iterable[str] | None) -> dict:
 
 def pairs_params(generate: dict) -> dict:
     """The pairs rule's params: how many pairs per class, and the seed that draws them."""
-    return {"per_class": generate["per_class"], "seed": generate["seed"]}
+    return {"pairs_per_class": generate["pairs_per_class"], "seed": generate["seed"]}
 
 
 UNREAD_BY_GENERATION = ("filter", "keep", "sets")

@@ -10,7 +10,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from . import probes
-from .arms import ARMS, IMAGE_SOURCES
+from .arms import ARMS, IMAGE_GENERATORS
 from .layouts import URBANSOUND8K_METADATA, Catalogue, DatasetError, read_dataset, urbansound8k_catalogue
 from .mel_spec import MelSpec
 from .pairs import count_pairs
@@ -81,13 +81,13 @@ def _consistency_problems(config: dict) -> list[str]:
                 "of a classifier input (features.num_samples / hop_length); lengthen the input or shorten the patch"
             )
     sets = config["generate"]["sets"]
-    if any(ARMS[arm].generated for arm in config["arms"]) and len(config["seeds"]) % sets:
+    if any(ARMS[arm].generator for arm in config["arms"]) and len(config["seeds"]) % sets:
         problems.append(
             f"generate.sets: {sets} generated sets for {len(config['seeds'])} seeds: the k-th seed trains on "
             "set k mod generate.sets, so the sets would hold unequal numbers of seeds (and an interval over sets fewer "
             "degrees of freedom than it seems); use a number of seeds that is a multiple of it"
         )
-    through_image = any(ARMS[arm].generated in IMAGE_SOURCES for arm in config["arms"])
+    through_image = any(ARMS[arm].generator in IMAGE_GENERATORS for arm in config["arms"])
     if through_image and not imports_pipeline(config["diffusion"]):
         try:
             problem = clip_length_problem(MelSpec(**config["diffusion"]["mel"]), config["features"])
@@ -141,8 +141,8 @@ def plan_problems(config: dict, clips: pd.DataFrame) -> list[str]:
                 )
         if problems:
             return problems
-    generating = any(ARMS[a].generated for a in config["arms"])
-    per_class = config["generate"]["per_class"]
+    generating = any(ARMS[a].generator for a in config["arms"])
+    pairs_per_class = config["generate"]["pairs_per_class"]
     for name in split_names(protocol):
         try:
             split = make_split(clips, name, protocol)
@@ -153,12 +153,12 @@ def plan_problems(config: dict, clips: pd.DataFrame) -> list[str]:
         if with_defaults("classifier", config["classifier"])["epoch_choice"] == "validation":
             problems += _validation_problems(name, train, clips[clips["id"].isin(set(split["val"]))])
         if generating:
-            problems += _pair_problems(name, train, split["judge_halves"], per_class)
+            problems += _pair_problems(name, train, split["judge_halves"], pairs_per_class)
     return problems
 
 
-def _pair_problems(name: str, train: pd.DataFrame, halves: list[list[str]], per_class: int) -> list[str]:
-    """Classes of a split that cannot give `per_class` pairs of clips from different recordings within
+def _pair_problems(name: str, train: pd.DataFrame, halves: list[list[str]], pairs_per_class: int) -> list[str]:
+    """Classes of a split that cannot give `pairs_per_class` pairs of clips from different recordings within
     a judge half (so that the other half's judge heard neither), or whose clips lie all in one half
     (so that one judge never heard the class)."""
     problems = []
@@ -170,11 +170,12 @@ def _pair_problems(name: str, train: pd.DataFrame, halves: list[list[str]], per_
                 f"arms: split {name}: class {class_name} has training clips of only one recording, so one judge of "
                 "generated clips would never hear it; generating arms need two recordings per class"
             )
-        elif sum(available) < per_class:
+        elif sum(available) < pairs_per_class:
             problems.append(
-                f"generate.per_class: {per_class} pairs asked, but split {name} has only {sum(available)} pairs of "
-                f"{class_name} training clips from different recordings within a judge's half ({available[0]} and "
-                f"{available[1]}: a pair's clips lie in one half, judged by a model trained on the other); lower it"
+                f"generate.pairs_per_class: {pairs_per_class} pairs asked, but split {name} has only {sum(available)} "
+                f"pairs of {class_name} training clips from different recordings within a judge's half "
+                f"({available[0]} and {available[1]}: a pair's clips lie in one half, judged by a model trained on the "
+                "other); lower it"
             )
     return problems
 

@@ -219,20 +219,20 @@ def pivot_markdown(pivot: pd.DataFrame, baseline: str = "baseline") -> str:
     return "\n".join(lines) + "\n" + note
 
 
-FIDELITY_SOURCES = ("held_out", "sources", "round_trip", "reconstruction", "diffusion", "mel_average")
+FIDELITY_ORIGINS = ("held_out", "sources", "round_trip", "reconstruction", "diffusion", "mel_average")
 """The fidelity table's columns, from real clips no judge heard to each rung of the ladder."""
 
 
 def fidelity_table(scores: dict[str, pd.DataFrame], held_out: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per setting of labelled clips and class, side by side per source: the share of clips that a
+    """Per setting of labelled clips and class, side by side per origin of the clips: the share of clips that a
     judge which never heard them labels as their intended class, and how many clips that is.
 
     `scores` maps a split to its score_generated tables (every generated set, concatenated: columns
-    source, class, predicted); `held_out` maps it to both judges' tables of the other half's real
-    training clips (source held_out). A setting's share is the mean over its splits, each of which
+    origin, class, predicted); `held_out` maps it to both judges' tables of the other half's real
+    training clips (origin held_out). A setting's share is the mean over its splits, each of which
     has its own judges."""
     frames = [frame.assign(split=split) for split, frame in scores.items()]
-    frames += [frame.assign(split=split, source="held_out") for split, frame in held_out.items()]
+    frames += [frame.assign(split=split, origin="held_out") for split, frame in held_out.items()]
     columns = ["labelled_per_class", "class"]
     if not frames:
         return pd.DataFrame(columns=columns)
@@ -240,12 +240,12 @@ def fidelity_table(scores: dict[str, pd.DataFrame], held_out: dict[str, pd.DataF
     every = every.assign(
         right=every["class"] == every["predicted"], labelled_per_class=every["split"].map(_labelled_setting)
     )
-    keys = ["labelled_per_class", "source", "class"]
+    keys = ["labelled_per_class", "origin", "class"]
     per_split = every.groupby([*keys, "split"])["right"].agg(["mean", "size"]).reset_index()
     table = per_split.groupby(keys).agg(share=("mean", "mean"), clips=("size", "sum"))
-    sources = [source for source in FIDELITY_SOURCES if source in set(every["source"])]
-    shares = table["share"].unstack("source")[sources]
-    clips = table["clips"].unstack("source")[sources].add_suffix("_clips")
+    origins = [origin for origin in FIDELITY_ORIGINS if origin in set(every["origin"])]
+    shares = table["share"].unstack("origin")[origins]
+    clips = table["clips"].unstack("origin")[origins].add_suffix("_clips")
     wide = shares.join(clips).reset_index()
     wide = wide.assign(_size=wide["labelled_per_class"].map(setting_order)).sort_values(["_size", "class"])
     return wide.drop(columns="_size").reset_index(drop=True)
@@ -266,17 +266,17 @@ FIDELITY_NOTE = (
 
 def fidelity_markdown(table: pd.DataFrame) -> str:
     """The fidelity table for reading: a row per setting and class and one with the mean over classes,
-    a column per source in the ladder's order."""
-    sources = [source for source in FIDELITY_SOURCES if source in table.columns]
+    a column per origin in the ladder's order."""
+    origins = [origin for origin in FIDELITY_ORIGINS if origin in table.columns]
     names = {"held_out": "held-out real", "round_trip": "round trip", "mel_average": "mel average"}
     lines = [
-        "| labelled per class | class | " + " | ".join(f"{names.get(s, s)} %" for s in sources) + " |",
-        "|---|---|" + "---|" * len(sources),
+        "| labelled per class | class | " + " | ".join(f"{names.get(s, s)} %" for s in origins) + " |",
+        "|---|---|" + "---|" * len(origins),
     ]
     for labelled, group in table.groupby("labelled_per_class", sort=False):
-        rows = [*group.to_dict("records"), {"class": "**mean over classes**", **group[sources].mean().to_dict()}]
+        rows = [*group.to_dict("records"), {"class": "**mean over classes**", **group[origins].mean().to_dict()}]
         for r in rows:
-            cells = " | ".join(_pct(r[source]) for source in sources)
+            cells = " | ".join(_pct(r[origin]) for origin in origins)
             lines.append(f"| {labelled} | {r['class']} | {cells} |")
     return "\n".join(lines) + "\n" + FIDELITY_NOTE
 

@@ -86,7 +86,12 @@ def schema_problem(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
-RENAMED_KEYS = {"variants": "arms", "generate.replicates": "generate.sets", "dataset.source": "dataset.layout"}
+RENAMED_KEYS = {
+    "variants": "arms",
+    "generate.replicates": "generate.sets",
+    "generate.per_class": "generate.pairs_per_class",
+    "dataset.source": "dataset.layout",
+}
 """Config keys that were renamed (dotted where nested), old name to new: a config that still uses an
 old name is stopped with the new one rather than having its setting ignored."""
 

@@ -44,14 +44,14 @@ class LowDataError(ValueError):
     """A class whose training side cannot supply a low-data split's N clips."""
 
 
-def _labelled_recordings(sizes: pd.Series, per_class: int) -> dict | None:
+def _labelled_recordings(sizes: pd.Series, clips_per_class: int) -> dict | None:
     """{recording: clips it gives}, walking `sizes` (clips per recording, in the class's seeded
-    order) until `per_class` clips: each recording gives at most a quarter of them (rounded up), so
+    order) until `clips_per_class` clips: each recording gives at most a quarter of them (rounded up), so
     that from N = 10 on each judge's half can pair clips of two recordings; None if the class has
     fewer. The walk does not depend on N beyond where it stops, so the clips of a smaller N lie among
     those of a larger one (nested settings) whenever the cap's share of N does not grow from the
     smaller N to the larger: multiples of 4, and 50, 100, 200, 500 (not 48 with 50)."""
-    cap, left, given = math.ceil(per_class / 4), per_class, {}
+    cap, left, given = math.ceil(clips_per_class / 4), clips_per_class, {}
     for recording, size in sizes.items():
         if left == 0:
             break
@@ -61,7 +61,7 @@ def _labelled_recordings(sizes: pd.Series, per_class: int) -> dict | None:
 
 
 def _low_data_class(
-    clips: pd.DataFrame, name: str, per_class: int, order: pd.Series, protocol: dict
+    clips: pd.DataFrame, name: str, clips_per_class: int, order: pd.Series, protocol: dict
 ) -> tuple[list[str], list[str], list[dict], int | None, object]:
     """(training ids, validation ids, cut recordings, clips kept if the class is short, a recording
     held back out of order) of one class of a low-data split; `order` holds its recordings' sizes in
@@ -75,11 +75,11 @@ def _low_data_class(
     trains on all its recordings but those held back (`val_fraction` of them, at least one), which
     are exactly its validation. Anything else that cannot be made raises LowDataError."""
     class_name = clips["class"].iloc[0]
-    given, held_back = _labelled_recordings(order, per_class), None
+    given, held_back = _labelled_recordings(order, clips_per_class), None
     if given is not None and len(given) == len(order):  # none left for validation: hold the latest back that can be
         given = None
         for held_back in reversed(order.index):
-            if (given := _labelled_recordings(order.drop(held_back), per_class)) is not None:
+            if (given := _labelled_recordings(order.drop(held_back), clips_per_class)) is not None:
                 break
     left = [recording for recording in order.index if given is None or recording not in given]
     by_recording = {recording: sorted(group["id"]) for recording, group in clips.groupby("recording")}
@@ -90,41 +90,41 @@ def _low_data_class(
             for recording, n in given.items()
             if n < order[recording]
         ]
-        target, val = round(per_class * protocol["val_fraction"] / (1 - protocol["val_fraction"])), []
+        target, val = round(clips_per_class * protocol["val_fraction"] / (1 - protocol["val_fraction"])), []
         for recording in reversed(left):
             val += by_recording[recording]
             if len(val) >= target:
                 break
         return train, val, cuts, None, held_back
-    short = len(clips) < per_class
+    short = len(clips) < clips_per_class
     if short and protocol["short_classes"] == "keep_all" and len(order) >= 3:
         held_back = min(len(order) - 2, max(1, math.ceil(protocol["val_fraction"] * len(order))))
         train = [clip for recording in order.index[:-held_back] for clip in by_recording[recording]]
         val = [clip for recording in order.index[-held_back:] for clip in by_recording[recording]]
         return train, val, [], len(train), None
-    raise _short_class_error(name, class_name, per_class, len(clips), order, protocol["short_classes"])
+    raise _short_class_error(name, class_name, clips_per_class, len(clips), order, protocol["short_classes"])
 
 
 def _short_class_error(
-    name: str, class_name: str, per_class: int, clips: int, order: pd.Series, short_classes: str
+    name: str, class_name: str, clips_per_class: int, clips: int, order: pd.Series, short_classes: str
 ) -> LowDataError:
     """Why a class of `clips` clips in recordings of the sizes `order` cannot give a low-data split N clips,
     with what to change."""
     listed = ", ".join(map(str, sorted(order, reverse=True)[:20])) + (", ..." if len(order) > 20 else "")
-    short, advice = clips < per_class, "lower train_per_class"
+    short, advice = clips < clips_per_class, "lower train_per_class"
     if short and short_classes != "keep_all" and len(order) >= 3:
         advice += ", or set protocol.short_classes: keep_all to train such a class on all it has"
     elif short and len(order) < 3:
         advice += " (short_classes: keep_all needs three recordings: two to train on, one for validation)"
     return LowDataError(
-        f"split {name}: class {class_name} cannot supply {per_class} training clips, at most a quarter of them "
+        f"split {name}: class {class_name} cannot supply {clips_per_class} training clips, at most a quarter of them "
         f"(rounded up) from one recording, plus one more recording for validation: its {clips} clips "
         f"outside the test part come from {len(order)} recording(s) of {listed} clips; {advice}"
     )
 
 
 def _low_data_parts(
-    train_side: pd.DataFrame, name: str, per_class: int, rng: np.random.Generator, protocol: dict
+    train_side: pd.DataFrame, name: str, clips_per_class: int, rng: np.random.Generator, protocol: dict
 ) -> tuple[list[str], list[str], list[dict], list[dict], list[dict]]:
     """(training ids, validation ids, cut recordings, short classes, recordings held back out of
     order) of a low-data split: each class by `_low_data_class`, its recordings in an order drawn from
@@ -133,7 +133,9 @@ def _low_data_parts(
     for class_name, clips in train_side.groupby("class", sort=True):
         sizes = clips.groupby("recording").size()
         order = sizes.loc[rng.permutation(sizes.index.to_numpy())]
-        class_train, class_val, class_cuts, kept, held_back = _low_data_class(clips, name, per_class, order, protocol)
+        class_train, class_val, class_cuts, kept, held_back = _low_data_class(
+            clips, name, clips_per_class, order, protocol
+        )
         train += class_train
         val += class_val
         cuts += class_cuts
@@ -205,7 +207,7 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
     (its clips are not nested within a larger N's).
     """
     protocol = with_defaults("protocol", protocol)
-    base, per_class = parse_split_name(name)
+    base, clips_per_class = parse_split_name(name)
     rng = np.random.default_rng([protocol["seed"], sum(map(ord, base))])
     if base == "random":
         is_test = _random_test_part(manifest, protocol["test_fraction"], protocol["group_by_recording"], rng)
@@ -215,16 +217,16 @@ def make_split(manifest: pd.DataFrame, name: str, protocol: dict) -> dict:
             raise ValueError(f"split {name}: no clip of the dataset is in fold {fold}")
         is_test = (manifest["fold"] == fold).to_numpy()
     train_side, cuts, short, held = manifest[~is_test], [], [], []
-    if per_class is None:
+    if clips_per_class is None:
         val = _validation_ids(train_side, protocol["val_fraction"], rng)
         train = set(train_side["id"]) - val
     else:
-        train, val, cuts, short, held = _low_data_parts(train_side, name, per_class, rng, protocol)
+        train, val, cuts, short, held = _low_data_parts(train_side, name, clips_per_class, rng, protocol)
     halves = judge_halves(train_side[train_side["id"].isin(set(train))], np.random.default_rng([protocol["seed"], 1]))
     return {
         "split": name,
         "protocol": protocol["kind"],
-        "train_per_class": per_class,
+        "train_per_class": clips_per_class,
         "train": sorted(train),
         "val": sorted(val),
         "test": sorted(manifest.loc[is_test, "id"]),

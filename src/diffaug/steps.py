@@ -123,13 +123,13 @@ def features_generated(
 
 
 def pairs(*, manifest_csv: str, split_json: str, settings: dict, generated_set: int, output: str) -> None:
-    """The pairs of one generated set of a split (`settings`: per_class and seed), drawn from its
-    training clips within one judge half each: what every generated source uses."""
+    """The pairs of one generated set of a split (`settings`: pairs_per_class and seed), drawn from its
+    training clips within one judge half each: what every generator uses."""
     table = read_manifest(manifest_csv)
     split = load_split(split_json)
     train = clips_in(table, split)
     chosen = pairs_table(
-        train, settings["per_class"], generated_set_seed(settings["seed"], generated_set), halves_of(split)
+        train, settings["pairs_per_class"], generated_set_seed(settings["seed"], generated_set), halves_of(split)
     )
     write_table(output, chosen)
     log.info("%d pairs of %d training clips (set %d)", len(chosen), len(train), generated_set)
@@ -177,28 +177,28 @@ def features_round_trip(
 
 
 def score_generated(
-    *, classes_txt: str, source: str, features: str, pairs_csv: str, judges: list[str], classifier: dict, output: str
+    *, classes_txt: str, origin: str, features: str, pairs_csv: str, judges: list[str], classifier: dict, output: str
 ) -> None:
-    """How the judges label the clips of one source of a generated set: its `features` (one clip per
-    pair, named by it), or for source "sources" the pairs' first clips as they are (`features` is
+    """How the judges label the clips of one generator of a generated set: its `features` (one clip per
+    pair, named by it), or for the origin "sources" the pairs' first clips as they are (`features` is
     then the dataset's real features). Each clip is labelled by the judge trained on the other half
     of the training recordings than its pair (`judges`: the weights of half 0 and half 1), which heard
-    neither of the pair's clips. One row per clip: its source, intended class, judge, predicted class
+    neither of the pair's clips. One row per clip: its origin, intended class, judge, predicted class
     and the probability given to the intended one."""
     classes = read_classes(classes_txt)
     judge = load_judges(judges, ClassifierSettings.from_config(classifier), len(classes))
-    chosen = read_table(pairs_csv).set_index("pair")
-    clips = first_clips(features, chosen, classes) if source == "sources" else load_feature_sets(features)["train"]
-    scores = other_half_scores(source, judge, chosen, clips, classes)
+    pairs = read_table(pairs_csv).set_index("pair")
+    clips = first_clips(features, pairs, classes) if origin == "sources" else load_feature_sets(features)["train"]
+    scores = other_half_scores(origin, judge, pairs, clips, classes)
     write_table(output, scores)
     share = 100 * share_as_intended(scores)
-    log.info("%s: %.1f %% of %d clips labelled as intended", source, share, len(scores))
+    log.info("%s: %.1f %% of %d clips labelled as intended", origin, share, len(scores))
 
 
 def select_generated(
     *, features: str, scores_csv: str, pairs_csv: str, keep: float, output: str, fates_csv: str
 ) -> None:
-    """Keep, per class, the `keep` fraction of a source's clips (one per pair) that their judge gives
+    """Keep, per class, the `keep` fraction of a generator's clips (one per pair) that their judge gives
     the highest probability of their intended class; `fates_csv` lists every pair with its score and
     fate."""
     x, y, ids = load_feature_sets(features)["train"]
@@ -392,7 +392,7 @@ def report(
 ) -> None:
     """The accuracy, per-class, class-fidelity and runtime tables and the accuracy plots.
 
-    `scores` are results/scores/{split}/set{k}/{source}.csv files (score_generated), `judges` and
+    `scores` are results/scores/{split}/set{k}/{origin}.csv files (score_generated), `judges` and
     `held_out` the judges' metrics.json and held_out.csv (results/judges/{split}/half{h}/);
     `records` are the trained diffusion models and generated class folders;
     `outputs` maps table, pivot, markdown, per_class, fidelity, runtimes, plot, labelled_plot,

@@ -5,7 +5,7 @@ from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 
-from diffaug.arms import ARMS, IMAGE_SOURCES, MODEL_SOURCES
+from diffaug.arms import ARMS, GENERATORS, IMAGE_GENERATORS, MODEL_GENERATORS
 from diffaug.layouts import URBANSOUND8K_CLASSES, DatasetError, index_file
 from diffaug.params import (
     classifier_params,
@@ -84,11 +84,11 @@ def gpus(section):
 
 THREADS = config["threads"]
 FIRST_SEED = config["seeds"][0]
-SOURCES = sorted({ARMS[v].generated for v in config["arms"]} - {None})
-# What the judges score: every source the arms add, and with any source from the diffusion pipeline's
+ARM_GENERATORS = sorted({ARMS[v].generator for v in config["arms"]} - {None})
+# What the judges score: every generator the arms add, and with any generator from the diffusion pipeline's
 # image the round trip too, to tell the image's losses from the model's.
-SCORED = sorted(set(SOURCES) | ({"round_trip"} if set(SOURCES) & set(IMAGE_SOURCES) else set()))
-# Where the clips that the diffusion model decodes are written, per source.
+SCORED = sorted(set(ARM_GENERATORS) | ({"round_trip"} if set(ARM_GENERATORS) & set(IMAGE_GENERATORS) else set()))
+# Where the clips that the diffusion model decodes are written, per generator.
 DECODED = {"diffusion": "generated", "reconstruction": "reconstructed"}
 GENERATED_SETS = config["generate"]["sets"]
 # Rule params (diffaug.params): what each rule reads, so that a changed setting reruns exactly that.
@@ -114,7 +114,7 @@ wildcard_constraints:
     split=r"(random|fold\d+)(-n\d+)?",
     class_name="|".join(map(re.escape, CLASSES)),
     arm="|".join(config["arms"]),
-    source="diffusion|mel_average|round_trip|reconstruction",
+    generator="|".join(GENERATORS),
     seed=r"\d+",
     generated_set=r"\d+",
     half="0|1",
@@ -157,21 +157,21 @@ def fine_tuning_start(wildcards):
     return f"{R}/diffusion/pretrained/model" if config["diffusion"]["init_from"] else []
 
 
-def source_features(split, source, generated_set):
-    """Training features that a generating source adds from one generated set: one clip per pair,
-    interpolated or mel-averaged; with the confidence filter, the kept share."""
+def generator_features(split, generator, generated_set):
+    """Training features that a generator adds from one generated set: one clip per pair; with the
+    confidence filter, the kept share."""
     kept = "_kept" if config["generate"]["filter"] == "confidence" else ""
-    return f"{R}/features/{split}/set{generated_set}/{source}{kept}.safetensors"
+    return f"{R}/features/{split}/set{generated_set}/{generator}{kept}.safetensors"
 
 
 def generated_features(wildcards):
-    source = ARMS[wildcards.arm].generated
-    return [source_features(wildcards.split, source, generated_set_of_seed(wildcards.seed))] if source else []
+    generator = ARMS[wildcards.arm].generator
+    return [generator_features(wildcards.split, generator, generated_set_of_seed(wildcards.seed))] if generator else []
 
 
 def generated_set(wildcards):
     """The generated set that a run trains with; None for arms without generated clips."""
-    return generated_set_of_seed(wildcards.seed) if ARMS[wildcards.arm].generated else None
+    return generated_set_of_seed(wildcards.seed) if ARMS[wildcards.arm].generator else None
 
 
 def specaugment(wildcards):
@@ -189,38 +189,38 @@ def judges(wildcards):
 
 
 def decoded_classes(wildcards):
-    """The class folders of clips that the diffusion model decoded for one source of a generated set."""
-    folder = DECODED[wildcards.source]
+    """The class folders of clips that the diffusion model decoded for one generator of a generated set."""
+    folder = DECODED[wildcards.generator]
     return expand(f"{R}/{folder}/{wildcards.split}/set{wildcards.generated_set}/{{class_name}}", class_name=CLASSES)
 
 
 def scored_features(wildcards):
-    """The features that score_generated labels: a source's clips of one generated set, all of them,
-    or for "sources" the dataset's real clips (of which it takes the pairs' first clips)."""
-    if wildcards.source == "sources":
+    """The features that score_generated labels: a generator's clips of one generated set, all of them,
+    or for the origin "sources" the dataset's real clips (of which it takes the pairs' first clips)."""
+    if wildcards.origin == "sources":
         return rules.features.output.features
-    return f"{R}/features/{wildcards.split}/set{wildcards.generated_set}/{wildcards.source}.safetensors"
+    return f"{R}/features/{wildcards.split}/set{wildcards.generated_set}/{wildcards.origin}.safetensors"
 
 
 def all_scores():
-    """The judges' scores of every scored source and of the pairs' first clips as they are, in
+    """The judges' scores of every scored generator and of the pairs' first clips as they are, in
     every generated set, where arms add generated clips."""
-    scores = f"{R}/scores/{{split}}/set{{generated_set}}/{{source}}.csv"
+    scores = f"{R}/scores/{{split}}/set{{generated_set}}/{{origin}}.csv"
     return (
-        expand(scores, split=SPLITS, generated_set=range(GENERATED_SETS), source=[*SCORED, "sources"])
-        if SOURCES
+        expand(scores, split=SPLITS, generated_set=range(GENERATED_SETS), origin=[*SCORED, "sources"])
+        if ARM_GENERATORS
         else []
     )
 
 
 def all_judge_files(name):
-    return [path for split in SPLITS for path in judge_files(name, split)] if SOURCES else []
+    return [path for split in SPLITS for path in judge_files(name, split)] if ARM_GENERATORS else []
 
 
 def all_generation_records():
     """What records the device that diffusion training and generation ran on: trained models and
-    the class folders of every source that the diffusion model decodes."""
-    decoded = [DECODED[source] for source in SOURCES if source in MODEL_SOURCES]
+    the class folders of every generator whose clips the diffusion model decodes."""
+    decoded = [DECODED[generator] for generator in ARM_GENERATORS if generator in MODEL_GENERATORS]
     if not decoded:
         return []
     models = [] if config["diffusion"]["pretrained"] else expand(f"{R}/diffusion/{{split}}/model", split=SPLITS)
@@ -236,7 +236,7 @@ def all_generation_records():
 
 def trains_diffusion():
     """Whether the run trains diffusion models: some arm's clips come from one, none is pretrained."""
-    return bool(set(SOURCES) & set(MODEL_SOURCES)) and not config["diffusion"]["pretrained"]
+    return bool(set(ARM_GENERATORS) & set(MODEL_GENERATORS)) and not config["diffusion"]["pretrained"]
 
 
 def diffusion_training_plots():
@@ -254,15 +254,15 @@ def all_metrics():
 
 
 def listen_inputs(wildcards):
-    """What the listening page plays: the first split's first generated set, from each generating source."""
+    """What the listening page plays: the first split's first generated set, from each generator."""
     split = SPLITS[0]
     inputs = {"manifest": rules.manifest.output.manifest, "pairs": f"{R}/pairs/{split}/set0.csv"}
-    if set(SOURCES) & set(IMAGE_SOURCES):
+    if set(ARM_GENERATORS) & set(IMAGE_GENERATORS):
         inputs |= mel_image()
-    for source, name in (("diffusion", "classes"), ("reconstruction", "reconstructed")):
-        if source in SOURCES:
-            inputs[name] = decoded_classes(SimpleNamespace(split=split, generated_set=0, source=source))
-    if "mel_average" in SOURCES:
+    for generator, name in (("diffusion", "classes"), ("reconstruction", "reconstructed")):
+        if generator in ARM_GENERATORS:
+            inputs[name] = decoded_classes(SimpleNamespace(split=split, generated_set=0, generator=generator))
+    if "mel_average" in ARM_GENERATORS:
         inputs["mel_average"] = f"{R}/features/{split}/set0/mel_average.safetensors"
     return inputs
 
@@ -271,8 +271,8 @@ def final_outputs():
     outputs = [f"{R}/tables/{name}" for name in ("accuracy.csv", "accuracy.md", "gain_pivot.csv")]
     outputs += [f"{R}/plots/accuracy.png", f"{R}/plots/accuracy_vs_labelled.png"]
     outputs += [f"{R}/plots/classifier_training.png", *diffusion_training_plots()]
-    if "diffusion" in SOURCES:
+    if "diffusion" in ARM_GENERATORS:
         outputs += expand(f"{R}/plots/examples_{{split}}.png", split=SPLITS)
-    if SOURCES:
+    if ARM_GENERATORS:
         outputs.append(f"{R}/report/listen.html")
     return outputs

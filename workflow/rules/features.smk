@@ -23,13 +23,13 @@ rule features_generated:
         class_list=rules.manifest.output.class_list,
         classes=decoded_classes,
     output:
-        features=f"{R}/features/{{split}}/set{{generated_set}}/{{source}}.safetensors",
+        features=f"{R}/features/{{split}}/set{{generated_set}}/{{generator}}.safetensors",
     log:
-        log_for("features_generated", "{split}/set{generated_set}/{source}"),
+        log_for("features_generated", "{split}/set{generated_set}/{generator}"),
     benchmark:
-        benchmark_for("features_generated", "{split}/set{generated_set}/{source}")
+        benchmark_for("features_generated", "{split}/set{generated_set}/{generator}")
     wildcard_constraints:
-        source="|".join(DECODED),
+        generator="|".join(DECODED),
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS["features"]

@@ -75,13 +75,13 @@ rule score_generated:
         pairs=rules.pairs.output.pairs,
         judges=judges,
     output:
-        scores=f"{R}/scores/{{split}}/set{{generated_set}}/{{source}}.csv",
+        scores=f"{R}/scores/{{split}}/set{{generated_set}}/{{origin}}.csv",
     log:
-        log_for("score_generated", "{split}/set{generated_set}/{source}"),
+        log_for("score_generated", "{split}/set{generated_set}/{origin}"),
     benchmark:
-        benchmark_for("score_generated", "{split}/set{generated_set}/{source}")
+        benchmark_for("score_generated", "{split}/set{generated_set}/{origin}")
     wildcard_constraints:
-        source="sources|diffusion|mel_average|round_trip|reconstruction",
+        origin="|".join(["sources", *GENERATORS]),
     conda:
         "../../envs/diffaug.yaml"
     threads: 1
@@ -96,16 +96,16 @@ rule score_generated:
 
 rule select_generated:
     input:
-        features=f"{R}/features/{{split}}/set{{generated_set}}/{{source}}.safetensors",
-        scores=rules.score_generated.output.scores,
+        features=f"{R}/features/{{split}}/set{{generated_set}}/{{generator}}.safetensors",
+        scores=f"{R}/scores/{{split}}/set{{generated_set}}/{{generator}}.csv",
         pairs=rules.pairs.output.pairs,
     output:
-        features=f"{R}/features/{{split}}/set{{generated_set}}/{{source}}_kept.safetensors",
-        fates=f"{R}/scores/{{split}}/set{{generated_set}}/{{source}}_kept.csv",
+        features=f"{R}/features/{{split}}/set{{generated_set}}/{{generator}}_kept.safetensors",
+        fates=f"{R}/scores/{{split}}/set{{generated_set}}/{{generator}}_kept.csv",
     log:
-        log_for("select_generated", "{split}/set{generated_set}/{source}"),
+        log_for("select_generated", "{split}/set{generated_set}/{generator}"),
     benchmark:
-        benchmark_for("select_generated", "{split}/set{generated_set}/{source}")
+        benchmark_for("select_generated", "{split}/set{generated_set}/{generator}")
     conda:
         "../../envs/diffaug.yaml"
     threads: 1

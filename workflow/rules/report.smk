@@ -93,6 +93,6 @@ rule listen:
     params:
         features=FEATURES,
         seed=config["generate"]["seed"],
-        mel=MEL if set(SOURCES) & set(IMAGE_SOURCES) else None,
+        mel=MEL if set(ARM_GENERATORS) & set(IMAGE_GENERATORS) else None,
     script:
         "../../scripts/listen.py"
