@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from diffaug.probes import cuda_available, partition_chosen, slurm_partition_problem, will_use_cuda
+from diffaug.probes import cuda_available, partition_given, slurm_partition_problem, will_use_cuda
 
 
 def _fake_sinfo(tmp_path, monkeypatch, partitions: str):
@@ -14,12 +14,12 @@ def _fake_sinfo(tmp_path, monkeypatch, partitions: str):
 
 
 def test_a_slurm_run_without_a_partition_says_which_takes_the_jobs_or_stops(tmp_path, monkeypatch):
-    assert slurm_partition_problem(chosen=True) == ("", False)
+    assert slurm_partition_problem(given=True) == ("", False)
     _fake_sinfo(tmp_path, monkeypatch, "gpu\\nshort*\\nlong\\n")
-    message, fatal = slurm_partition_problem(chosen=False)
+    message, fatal = slurm_partition_problem(given=False)
     assert not fatal and "default partition short takes the jobs" in message and "slurm_partition" in message
     _fake_sinfo(tmp_path, monkeypatch, "gpu\\nlong\\n")
-    message, fatal = slurm_partition_problem(chosen=False)
+    message, fatal = slurm_partition_problem(given=False)
     assert fatal and "no default partition" in message and "workflow/profiles/slurm/config.yaml" in message
 
 
@@ -34,7 +34,7 @@ def _resource_settings(*args: str):
 
 
 @pytest.mark.parametrize(
-    "args, chosen",
+    "args, given",
     [
         ([], False),
         (["--default-resources", "mem_mb=1000"], False),
@@ -44,9 +44,9 @@ def _resource_settings(*args: str):
         (["--set-resources", "train_classifier:runtime=5"], False),
     ],
 )
-def test_a_partition_is_found_where_the_command_line_or_profile_chose_one(args, chosen):
+def test_a_partition_is_found_where_the_command_line_or_profile_chose_one(args, given):
     """Fails if Snakemake stops keeping these options in ResourceSettings' public fields."""
-    assert partition_chosen(_resource_settings(*args)) is chosen
+    assert partition_given(_resource_settings(*args)) is given
 
 
 def test_the_workflow_object_carries_its_resource_settings():

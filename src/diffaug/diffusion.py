@@ -152,7 +152,7 @@ def saved_mel_spec(folder: str | Path) -> MelSpec:
     return MelSpec.from_config(json.loads(path.read_text()))
 
 
-def mel_image_of(mel: dict | None, model_dir: str | Path | None) -> MelSpec:
+def mel_spec_from(mel: dict | None, model_dir: str | Path | None) -> MelSpec:
     """The diffusion pipeline's mel image settings without its weights: `mel` (the config's
     diffusion.mel, for pipelines trained from scratch) or those saved in the imported pipeline
     `model_dir` (diffusion.pretrained or init_from: fine-tuning keeps them)."""

@@ -186,8 +186,8 @@ def decoding_settings(generate: dict, generated_set: int, pretrained: bool, mix:
 def class_pairs(pairs: pd.DataFrame, class_name: str, mix: bool = True) -> pd.DataFrame:
     """One class's rows of a pairs table; without `mix` (a reconstruction), each pair's first clip
     paired with itself."""
-    chosen = pairs[pairs["class"] == class_name]
-    return chosen if mix else chosen.assign(source_b=chosen["source_a"], recording_b=chosen["recording_a"])
+    of_class = pairs[pairs["class"] == class_name]
+    return of_class if mix else of_class.assign(source_b=of_class["source_a"], recording_b=of_class["recording_a"])
 
 
 def generate_class(

@@ -31,16 +31,16 @@ def choose_pairs(clips: pd.DataFrame, count: int, seed) -> list[tuple[str, str]]
     if count > available:
         raise ValueError(f"{count} pairs asked, but only {available} pairs of clips from different recordings exist")
     rng = np.random.default_rng(seed)
-    chosen: dict[tuple[int, int], None] = {}
+    picked: dict[tuple[int, int], None] = {}
     if count > available // 2:  # dense: enumerate and sample
         every = [(i, j) for i, j in itertools.combinations(range(n), 2) if recordings[i] != recordings[j]]
         picks = [every[k] for k in rng.choice(len(every), size=count, replace=False)]
     else:
-        while len(chosen) < count:
+        while len(picked) < count:
             i, j = sorted(rng.choice(n, size=2, replace=False).tolist())
             if recordings[i] != recordings[j]:
-                chosen.setdefault((i, j))
-        picks = list(chosen)
+                picked.setdefault((i, j))
+        picks = list(picked)
     flips, firsts, pairs = rng.random(len(picks)) < 0.5, np.zeros(n, int), []
     for (i, j), flip in zip(picks, flips):
         if firsts[j] < firsts[i] or (firsts[j] == firsts[i] and flip):

@@ -64,8 +64,8 @@ def classifier_params(classifier: dict) -> dict:
     model = classifier.get("model", "published_cnn")
     blocks = {"sb_cnn", "sb_cnn_2017"} - {model}
     unused = (*blocks, *PUBLISHED_CNN_KEYS) if model in ("sb_cnn", "sb_cnn_2017") else tuple(blocks)
-    chosen = {key: value for key, value in classifier.items() if key not in unused}
-    return _without_defaults("classifier", chosen, ("model", "normalise", "epoch_choice", "train_on_validation"))
+    read = {key: value for key, value in classifier.items() if key not in unused}
+    return _without_defaults("classifier", read, ("model", "normalise", "epoch_choice", "train_on_validation"))
 
 
 def split_params(protocol: dict) -> dict:

@@ -99,8 +99,8 @@ def confusion_plot(metrics: list[dict], path) -> None:
     ticks, size = _class_ticks(classes)
     for row, setting in zip(axes, settings):
         for ax, arm in zip(row, arms):
-            chosen = [m for m in metrics if m["arm"] == arm and setting_of[m["split"]] == setting]
-            total = sum((np.asarray(m["confusion_matrix"], float) for m in chosen), np.zeros((len(classes),) * 2))
+            runs = [m for m in metrics if m["arm"] == arm and setting_of[m["split"]] == setting]
+            total = sum((np.asarray(m["confusion_matrix"], float) for m in runs), np.zeros((len(classes),) * 2))
             share = total / np.maximum(total.sum(axis=1, keepdims=True), 1)
             ax.imshow(share, vmin=0, vmax=1, cmap="Blues")
             ax.set_xticks(range(len(classes)), ticks, rotation=90, fontsize=size)

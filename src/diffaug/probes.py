@@ -33,10 +33,10 @@ def default_slurm_partition() -> str | None:
     return marked[0].rstrip("*") if listed.returncode == 0 and marked else None
 
 
-def slurm_partition_problem(chosen: bool) -> tuple[str, bool]:
-    """(message, fatal) for a SLURM run: which partition takes the jobs when none was chosen, or
+def slurm_partition_problem(given: bool) -> tuple[str, bool]:
+    """(message, fatal) for a SLURM run: which partition takes the jobs when none was given, or
     that the run cannot start because the cluster has no default one either."""
-    if chosen:
+    if given:
         return "", False
     where = (
         "set slurm_partition under default-resources in workflow/profiles/slurm/config.yaml "
@@ -44,11 +44,11 @@ def slurm_partition_problem(chosen: bool) -> tuple[str, bool]:
     )
     default = default_slurm_partition()
     if default is None:
-        return f"no SLURM partition chosen and the cluster has no default partition: {where}", True
-    return f"no SLURM partition chosen: the cluster's default partition {default} takes the jobs ({where})", False
+        return f"no SLURM partition given and the cluster has no default partition: {where}", True
+    return f"no SLURM partition given: the cluster's default partition {default} takes the jobs ({where})", False
 
 
-def partition_chosen(resource_settings) -> bool:
+def partition_given(resource_settings) -> bool:
     """Whether a run names a SLURM partition, for every rule (--default-resources, or a profile's
     default-resources) or per rule (--set-resources), read from Snakemake's ResourceSettings
     (`workflow.resource_settings`). Its public fields hold these as parsed from the command line and

@@ -148,15 +148,15 @@ def _low_data_parts(
 
 def _validation_ids(train: pd.DataFrame, fraction: float, rng: np.random.Generator) -> set[str]:
     """Whole recordings, per class, taking about `fraction` of each class's recordings."""
-    chosen = set()
+    val_recordings = set()
     majority = train.groupby("recording")["class"].agg(lambda s: s.mode().iloc[0])
     for _, recordings in majority.groupby(majority):
         ids = np.sort(recordings.index.to_numpy())
         if len(ids) < 2:
             continue  # a single recording stays in training rather than leaving its class untrained
         n_val = max(1, math.ceil(fraction * len(ids))) if fraction > 0 else 0
-        chosen.update(rng.choice(ids, size=min(n_val, len(ids) - 1), replace=False).tolist())
-    return set(train.loc[train["recording"].isin(chosen), "id"])
+        val_recordings.update(rng.choice(ids, size=min(n_val, len(ids) - 1), replace=False).tolist())
+    return set(train.loc[train["recording"].isin(val_recordings), "id"])
 
 
 def _random_test_part(

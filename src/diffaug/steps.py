@@ -128,23 +128,23 @@ def pairs(*, manifest_csv: str, split_json: str, settings: dict, generated_set: 
     table = read_manifest(manifest_csv)
     split = load_split(split_json)
     train = clips_in(table, split)
-    chosen = pairs_table(
+    drawn = pairs_table(
         train, settings["pairs_per_class"], generated_set_seed(settings["seed"], generated_set), halves_of(split)
     )
-    write_table(output, chosen)
-    log.info("%d pairs of %d training clips (set %d)", len(chosen), len(train), generated_set)
+    write_table(output, drawn)
+    log.info("%d pairs of %d training clips (set %d)", len(drawn), len(train), generated_set)
 
 
 def features_mel_average(*, classes_txt: str, real: str, pairs_csv: str, features: dict, output: str) -> None:
     """Each pair of the set turned into the average, in power, of its two clips' classifier mel
     spectrograms (made with `features`): augmentation without any diffusion model."""
     x, _, ids = load_feature_sets(real)["all"]
-    chosen = read_table(pairs_csv)
-    averages = pair_averages(x, ids, chosen["source_a"], chosen["source_b"], FeatureSpec(**features))
+    pairs = read_table(pairs_csv)
+    averages = pair_averages(x, ids, pairs["source_a"], pairs["source_b"], FeatureSpec(**features))
     classes = read_classes(classes_txt)
-    labels = torch.tensor([classes.index(c) for c in chosen["class"]])
-    save_feature_sets(output, {"train": (averages, labels, chosen["pair"].tolist())})
-    log.info("%d averaged pairs", len(chosen))
+    labels = torch.tensor([classes.index(c) for c in pairs["class"]])
+    save_feature_sets(output, {"train": (averages, labels, pairs["pair"].tolist())})
+    log.info("%d averaged pairs", len(pairs))
 
 
 def features_round_trip(
@@ -161,17 +161,17 @@ def features_round_trip(
 ) -> None:
     """Classifier features of each pair's first clip after only the generating pipeline's mel image
     and Griffin-Lim, no diffusion (one clip per pair, named by it; a clip first in several pairs is
-    sent through once): what that round trip alone keeps of each class. The image is `mel_image_of`
+    sent through once): what that round trip alone keeps of each class. The image is `mel_spec_from`
     (`mel`, model_dir)."""
-    from .diffusion import mel_image_of
+    from .diffusion import mel_spec_from
     from .generate import round_trip_features
 
-    spec = mel_image_of(mel, model_dir)
+    spec = mel_spec_from(mel, model_dir)
     generator = torch.Generator().manual_seed(generated_set_seed(seed, generated_set))
     classes, paths = read_classes(classes_txt), read_manifest(manifest_csv).set_index("id")["path"]
-    chosen = read_table(pairs_csv)
+    pairs = read_table(pairs_csv)
     where = model_dir or "diffusion.mel"
-    x, y, names = round_trip_features(chosen, paths, spec, FeatureSpec(**features), classes, generator, where)
+    x, y, names = round_trip_features(pairs, paths, spec, FeatureSpec(**features), classes, generator, where)
     save_feature_sets(output, {"train": (x, y, names)})
     log.info("%d pairs' first clips through the %d x %d mel image and back", len(names), spec.x_res, spec.y_res)
 
@@ -302,11 +302,11 @@ def _decode_class(
     from .diffusion import is_pretrained, load_pipeline
     from .generate import class_pairs, decoding_settings, generate_class
 
-    chosen = class_pairs(read_table(pairs_csv), class_name, mix)
-    clips = pair_clips(read_manifest(manifest_csv), chosen)
+    pairs = class_pairs(read_table(pairs_csv), class_name, mix)
+    clips = pair_clips(read_manifest(manifest_csv), pairs)
     pipeline = load_pipeline(model_dir)
     settings = decoding_settings(generate, generated_set, is_pretrained(model_dir), mix)
-    generate_class(pipeline, clips, output, chosen, settings, output_rate, class_name)
+    generate_class(pipeline, clips, output, pairs, settings, output_rate, class_name)
 
 
 def train_classifier(
@@ -440,26 +440,26 @@ def listen(
 ) -> None:
     """A page to hear one generated set (`pairs_csv`: results/pairs/{split}/set{k}.csv): per class, its
     first pairs' real clips, each through the round trip (given the diffusion pipeline's mel image:
-    `mel` or `model_dir`, as mel_image_of takes them), the first clip's reconstruction (given
+    `mel` or `model_dir`, as mel_spec_from takes them), the first clip's reconstruction (given
     `reconstructed_dirs`), the interpolated clip (given `class_dirs`) and the mel average (given the
     `mel_average` features)."""
-    from .diffusion import mel_image_of
+    from .diffusion import mel_spec_from
     from .listen import PairSounds, listening_page, mel_average_sounds, pairs_on_page, real_sounds
 
-    spec = FeatureSpec(**features)
+    feature_spec = FeatureSpec(**features)
     drawn = read_table(pairs_csv)
-    chosen = pairs_on_page(drawn).to_dict("records")
+    shown = pairs_on_page(drawn).to_dict("records")
     paths = read_manifest(manifest_csv).set_index("id")["path"]
-    image = mel_image_of(mel, model_dir) if mel or model_dir else None
-    wavs = pair_wavs(chosen, class_dirs, "interpolate")
-    reconstructed = pair_wavs(chosen, reconstructed_dirs, "reconstruct")
+    mel_spec = mel_spec_from(mel, model_dir) if mel or model_dir else None
+    wavs = pair_wavs(shown, class_dirs, "interpolate")
+    reconstructed = pair_wavs(shown, reconstructed_dirs, "reconstruct")
     generator = torch.Generator().manual_seed(seed)
-    real, rebuilt = real_sounds(chosen, paths, spec, image, generator)
-    averaged = mel_average_sounds(chosen, mel_average, pairs_csv, spec, generator) if mel_average else {}
+    real, rebuilt = real_sounds(shown, paths, feature_spec, mel_spec, generator)
+    averaged = mel_average_sounds(shown, mel_average, pairs_csv, feature_spec, generator) if mel_average else {}
     sounds = PairSounds(real, rebuilt, reconstructed, wavs, averaged)
-    text = listening_page(generated_set_of_pairs(pairs_csv), drawn, chosen, sounds, image, spec)
+    text = listening_page(generated_set_of_pairs(pairs_csv), drawn, shown, sounds, mel_spec, feature_spec)
     write_text(output, text)
-    players, classes = text.count("<audio "), len({pair["class"] for pair in chosen})
+    players, classes = text.count("<audio "), len({pair["class"] for pair in shown})
     log.info("%d clips of %d classes on the page (%.1f MB)", players, classes, len(text.encode()) / 1e6)
 
 

@@ -39,11 +39,11 @@ class SyntheticSpec:
 
 def _band_noise(rng, n, sr, lo, hi, tilt=0.0):
     """White noise limited to [lo, hi] Hz with a spectral tilt of `tilt` dB per octave."""
-    spec = np.fft.rfft(rng.standard_normal(n))
+    spectrum = np.fft.rfft(rng.standard_normal(n))
     f = np.fft.rfftfreq(n, 1 / sr)
     gain = ((f >= lo) & (f <= hi)).astype(float)
     gain *= np.power(np.maximum(f, 1.0) / 1000.0, tilt / 6.02)
-    out = np.fft.irfft(spec * gain, n)
+    out = np.fft.irfft(spectrum * gain, n)
     return out / (np.abs(out).max() + 1e-9)
 
 

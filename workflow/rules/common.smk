@@ -21,7 +21,7 @@ from diffaug.params import (
     split_params,
 )
 from diffaug.plan import data_root, machine_fit, planned_catalogue, require_dataset, require_fit, settled_config
-from diffaug.probes import partition_chosen, slurm_partition_problem, will_use_cuda
+from diffaug.probes import partition_given, slurm_partition_problem, will_use_cuda
 from diffaug.schema import ConfigError
 from diffaug.splits import split_names
 
@@ -70,7 +70,7 @@ onstart:
     if workflow.local_exec:
         gpu_at_hand()
     if workflow.executor_plugin is not None and "slurm" in workflow.executor_plugin.name:
-        message, fatal = slurm_partition_problem(partition_chosen(workflow.resource_settings))
+        message, fatal = slurm_partition_problem(partition_given(workflow.resource_settings))
         if message:
             print(("error: " if fatal else "note: ") + message, file=sys.stderr)
         if fatal:
