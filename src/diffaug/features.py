@@ -8,7 +8,7 @@ a 64-band power mel (no log).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torchaudio
@@ -18,6 +18,7 @@ from .files import load_tensors, map_in_workers, save_tensors
 from .finite import require_finite_rows
 from .mel_image import griffin_lim, mel_to_linear
 from .mel_spec import MelSpec
+from .schema import input_frames
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class FeatureSpec:
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        return (1, self.n_mels, 1 + self.num_samples // self.hop_length)
+        return (1, self.n_mels, input_frames(asdict(self)))
 
 
 TOP_DB = 80.0

@@ -15,7 +15,7 @@ from .layouts import URBANSOUND8K_METADATA, Catalogue, DatasetError, read_datase
 from .mel_spec import MelSpec
 from .pairs import count_pairs
 from .params import imports_pipeline, sorted_keys, written_config
-from .schema import SCHEMA, ConfigError, feature_size_problem, validate_config, with_defaults
+from .schema import SCHEMA, ConfigError, feature_size_problem, input_frames, validate_config, with_defaults
 from .splits import LowDataError, make_split, split_names
 from .synthetic import SyntheticSpec, synthesize_metadata
 
@@ -73,7 +73,7 @@ def _consistency_problems(config: dict) -> list[str]:
             "on them; set classifier.epoch_choice: last"
         )
     if classifier["model"] == "sb_cnn_2017":
-        frames = 1 + config["features"]["num_samples"] // config["features"]["hop_length"]
+        frames = input_frames(config["features"])
         patch = classifier["sb_cnn_2017"]["patch_frames"]
         if frames < patch:
             problems.append(

@@ -282,9 +282,14 @@ MAX_CLIP_VALUES = 2**28
 frames (n_fft x frames) or its mel spectrogram (n_mels x frames)."""
 
 
+def input_frames(features: dict) -> int:
+    """The frames of a classifier input: num_samples at hop_length, centred (one frame more)."""
+    return 1 + features["num_samples"] // features["hop_length"]
+
+
 def feature_size_problem(features: dict) -> str | None:
     """Why feature settings, each within its bounds, would still make clips too large, if they would."""
-    frames = 1 + features["num_samples"] // features["hop_length"]
+    frames = input_frames(features)
     per_frame = max(features["n_fft"], features["n_mels"])
     if per_frame * frames <= MAX_CLIP_VALUES:
         return None
