@@ -1,5 +1,7 @@
-"""What each rule's params hold: the settings it reads, from the config as its files wrote it, so that a
-changed setting reruns exactly the jobs that read it (Snakemake compares params by their text)."""
+"""What each rule's params hold: the settings it reads, so that a changed setting reruns exactly the jobs
+that read it (Snakemake compares params by their text). Most come from the config as its files wrote it
+(written_config), so that a default added to the schema reruns nothing; the manifest's and the pairs'
+come from the filled config, whose few keys they read in full."""
 
 from __future__ import annotations
 
