@@ -1,4 +1,6 @@
 import json
+import os
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from diffaug.generate import (
     class_pairs,
     decoding_settings,
     generate_class,
+    generate_classes,
     slerp,
 )
 from diffaug.pairs import (
@@ -146,6 +149,43 @@ def test_generate_class_writes_wavs_and_pairs(tiny_pipeline, manifest, tmp_path)
     again = tmp_path / "again"
     generate_class(load_pipeline(tiny_pipeline), clips, again, pairs, settings, 16000, "dog_bark")
     assert (out / written["file"][0]).read_bytes() == (again / written["file"][0]).read_bytes()
+
+
+def test_generating_every_class_in_one_job_makes_each_as_alone_and_keeps_what_a_stopped_job_finished(
+    tiny_pipeline, manifest, tmp_path, monkeypatch
+):
+    import diffaug.generate as generate
+
+    names = ["dog_bark", "siren", "drilling"]
+    clips = manifest[manifest["class"].isin(names)]
+    pairs = pairs_table(clips, 2, 0)
+    settings = GenerateSettings.from_config({"device": "cpu", "steps": 3, "seed": 0, "batch_size": 2, "alpha": 0.5})
+    pipeline = load_pipeline(tiny_pipeline)
+    alone = tmp_path / "alone"
+    generate_class(pipeline, clips, alone, class_pairs(pairs, "siren"), settings, 16000, "siren")
+    folders = [str(tmp_path / "set0" / name) for name in names]
+    made, stop_after, real = [], [2], generate.generate_class
+
+    def counted(*args):
+        if len(made) == stop_after[0]:
+            raise RuntimeError("stopped")
+        made.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(generate, "generate_class", counted)
+    with pytest.raises(RuntimeError, match="stopped"):
+        generate_classes(pipeline, tiny_pipeline, manifest, pairs, folders, settings, 16000)
+    assert made == names[:2] and not any(map(os.path.exists, folders))  # nothing in place until all are made
+    made.clear()
+    stop_after[0] = None
+    generate_classes(pipeline, tiny_pipeline, manifest, pairs, folders, settings, 16000)
+    assert made == ["drilling"]  # the two finished classes taken up as they were
+    assert sorted(os.listdir(tmp_path / "set0")) == sorted(names)  # nothing left aside
+    for wav in sorted(alone.glob("*.wav")):
+        assert (tmp_path / "set0" / "siren" / wav.name).read_bytes() == wav.read_bytes()
+    made.clear()
+    generate_classes(pipeline, tiny_pipeline, manifest, pairs, folders, replace(settings, alpha=0.3), 16000)
+    assert made == names  # other settings: every class made anew
 
 
 def test_a_reconstruction_decodes_each_pairs_first_clip_with_itself_at_alpha_0(manifest):

@@ -31,6 +31,32 @@ def atomic_output(path: str | os.PathLike):
         _remove(tmp)
 
 
+def folders_in_turn(folders: list[str | os.PathLike], key: str, make) -> list[str]:
+    """Make each of `folders` by make(folder, at) (`at`: where to write it), one after another in one
+    job, and move them all into place at the end. Each is made aside first, in `.finished/` beside it
+    with `key` (a fingerprint of what makes it), so that a job stopped part way takes up the folders it
+    finished, unchanged, when it runs again with the same key. Returns the folders made anew."""
+    made = []
+    for folder in map(Path, folders):
+        aside = folder.parent / ".finished" / folder.name
+        key_file = aside.with_name(f"{folder.name}.key")
+        if aside.is_dir() and key_file.is_file() and key_file.read_text() == key:
+            continue
+        key_file.unlink(missing_ok=True)
+        make(folder, aside)
+        write_text(key_file, key)
+        made.append(str(folder))
+    for folder in map(Path, folders):
+        aside = folder.parent / ".finished" / folder.name
+        _remove(folder)
+        os.replace(aside, folder)
+        aside.with_name(f"{folder.name}.key").unlink()
+    for parent in {Path(folder).parent / ".finished" for folder in folders}:
+        if parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+    return made
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path)

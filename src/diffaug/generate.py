@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,12 +19,13 @@ import torch
 from tqdm.auto import tqdm
 
 from .audio import fit_length, load_mono, resample, write_audio
+from .checkpoint import fingerprint
 from .devices import autocast, resolve_device, runtime_signature
 from .diffusion import mel_spec_of
 from .features import FeatureExtractor, FeatureSpec, require_input_length
-from .files import atomic_output
+from .files import atomic_output, folders_in_turn
 from .mel_image import MelImager, MelSpec
-from .pairs import generated_set_seed
+from .pairs import generated_set_seed, pair_clips
 from .schema import settings_of
 
 log = logging.getLogger(__name__)
@@ -188,6 +189,37 @@ def class_pairs(pairs: pd.DataFrame, class_name: str, mix: bool = True) -> pd.Da
     paired with itself."""
     of_class = pairs[pairs["class"] == class_name]
     return of_class if mix else of_class.assign(source_b=of_class["source_a"], recording_b=of_class["recording_a"])
+
+
+def generate_classes(
+    pipeline,
+    model_dir: str | Path,
+    manifest: pd.DataFrame,
+    pairs: pd.DataFrame,
+    class_dirs: list[str],
+    settings: GenerateSettings,
+    output_rate: int,
+    mix: bool = True,
+) -> None:
+    """generate_class for each class folder of `class_dirs` (named by its class), one after another with
+    one pipeline (loaded from `model_dir`), each class as it would be alone; a job stopped part way
+    takes up the classes it finished (files.folders_in_turn)."""
+    model_files = sorted(
+        (p.relative_to(model_dir).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in Path(model_dir).rglob("*")
+        if p.is_file()
+    )
+    key = fingerprint(asdict(settings), pairs.to_dict("list"), output_rate, mix, model_files)
+
+    def make(folder: Path, at: Path) -> None:
+        of_class = class_pairs(pairs, folder.name, mix)
+        generate_class(pipeline, pair_clips(manifest, of_class), at, of_class, settings, output_rate, folder.name)
+
+    made = folders_in_turn(class_dirs, key, make)
+    if len(made) < len(class_dirs):
+        log.info(
+            "%d of %d classes were finished by an earlier run and kept", len(class_dirs) - len(made), len(class_dirs)
+        )
 
 
 def generate_class(

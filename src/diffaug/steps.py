@@ -48,7 +48,7 @@ from .features import (
 from .files import atomic_output, read_json, save_tensors, worker_processes, write_json, write_table, write_text
 from .layouts import URBANSOUND8K_METADATA, read_dataset, root_of
 from .mel_image import MelSpec
-from .pairs import generated_clips, generated_set_of_pairs, generated_set_seed, pair_clips, pair_wavs, pairs_table
+from .pairs import generated_clips, generated_set_of_pairs, generated_set_seed, pair_wavs, pairs_table
 from .predict import describe_model
 from .schema import with_defaults
 from .splits import clips_in, halves_of, judge_split, load_split, make_split, save_split
@@ -265,14 +265,14 @@ def interpolate(
     manifest_csv: str,
     pairs_csv: str,
     model_dir: str,
-    class_name: str,
+    class_dirs: list[str],
     generate: dict,
     generated_set: int,
     output_rate: int,
-    output: str,
 ) -> None:
-    """The interpolated clips of one class's pairs in one generated set."""
-    _decode_class(manifest_csv, pairs_csv, model_dir, class_name, generate, generated_set, output_rate, output)
+    """The interpolated clips of one generated set, a folder per class (`class_dirs`, each named by its
+    class), the pipeline loaded once."""
+    _decode_classes(manifest_csv, pairs_csv, model_dir, class_dirs, generate, generated_set, output_rate)
 
 
 def reconstruct(
@@ -280,33 +280,28 @@ def reconstruct(
     manifest_csv: str,
     pairs_csv: str,
     model_dir: str,
-    class_name: str,
+    class_dirs: list[str],
     generate: dict,
     generated_set: int,
     output_rate: int,
-    output: str,
 ) -> None:
-    """The reconstructions of one class's pairs in one generated set: each pair's first clip
-    inverted and decoded by the same model and settings as interpolation, with nothing mixed in
-    (alpha 0)."""
-    _decode_class(
-        manifest_csv, pairs_csv, model_dir, class_name, generate, generated_set, output_rate, output, mix=False
-    )
+    """The reconstructions of one generated set, a folder per class: each pair's first clip inverted
+    and decoded by the same model and settings as interpolation, with nothing mixed in (alpha 0)."""
+    _decode_classes(manifest_csv, pairs_csv, model_dir, class_dirs, generate, generated_set, output_rate, mix=False)
 
 
-def _decode_class(
-    manifest_csv, pairs_csv, model_dir, class_name, generate, generated_set, output_rate, output, mix=True
+def _decode_classes(
+    manifest_csv, pairs_csv, model_dir, class_dirs, generate, generated_set, output_rate, mix=True
 ) -> None:
-    """generate_class on one class's pairs of a set: each pair's two clips slerped, or (`mix` False)
-    its first clip alone, as a pair of that clip with itself at alpha 0."""
+    """generate_classes on a set's pairs: each pair's two clips slerped, or (`mix` False) its first
+    clip alone, as a pair of that clip with itself at alpha 0."""
     from .diffusion import is_pretrained, load_pipeline
-    from .generate import class_pairs, decoding_settings, generate_class
+    from .generate import decoding_settings, generate_classes
 
-    pairs = class_pairs(read_table(pairs_csv), class_name, mix)
-    clips = pair_clips(read_manifest(manifest_csv), pairs)
     pipeline = load_pipeline(model_dir)
     settings = decoding_settings(generate, generated_set, is_pretrained(model_dir), mix)
-    generate_class(pipeline, clips, output, pairs, settings, output_rate, class_name)
+    pairs, manifest = read_table(pairs_csv), read_manifest(manifest_csv)
+    generate_classes(pipeline, model_dir, manifest, pairs, class_dirs, settings, output_rate, mix)
 
 
 def train_classifier(

@@ -1,5 +1,4 @@
 import os
-import re
 import sys
 from functools import cache
 from pathlib import Path
@@ -112,7 +111,6 @@ def generated_set_of_seed(seed):
 
 wildcard_constraints:
     split=r"(random|fold\d+)(-n\d+)?",
-    class_name="|".join(map(re.escape, CLASSES)),
     arm="|".join(config["arms"]),
     generator="|".join(GENERATORS),
     seed=r"\d+",
@@ -186,6 +184,11 @@ def judge_files(name, split):
 def judges(wildcards):
     """The weights of both judges of the split whose generated set is scored."""
     return judge_files("model.safetensors", wildcards.split)
+
+
+def class_folders(folder):
+    """The output folders of a generating job: one per class of a generated set, under `folder`."""
+    return [directory(f"{R}/{folder}/{{split}}/set{{generated_set}}/{name}") for name in CLASSES]
 
 
 def decoded_classes(wildcards):

@@ -26,11 +26,11 @@ rule interpolate:
         pairs=rules.pairs.output.pairs,
         model=diffusion_model,
     output:
-        clips=directory(f"{R}/generated/{{split}}/set{{generated_set}}/{{class_name}}"),
+        clips=class_folders("generated"),
     log:
-        log_for("interpolate", "{split}/set{generated_set}/{class_name}"),
+        log_for("interpolate", "{split}/set{generated_set}"),
     benchmark:
-        benchmark_for("interpolate", "{split}/set{generated_set}/{class_name}")
+        benchmark_for("interpolate", "{split}/set{generated_set}")
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS["interpolate"]
@@ -50,11 +50,11 @@ rule reconstruct:
         pairs=rules.pairs.output.pairs,
         model=diffusion_model,
     output:
-        clips=directory(f"{R}/reconstructed/{{split}}/set{{generated_set}}/{{class_name}}"),
+        clips=class_folders("reconstructed"),
     log:
-        log_for("reconstruct", "{split}/set{generated_set}/{class_name}"),
+        log_for("reconstruct", "{split}/set{generated_set}"),
     benchmark:
-        benchmark_for("reconstruct", "{split}/set{generated_set}/{class_name}")
+        benchmark_for("reconstruct", "{split}/set{generated_set}")
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS["interpolate"]
