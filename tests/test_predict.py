@@ -46,20 +46,21 @@ def _train(folder, manifest, classifier=NETWORK, features=FEATURES):
         manifest_csv=str(folder / "manifest.csv"), name="fold1", protocol=PROTOCOL, output=str(folder / "split.json")
     )
     model_dir = folder / "models" / "fold1" / "baseline" / "seed0"
-    steps.train_classifier(
+    steps.train_classifiers(
         classes_txt=class_list_file(folder),
         real=str(folder / "real.safetensors"),
         split_json=str(folder / "split.json"),
         generated=[],
         arm="baseline",
-        seed=0,
+        seeds=[0],
+        generated_sets=[None],
         split_name="fold1",
         classifier=classifier,
         specaugment=None,
-        weights=str(model_dir / "model.safetensors"),
-        metrics=str(model_dir / "metrics.json"),
         features=features,
-        description=str(model_dir / "model.json"),
+        weights=[str(model_dir / "model.safetensors")],
+        metrics=[str(model_dir / "metrics.json")],
+        descriptions=[str(model_dir / "model.json")],
     )
     return model_dir
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from conftest import TINY_MEL, class_list_file
 
+from diffaug import classifier as classifier_module
 from diffaug import steps
 from diffaug.audio import fit_length, load_mono, resample
 from diffaug.classifier import (
@@ -249,26 +250,100 @@ def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp
     )
     settings = CLASSIFIER | SB_CNN | {"normalise": "per_band", "device": "cpu"}
     weights = tmp_path / "model.safetensors"
-    steps.train_classifier(
+    steps.train_classifiers(
         classes_txt=class_list,
         real=str(tmp_path / "real.safetensors"),
         split_json=str(tmp_path / "split.json"),
         generated=[str(tmp_path / "gen.safetensors")],
         arm="diffusion",
-        seed=0,
+        seeds=[0],
+        generated_sets=[0],
         split_name="fold1",
         classifier=settings,
         specaugment=None,
-        weights=str(weights),
-        metrics=str(tmp_path / "metrics.json"),
-        generated_set=0,
         features={"n_mels": 16},
-        description=str(tmp_path / "model.json"),
+        weights=[str(weights)],
+        metrics=[str(tmp_path / "metrics.json")],
+        descriptions=[str(tmp_path / "model.json")],
     )
     saved = load_tensors(weights)[0]
     train_rows = real[torch.tensor([ids.index(clip) for clip in split["train"]])]
     torch.testing.assert_close(saved["norm.mean"].flatten().double(), train_rows.double().mean((0, 1, 3)))
     torch.testing.assert_close(saved["norm.std"].flatten().double(), train_rows.double().std((0, 1, 3), correction=0))
+
+
+def _arm_runs(tmp_path, folder, class_list, split_json, seeds, generated):
+    """train_classifiers of the diffusion arm, `seeds` (each on set k = its index mod 2) into `folder`:
+    the paths of each seed's weights, metrics and model.json."""
+    runs = [[str(tmp_path / folder / f"seed{seed}" / name) for seed in seeds] for name in FILES]
+    steps.train_classifiers(
+        classes_txt=class_list,
+        real=str(tmp_path / "real.safetensors"),
+        split_json=split_json,
+        generated=generated,
+        arm="diffusion",
+        seeds=seeds,
+        generated_sets=[seed % 2 for seed in seeds],
+        split_name="fold1",
+        classifier=CLASSIFIER | {"epochs": 3},
+        specaugment=None,
+        features={"n_mels": 64},
+        weights=runs[0],
+        metrics=runs[1],
+        descriptions=runs[2],
+    )
+    return runs
+
+
+FILES = ("model.safetensors", "metrics.json", "model.json")
+
+
+def test_an_arms_seeds_train_in_one_job_each_as_alone_and_a_stopped_job_keeps_its_finished_runs(
+    tiny_dataset, class_list, tmp_path, monkeypatch
+):
+    manifest = tiny_dataset[1]
+    save_split(make_split(manifest, "fold1", PROTOCOL), tmp_path / "split.json")
+    g = torch.Generator().manual_seed(0)
+    save_feature_sets(
+        tmp_path / "real.safetensors",
+        {
+            "all": (
+                torch.rand(len(manifest), 1, 64, 44, generator=g),
+                torch.tensor(manifest["label"]),
+                list(manifest["id"]),
+            )
+        },
+    )
+    generated = []
+    for k in range(2):
+        generated.append(str(tmp_path / f"set{k}.safetensors"))
+        clips = (torch.rand(20, 1, 64, 44, generator=g), torch.arange(20) % 10, [f"g{k}-{i}" for i in range(20)])
+        save_feature_sets(generated[-1], {"train": clips})
+    run = partial(_arm_runs, tmp_path, class_list=class_list, split_json=str(tmp_path / "split.json"))
+    together = run("together", seeds=[0, 1], generated=generated)
+    alone = run("alone", seeds=[1], generated=generated)
+    for path, other in zip([paths[1] for paths in together], [paths[0] for paths in alone]):
+        assert Path(path).read_bytes() == Path(other).read_bytes()
+    assert json.loads(Path(together[1][1]).read_text())["generated_set"] == 1
+    epochs, real_epoch = [], classifier_module._ClassifierTraining.epoch
+
+    def counted(self, *args):
+        if len(epochs) == 4:
+            raise RuntimeError("stopped")
+        epochs.append(self)
+        return real_epoch(self, *args)
+
+    monkeypatch.setattr(classifier_module._ClassifierTraining, "epoch", counted)
+    with pytest.raises(RuntimeError, match="stopped"):
+        run("stopped", seeds=[0, 1], generated=generated)
+    for path in (tmp_path / "stopped").glob("seed*/model*"):
+        path.unlink()  # Snakemake removes a stopped job's outputs before it runs again
+    epochs.clear()
+    resumed = run("stopped", seeds=[0, 1], generated=generated)
+    assert len(epochs) == 2  # seed 0 taken up as it ended; seed 1 from its checkpoint after one epoch
+    for paths, others in zip(resumed, together):
+        assert [Path(p).read_bytes() for p in paths] == [Path(p).read_bytes() for p in others]
+    assert not list((tmp_path / "stopped").glob("seed*/checkpoint.safetensors"))
 
 
 def test_validation_clips_train_only_when_the_config_says_so(tiny_dataset, tmp_path):

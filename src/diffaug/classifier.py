@@ -553,10 +553,11 @@ def train_classifier(
     training, so `augment` (e.g. spec_augment) masks normalised inputs (a masked cell holds its
     band's mean), and the returned model applies the statistics to raw inputs itself.
 
-    With a checkpoint, the state is saved after every epoch and resumed from, with the result of an
-    uninterrupted run. On CUDA every set lives on the device; the precision applies there, and bf16
-    also on a CPU that computes it natively (2.2x faster on the demo, accuracy within noise); a CPU
-    run is byte-reproducible on the same kind of CPU. Test accuracy is measured every epoch only to
+    With a checkpoint, the state is saved after every epoch (the last too, so that a finished run is
+    taken up as it ended) and resumed from, with the result of an uninterrupted run. On CUDA every set
+    lives on the device; the precision applies there, and bf16 also on a CPU that computes it natively
+    (2.2x faster on the demo, accuracy within noise); a CPU run is byte-reproducible on the same kind
+    of CPU. Test accuracy is measured every epoch only to
     report the published protocol's figure (best epoch on test), labelled as such, never to choose anything.
     """
     if settings.epoch_choice == "validation" and not len(val[1]):
@@ -576,7 +577,7 @@ def train_classifier(
         require_finite_training(f"{description}, epoch {epoch}", model, loss)
         run.record(epoch, loss, val_accuracy, run.accuracy(test_x, test[1]))
         bar.set_postfix(loss=f"{loss:.3f}", val=f"{val_accuracy or 0:.3f}", refresh=False)
-        if checkpoint and epoch < settings.epochs:
+        if checkpoint:
             run.save(checkpoint)
     model.load_state_dict(run.best_state)
     return returned.cpu(), run.history, run.chosen

@@ -304,39 +304,61 @@ def _decode_classes(
     generate_classes(pipeline, model_dir, manifest, pairs, class_dirs, settings, output_rate, mix)
 
 
-def train_classifier(
+def train_classifiers(
     *,
     classes_txt: str,
     real: str,
     split_json: str,
     generated: list[str],
     arm: str,
-    seed: int,
+    seeds: list[int],
+    generated_sets: list[int | None],
     split_name: str,
     classifier: dict,
     specaugment: dict | None,
-    weights: str,
-    metrics: str,
-    generated_set: int | None = None,
     features: dict,
-    description: str,
+    weights: list[str],
+    metrics: list[str],
+    descriptions: list[str],
 ) -> None:
-    """Train one classifier run and write its weights, its metrics and `description` (model.json:
-    the class names, `features` and network settings that label new files with the weights alone);
-    `generated_set` is the one that the `generated` features come from, if any."""
+    """Train an arm's classifier runs on one split, one per seed in turn, each as it would run alone,
+    and write each run's weights, metrics and `descriptions` (model.json: the class names, `features`
+    and network settings that label new files with the weights alone). A seed's run adds the features
+    `generated[k]` of its generated set k (`generated_sets`, None for arms that add nothing). Every run's
+    checkpoint stays until all are written, so that a job stopped part way takes up the finished runs."""
     settings = ClassifierSettings.from_config(classifier)
     classes = read_classes(classes_txt)
     split = load_split(split_json)
     sets = training_parts(select_parts(real, split), split, settings)
-    x, y, added = with_added_sets(*sets["train"][:2], generated)
-    run = fit(sets, (x, y), classifier, seed, classes, Path(weights).with_name("checkpoint.safetensors"), specaugment)
+    runs = []
+    for seed, generated_set, outputs in zip(seeds, generated_sets, zip(weights, metrics, descriptions)):
+        added_files = [] if generated_set is None else [generated[generated_set]]
+        x, y, added = with_added_sets(*sets["train"][:2], added_files)
+        run = fit(
+            sets, (x, y), classifier, seed, classes, Path(outputs[0]).with_name("checkpoint.safetensors"), specaugment
+        )
+        record = classifier_metrics(run, sets, classes, split_name, arm, added, generated_set)
+        _write_run(run, record, features, classes, *outputs)
+        runs.append(run)
+    for run in runs:
+        run.checkpoint.remove()
+
+
+def _write_run(run, record: dict, features: dict, classes: list[str], weights: str, metrics: str, description: str):
+    """A classifier run's weights, model.json and metrics.json."""
     save_tensors(weights, run.model.state_dict())
-    write_json(description, describe_model(settings.network, features, classes))
-    record = classifier_metrics(run, sets, classes, split_name, arm, added, generated_set if generated else None)
+    write_json(description, describe_model(run.settings.network, features, classes))
     write_json(metrics, record)
-    accuracy, choice = record["test_accuracy"], settings.epoch_choice
-    log.info("%s %s seed %d: test accuracy %.3f at epoch %d (%s)", split_name, arm, seed, accuracy, run.chosen, choice)
-    run.checkpoint.remove()
+    accuracy, choice, seed = record["test_accuracy"], run.settings.epoch_choice, run.seed
+    log.info(
+        "%s %s seed %d: test accuracy %.3f at epoch %d (%s)",
+        record["split"],
+        record["arm"],
+        seed,
+        accuracy,
+        run.chosen,
+        choice,
+    )
 
 
 def train_judge(

@@ -31,13 +31,13 @@ rule train_classifier:
         split=rules.split.output.split,
         generated=generated_features,
     output:
-        weights=f"{R}/models/{{split}}/{{arm}}/seed{{seed}}/model.safetensors",
-        metrics=f"{R}/models/{{split}}/{{arm}}/seed{{seed}}/metrics.json",
-        description=f"{R}/models/{{split}}/{{arm}}/seed{{seed}}/model.json",
+        weights=seed_files("model.safetensors"),
+        metrics=seed_files("metrics.json"),
+        description=seed_files("model.json"),
     log:
-        log_for("train_classifier", "{split}/{arm}/seed{seed}"),
+        log_for("train_classifier", "{split}/{arm}"),
     benchmark:
-        benchmark_for("train_classifier", "{split}/{arm}/seed{seed}")
+        benchmark_for("train_classifier", "{split}/{arm}")
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS["train_classifier"]
@@ -48,6 +48,7 @@ rule train_classifier:
         classifier=CLASSIFIER,
         features=FEATURES,
         specaugment=specaugment,
-        generated_set=generated_set,
+        seeds=config["seeds"],
+        generated_sets=generated_sets,
     script:
         "../../scripts/train_classifier.py"

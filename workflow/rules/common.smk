@@ -113,7 +113,6 @@ wildcard_constraints:
     split=r"(random|fold\d+)(-n\d+)?",
     arm="|".join(config["arms"]),
     generator="|".join(GENERATORS),
-    seed=r"\d+",
     generated_set=r"\d+",
     half="0|1",
 
@@ -163,13 +162,19 @@ def generator_features(split, generator, generated_set):
 
 
 def generated_features(wildcards):
+    """The features that an arm's generator adds, of every generated set in order (none for arms without)."""
     generator = ARMS[wildcards.arm].generator
-    return [generator_features(wildcards.split, generator, generated_set_of_seed(wildcards.seed))] if generator else []
+    return [generator_features(wildcards.split, generator, k) for k in range(GENERATED_SETS)] if generator else []
 
 
-def generated_set(wildcards):
-    """The generated set that a run trains with; None for arms without generated clips."""
-    return generated_set_of_seed(wildcards.seed) if ARMS[wildcards.arm].generator else None
+def generated_sets(wildcards):
+    """The generated set that each seed's run trains with, by seed; None for arms without generated clips."""
+    return [generated_set_of_seed(seed) if ARMS[wildcards.arm].generator else None for seed in config["seeds"]]
+
+
+def seed_files(name):
+    """A file of each seed's run of one split and arm: what a train_classifier job writes."""
+    return [f"{R}/models/{{split}}/{{arm}}/seed{seed}/{name}" for seed in config["seeds"]]
 
 
 def specaugment(wildcards):
