@@ -418,55 +418,57 @@ def measure(config: dict, machine: torch.device, quick: bool, classes: int) -> t
 
 
 def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, measured_input=None) -> dict:
-    """Minutes per stage for the whole config, and its wall time: the jobs of GPU stages one after
-    another, the others on `cores` cores beside them (a CPU-only machine: all on its cores). The
-    units are scaled to the dataset's clips (clip_units); generation runs one job per class."""
+    """Minutes and jobs per stage for the whole config, and its wall time: the jobs of GPU stages one
+    after another, the others on `cores` cores beside them (a CPU-only machine: all on its cores). The
+    units are scaled to the dataset's clips (clip_units). Jobs as the workflow makes them: a generating
+    job per split and generated set (every class, one start), a classifier job per split and arm (every
+    seed, one start), two judges per split, a scoring job per split, set and scored origin."""
     units = clip_units(config, counts, units, measured_input)
     splits = {s: split_sizes(config, s, counts) for s in split_names(config["protocol"])}
     generate, pairs_per_class, classes = config["generate"], config["generate"]["pairs_per_class"], counts["classes"]
     added, start, sets = classes * pairs_per_class, units["job_start_seconds"], generate["sets"]
-    sources = sorted({ARMS[a].generator for a in config["arms"]} - {None})
-    decoded, imaged = set(sources) & set(MODEL_GENERATORS), set(sources) & set(IMAGE_GENERATORS)
-    scored = len(set(sources) | ({"round_trip"} if imaged else set())) + 1  # and the pairs' first clips
+    generators = sorted({ARMS[a].generator for a in config["arms"]} - {None})
+    decoded, imaged = set(generators) & set(MODEL_GENERATORS), set(generators) & set(IMAGE_GENERATORS)
+    scored = len(set(generators) | ({"round_trip"} if imaged else set())) + 1  # and the pairs' first clips
     clips = sum(counts["fold_clips"].values())
     stages = ["manifest", "features", "train_diffusion", "interpolate", "reconstruct", "features_round_trip"]
     seconds_of = dict.fromkeys([*stages, "train_judge", "score_generated", "train_classifier"], 0.0)
+    jobs_of = dict.fromkeys(seconds_of, 0)
     seconds_of["manifest"] = clips * units["manifest_seconds_per_clip"]
     seconds_of["features"] = clips * units["features_seconds_per_clip"]
+    jobs_of["manifest"] = jobs_of["features"] = 1
     epochs, seeds = config["classifier"]["epochs"], len(config["seeds"])
 
-    def training_seconds(train: int, evaluated: int) -> float:  # a classifier job, predicting after every epoch
-        epoch = train * units["train_seconds_per_clip"] + evaluated * units["predict_seconds_per_clip"]
-        return start + epochs * epoch
+    def add(stage: str, jobs: int, seconds_per_job: float) -> None:
+        seconds_of[stage] += jobs * (start + seconds_per_job)
+        jobs_of[stage] += jobs
+
+    def training_seconds(train: int, evaluated: int) -> float:  # one run, predicting after every epoch
+        return epochs * (train * units["train_seconds_per_clip"] + evaluated * units["predict_seconds_per_clip"])
 
     for size in splits.values():
         inverted, firsts = drawn_sources(
             pairs_per_class, size["train"] // classes, counts["clips_per_recording"], generate["seed"]
         )
         if decoded and not config["diffusion"]["pretrained"]:
-            seconds_of["train_diffusion"] += (
-                start
-                + size["train"] * units["mel_image_seconds_per_clip"]
-                + config["diffusion"]["steps"] * units["diffusion_step_seconds"]
-            )
-        jobs = (
+            steps = config["diffusion"]["steps"] * units["diffusion_step_seconds"]
+            add("train_diffusion", 1, size["train"] * units["mel_image_seconds_per_clip"] + steps)
+        for generator, stage, inverts, decodes in (
             ("diffusion", "interpolate", inverted, pairs_per_class),
             ("reconstruction", "reconstruct", firsts, firsts),
-        )
-        for source, stage, inverts, decodes in jobs:
-            if source in sources:  # a reconstruction inverts and decodes each pair's first clip once
+        ):
+            if generator in generators:  # a reconstruction inverts and decodes each pair's first clip once
                 per_clip = generated_clip_seconds(units, walked_steps(generate), inverts, decodes)
-                seconds_of[stage] += sets * classes * (start + decodes * per_clip)
+                add(stage, sets, classes * decodes * per_clip)
         if imaged:
-            rebuilt = classes * firsts * units["round_trip_seconds_per_clip"]
-            seconds_of["features_round_trip"] += sets * (start + rebuilt)
-        if sources:  # two judges, each on half the training clips, predicting the other half at the end
+            add("features_round_trip", sets, classes * firsts * units["round_trip_seconds_per_clip"])
+        if generators:  # two judges, each on half the training clips, predicting the other half at the end
             judged = training_seconds(size["train"] // 2, size["val"] + size["test"])
-            seconds_of["train_judge"] += 2 * judged + size["train"] * units["predict_seconds_per_clip"]
-            seconds_of["score_generated"] += sets * scored * (start + added * units["predict_seconds_per_clip"])
+            add("train_judge", 2, judged + size["train"] // 2 * units["predict_seconds_per_clip"])
+            add("score_generated", sets * scored, added * units["predict_seconds_per_clip"])
         for arm in config["arms"]:
             train = size["train"] + (added if ARMS[arm].generator else 0)
-            seconds_of["train_classifier"] += seeds * training_seconds(train, size["val"] + size["test"])
+            add("train_classifier", 1, seeds * training_seconds(train, size["val"] + size["test"]))
     threads = config["threads"]
     gpu = [stage for stage, section in GPU_STAGES.items() if on_gpu[section]]
     beside = [stage for stage in seconds_of if stage not in gpu and stage not in ("manifest", "features")]
@@ -476,6 +478,9 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
     wall = first + max(sum(seconds_of[stage] for stage in gpu), core_seconds / cores)
     return {
         "stage_minutes": {k: round(v / 60, 2) for k, v in seconds_of.items()},
+        "stage_jobs": jobs_of,
+        "gpu_jobs": sum(jobs_of[stage] for stage in gpu),
+        "start_minutes_on_the_gpu": round(sum(jobs_of[stage] for stage in gpu) * start / 60, 1),
         "on_the_gpu": gpu,
         "runs": {"splits": len(splits), "arms": len(config["arms"]), "seeds": len(config["seeds"]), "sets": sets},
         "projected_hours": round(wall / 3600, 3),

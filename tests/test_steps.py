@@ -208,31 +208,33 @@ def test_scores_come_from_the_saved_weights_in_their_own_network(tmp_path, netwo
         load_classifier(tmp_path / "judge0.safetensors", other)
 
 
-def test_a_judge_trains_on_one_half_and_scores_the_other(paired_dataset, tmp_path, class_list):
+def test_a_splits_judges_train_on_one_half_each_and_score_the_other(paired_dataset, tmp_path, class_list):
     manifest, split, _ = _pairs_of(paired_dataset, tmp_path)
     real = torch.rand(len(manifest), 1, 16, 16)
     save_feature_sets(tmp_path / "real.pt", {"all": (real, torch.tensor(manifest["label"]), list(manifest["id"]))})
-    steps.train_judge(
+    files = [[str(tmp_path / f"half{half}" / name) for half in (0, 1)] for name in FILES[:2] + ("held_out.csv",)]
+    steps.train_judges(
         classes_txt=class_list,
         real=str(tmp_path / "real.pt"),
         split_json=str(tmp_path / "split.json"),
-        half=1,
         classifier=CLASSIFIER | {"device": "cpu"},
         seed=0,
-        weights=str(tmp_path / "judge.safetensors"),
-        metrics=str(tmp_path / "judge.json"),
-        held_out_csv=str(tmp_path / "held_out.csv"),
+        weights=files[0],
+        metrics=files[1],
+        held_out=files[2],
     )
-    metrics = json.loads((tmp_path / "judge.json").read_text())
-    assert metrics["half"] == 1 and metrics["train_clips"] == len(split["judge_halves"][1])
-    held_out = pd.read_csv(tmp_path / "held_out.csv")
-    assert list(held_out["clip"]) == split["judge_halves"][0] and (held_out["judge"] == 1).all()
-    assert metrics["held_out_accuracy"] == pytest.approx((held_out["class"] == held_out["predicted"]).mean())
-    model = load_classifier(tmp_path / "judge.safetensors", NetworkSettings.from_config(CLASSIFIER))
+    for half in (0, 1):
+        metrics = json.loads((tmp_path / f"half{half}" / "metrics.json").read_text())
+        assert metrics["half"] == half and metrics["train_clips"] == len(split["judge_halves"][half])
+        held_out = pd.read_csv(tmp_path / f"half{half}" / "held_out.csv")
+        assert list(held_out["clip"]) == split["judge_halves"][1 - half] and (held_out["judge"] == half).all()
+        assert metrics["held_out_accuracy"] == pytest.approx((held_out["class"] == held_out["predicted"]).mean())
+    model = load_classifier(tmp_path / "half1" / "model.safetensors", NetworkSettings.from_config(CLASSIFIER))
     rows = torch.tensor([list(manifest["id"]).index(clip) for clip in held_out["clip"]])
     classes = torch.tensor([CLASSES.index(c) for c in held_out["class"]])
     expected = predict_proba(model, real[rows])[torch.arange(len(rows)), classes]
     torch.testing.assert_close(torch.tensor(held_out["confidence"].to_numpy(), dtype=torch.float32), expected)
+    assert not list(tmp_path.glob("half*/checkpoint.safetensors"))
 
 
 def test_per_band_statistics_come_from_the_real_training_clips(tiny_dataset, tmp_path, class_list):

@@ -361,37 +361,47 @@ def _write_run(run, record: dict, features: dict, classes: list[str], weights: s
     )
 
 
-def train_judge(
+def train_judges(
     *,
     classes_txt: str,
     real: str,
     split_json: str,
-    half: int,
     classifier: dict,
     seed: int,
-    weights: str,
-    metrics: str,
-    held_out_csv: str,
+    weights: list[str],
+    metrics: list[str],
+    held_out: list[str],
 ) -> None:
-    """A judge of generated clips: a classifier of the baseline's settings trained on one of the
-    split's two halves of training recordings (its `judge_halves`), its epoch chosen as the
-    baseline's. `held_out_csv` holds how it labels the other half's real training clips, which it
-    never heard: the share that an unseen real clip of each class reaches."""
+    """The two judges of generated clips of a split, one after the other: each a classifier of the
+    baseline's settings trained on one of the split's halves of training recordings (its
+    `judge_halves`; half k writes the k-th of `weights`, `metrics` and `held_out`), its epoch chosen as
+    the baseline's. A judge's held_out table is how it labels the other half's real training clips,
+    which it never heard: the share that an unseen real clip of each class reaches. Both checkpoints
+    stay until both judges are written, so that a job stopped part way takes up a finished judge."""
     settings = ClassifierSettings.from_config(classifier)
     classes = read_classes(classes_txt)
     split = load_split(split_json)
-    parts = select_parts(real, judge_split(split, half), ("train", "val", "test", "held_out"))
-    sets = training_parts(parts, split, settings)
-    run = fit(sets, sets["train"][:2], classifier, seed, classes, Path(weights).with_name("checkpoint.safetensors"))
+    runs = []
+    for half, outputs in enumerate(zip(weights, metrics, held_out)):
+        parts = select_parts(real, judge_split(split, half), ("train", "val", "test", "held_out"))
+        sets = training_parts(parts, split, settings)
+        checkpoint = Path(outputs[0]).with_name("checkpoint.safetensors")
+        runs.append(fit(sets, sets["train"][:2], classifier, seed, classes, checkpoint))
+        _write_judge(runs[-1], parts, sets, classes, split["split"], half, *outputs)
+    for run in runs:
+        run.checkpoint.remove()
+
+
+def _write_judge(run, parts, sets, classes, split_name, half, weights: str, metrics: str, held_out_csv: str) -> None:
+    """A judge's weights, its held-out table and metrics.json."""
     x, y, ids = parts["held_out"]
-    proba = probabilities(run.model, x, settings.network.precision, settings.device)
+    proba = probabilities(run.model, x, run.settings.network.precision, run.settings.device)
     held_out = class_scores(proba, y, ids, classes).assign(judge=half)
     write_table(held_out_csv, held_out)
     save_tensors(weights, run.model.state_dict())
     share = share_as_intended(held_out)
-    write_json(metrics, judge_metrics(run, sets, classes, split["split"], half, share))
-    log.info("judge %s half %d: %.1f %% of %d held-out real clips right", split["split"], half, 100 * share, len(ids))
-    run.checkpoint.remove()
+    write_json(metrics, judge_metrics(run, sets, classes, split_name, half, share))
+    log.info("judge %s half %d: %.1f %% of %d held-out real clips right", split_name, half, 100 * share, len(ids))
 
 
 def report(

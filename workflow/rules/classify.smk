@@ -4,13 +4,13 @@ rule train_judge:
         real=rules.features.output.features,
         split=rules.split.output.split,
     output:
-        weights=f"{R}/judges/{{split}}/half{{half}}/model.safetensors",
-        metrics=f"{R}/judges/{{split}}/half{{half}}/metrics.json",
-        held_out=f"{R}/judges/{{split}}/half{{half}}/held_out.csv",
+        weights=judge_files("model.safetensors", "{split}"),
+        metrics=judge_files("metrics.json", "{split}"),
+        held_out=judge_files("held_out.csv", "{split}"),
     log:
-        log_for("train_judge", "{split}/half{half}"),
+        log_for("train_judge", "{split}"),
     benchmark:
-        benchmark_for("train_judge", "{split}/half{half}")
+        benchmark_for("train_judge", "{split}")
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS["train_classifier"]

@@ -114,7 +114,6 @@ wildcard_constraints:
     arm="|".join(config["arms"]),
     generator="|".join(GENERATORS),
     generated_set=r"\d+",
-    half="0|1",
 
 
 def resources_for(rule, **defaults):
@@ -183,7 +182,7 @@ def specaugment(wildcards):
 
 def judge_files(name, split):
     """The file `name` of both judges of a split (trained on either half of its training recordings)."""
-    return expand(f"{R}/judges/{split}/half{{half}}/{name}", half=(0, 1))
+    return [f"{R}/judges/{split}/half{half}/{name}" for half in (0, 1)]
 
 
 def judges(wildcards):
