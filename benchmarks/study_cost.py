@@ -422,7 +422,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
     after another, the others on `cores` cores beside them (a CPU-only machine: all on its cores). The
     units are scaled to the dataset's clips (clip_units). Jobs as the workflow makes them: a generating
     job per split and generated set (every class, one start), a classifier job per split and arm (every
-    seed, one start), two judges per split, a scoring job per split, set and scored origin."""
+    seed, one start), a judges' job per split (both halves), a scoring job per split, set and scored origin."""
     units = clip_units(config, counts, units, measured_input)
     splits = {s: split_sizes(config, s, counts) for s in split_names(config["protocol"])}
     generate, pairs_per_class, classes = config["generate"], config["generate"]["pairs_per_class"], counts["classes"]
@@ -462,9 +462,9 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
                 add(stage, sets, classes * decodes * per_clip)
         if imaged:
             add("features_round_trip", sets, classes * firsts * units["round_trip_seconds_per_clip"])
-        if generators:  # two judges, each on half the training clips, predicting the other half at the end
+        if generators:  # one job, two judges, each on half the training clips, predicting the other half at the end
             judged = training_seconds(size["train"] // 2, size["val"] + size["test"])
-            add("train_judge", 2, judged + size["train"] // 2 * units["predict_seconds_per_clip"])
+            add("train_judge", 1, 2 * judged + size["train"] * units["predict_seconds_per_clip"])
             add("score_generated", sets * scored, added * units["predict_seconds_per_clip"])
         for arm in config["arms"]:
             train = size["train"] + (added if ARMS[arm].generator else 0)

@@ -251,9 +251,10 @@ def test_fidelity_keeps_each_setting_of_labelled_clips_apart_and_averages_its_sp
     assert "| 50 | siren | 100.0 | 50.0 |" in fidelity_markdown(table)
 
 
-def test_runtime_table_counts_jobs_per_stage_and_device():
+def test_runtime_table_counts_what_each_stage_made_per_device():
     metrics = [{"runtime": "cuda bf16"}] * 3 + [{"runtime": "cpu fp32"}]
     records = {"train_diffusion": [{"runtime": "cuda bf16"}], "interpolate": [{"runtime": "cpu fp32"}] * 10}
+    assert list(runtime_table(metrics, records).columns) == ["stage", "runtime", "made"]
     table = runtime_table(metrics, records)
     assert table.values.tolist() == [
         ["train_diffusion", "cuda bf16", 1],

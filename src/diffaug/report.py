@@ -335,20 +335,21 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def runtime_table(metrics: list[dict], records: dict[str, list[dict]]) -> pd.DataFrame:
-    """Where each stage computed and in which precision, with its count of jobs: classifier runs
-    from their metrics, the other stages from their `records` (by stage name)."""
+    """Where each stage computed and in which precision, with how many outputs it made there: classifier
+    runs from their metrics, diffusion models and generated class folders from their `records` (by
+    stage name)."""
     stages = {**records, "train_classifier": metrics}
     rows = [
-        {"stage": stage, "runtime": runtime, "jobs": jobs}
+        {"stage": stage, "runtime": runtime, "made": made}
         for stage, found in stages.items()
-        for runtime, jobs in sorted(Counter(r.get("runtime", "not recorded") for r in found).items())
+        for runtime, made in sorted(Counter(r.get("runtime", "not recorded") for r in found).items())
     ]
-    return pd.DataFrame(rows, columns=["stage", "runtime", "jobs"])
+    return pd.DataFrame(rows, columns=["stage", "runtime", "made"])
 
 
 def runtime_markdown(table: pd.DataFrame) -> str:
-    lines = ["| stage | device and precision | jobs |", "|---|---|---|"]
-    lines += [f"| {r.stage} | {r.runtime} | {r.jobs} |" for r in table.itertuples()]
+    lines = ["| stage | device and precision | made |", "|---|---|---|"]
+    lines += [f"| {r.stage} | {r.runtime} | {r.made} |" for r in table.itertuples()]
     return "\n".join(lines) + "\n"
 
 
