@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 SNAKEMAKE := $(VENV)/bin/snakemake --cores all --resources gpu=1 --show-failed-logs --rerun-incomplete
 
-.PHONY: setup run report test test-fast lint clean
+.PHONY: setup run report test test-fast gpu-check lint clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,11 @@ test: $(STAMP)
 # process: the test networks are tiny, and on a busy machine a second thread mostly waits for the first.
 test-fast: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow"
+
+# On a machine with CUDA: the tiny workflow with every GPU rule on the GPU, the generation benchmark and the
+# real study's projection, a summary line each (benchmarks/gpu_check.py).
+gpu-check: $(STAMP)
+	$(PY) benchmarks/gpu_check.py
 
 # Python with ruff, rule files with snakefmt, the workflow with snakemake --lint (which exits 0 on lints).
 lint: $(STAMP)
