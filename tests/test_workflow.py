@@ -439,7 +439,7 @@ def test_a_config_change_reruns_exactly_what_depends_on_it(finished_run, tmp_pat
     assert _planned_jobs(result.stdout + result.stderr) == expected
 
 
-CLASSIFIER_RERUNS = {"train_judge": 2, "train_classifier": 14, "score_generated": 5, "select_generated": 4, "report": 1}
+CLASSIFIER_RERUNS = {"train_judge": 1, "train_classifier": 7, "score_generated": 5, "select_generated": 4, "report": 1}
 
 
 @pytest.mark.parametrize(
