@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
-from conftest import TINY_MEL, TINY_UNET
+from helpers import TINY_MEL, TINY_UNET
 from layout_data import tone
 
 from diffaug.classifier import ClassifierSettings, NetworkSettings, build_classifier, train_classifier

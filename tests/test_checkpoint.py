@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import TINY_MEL, TINY_UNET
+from helpers import TINY_MEL, TINY_UNET
 
 import diffaug.diffusion
 from diffaug.checkpoint import Checkpoint, fingerprint
