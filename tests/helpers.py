@@ -2,16 +2,16 @@
 and reading the README's tables. Test modules import from here (and from layout_data), never from each other or
 from conftest, which holds the fixtures alone."""
 
+import fcntl
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-import torch
 import yaml
 
 from diffaug.dataset import write_classes
-from diffaug.diffusion import save_pipeline
 from diffaug.mel_image import MelSpec
 from diffaug.synthetic import CLASSES
 
@@ -37,7 +37,10 @@ def class_list_file(folder: Path) -> str:
 
 def save_latent_pipeline(folder):
     """A tiny latent audio-diffusion pipeline: an AutoencoderKL halves 16 x 16 mel images to 8 x 8."""
+    import torch
     from diffusers import AutoencoderKL, DDIMScheduler, UNet2DModel
+
+    from diffaug.diffusion import save_pipeline
 
     torch.manual_seed(0)
     vqvae = AutoencoderKL(
@@ -61,6 +64,22 @@ def save_latent_pipeline(folder):
         up_block_types=("UpBlock2D",) * 2,
     )
     save_pipeline(folder, unet, DDIMScheduler(), TINY_MEL, vqvae=vqvae)
+
+
+def written_once(tmp_path_factory, name: str, write) -> Path:
+    """The folder `name` that `write(folder)` fills, once a run: pytest-xdist's worker processes share it (the
+    first to ask writes it while the others wait), so that no worker spends its core on a copy of its own."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, which holds each worker's own
+    folder, done = base / name, base / f"{name}.done"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released as the file closes
+        if not done.exists():
+            write(folder)
+            done.touch()
+    return folder
 
 
 def config_yaml(**overrides):

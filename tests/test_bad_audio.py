@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
-from helpers import TINY_MEL, TINY_UNET
+from helpers import TINY_MEL, TINY_UNET, written_once
 from layout_data import tone
 
 from diffaug.classifier import ClassifierSettings, NetworkSettings, build_classifier, train_classifier
@@ -93,11 +93,15 @@ def test_predict_names_a_float_clip_far_beyond_full_scale_rather_than_printing_n
 @pytest.fixture(scope="module")
 def ten_minute_flac(tmp_path_factory):
     """A 460 KB FLAC of 590 s of 8 channels at 96 kHz (silence compresses well): 1.8 GB as float32."""
-    path = tmp_path_factory.mktemp("flac") / "long.flac"
-    block = np.zeros((96000 * 10, 8), np.int16)
-    with sf.SoundFile(path, "w", 96000, 8, "PCM_16", format="FLAC") as handle:
-        for _ in range(59):
-            handle.write(block)
+
+    def write(folder):
+        folder.mkdir()
+        block = np.zeros((96000 * 10, 8), np.int16)
+        with sf.SoundFile(folder / "long.flac", "w", 96000, 8, "PCM_16", format="FLAC") as handle:
+            for _ in range(59):
+                handle.write(block)
+
+    path = written_once(tmp_path_factory, "flac", write) / "long.flac"  # one file for all workers of a run
     assert path.stat().st_size < 1_000_000 and sf.info(path).duration == 590
     return path
 
