@@ -2,6 +2,7 @@
 and the odd files that a dataset on disk may hold."""
 
 import os
+import struct
 import threading
 from pathlib import Path
 
@@ -83,6 +84,32 @@ def write_non_utf8_name(folder: Path, content: bytes) -> None:
         pytest.skip(f"this file system takes only UTF-8 names ({error})")
     os.write(handle, content)
     os.close(handle)
+
+
+def _crc(data: bytes, poly: int, bits: int) -> int:
+    """The CRCs of a FLAC frame: CRC-8 (poly 0x07) of its header, CRC-16 (poly 0x8005) of the whole frame."""
+    top, mask, crc = 1 << (bits - 1), (1 << bits) - 1, 0
+    for byte in data:
+        crc ^= byte << (bits - 8)
+        for _ in range(8):
+            crc = ((crc << 1) ^ poly) & mask if crc & top else (crc << 1) & mask
+    return crc
+
+
+def write_silent_flac(path: Path, seconds: int, channels: int = 8, block: int = 16384) -> None:
+    """A FLAC of `seconds` of 16-bit silence at 96 kHz, framed as libFLAC frames silence (a constant subframe
+    per channel) but without encoding a sample: a long file by its header, small on disk, written at once."""
+    total = seconds * 96000
+    info = struct.pack(">HH6x", block, block)  # no frame sizes, and (below) no MD5 of the samples: both optional
+    info += ((96000 << 44) | ((channels - 1) << 41) | (15 << 36) | total).to_bytes(8, "big") + bytes(16)
+    parts = [b"fLaC", bytes([0x80, 0, 0, len(info)]), info]  # the last metadata block: STREAMINFO
+    for number, start in enumerate(range(0, total, block)):
+        # sync code; the block size in 16 bits after the frame number; 96 kHz; independent channels; 16 bits
+        header = bytes([0xFF, 0xF8, 0x7B, (channels - 1) << 4 | 0x08]) + chr(number).encode()
+        header += struct.pack(">H", min(block, total - start) - 1)
+        frame = header + bytes([_crc(header, 0x07, 8)]) + bytes(3 * channels)  # each channel constant 0
+        parts.append(frame + struct.pack(">H", _crc(frame, 0x8005, 16)))
+    path.write_bytes(b"".join(parts))
 
 
 def ends_within(seconds: float, call, fifo: Path):

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
-from conftest import TINY_MEL, TINY_UNET
-from layout_data import tone
+from helpers import TINY_MEL, TINY_UNET
+from layout_data import tone, write_silent_flac
 
 from diffaug.classifier import ClassifierSettings, NetworkSettings, build_classifier, train_classifier
 from diffaug.dataset import build_manifest
@@ -92,13 +92,13 @@ def test_predict_names_a_float_clip_far_beyond_full_scale_rather_than_printing_n
 
 @pytest.fixture(scope="module")
 def ten_minute_flac(tmp_path_factory):
-    """A 460 KB FLAC of 590 s of 8 channels at 96 kHz (silence compresses well): 1.8 GB as float32."""
+    """A 120 KB FLAC of 590 s of 8 channels at 96 kHz (silence compresses well): 1.8 GB as float32."""
     path = tmp_path_factory.mktemp("flac") / "long.flac"
-    block = np.zeros((96000 * 10, 8), np.int16)
-    with sf.SoundFile(path, "w", 96000, 8, "PCM_16", format="FLAC") as handle:
-        for _ in range(59):
-            handle.write(block)
+    write_silent_flac(path, 590)
     assert path.stat().st_size < 1_000_000 and sf.info(path).duration == 590
+    with sf.SoundFile(path) as handle:  # it decodes to its last sample
+        handle.seek(handle.frames - 1)
+        assert handle.read(dtype="int16").tolist() == [[0] * 8]
     return path
 
 
@@ -122,9 +122,7 @@ def test_the_manifest_refuses_a_long_small_file_by_its_header(ten_minute_flac, t
 
 def test_the_manifest_refuses_a_file_of_more_samples_than_are_read_at_once_whatever_max_seconds(tmp_path):
     def eight_channels(path):  # 90 s of 8 channels at 96 kHz: 69,120,000 samples
-        with sf.SoundFile(path, "w", 96000, 8, "PCM_16", format="FLAC") as handle:
-            for _ in range(9):
-                handle.write(np.zeros((960000, 8), np.int16))
+        write_silent_flac(path, 90)
 
     root = _dataset(tmp_path, {"long.flac": eight_channels, "fine.wav": _clip})
     manifest, rejected = build_manifest(root, "skip", max_seconds=600)

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from conftest import TINY_MEL, TINY_UNET
+from helpers import TINY_MEL, TINY_UNET
 
 import diffaug.diffusion
 from diffaug.checkpoint import Checkpoint, fingerprint
@@ -60,7 +60,7 @@ def test_classifier_resumes_to_the_same_weights(tmp_path, monkeypatch, network):
 
 
 @pytest.mark.parametrize("ema_decay", [None, 0.99])
-def test_diffusion_training_resumes_to_the_same_weights(tiny_dataset, tmp_path, monkeypatch, ema_decay):
+def test_diffusion_training_resumes_to_the_same_weights(tmp_path, monkeypatch, ema_decay):
     images = torch.rand(12, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
     settings = {
         "seed": 0,

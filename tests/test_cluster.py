@@ -6,7 +6,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import CONFIGS, ROOT, snakemake
+from helpers import CONFIGS, ROOT, snakemake
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 

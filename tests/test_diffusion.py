@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_MEL, TINY_UNET, save_latent_pipeline
+from helpers import TINY_MEL, TINY_UNET, save_latent_pipeline
 
 from diffaug.diffusion import (
     DiffusionSettings,

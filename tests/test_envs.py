@@ -4,12 +4,11 @@ for what pyproject.toml pins; the GPL library stays a test dependency; the licen
 import re
 import shutil
 import tomllib
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
 # How pip writes an environment variable in a requirement line, which it expands from the environment.

@@ -7,7 +7,7 @@ import time
 
 import pytest
 import yaml
-from conftest import CONFIGS, snakemake, snakemake_command
+from helpers import CONFIGS, snakemake, snakemake_command
 
 pytestmark = pytest.mark.slow
 

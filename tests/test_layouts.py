@@ -150,14 +150,14 @@ def test_esc50_splits_on_its_five_folds_by_recording(tmp_path):
 
 
 def test_a_test_fold_the_dataset_lacks_is_refused_naming_the_key(tmp_path):
-    from test_schema import _config
+    from helpers import config_yaml
 
     from diffaug.layouts import read_dataset
     from diffaug.plan import plan_problems
 
     write_esc50(tmp_path, classes=3)
     clips = read_dataset(ESC50, tmp_path).clips
-    problems = plan_problems(_config(protocol__test_folds=[5, 6], arms=["baseline"]), clips)
+    problems = plan_problems(config_yaml(protocol__test_folds=[5, 6], arms=["baseline"]), clips)
     assert problems == [
         "protocol.test_folds: fold 6 holds no clip of the dataset (its folds: 1, 2, 3, 4, 5); remove it"
     ]
@@ -175,24 +175,24 @@ def test_the_same_manifest_reads_back_with_the_same_recordings(tmp_path):
 
 
 def test_arms_and_classes_that_do_not_fit_the_dataset_are_refused_naming_the_key(tmp_path):
-    from test_schema import _config
+    from helpers import config_yaml
 
     from diffaug.layouts import read_dataset
     from diffaug.plan import plan_problems
 
     write_folders(tmp_path / "one", classes=1, recordings=4)
     clips = read_dataset(FOLDERS, tmp_path / "one").clips
-    assert plan_problems(_config(arms=["baseline"]), clips) == [
+    assert plan_problems(config_yaml(arms=["baseline"]), clips) == [
         "dataset: the dataset holds clips of 1 class(es); a classifier needs two or more"
     ]
     written = write_folders(tmp_path / "two", classes=2, recordings=2, takes=3)
     written.assign(fold=written["group"].str[-1].astype(int) + 1).to_csv(tmp_path / "two" / "meta.csv", index=False)
     clips = read_dataset(FOLDERS | {"metadata": "meta.csv"}, tmp_path / "two").clips
-    config = _config(protocol__test_folds=[1], arms=["baseline", "diffusion"], classifier__epoch_choice="last")
+    config = config_yaml(protocol__test_folds=[1], arms=["baseline", "diffusion"], classifier__epoch_choice="last")
     problems = plan_problems(config, clips)
     assert problems[0].startswith("arms: split fold1: class class_00 has training clips of only one recording")
     assert (
-        plan_problems(_config(protocol__test_folds=[1], arms=["baseline"], classifier__epoch_choice="last"), clips)
+        plan_problems(config_yaml(protocol__test_folds=[1], arms=["baseline"], classifier__epoch_choice="last"), clips)
         == []
     )
 
@@ -201,8 +201,7 @@ def test_arms_and_classes_that_do_not_fit_the_dataset_are_refused_naming_the_key
 def test_the_esc50_configs_fit_esc50s_shape(tmp_path, name):
     """ESC-50's metadata as it is shaped (40 clips a class, 8 a fold, some recordings with several takes)."""
     import yaml
-    from conftest import ROOT
-    from test_schema import SCHEMA, _config
+    from helpers import ROOT, SCHEMA, config_yaml
 
     from diffaug.layouts import read_dataset
     from diffaug.plan import check_config, plan_problems
@@ -219,7 +218,7 @@ def test_the_esc50_configs_fit_esc50s_shape(tmp_path, name):
     (tmp_path / "meta").mkdir()
     columns = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
     pd.DataFrame(rows, columns=columns).to_csv(tmp_path / "meta" / "esc50.csv", index=False)
-    config = _config()
+    config = config_yaml()
     config.update(yaml.safe_load((ROOT / "config" / name).read_text()))
     check_config(config, SCHEMA)
     catalogue = read_dataset(config["dataset"], tmp_path)
@@ -228,13 +227,13 @@ def test_the_esc50_configs_fit_esc50s_shape(tmp_path, name):
 
 
 def test_a_download_is_refused_for_layouts_that_cannot_download():
-    from test_schema import SCHEMA, _config
+    from helpers import SCHEMA, config_yaml
 
     from diffaug.plan import check_config
     from diffaug.schema import ConfigError
 
     with pytest.raises(ConfigError, match="dataset.download: only UrbanSound8K can be downloaded; esc50 is read"):
-        check_config(_config(dataset__layout="esc50", dataset__root="x", dataset__download=True), SCHEMA)
+        checkconfig_yaml(config_yaml(dataset__layout="esc50", dataset__root="x", dataset__download=True), SCHEMA)
 
 
 def test_class_names_that_look_like_numbers_or_missing_values_stay_names(tmp_path):
@@ -253,7 +252,7 @@ def test_class_names_that_look_like_numbers_or_missing_values_stay_names(tmp_pat
 
 
 def test_names_that_cannot_name_results_and_paths_that_leave_the_dataset_are_refused(tmp_path):
-    from test_schema import SCHEMA, _config
+    from helpers import SCHEMA, config_yaml
 
     from diffaug.layouts import recording_ids
     from diffaug.plan import check_config
@@ -272,7 +271,9 @@ def test_names_that_cannot_name_results_and_paths_that_leave_the_dataset_are_ref
     with pytest.raises(DatasetError, match=r"row 2: \.\./\.\./outside.wav: not a plain file name"):
         read_esc50(tmp_path / "esc")
     with pytest.raises(ConfigError, match="dataset.metadata: /data/m.csv must be a path relative to dataset.root"):
-        check_config(_config(dataset__layout="folders", dataset__root="x", dataset__metadata="/data/m.csv"), SCHEMA)
+        checkconfig_yaml(
+            config_yaml(dataset__layout="folders", dataset__root="x", dataset__metadata="/data/m.csv"), SCHEMA
+        )
     assert list(recording_ids(pd.Series(["007", "7"]))) == ["007", "7"]  # not merged into one recording
     assert list(recording_ids(pd.Series(["12", "7"]))) == [12, 7]
 

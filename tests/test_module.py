@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import CONFIGS, ROOT, SNAKEMAKE, snakemake
+from helpers import CONFIGS, ROOT, SNAKEMAKE, snakemake
 
 pytestmark = pytest.mark.slow
 

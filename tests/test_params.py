@@ -3,7 +3,7 @@
 import hashlib
 
 import pytest
-from test_schema import SCHEMA, _config, _merged
+from helpers import SCHEMA, config_yaml, config_yaml_merged
 
 from diffaug.params import (
     classifier_params,
@@ -31,7 +31,7 @@ def test_sorted_keys_orders_every_mapping_and_keeps_lists():
 
 def test_the_written_config_holds_no_default_the_schema_fills_in():
     """A default added to the schema changes no params: they come from the config as written."""
-    config = _config()
+    config = config_yaml()
     del config["classifier"]["model"]
     written = written_config(config, SCHEMA)
     validate_config(config, SCHEMA)
@@ -41,7 +41,7 @@ def test_the_written_config_holds_no_default_the_schema_fills_in():
 
 def test_params_leave_out_defaults_and_the_unused_network():
     """Rules see the published settings as before these options existed: nothing reruns."""
-    config = _config()
+    config = config_yaml()
     before = {"widths", "hidden", "epochs", "batch_size", "learning_rate", "device", "precision"}
     assert set(classifier_params(config["classifier"])) == before
     assert "log" not in features_params(config["features"])
@@ -53,8 +53,8 @@ def test_params_leave_out_defaults_and_the_unused_network():
 
 def test_the_import_carries_a_hub_revision_only_where_one_is_pinned():
     """An import made before diffusion.revision existed keeps its params; pinning one reruns it."""
-    diffusion = _config(diffusion__init_from="owner/pipeline")["diffusion"]
-    validate_config(_config(diffusion__revision="0123abc"), SCHEMA)
+    diffusion = config_yaml(diffusion__init_from="owner/pipeline")["diffusion"]
+    validateconfig_yaml(config_yaml(diffusion__revision="0123abc"), SCHEMA)
     assert pretrained_params(diffusion) == {"pipeline": "owner/pipeline"}
     assert pretrained_params(diffusion | {"revision": "v1"}) == {"pipeline": "owner/pipeline", "revision": "v1"}
     assert pretrained_params(diffusion | {"pretrained": "other/one"})["pipeline"] == "other/one"
@@ -67,7 +67,7 @@ def test_a_split_carries_newer_protocol_keys_only_away_from_their_defaults():
 
 
 def test_generation_reads_neither_selection_nor_the_number_of_sets_and_reconstruction_no_mixing_weight():
-    generate = _config()["generate"] | {"filter": "confidence", "keep": 0.5, "sets": 2}
+    generate = config_yaml()["generate"] | {"filter": "confidence", "keep": 0.5, "sets": 2}
     generation = generation_params(generate)
     assert not {"filter", "keep", "sets"} & set(generation) and generation["alpha"] == generate["alpha"]
     assert reconstruction_params(generate) == {k: v for k, v in generation.items() if k != "alpha"}
@@ -86,7 +86,7 @@ def test_the_manifest_reads_a_layouts_own_keys_and_a_folder_trees_clip_list():
 
 @pytest.mark.parametrize("imported", [None, "pretrained", "init_from"])
 def test_the_round_trip_reads_the_mel_image_only_of_a_pipeline_trained_here(imported):
-    diffusion = _config()["diffusion"] | ({imported: "owner/pipeline"} if imported else {})
+    diffusion = config_yaml()["diffusion"] | ({imported: "owner/pipeline"} if imported else {})
     assert mel_params(diffusion) == (None if imported else diffusion["mel"])
 
 
@@ -116,7 +116,7 @@ def test_command_line_text_reads_as_a_config_file_would_give_it(given, as_in_a_f
     """The same setting, given on the command line or in a file, gives the same params (nothing reruns)."""
     from diffaug.plan import check_config
 
-    written = written_config(_merged(given), SCHEMA)
-    assert written == written_config(_merged(as_in_a_file), SCHEMA)
-    assert repr(written) == repr(written_config(_merged(as_in_a_file), SCHEMA))  # params compare by text
-    check_config(_merged(given), SCHEMA)
+    written = written_config(config_yaml_merged(given), SCHEMA)
+    assert written == written_config(config_yaml_merged(as_in_a_file), SCHEMA)
+    assert repr(written) == repr(written_config(config_yaml_merged(as_in_a_file), SCHEMA))  # params compare by text
+    check_config(config_yaml_merged(given), SCHEMA)

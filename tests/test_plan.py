@@ -6,7 +6,7 @@ import re
 
 import pytest
 import yaml
-from test_schema import ROOT, SCHEMA, _config
+from helpers import ROOT, SCHEMA, config_yaml
 
 from diffaug import probes
 from diffaug.layouts import DatasetError
@@ -29,28 +29,28 @@ from diffaug.synthetic import SyntheticSpec
     "name", ["config.yaml", *(str(p.relative_to(ROOT)) for p in sorted(ROOT.glob("config/*.yaml")))]
 )
 def test_shipped_configs_are_valid(name):
-    config = _config()
+    config = config_yaml()
     for key, value in yaml.safe_load((ROOT / name).read_text()).items():
         config[key] = value
     check_config(config, SCHEMA)
 
 
 def test_mel_windows_that_griffin_lim_cannot_invert_are_refused():
-    config = _config()
+    config = config_yaml()
     config["diffusion"]["mel"] |= {"n_fft": 1024, "hop_length": 690}
     with pytest.raises(ConfigError, match=r"diffusion\.mel: mel hop_length 690 must be at most half of n_fft 1024"):
         check_config(config, SCHEMA)
 
 
 def test_schema_problems_are_reported_before_settings_that_do_not_work_together():
-    config = _config(classifier__epochs=0, diffusion__pretrained="a/pipeline", diffusion__init_from="a/pipeline")
+    config = config_yaml(classifier__epochs=0, diffusion__pretrained="a/pipeline", diffusion__init_from="a/pipeline")
     with pytest.raises(ConfigError, match="classifier.epochs") as error:
         check_config(config, SCHEMA)
     assert "init_from" not in str(error.value)
 
 
 def test_a_checked_config_is_sorted_in_place_and_its_written_form_returned():
-    config = _config()
+    config = config_yaml()
     del config["classifier"]["model"]
     written = settled_config(config, SCHEMA)
     assert config["classifier"]["model"] == "published_cnn" and "model" not in written["classifier"]
@@ -63,12 +63,12 @@ def _planned_clips(spec):
 
 
 def test_impossible_combinations_are_found_from_the_metadata():
-    config = _config(protocol__test_folds=[1, 9])
+    config = config_yaml(protocol__test_folds=[1, 9])
     metadata = _planned_clips(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
     assert plan_problems(config, metadata) == [
         "protocol.test_folds: fold 9 holds no clip of the dataset (its folds: 1, 2, 3, 4); remove it"
     ]
-    config = _config(protocol__test_folds=[1], protocol__val_fraction=0.2)
+    config = config_yaml(protocol__test_folds=[1], protocol__val_fraction=0.2)
     # 3 recordings per class outside fold 1, one of them for validation: the two left fall in different
     # judge halves, and no pair lies within one half
     problems = plan_problems(config, metadata)
@@ -92,7 +92,7 @@ def test_impossible_combinations_are_found_from_the_metadata():
 
 
 def test_a_low_data_setting_that_a_class_cannot_supply_is_a_config_problem():
-    config = _config(protocol__test_folds=[1], protocol__train_per_class=[3, 9, 11, None], arms=["baseline"])
+    config = config_yaml(protocol__test_folds=[1], protocol__train_per_class=[3, 9, 11, None], arms=["baseline"])
     metadata = _planned_clips(SyntheticSpec(recordings_per_class=6, clips_per_recording=2))
     # 5 recordings of 2 clips per class outside fold 1, each giving at most a quarter of N: 3 clips leave
     # two recordings for validation, 9 none, and 11 are more than the class has (what keep_all is for)
@@ -115,7 +115,7 @@ def test_a_low_data_setting_that_a_class_cannot_supply_is_a_config_problem():
 def test_a_class_without_validation_clips_is_refused_where_the_epoch_is_chosen_on_them():
     metadata = _planned_clips(SyntheticSpec(recordings_per_class=4, clips_per_recording=2))
     one_recording = metadata[~((metadata["class"] == "siren") & ~metadata["fold"].isin([1, 2]))]
-    config = _config(protocol__test_folds=[1], protocol__val_fraction=0.2, arms=["baseline"])
+    config = config_yaml(protocol__test_folds=[1], protocol__val_fraction=0.2, arms=["baseline"])
     assert plan_problems(config, metadata) == []
     problems = plan_problems(config, one_recording)  # siren keeps one recording outside fold 1
     assert problems == [
@@ -128,9 +128,9 @@ def test_a_class_without_validation_clips_is_refused_where_the_epoch_is_chosen_o
 
 def test_a_plan_the_dataset_cannot_supply_stops_naming_every_problem():
     catalogue = planned_catalogue({"layout": "synthetic", "synthetic": {"recordings_per_class": 4}}, "unwritten")
-    require_fit(_config(protocol__test_folds=[1]), None)  # a download to come: checked later
+    require_fit(config_yaml(protocol__test_folds=[1]), None)  # a download to come: checked later
     with pytest.raises(ConfigError) as error:
-        require_fit(_config(protocol__test_folds=[1, 9]), catalogue)
+        require_fit(config_yaml(protocol__test_folds=[1, 9]), catalogue)
     assert str(error.value) == (
         "config does not fit the dataset:\n"
         "  protocol.test_folds: fold 9 holds no clip of the dataset (its folds: 1, 2, 3, 4); remove it"
@@ -138,22 +138,22 @@ def test_a_plan_the_dataset_cannot_supply_stops_naming_every_problem():
 
 
 def test_generated_clips_shorter_than_the_classifier_input_are_refused():
-    config = _config(features__num_samples=88200)  # 4 s input; the demo's image makes 1 s clips
+    config = config_yaml(features__num_samples=88200)  # 4 s input; the demo's image makes 1 s clips
     with pytest.raises(ConfigError, match=r"generated clips last 1\.00 s .* classifier's 4\.00 s input"):
         check_config(config, SCHEMA)
-    check_config(_config(features__num_samples=88200, arms=["baseline", "mel_average"]), SCHEMA)  # no image
-    check_config(_config(features__num_samples=88200, diffusion__init_from="a/pipeline"), SCHEMA)  # checked later
+    check_config(config_yaml(features__num_samples=88200, arms=["baseline", "mel_average"]), SCHEMA)  # no image
+    check_config(config_yaml(features__num_samples=88200, diffusion__init_from="a/pipeline"), SCHEMA)  # checked later
 
 
 def test_feature_settings_too_large_for_one_clip_are_refused():
     with pytest.raises(ConfigError, match=r"features: one clip would take 10000001 frames"):
-        check_config(_config(features__hop_length=1, features__num_samples=10**7), SCHEMA)
+        check_config(config_yaml(features__hop_length=1, features__num_samples=10**7), SCHEMA)
 
 
 def test_validation_clips_join_training_only_without_an_epoch_choice_on_them():
     with pytest.raises(ConfigError, match="classifier.train_on_validation: .* set classifier.epoch_choice: last"):
-        check_config(_config(classifier__train_on_validation=True), SCHEMA)
-    check_config(_config(classifier__train_on_validation=True, classifier__epoch_choice="last"), SCHEMA)
+        check_config(config_yaml(classifier__train_on_validation=True), SCHEMA)
+    check_config(config_yaml(classifier__train_on_validation=True, classifier__epoch_choice="last"), SCHEMA)
 
 
 def test_the_planned_catalogue_comes_before_any_file_is_written(tmp_path, tiny_dataset):
@@ -179,13 +179,13 @@ def test_the_dataset_is_looked_for_where_the_config_points(tmp_path):
 
 
 def test_pretrained_and_init_from_together_are_refused():
-    config = _config(diffusion__pretrained="a/pipeline", diffusion__init_from="a/pipeline")
+    config = config_yaml(diffusion__pretrained="a/pipeline", diffusion__init_from="a/pipeline")
     with pytest.raises(ConfigError, match="pretrained and init_from are both set; choose one"):
         check_config(config, SCHEMA)
 
 
 def test_classifier_and_feature_options_are_accepted():
-    config = _config(classifier__model="sb_cnn", classifier__normalise="per_band", features__log=True)
+    config = config_yaml(classifier__model="sb_cnn", classifier__normalise="per_band", features__log=True)
     config["features"]["num_samples"] = 88200
     config["diffusion"]["mel"]["x_res"] = 128  # 4 s images for 4 s inputs
     config["classifier"]["sb_cnn"] = {"widths": [32, 64, 64, 64], "hidden": 128, "dropout": 0.3, "weight_decay": 0}

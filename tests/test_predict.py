@@ -16,8 +16,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 import yaml
-from conftest import ROOT, class_list_file
-from test_steps import CLASSIFIER, PROTOCOL, SB_CNN
+from helpers import CLASSIFIER, PROTOCOL, ROOT, SB_CNN, class_list_file
 
 from diffaug import steps
 from diffaug.audio import fit_length, load_mono

@@ -53,6 +53,7 @@ def test_the_workflow_object_carries_its_resource_settings():
     """common.smk reads `workflow.resource_settings`: a field of Snakemake's Workflow."""
     import dataclasses
 
+    import snakemake.api  # noqa: F401 (imported first, as the command line does: snakemake.workflow alone is a circle)
     from snakemake.settings.types import ResourceSettings
     from snakemake.workflow import Workflow
 

@@ -3,23 +3,7 @@
 import re
 
 import yaml
-from conftest import ROOT
-
-README = (ROOT / "README.md").read_text()
-
-
-def readme_rules() -> dict[str, tuple[str, set[str]]]:
-    """{rule: (its file, the rules it reads)} from the table under "What runs", in its order; in the
-    "reads" cell words in parentheses are notes, and `a or b` names both."""
-    section = README.split("## What runs", 1)[1].split("\n## ", 1)[0]
-    rules = {}
-    for line in section.splitlines():
-        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if len(cells) == 5 and cells[1].endswith(".smk`"):
-            rule, file, reads = cells[0].split()[0].strip("`"), cells[1].strip("`"), cells[2]
-            names = re.split(r",| or ", re.sub(r"\([^)]*\)", "", reads))
-            rules[rule] = (file, {name.strip(" `") for name in names if name.strip(" `")})
-    return rules
+from helpers import README, ROOT, readme_rules, rerun_table
 
 
 def rule_files() -> dict[str, str]:
@@ -29,21 +13,6 @@ def rule_files() -> dict[str, str]:
         for path in (ROOT / "workflow" / "rules").glob("*.smk")
         for rule in re.findall(r"^\s*rule (\w+):", path.read_text(), re.M)
     }
-
-
-def rerun_table():
-    """(change, {rule: count or None}) rows of the README's table of what a change reruns."""
-    text = README.split("### What a change reruns", 1)[1]
-    rows = []
-    for line in text.splitlines():
-        match = re.fullmatch(r"\| `(\{?[a-z_]+: .*)` \| (.*) \|", line.strip())
-        if match:
-            jobs = {}
-            for item in match[2].removeprefix("everything: ").split(", "):
-                name, _, count = item.partition(" ×")
-                jobs[name] = int(count) if count else 1
-            rows.append((match[1], jobs))
-    return rows
 
 
 def test_each_rule_is_defined_in_the_file_the_readme_names():

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import save_latent_pipeline
+from helpers import save_latent_pipeline
 
 from diffaug.checkpoint import Checkpoint
 from diffaug.diffusion import load_pipeline

@@ -2,10 +2,10 @@
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 import yaml
+from helpers import ROOT, SCHEMA, alias_bomb, config_yaml, config_yaml_merged
 
 from diffaug.schema import (
     MAX_VALUES,
@@ -17,40 +17,10 @@ from diffaug.schema import (
     with_defaults,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-
-
-def alias_bomb(levels: int) -> str:
-    """YAML of a few hundred bytes whose aliases of aliases stand for about 9**levels values."""
-    lines = ["lol:", "  l0: &l0 [" + ", ".join(["lol"] * 9) + "]"]
-    lines += [f"  l{k}: &l{k} [" + ", ".join([f"*l{k - 1}"] * 9) + "]" for k in range(1, levels)]
-    return "\n".join(lines) + "\n"
-
-
-def _config(**overrides):
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    for dotted, value in overrides.items():
-        *parents, key = dotted.split("__")
-        node = config
-        for p in parents:
-            node = node[p]
-        node[key] = value
-    return config
-
-
-def _merged(sections: dict) -> dict:
-    """config.yaml with `sections` merged in as Snakemake merges `--config` into it."""
-    from snakemake.utils import update_config
-
-    config = _config()
-    update_config(config, sections)
-    return config
-
 
 @pytest.mark.parametrize("keep_new", [False, True])
 def test_the_renamed_variants_key_names_its_new_name(keep_new):
-    config = _config()
+    config = config_yaml()
     config["variants"] = config["arms"] if keep_new else config.pop("arms")  # a file merged over config.yaml
     with pytest.raises(ConfigError) as error:
         validate_config(config, SCHEMA)
@@ -65,7 +35,7 @@ def test_the_renamed_variants_key_names_its_new_name(keep_new):
     [("generate", "replicates", "sets"), ("generate", "per_class", "pairs_per_class"), ("dataset", "source", "layout")],
 )
 def test_a_renamed_nested_key_names_its_new_name(section, old, new, keep_new):
-    config = _config()
+    config = config_yaml()
     config[section][old] = config[section][new] if keep_new else config[section].pop(new)
     with pytest.raises(ConfigError) as error:
         validate_config(config, SCHEMA)
@@ -76,7 +46,7 @@ def test_a_renamed_nested_key_names_its_new_name(section, old, new, keep_new):
 
 
 def test_unknown_key_is_named_with_the_allowed_ones():
-    config = _config()
+    config = config_yaml()
     config["classifier"]["learnig_rate"] = 0.1
     with pytest.raises(ConfigError, match=r"classifier: unknown key\(s\) learnig_rate; allowed: .*learning_rate"):
         validate_config(config, SCHEMA)
@@ -86,18 +56,18 @@ def test_wrong_value_lists_the_choices():
     with pytest.raises(
         ConfigError, match=r"dataset\.layout: 'urban' is not allowed; choose one of 'synthetic', 'urbansound8k'"
     ):
-        validate_config(_config(dataset__layout="urban"), SCHEMA)
+        validateconfig_yaml(config_yaml(dataset__layout="urban"), SCHEMA)
 
 
 def test_every_problem_is_reported_at_once():
     with pytest.raises(ConfigError) as error:
-        validate_config(_config(seeds=[], protocol__val_fraction=1.5), SCHEMA)
+        validate_config(config_yaml(seeds=[], protocol__val_fraction=1.5), SCHEMA)
     assert "seeds:" in str(error.value) and "protocol.val_fraction:" in str(error.value)
 
 
 def test_baseline_is_required_among_arms():
     with pytest.raises(ConfigError, match="arms"):
-        validate_config(_config(arms=["diffusion"]), SCHEMA)
+        validate_config(config_yaml(arms=["diffusion"]), SCHEMA)
 
 
 @pytest.mark.parametrize(
@@ -116,11 +86,11 @@ def test_baseline_is_required_among_arms():
 )
 def test_wrong_classifier_and_feature_options_are_named(override, message):
     with pytest.raises(ConfigError, match=message):
-        validate_config(_config(**override), SCHEMA)
+        validate_config(config_yaml(**override), SCHEMA)
 
 
 def test_the_schemas_defaults_fill_what_a_config_leaves_out():
-    config = _config()
+    config = config_yaml()
     del config["classifier"]["model"], config["classifier"]["normalise"]
     filled = validate_config(config, SCHEMA)
     assert filled is config and config["classifier"]["model"] == "published_cnn"
@@ -162,7 +132,7 @@ def test_a_yaml_alias_bomb_is_refused_before_anything_walks_it():
     from diffaug.params import written_config
     from diffaug.plan import check_config
 
-    config = _config()
+    config = config_yaml()
     config["resources"] = yaml.safe_load(alias_bomb(9))  # 490 million values, unwalkable
     refusal = f"config: expands to more than {MAX_VALUES} values (YAML aliases?), 490329056 of them under resources"
     started = time.perf_counter()
@@ -180,14 +150,14 @@ def test_a_yaml_alias_bomb_is_refused_before_anything_walks_it():
     ],
 )
 def test_a_config_that_holds_itself_or_nests_too_deep_is_refused(text, problem):
-    config = _config() | yaml.safe_load(text)
+    config = config_yaml() | yaml.safe_load(text)
     with pytest.raises(ConfigError, match=re.escape(problem)):
         coerced_config(config, SCHEMA)
 
 
 def test_the_shipped_configs_are_far_below_the_size_bound():
     for path in [ROOT / "config.yaml", *sorted(ROOT.glob("config/*.yaml"))]:
-        config = _config() | yaml.safe_load(path.read_text())
+        config = config_yaml() | yaml.safe_load(path.read_text())
         assert expanded_size(validate_config(config, SCHEMA)) < MAX_VALUES / 20, path
 
 
@@ -203,7 +173,7 @@ def test_the_shipped_configs_are_far_below_the_size_bound():
     ],
 )
 def test_command_line_text_that_spells_no_value_of_its_kind_is_refused_saying_how_to_write_it(given, message):
-    config = _merged(given)
+    config = config_yaml_merged(given)
     if message is None:
         assert validate_config(config, SCHEMA)["results"] == "1"
         return

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY_MEL, class_list_file
+from helpers import CLASSIFIER, PROTOCOL, SB_CNN, TINY_MEL, class_list_file
 
 from diffaug import classifier as classifier_module
 from diffaug import steps
@@ -29,10 +29,6 @@ from diffaug.files import load_tensors, save_tensors
 from diffaug.pairs import pair_id
 from diffaug.splits import make_split, save_split
 from diffaug.synthetic import CLASSES
-
-PROTOCOL = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
-CLASSIFIER = {"widths": [4, 4, 8], "hidden": 8, "epochs": 1, "batch_size": 8, "learning_rate": 0.01}
-SB_CNN = {"model": "sb_cnn", "sb_cnn": {"widths": [4, 8, 8], "hidden": 8}}
 
 
 def _pairs_of(paired_dataset, tmp_path, pairs_per_class=2, seed=4, generated_set=0):

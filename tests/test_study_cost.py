@@ -2,12 +2,11 @@
 
 import importlib
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 UNITS = dict.fromkeys(
     [
         "manifest_seconds_per_clip",

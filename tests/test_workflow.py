@@ -17,10 +17,8 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
-from conftest import CONFIGS, snakemake, snakemake_command
+from helpers import CONFIGS, alias_bomb, readme_rules, rerun_table, snakemake, snakemake_command
 from layout_data import esc50_category, write_esc50, write_folders
-from test_readme import readme_rules, rerun_table
-from test_schema import alias_bomb
 
 pytestmark = pytest.mark.slow
 
