@@ -233,7 +233,7 @@ def test_a_download_is_refused_for_layouts_that_cannot_download():
     from diffaug.schema import ConfigError
 
     with pytest.raises(ConfigError, match="dataset.download: only UrbanSound8K can be downloaded; esc50 is read"):
-        checkconfig_yaml(config_yaml(dataset__layout="esc50", dataset__root="x", dataset__download=True), SCHEMA)
+        check_config(config_yaml(dataset__layout="esc50", dataset__root="x", dataset__download=True), SCHEMA)
 
 
 def test_class_names_that_look_like_numbers_or_missing_values_stay_names(tmp_path):
@@ -271,7 +271,7 @@ def test_names_that_cannot_name_results_and_paths_that_leave_the_dataset_are_ref
     with pytest.raises(DatasetError, match=r"row 2: \.\./\.\./outside.wav: not a plain file name"):
         read_esc50(tmp_path / "esc")
     with pytest.raises(ConfigError, match="dataset.metadata: /data/m.csv must be a path relative to dataset.root"):
-        checkconfig_yaml(
+        check_config(
             config_yaml(dataset__layout="folders", dataset__root="x", dataset__metadata="/data/m.csv"), SCHEMA
         )
     assert list(recording_ids(pd.Series(["007", "7"]))) == ["007", "7"]  # not merged into one recording

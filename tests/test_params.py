@@ -54,7 +54,7 @@ def test_params_leave_out_defaults_and_the_unused_network():
 def test_the_import_carries_a_hub_revision_only_where_one_is_pinned():
     """An import made before diffusion.revision existed keeps its params; pinning one reruns it."""
     diffusion = config_yaml(diffusion__init_from="owner/pipeline")["diffusion"]
-    validateconfig_yaml(config_yaml(diffusion__revision="0123abc"), SCHEMA)
+    validate_config(config_yaml(diffusion__revision="0123abc"), SCHEMA)
     assert pretrained_params(diffusion) == {"pipeline": "owner/pipeline"}
     assert pretrained_params(diffusion | {"revision": "v1"}) == {"pipeline": "owner/pipeline", "revision": "v1"}
     assert pretrained_params(diffusion | {"pretrained": "other/one"})["pipeline"] == "other/one"

@@ -56,7 +56,7 @@ def test_wrong_value_lists_the_choices():
     with pytest.raises(
         ConfigError, match=r"dataset\.layout: 'urban' is not allowed; choose one of 'synthetic', 'urbansound8k'"
     ):
-        validateconfig_yaml(config_yaml(dataset__layout="urban"), SCHEMA)
+        validate_config(config_yaml(dataset__layout="urban"), SCHEMA)
 
 
 def test_every_problem_is_reported_at_once():
