@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -126,9 +127,27 @@ def snakemake_command(workdir, *args, configs=CONFIGS) -> list[str]:
     ]
 
 
-def snakemake(workdir, *args, configs=CONFIGS, timeout=900):
+def without_slurm_controller() -> dict:
+    """The environment for a Snakemake that uses no SLURM: a stand-in `scontrol` first on the PATH, which
+    fails at once. Snakemake loads every executor plugin it has at start, and the SLURM plugin then asks
+    `scontrol show config`, which waits about 9 s for a controller where SLURM's commands are installed
+    but none runs (as on a machine where the cluster test's SLURM has stopped): 9 s on every call."""
+    folder = Path(tempfile.gettempdir()) / "diffaug-tests-no-slurm"
+    stand_in = folder / "scontrol"
+    if not stand_in.is_file():
+        folder.mkdir(exist_ok=True)
+        written = folder / f".scontrol.{os.getpid()}"
+        written.write_text("#!/bin/sh\nexit 1\n")
+        written.chmod(0o755)
+        os.replace(written, stand_in)  # whole, whichever worker process writes it
+    return os.environ | {"PATH": f"{folder}{os.pathsep}{os.environ['PATH']}"}
+
+
+def snakemake(workdir, *args, configs=CONFIGS, timeout=900, slurm=False):
+    """Run the repository's workflow in `workdir`; `slurm` for a run through a SLURM that runs here."""
     command = snakemake_command(workdir, *args, configs=configs)
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    environment = None if slurm else without_slurm_controller()
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
 
 
 def readme_rules() -> dict[str, tuple[str, set[str]]]:

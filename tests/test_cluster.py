@@ -43,6 +43,7 @@ def test_the_slurm_profile_runs_the_workflow_and_asks_gpus_for_gpu_rules(slurm, 
         "2",
         configs=[*CONFIGS, str(small)],
         timeout=900,
+        slurm=True,
     )
     assert result.returncode == 0, result.stderr[-5000:]
     assert (tmp_path / "results" / "tables" / "accuracy.csv").is_file()
@@ -103,6 +104,7 @@ def test_a_job_out_of_time_runs_again_with_more_and_resumes_from_its_checkpoint(
         "2",
         configs=[*CONFIGS, str(slow)],
         timeout=900,
+        slurm=True,
     )
     assert result.returncode == 0, result.stderr[-5000:]
     jobs = _jobs_since(known)

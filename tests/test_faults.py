@@ -7,7 +7,7 @@ import time
 
 import pytest
 import yaml
-from helpers import CONFIGS, snakemake, snakemake_command
+from helpers import CONFIGS, snakemake, snakemake_command, without_slurm_controller
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,11 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_ends_the_same(tmp_path):
     workdir.mkdir()
     log = open(workdir.parent / "killed.log", "w")
     run = subprocess.Popen(
-        snakemake_command(workdir, target, configs=configs), stdout=log, stderr=log, start_new_session=True
+        snakemake_command(workdir, target, configs=configs),
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+        env=without_slurm_controller(),
     )
     checkpoint = workdir / f"{target}.checkpoint.safetensors"
     deadline = time.time() + 300

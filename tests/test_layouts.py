@@ -271,9 +271,7 @@ def test_names_that_cannot_name_results_and_paths_that_leave_the_dataset_are_ref
     with pytest.raises(DatasetError, match=r"row 2: \.\./\.\./outside.wav: not a plain file name"):
         read_esc50(tmp_path / "esc")
     with pytest.raises(ConfigError, match="dataset.metadata: /data/m.csv must be a path relative to dataset.root"):
-        check_config(
-            config_yaml(dataset__layout="folders", dataset__root="x", dataset__metadata="/data/m.csv"), SCHEMA
-        )
+        check_config(config_yaml(dataset__layout="folders", dataset__root="x", dataset__metadata="/data/m.csv"), SCHEMA)
     assert list(recording_ids(pd.Series(["007", "7"]))) == ["007", "7"]  # not merged into one recording
     assert list(recording_ids(pd.Series(["12", "7"]))) == [12, 7]
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 import yaml
-from helpers import CONFIGS, ROOT, SNAKEMAKE, snakemake
+from helpers import CONFIGS, ROOT, SNAKEMAKE, snakemake, without_slurm_controller
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,9 @@ print("{variable}=" + str(os.environ.get("{variable}")), file=sys.stderr)
 
 def run_host(host, *args):
     command = [str(SNAKEMAKE), "--cores", "2", *args]
-    return subprocess.run(command, cwd=host, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        command, cwd=host, capture_output=True, text=True, timeout=600, env=without_slurm_controller()
+    )
 
 
 @pytest.fixture(scope="module")

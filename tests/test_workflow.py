@@ -17,7 +17,15 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
-from helpers import CONFIGS, alias_bomb, readme_rules, rerun_table, snakemake, snakemake_command
+from helpers import (
+    CONFIGS,
+    alias_bomb,
+    readme_rules,
+    rerun_table,
+    snakemake,
+    snakemake_command,
+    without_slurm_controller,
+)
 from layout_data import esc50_category, write_esc50, write_folders
 
 pytestmark = pytest.mark.slow
@@ -475,7 +483,8 @@ def _run_on(workdir, change, cuda_here, *args):
     command = snakemake_command(workdir, *args, configs=[*CONFIGS, str(workdir / "change.yaml")])
     pretend = f"import diffaug.probes; diffaug.probes.cuda_available = lambda: {cuda_here}; "
     code = pretend + f"import sys; from snakemake.cli import main; sys.exit(main({command[1:]!r}))"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    environment = without_slurm_controller()
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environment)
 
 
 def _planned_gpus(workdir, change, cuda_here):
@@ -526,7 +535,8 @@ def test_planning_imports_neither_torch_nor_diffusers(tmp_path, action):
     heavy = "sorted({'torch', 'diffusers'} & set(sys.modules))"
     report = f"import atexit, sys; atexit.register(lambda: print('heavy:', {heavy}))"
     code = f"{report}; from snakemake.cli import main; sys.exit(main({command[1:]!r}))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    environment = without_slurm_controller()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=environment)
     assert "heavy: []" in result.stdout, (result.stdout + result.stderr)[-3000:]
 
 
