@@ -25,8 +25,9 @@ report: $(STAMP)
 	$(VENV)/bin/snakemake --report results/report.html --configfile config.yaml
 	@echo "Report: results/report.html"
 
+# The whole suite; the 20 slowest tests are listed at the end.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=20
 
 # The unit tests: those marked slow (they run Snakemake, pip or a local SLURM) left out. One OpenMP thread per
 # process: the test networks are tiny, and on a busy machine a second thread mostly waits for the first.
