@@ -28,10 +28,12 @@ report: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# The unit tests: those marked slow (they run Snakemake, pip or a local SLURM) left out. One OpenMP thread per
-# process: the test networks are tiny, and on a busy machine a second thread mostly waits for the first.
+# The unit tests: those marked slow (they run Snakemake, pip or a local SLURM) left out. Two worker processes
+# (pytest-xdist), each given whole test files, which keeps each file's imports to one process; the synthetic
+# datasets are written once for both. One OpenMP thread per process: the test networks are tiny, and on a busy
+# machine a second thread mostly waits for the first.
 test-fast: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow" -n 2 --dist loadfile
 
 # Python with ruff, rule files with snakefmt, the workflow with snakemake --lint (which exits 0 on lints).
 lint: $(STAMP)
