@@ -29,10 +29,12 @@ report: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest --durations=20
 
-# The unit tests: those marked slow (they run Snakemake, pip or a local SLURM) left out. One OpenMP thread per
-# process: the test networks are tiny, and on a busy machine a second thread mostly waits for the first.
+# The unit tests: those marked slow (they run Snakemake, pip or a local SLURM) left out. Two worker processes
+# (pytest-xdist), each given whole test files, which keeps each file's imports to one process; the synthetic
+# datasets are written once for both. One OpenMP thread per process: the test networks are tiny, and on a busy
+# machine a second thread mostly waits for the first.
 test-fast: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow"
+	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow" -n 2 --dist loadfile
 
 # On a machine with CUDA: the tiny workflow with every GPU rule on the GPU, the generation benchmark and the
 # real study's projection, a summary line each (benchmarks/gpu_check.py).
