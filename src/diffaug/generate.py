@@ -203,13 +203,12 @@ def generate_classes(
 ) -> None:
     """generate_class for each class folder of `class_dirs` (named by its class), one after another with
     one pipeline (loaded from `model_dir`), each class as it would be alone; a job stopped part way
-    takes up the classes it finished (files.folders_in_turn)."""
-    model_files = sorted(
-        (p.relative_to(model_dir).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
-        for p in Path(model_dir).rglob("*")
-        if p.is_file()
-    )
-    key = fingerprint(asdict(settings), pairs.to_dict("list"), output_rate, mix, model_files)
+    takes up the classes it finished (files.folders_in_turn) if the model's files, the source clips'
+    files, the pairs and the settings are the same."""
+    model_files = sorted(path for path in Path(model_dir).rglob("*") if path.is_file())
+    sources = pair_clips(manifest, pairs)["path"]
+    files = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in [*model_files, *map(Path, sources)]]
+    key = fingerprint(asdict(settings), pairs.to_dict("list"), output_rate, mix, files)
 
     def make(folder: Path, at: Path) -> None:
         of_class = class_pairs(pairs, folder.name, mix)
