@@ -330,7 +330,7 @@ def train_classifiers(
     classes = read_classes(classes_txt)
     split = load_split(split_json)
     sets = training_parts(select_parts(real, split), split, settings)
-    runs = []
+    checkpoints = []
     for seed, generated_set, outputs in zip(seeds, generated_sets, zip(weights, metrics, descriptions)):
         added_files = [] if generated_set is None else [generated[generated_set]]
         x, y, added = with_added_sets(*sets["train"][:2], added_files)
@@ -339,9 +339,9 @@ def train_classifiers(
         )
         record = classifier_metrics(run, sets, classes, split_name, arm, added, generated_set)
         _write_run(run, record, features, classes, *outputs)
-        runs.append(run)
-    for run in runs:
-        run.checkpoint.remove()
+        checkpoints.append(run.checkpoint)
+    for checkpoint in checkpoints:
+        checkpoint.remove()
 
 
 def _write_run(run, record: dict, features: dict, classes: list[str], weights: str, metrics: str, description: str):
@@ -381,15 +381,17 @@ def train_judges(
     settings = ClassifierSettings.from_config(classifier)
     classes = read_classes(classes_txt)
     split = load_split(split_json)
-    runs = []
+    checkpoints = []
     for half, outputs in enumerate(zip(weights, metrics, held_out)):
         parts = select_parts(real, judge_split(split, half), ("train", "val", "test", "held_out"))
         sets = training_parts(parts, split, settings)
-        checkpoint = Path(outputs[0]).with_name("checkpoint.safetensors")
-        runs.append(fit(sets, sets["train"][:2], classifier, seed, classes, checkpoint))
-        _write_judge(runs[-1], parts, sets, classes, split["split"], half, *outputs)
-    for run in runs:
-        run.checkpoint.remove()
+        run = fit(
+            sets, sets["train"][:2], classifier, seed, classes, Path(outputs[0]).with_name("checkpoint.safetensors")
+        )
+        _write_judge(run, parts, sets, classes, split["split"], half, *outputs)
+        checkpoints.append(run.checkpoint)
+    for checkpoint in checkpoints:
+        checkpoint.remove()
 
 
 def _write_judge(run, parts, sets, classes, split_name, half, weights: str, metrics: str, held_out_csv: str) -> None:
