@@ -105,13 +105,12 @@ def _interpolate_siren(manifest, tmp_path, model, count, out, step="interpolate"
         manifest_csv=str(tmp_path / "manifest.csv"),
         pairs_csv=str(tmp_path / "pairs.csv"),
         model_dir=str(model),
-        class_name="siren",
+        class_dirs=[str(tmp_path / out / "siren")],
         generate=settings,
         generated_set=0,
         output_rate=22050,
-        output=str(tmp_path / out),
     )
-    return tmp_path / out
+    return tmp_path / out / "siren"
 
 
 def test_a_pretrained_latent_pipeline_generates_through_its_autoencoder(paired_dataset, tmp_path):
