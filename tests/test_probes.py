@@ -1,8 +1,10 @@
 """What the machine and its scheduler offer: CUDA through nvidia-smi, SLURM's partitions."""
 
 import os
+from unittest import mock
 
 import pytest
+from helpers import without_slurm_controller
 
 from diffaug.probes import cuda_available, partition_given, slurm_partition_problem, will_use_cuda
 
@@ -29,7 +31,8 @@ def _resource_settings(*args: str):
     from snakemake.cli import get_argument_parser
     from snakemake.settings.types import ResourceSettings
 
-    parsed = get_argument_parser().parse_args(list(args))
+    with mock.patch.dict(os.environ, {"PATH": without_slurm_controller()["PATH"]}):  # see without_slurm_controller
+        parsed = get_argument_parser().parse_args(list(args))
     return ResourceSettings(default_resources=parsed.default_resources, overwrite_resources=parsed.set_resources)
 
 
