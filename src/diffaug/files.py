@@ -36,9 +36,8 @@ def folders_in_turn(folders: list[str | os.PathLike], key: str, make) -> list[st
     job, and move them all into place at the end. Each is made aside first, in `.finished/` beside it
     with `key` (a fingerprint of what makes it), so that a job stopped part way takes up the folders it
     finished, unchanged, when it runs again with the same key. Returns the folders made anew."""
-    made = []
-    for folder in map(Path, folders):
-        aside = folder.parent / ".finished" / folder.name
+    made, places = [], [(folder, folder.parent / ".finished" / folder.name) for folder in map(Path, folders)]
+    for folder, aside in places:
         key_file = aside.with_name(f"{folder.name}.key")
         if aside.is_dir() and key_file.is_file() and key_file.read_text() == key:
             continue
@@ -46,12 +45,11 @@ def folders_in_turn(folders: list[str | os.PathLike], key: str, make) -> list[st
         make(folder, aside)
         write_text(key_file, key)
         made.append(str(folder))
-    for folder in map(Path, folders):
-        aside = folder.parent / ".finished" / folder.name
+    for folder, aside in places:
         _remove(folder)
         os.replace(aside, folder)
         aside.with_name(f"{folder.name}.key").unlink()
-    for parent in {Path(folder).parent / ".finished" for folder in folders}:
+    for parent in {aside.parent for _, aside in places}:
         if parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
     return made
