@@ -25,9 +25,10 @@ report: $(STAMP)
 	$(VENV)/bin/snakemake --report results/report.html --configfile config.yaml
 	@echo "Report: results/report.html"
 
-# The whole suite; the 20 slowest tests are listed at the end.
+# The whole suite in two worker processes, as make test-fast runs it (the workflow tests spend much of their time
+# starting Python or waiting on SLURM, which the other worker fills); the 20 slowest tests are listed at the end.
 test: $(STAMP)
-	$(PY) -m pytest --durations=20
+	OMP_NUM_THREADS=1 $(PY) -m pytest -n 2 --dist loadfile --durations=20
 
 # The unit tests: those marked slow (they run Snakemake, pip or a local SLURM) left out. Two worker processes
 # (pytest-xdist), each given whole test files, which keeps each file's imports to one process; the synthetic

@@ -5,6 +5,19 @@ import pandas as pd
 import pytest
 
 
+def pytest_collection_modifyitems(items):
+    """The SLURM tests' module first, then the modules with the most slow tests: pytest-xdist's two workers
+    (make test) then start on the two longest pieces of work, and the quick modules fill in at the end."""
+    weight = {}
+    for item in items:
+        cluster, slow = weight.get(item.module, (0, 0))
+        weight[item.module] = (
+            cluster + bool(item.get_closest_marker("cluster")),
+            slow + bool(item.get_closest_marker("slow")),
+        )
+    items.sort(key=lambda item: tuple(-n for n in weight[item.module]))
+
+
 @pytest.fixture
 def class_list(tmp_path) -> str:
     from helpers import class_list_file
@@ -59,10 +72,11 @@ def manifest(tiny_dataset) -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory):
-    """A complete run of the tiny config (config/ci.yaml)."""
-    from helpers import snakemake
+    """A complete run of the tiny config (config/ci.yaml), made once a run."""
+    from helpers import snakemake, written_once
 
-    workdir = tmp_path_factory.mktemp("workflow")
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
+    def run(workdir):
+        result = snakemake(workdir)
+        assert result.returncode == 0, result.stderr[-5000:]
+
+    return written_once(tmp_path_factory, "workflow", run)

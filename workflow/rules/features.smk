@@ -32,7 +32,7 @@ rule features_generated:
         generator="|".join(DECODED),
     conda:
         "../../envs/diffaug.yaml"
-    threads: THREADS["features"]
+    threads: 1  # a split's generated clips, few beside the real ones: on one core, beside the classifiers
     resources:
         **resources_for("features_generated", mem_mb=4000, runtime=60),
     params:
