@@ -5,6 +5,8 @@ workflow     the tiny config end to end through Snakemake with every GPU rule on
              generation and every classifier, GPU slots (`--resources gpu=1`); its runtime table
              must list each GPU stage as `cuda bf16`
 generation   benchmarks/generation.py at the published UNet size: seconds per generated clip
+seeds        benchmarks/stacked_seeds.py: classifier runs per minute at 1, 3 and 15 models, one by one
+             against stacked with vmap
 projection   benchmarks/study_cost.py on config/urbansound8k.yaml: unit costs measured here, the
              projected hours of the real study
 
@@ -87,6 +89,18 @@ def generation(workdir: Path, device: str) -> str:
     return json.dumps(shown)
 
 
+def seeds(workdir: Path, device: str) -> str:
+    result = run([sys.executable, str(ROOT / "benchmarks" / "stacked_seeds.py"), "--device", device], workdir, 900)
+    if result.returncode:
+        raise RuntimeError(result.stderr[-3000:])
+    rows = last_json(result.stdout)["rows"]
+    return "; ".join(
+        f"{row['models']} models: {row['runs_per_minute_one_by_one']} runs/min one by one, "
+        f"{row['runs_per_minute_stacked']} stacked"
+        for row in rows
+    )
+
+
 def projection(workdir: Path, device: str) -> str:
     result = run([sys.executable, str(ROOT / "benchmarks" / "study_cost.py"), "--device", device], workdir, 900)
     if result.returncode:
@@ -97,7 +111,7 @@ def projection(workdir: Path, device: str) -> str:
     return f"{figures['machine']}: {figures['projected_hours']} h projected for config/urbansound8k.yaml; {stages}"
 
 
-PARTS = {"workflow": workflow, "generation": generation, "projection": projection}
+PARTS = {"workflow": workflow, "generation": generation, "seeds": seeds, "projection": projection}
 
 
 def main() -> int:
