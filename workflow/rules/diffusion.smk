@@ -9,6 +9,7 @@ rule train_diffusion:
         log_for("train_diffusion", "{split}"),
     benchmark:
         benchmark_for("train_diffusion", "{split}")
+    priority: 1  # the chain to the generated clips first: the generating arms' classifiers wait on it
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS["train_diffusion"]

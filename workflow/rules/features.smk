@@ -30,6 +30,7 @@ rule features_generated:
         benchmark_for("features_generated", "{split}/set{generated_set}/{generator}")
     wildcard_constraints:
         generator="|".join(DECODED),
+    priority: 1  # as train_diffusion
     conda:
         "../../envs/diffaug.yaml"
     threads: 1  # a split's generated clips, few beside the real ones: on one core, beside the classifiers

@@ -31,6 +31,7 @@ rule interpolate:
         log_for("interpolate", "{split}/set{generated_set}"),
     benchmark:
         benchmark_for("interpolate", "{split}/set{generated_set}")
+    priority: 1  # as train_diffusion
     conda:
         "../../envs/diffaug.yaml"
     threads: THREADS["interpolate"]
