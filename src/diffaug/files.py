@@ -36,20 +36,22 @@ def folders_in_turn(folders: list[str | os.PathLike], key: str, make) -> list[st
     job, and move them all into place at the end. Each is made aside first, in `.finished/` beside it
     with `key` (a fingerprint of what makes it), so that a job stopped part way takes up the folders it
     finished, unchanged, when it runs again with the same key. Returns the folders made anew."""
-    made, places = [], [(folder, folder.parent / ".finished" / folder.name) for folder in map(Path, folders)]
-    for folder, aside in places:
-        key_file = aside.with_name(f"{folder.name}.key")
+    made, places = [], []
+    for folder in map(Path, folders):
+        aside = folder.parent / ".finished" / folder.name
+        places.append((folder, aside, aside.with_name(f"{folder.name}.key")))
+    for folder, aside, key_file in places:
         if aside.is_dir() and key_file.is_file() and key_file.read_text() == key:
             continue
         key_file.unlink(missing_ok=True)
         make(folder, aside)
         write_text(key_file, key)
         made.append(str(folder))
-    for folder, aside in places:
+    for folder, aside, key_file in places:
         _remove(folder)
         os.replace(aside, folder)
-        aside.with_name(f"{folder.name}.key").unlink()
-    for parent in {aside.parent for _, aside in places}:
+        key_file.unlink()
+    for parent in {aside.parent for _, aside, _ in places}:
         if parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
     return made

@@ -190,15 +190,19 @@ def judges(wildcards):
     return judge_files("model.safetensors", wildcards.split)
 
 
+def class_dirs(folder, split, generated_set):
+    """The folders, one per class, of a generated set of a split under `folder` (generated, reconstructed)."""
+    return [f"{R}/{folder}/{split}/set{generated_set}/{name}" for name in CLASSES]
+
+
 def class_folders(folder):
     """The output folders of a generating job: one per class of a generated set, under `folder`."""
-    return [directory(f"{R}/{folder}/{{split}}/set{{generated_set}}/{name}") for name in CLASSES]
+    return [directory(path) for path in class_dirs(folder, "{split}", "{generated_set}")]
 
 
 def decoded_classes(wildcards):
     """The class folders of clips that the diffusion model decoded for one generator of a generated set."""
-    folder = DECODED[wildcards.generator]
-    return expand(f"{R}/{folder}/{wildcards.split}/set{wildcards.generated_set}/{{class_name}}", class_name=CLASSES)
+    return class_dirs(DECODED[wildcards.generator], wildcards.split, wildcards.generated_set)
 
 
 def scored_features(wildcards):
@@ -231,13 +235,13 @@ def all_generation_records():
     if not decoded:
         return []
     models = [] if config["diffusion"]["pretrained"] else expand(f"{R}/diffusion/{{split}}/model", split=SPLITS)
-    classes = expand(
-        f"{R}/{{folder}}/{{split}}/set{{generated_set}}/{{class_name}}",
-        folder=decoded,
-        split=SPLITS,
-        generated_set=range(GENERATED_SETS),
-        class_name=CLASSES,
-    )
+    classes = [
+        path
+        for folder in decoded
+        for split in SPLITS
+        for generated_set in range(GENERATED_SETS)
+        for path in class_dirs(folder, split, generated_set)
+    ]
     return models + classes
 
 

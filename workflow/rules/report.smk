@@ -53,7 +53,7 @@ rule plot_examples:
     input:
         manifest=rules.manifest.output.manifest,
         split=rules.split.output.split,
-        classes=expand(f"{R}/generated/{{{{split}}}}/set0/{{class_name}}", class_name=CLASSES),
+        classes=class_dirs("generated", "{split}", 0),
         model=diffusion_model,
     output:
         plot=report(
