@@ -8,5 +8,6 @@ with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, 
         diffusion=snakemake.params.diffusion,
         output=snakemake.output.model,
         init=snakemake.input.init or None,
+        classes_txt=snakemake.input.class_list or None,
         threads=snakemake.threads,
     )

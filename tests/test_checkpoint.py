@@ -59,9 +59,12 @@ def test_classifier_resumes_to_the_same_weights(tmp_path, monkeypatch, network):
         assert torch.equal(value, resumed.state_dict()[key]), key
 
 
-@pytest.mark.parametrize("ema_decay", [None, 0.99])
-def test_diffusion_training_resumes_to_the_same_weights(tmp_path, monkeypatch, ema_decay):
+@pytest.mark.parametrize(
+    "ema_decay, classes", [(None, 0), (0.99, 0), (None, 3)], ids=["last", "ema", "class_conditional"]
+)
+def test_diffusion_training_resumes_to_the_same_weights(tmp_path, monkeypatch, ema_decay, classes):
     images = torch.rand(12, 1, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    labelled = {"labels": torch.arange(12) % classes, "classes": classes} if classes else {}
     settings = {
         "seed": 0,
         "unet": TINY_UNET,
@@ -71,7 +74,7 @@ def test_diffusion_training_resumes_to_the_same_weights(tmp_path, monkeypatch, e
         "batch_size": 4,
         "ema_decay": ema_decay,
     }
-    whole, _, losses = train_diffusion(images, TINY_MEL, DiffusionSettings.from_config(settings))
+    whole, _, losses = train_diffusion(images, TINY_MEL, DiffusionSettings.from_config(settings), **labelled)
 
     checkpoint = Checkpoint(tmp_path / "model.checkpoint.safetensors", fingerprint(settings, images))
     # saves are skipped where they would take over a tenth of the time, which on a busy machine can
@@ -79,10 +82,10 @@ def test_diffusion_training_resumes_to_the_same_weights(tmp_path, monkeypatch, e
     monkeypatch.setattr(diffaug.diffusion, "time", SimpleNamespace(perf_counter=lambda: 0.0))
     restore = _interrupt_after(monkeypatch, saves=3)
     with pytest.raises(Killed):
-        train_diffusion(images, TINY_MEL, DiffusionSettings.from_config(settings), checkpoint=checkpoint)
+        train_diffusion(images, TINY_MEL, DiffusionSettings.from_config(settings), checkpoint=checkpoint, **labelled)
     restore()
     resumed, _, resumed_losses = train_diffusion(
-        images, TINY_MEL, DiffusionSettings.from_config(settings), checkpoint=checkpoint
+        images, TINY_MEL, DiffusionSettings.from_config(settings), checkpoint=checkpoint, **labelled
     )
     assert resumed_losses == losses
     for key, value in whole.state_dict().items():

@@ -448,8 +448,10 @@ def test_the_report_reads_tables_by_split_and_records_by_stage(tmp_path):
         "fold1": ["fold1-0", "fold1-1"],
         "fold2": ["fold2-0"],
     }
-    folders = [tmp_path / "diffusion/fold1/model", tmp_path / "generated/fold1/set0/dog", tmp_path / "reconstructed/x"]
-    for folder, name, record in zip(folders, ("training", "generation", "generation"), ("gpu", "cpu", "mps")):
+    folders = [tmp_path / f"{kind}/fold1/set0/dog" for kind in ("generated", "reconstructed", "sampled")]
+    folders.insert(0, tmp_path / "diffusion/fold1/model")
+    names = ("training", "generation", "generation", "generation")
+    for folder, name, record in zip(folders, names, ("gpu", "cpu", "mps", "xpu")):
         folder.mkdir(parents=True)
         (folder / f"{name}.json").write_text(json.dumps({"runtime": record, "loss": [1.0, 0.5]}))
     records = stage_records(folders)
@@ -457,8 +459,12 @@ def test_the_report_reads_tables_by_split_and_records_by_stage(tmp_path):
         "train_diffusion": ["gpu"],
         "interpolate": ["cpu"],
         "reconstruct": ["mps"],
+        "sample": ["xpu"],
     }
-    assert list(stage_records(folders[:1])) == ["train_diffusion", "interpolate"]  # reconstruct only where it ran
+    assert list(stage_records(folders[:1])) == [
+        "train_diffusion",
+        "interpolate",
+    ]  # reconstruct, sample only where they ran
     assert diffusion_losses(folders) == {"fold1": [1.0, 0.5]}
     (folders[0] / "training.json").write_text(json.dumps({"runtime": "gpu"}))
     with pytest.raises(ValueError, match="training.json: no per-step training loss recorded; rerun train_diffusion"):

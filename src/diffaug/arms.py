@@ -3,8 +3,9 @@
 The arms that add clips form a ladder over the same pairs table, each adding as many clips:
 round_trip (a pair's first clip through the diffusion pipeline's mel image and Griffin-Lim only),
 reconstruction (that clip also inverted and decoded by the diffusion model, unmixed), diffusion (the
-pair's two clips interpolated); mel_average mixes the pair without any image or model. A gain that
-appears at a rung and not below it comes from what that rung adds.
+pair's two clips interpolated), sample (a clip of the pair's class drawn from noise by a class-conditional
+model, at the pair's loudness); mel_average mixes the pair without any image or model. A gain that appears
+at a rung and not below it comes from what that rung adds.
 """
 
 from __future__ import annotations
@@ -23,16 +24,17 @@ ARMS = {
     "round_trip": Arm("round_trip", False),
     "reconstruction": Arm("reconstruction", False),
     "diffusion": Arm("diffusion", False),
+    "diffusion_sample": Arm("sample", False),
     "mel_average": Arm("mel_average", False),
     "specaugment": Arm(None, True),
     "diffusion_specaugment": Arm("diffusion", True),
 }
 
-GENERATORS = ("round_trip", "reconstruction", "diffusion", "mel_average")
+GENERATORS = ("round_trip", "reconstruction", "diffusion", "sample", "mel_average")
 """What makes generated clips, in the ladder's order: one clip per pair each."""
 
-IMAGE_GENERATORS = ("round_trip", "reconstruction", "diffusion")
+IMAGE_GENERATORS = ("round_trip", "reconstruction", "diffusion", "sample")
 """The generators whose clips come out of the diffusion pipeline's mel image, one slice long."""
 
-MODEL_GENERATORS = ("reconstruction", "diffusion")
+MODEL_GENERATORS = ("reconstruction", "diffusion", "sample")
 """The generators whose clips the diffusion model decodes (written as WAVs per class by a generating rule)."""

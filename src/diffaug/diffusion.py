@@ -31,9 +31,10 @@ from .schema import settings_of, with_defaults
 log = logging.getLogger(__name__)
 
 
-def build_unet(spec: MelSpec, unet: dict) -> UNet2DModel:
+def build_unet(spec: MelSpec, unet: dict, classes: int = 0) -> UNet2DModel:
     """A UNet for (1, y_res, x_res) images; `unet` (diffusion.unet) gives channels per level and
-    where attention is."""
+    where attention is. With `classes`, it also takes a class label (0 to classes - 1, or the empty
+    label `classes`) through a class embedding added to the timestep's."""
     unet = with_defaults("diffusion.unet", unet)
     channels = tuple(unet["block_out_channels"])
     attention = set(unet["attention_levels"])
@@ -48,7 +49,24 @@ def build_unet(spec: MelSpec, unet: dict) -> UNet2DModel:
         down_block_types=down,
         up_block_types=up,
         norm_num_groups=unet["norm_num_groups"],
+        num_class_embeds=classes + 1 if classes else None,
     )
+
+
+def with_class_embedding(unet: UNet2DModel, classes: int) -> UNet2DModel:
+    """An unconditional `unet` with a class embedding added for `classes` classes and the empty label,
+    all zero: the embedding is added to the timestep's, so the first step reproduces `unet` exactly."""
+    conditional = UNet2DModel.from_config({**unet.config, "num_class_embeds": classes + 1})
+    missing, unexpected = conditional.load_state_dict(unet.state_dict(), strict=False)
+    if missing != ["class_embedding.weight"] or unexpected:
+        raise ValueError(f"cannot add a class embedding to this UNet (missing {missing}, unexpected {unexpected})")
+    torch.nn.init.zeros_(conditional.class_embedding.weight)
+    return conditional
+
+
+def class_count(unet: UNet2DModel) -> int:
+    """The classes a UNet is conditioned on (0: unconditional); its empty label is this number."""
+    return (unet.config.num_class_embeds or 1) - 1 if unet.class_embedding is not None else 0
 
 
 def save_pipeline(
@@ -58,15 +76,31 @@ def save_pipeline(
     spec: MelSpec,
     record: dict | None = None,
     vqvae=None,
+    classes: list[str] | None = None,
 ) -> None:
     """Save an audio-diffusion pipeline folder atomically, with an optional `training.json` record.
 
-    With a `vqvae` (an AutoencoderKL) it is a latent pipeline: the UNet works on its latents."""
+    With a `vqvae` (an AutoencoderKL) it is a latent pipeline: the UNet works on its latents. A
+    class-conditional UNet's `classes` (names by label) are saved in CLASS_NAMES."""
+    if len(classes or []) != class_count(unet):
+        raise ValueError(f"a UNet conditioned on {class_count(unet)} classes is saved with {len(classes or [])} names")
     pipeline = AudioDiffusionPipeline(vqvae=vqvae, unet=unet, mel=Mel(**asdict(spec)), scheduler=scheduler)
     with atomic_output(folder) as tmp:
         pipeline.save_pretrained(tmp, safe_serialization=True)
         if record is not None:
             (tmp / "training.json").write_text(json.dumps(record) + "\n")
+        if classes:
+            (tmp / CLASS_NAMES).write_text(json.dumps({"classes": list(classes)}) + "\n")
+
+
+CLASS_NAMES = "classes.json"
+"""The file of a class-conditional pipeline folder that names its classes, by label."""
+
+
+def pipeline_classes(folder: str | Path) -> list[str]:
+    """The class names of a class-conditional pipeline folder, by label; [] for an unconditional one."""
+    path = Path(folder) / CLASS_NAMES
+    return json.loads(path.read_text())["classes"] if path.is_file() else []
 
 
 def load_pipeline(
@@ -168,16 +202,25 @@ def is_pretrained(folder: str | Path) -> bool:
 
 
 def training_images(
-    paths: list[str], spec: MelSpec, max_slices: int = 4, device: str | torch.device = "cpu", workers: int = 0
-) -> torch.Tensor:
-    """Mel images of every whole slice of each clip (at least one, zero-padded), up to `max_slices`.
+    paths: list[str],
+    spec: MelSpec,
+    max_slices: int = 4,
+    device: str | torch.device = "cpu",
+    workers: int = 0,
+    labels: list[int] | None = None,
+):
+    """Mel images of every whole slice of each clip (at least one, zero-padded), up to `max_slices`;
+    with the clips' `labels`, (images, each image's label).
 
     `workers` processes decode the files; the images are made on `device`."""
     slices = map_in_workers(partial(_clip_slices, spec=spec, max_slices=max_slices), paths, workers, "mel images")
     imager = MelImager(spec).to(device)
     with torch.inference_mode():
-        images = [imager.audio_to_image(clip.to(device)).cpu() for clip in slices]
-    return torch.cat(images) * 2 - 1  # the UNet works on [-1, 1]
+        images = torch.cat([imager.audio_to_image(clip.to(device)).cpu() for clip in slices]) * 2 - 1  # UNet: [-1, 1]
+    if labels is None:
+        return images
+    counts = torch.tensor([len(clip) for clip in slices])
+    return images, torch.tensor(labels).repeat_interleave(counts)
 
 
 def _clip_slices(path: str, spec: MelSpec, max_slices: int) -> torch.Tensor:
@@ -201,6 +244,7 @@ class DiffusionSettings:
     device: str
     precision: str
     ema_decay: float | None
+    label_dropout: float
 
     @classmethod
     def from_config(cls, section: dict) -> DiffusionSettings:
@@ -226,10 +270,12 @@ OVERFLOW_STREAK = 10
 
 class _Training:
     """The state of a UNet's training, everything a checkpoint holds: optimizer, learning-rate
-    schedule, loss scaler, EMA weights, the generator that draws batches, noise and timesteps."""
+    schedule, loss scaler, EMA weights, the generator that draws batches, noise, timesteps and (for a
+    class-conditional UNet, given the images' `labels`) which labels are dropped."""
 
-    def __init__(self, unet, scheduler, images: torch.Tensor, settings: DiffusionSettings, device):
+    def __init__(self, unet, scheduler, images: torch.Tensor, settings: DiffusionSettings, device, labels=None):
         self.unet, self.scheduler, self.images, self.settings, self.device = unet, scheduler, images, settings, device
+        self.labels, self.empty_label = labels, class_count(unet)
         self.generator = torch.Generator().manual_seed(settings.seed)
         self.optimizer = torch.optim.AdamW(unet.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
         fp16 = reduced_dtype(device, settings.precision) == torch.float16
@@ -248,8 +294,12 @@ class _Training:
         x0 = self.images[index].to(device)
         noise = torch.randn(x0.shape, generator=generator).to(device)
         t = torch.randint(self.scheduler.config.num_train_timesteps, (batch,), generator=generator).to(device)
+        conditioned = {}
+        if self.labels is not None:  # drawn after the rest: an unconditional run's draws stay as they were
+            dropped = torch.rand(batch, generator=generator) < self.settings.label_dropout
+            conditioned["class_labels"] = torch.where(dropped, self.empty_label, self.labels[index]).to(device)
         with autocast(device, self.settings.precision):
-            predicted = self.unet(self.scheduler.add_noise(x0, noise, t), t).sample
+            predicted = self.unet(self.scheduler.add_noise(x0, noise, t), t, **conditioned).sample
         loss = torch.nn.functional.mse_loss(predicted.float(), noise)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -334,11 +384,15 @@ def train_diffusion(
     checkpoint: Checkpoint | None = None,
     init: UNet2DModel | None = None,
     scheduler: DDIMScheduler | None = None,
+    labels: torch.Tensor | None = None,
+    classes: int = 0,
 ):
     """Train a UNet to predict the noise added to `images` ([-1, 1]); returns (unet, scheduler, losses).
 
     `init` is a UNet to fine-tune (with its pipeline's `scheduler`) instead of a new one built from
-    `settings.unet`. On CUDA, `settings.precision` (bf16, fp16) applies to the UNet's passes.
+    `settings.unet`. With `classes` and each image's label (`labels`), the UNet is class-conditional
+    (an unconditional `init` gets a zero class embedding), each label dropped to the empty one at
+    `settings.label_dropout`. On CUDA, `settings.precision` (bf16, fp16) applies to the UNet's passes.
     With `settings.ema_decay`, the returned UNet holds an exponential moving average of the
     weights, its decay ramping up as 1 - (1 + step)^-3/4 to that value. With a checkpoint, the
     state is saved every 5 % of the steps, less often where saving would take over a tenth of the
@@ -347,9 +401,17 @@ def train_diffusion(
     """
     device, steps = torch.device(device), settings.steps
     torch.manual_seed(settings.seed)
-    unet = (init if init is not None else build_unet(spec, settings.unet)).to(device)
+    if (labels is None) != (classes == 0):
+        raise ValueError("a class-conditional UNet trains on labelled images, an unconditional one on unlabelled")
+    if init is None:
+        init = build_unet(spec, settings.unet, classes)
+    elif classes and class_count(init) == 0:
+        init = with_class_embedding(init, classes)
+    if class_count(init) != classes:
+        raise ValueError(f"the UNet to fine-tune is conditioned on {class_count(init)} classes, not {classes}")
+    unet = init.to(device)
     scheduler = scheduler if scheduler is not None else _new_scheduler(settings)
-    training = _Training(unet, scheduler, images, settings, device)
+    training = _Training(unet, scheduler, images, settings, device, labels)
     saved = checkpoint.load() if checkpoint else None
     losses, start = training.restore(saved) if saved else ([], 0)
     if saved:

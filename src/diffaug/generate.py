@@ -8,6 +8,7 @@ by batch so memory depends on the batch size, not on how many clips are asked fo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from tqdm.auto import tqdm
 from .audio import fit_length, load_mono, resample, write_audio
 from .checkpoint import fingerprint
 from .devices import autocast, resolve_device, runtime_signature
-from .diffusion import mel_spec_of
+from .diffusion import class_count, mel_spec_of, pipeline_classes
 from .features import FeatureExtractor, FeatureSpec, require_input_length
 from .files import atomic_output, folders_in_turn
 from .mel_image import MelImager, MelSpec
@@ -51,11 +52,30 @@ class Interpolator:
 
     `strength` is the fraction of the `steps`-step schedule walked, from the clean end: 1 inverts
     to pure noise (the published study's method); less stops at an intermediate noise level, which keeps more
-    of the source clips and needs fewer passes."""
+    of the source clips and needs fewer passes. A class-conditional UNet works under the class
+    `label`: inversion conditional, decoding guided by `guidance_scale` (classifier-free guidance:
+    the conditional and empty-label passes in one batch; 1 is the conditional model alone)."""
 
-    def __init__(self, pipeline, steps: int, device: torch.device, precision: str = "fp32", strength: float = 1.0):
+    def __init__(
+        self,
+        pipeline,
+        steps: int,
+        device: torch.device,
+        precision: str = "fp32",
+        strength: float = 1.0,
+        label: int | None = None,
+        guidance_scale: float = 1.0,
+    ):
         if not 0 < strength <= 1:
             raise ValueError(f"generate.strength must be in (0, 1], got {strength}")
+        self.empty_label = class_count(pipeline.unet)
+        if (label is None) != (self.empty_label == 0):
+            raise ValueError("a class-conditional pipeline generates under a class label, an unconditional one without")
+        if label is None and guidance_scale != 1:
+            raise ValueError(
+                "generate.guidance_scale needs a class-conditional pipeline (diffusion.conditioning: class)"
+            )
+        self.label, self.guidance_scale = label, guidance_scale
         self.unet = pipeline.unet.to(device).eval()
         self.vqvae = pipeline.vqvae.to(device).eval() if pipeline.vqvae is not None else None
         if device.type == "cuda":
@@ -71,9 +91,17 @@ class Interpolator:
         self.alpha = {t: alphas[t] for t in self.timesteps}
         self.alpha_prev = {t: alphas[t - stride] if t - stride >= 0 else final for t in self.timesteps}
 
-    def _eps(self, x: torch.Tensor, t: int) -> torch.Tensor:
+    def _eps(self, x: torch.Tensor, t: int, guided: bool = False) -> torch.Tensor:
+        """The UNet's noise prediction at `t`: unconditional, conditional, or (`guided`) with guidance."""
         with autocast(self.device, self.precision):
-            return self.unet(x, t).sample.float()
+            if self.label is None:
+                return self.unet(x, t).sample.float()
+            labels = torch.full((len(x),), self.label, device=self.device)
+            if not guided or self.guidance_scale == 1:
+                return self.unet(x, t, class_labels=labels).sample.float()
+            both = torch.cat([labels, torch.full_like(labels, self.empty_label)])
+            conditional, empty = self.unet(torch.cat([x, x]), t, class_labels=both).sample.float().chunk(2)
+        return empty + self.guidance_scale * (conditional - empty)
 
     @torch.inference_mode()
     def invert(self, images: torch.Tensor) -> torch.Tensor:
@@ -93,10 +121,19 @@ class Interpolator:
         """Noise -> images in [-1, 1] through the scheduler's deterministic (eta 0) DDIM steps."""
         x = noise.to(self.device, torch.float32)
         for t in self.timesteps:
-            x = self.scheduler.step(self._eps(x, t), t, x, eta=0.0).prev_sample
+            x = self.scheduler.step(self._eps(x, t, guided=True), t, x, eta=0.0).prev_sample
         if self.vqvae is not None:
             x = self.vqvae.decode(x / self.vqvae.config.scaling_factor).sample
         return x
+
+    def noise(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """`count` draws of the Gaussian noise that decoding the whole schedule starts from."""
+        config = self.unet.config
+        return torch.randn((count, config.in_channels, *_pair(config.sample_size)), generator=generator)
+
+
+def _pair(size) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else tuple(size)
 
 
 def source_slices(paths, spec: MelSpec) -> torch.Tensor:
@@ -162,6 +199,8 @@ class GenerateSettings:
     steps: int
     strength: float
     alpha: float
+    mode: str
+    guidance_scale: float
     batch_size: int
     device: str
     precision: str
@@ -210,15 +249,33 @@ def generate_classes(
     files = [(str(path), path.stat().st_size, path.stat().st_mtime_ns) for path in [*model_files, *map(Path, sources)]]
     key = fingerprint(asdict(settings), pairs.to_dict("list"), output_rate, mix, files)
 
+    classes = pipeline_classes(model_dir)
+
     def make(folder: Path, at: Path) -> None:
         of_class = class_pairs(pairs, folder.name, mix)
-        generate_class(pipeline, pair_clips(manifest, of_class), at, of_class, settings, output_rate, folder.name)
+        label = class_label(classes, folder.name, model_dir)
+        clips = pair_clips(manifest, of_class)
+        generate_class(pipeline, clips, at, of_class, settings, output_rate, folder.name, label)
 
     made = folders_in_turn(class_dirs, key, make)
     if len(made) < len(class_dirs):
         log.info(
             "%d of %d classes were finished by an earlier run and kept", len(class_dirs) - len(made), len(class_dirs)
         )
+
+
+def class_label(classes: list[str], class_name: str, model_dir: str | Path) -> int | None:
+    """The label of `class_name` in a class-conditional pipeline's `classes` (None for an unconditional one)."""
+    if not classes:
+        return None
+    if class_name not in classes:
+        raise ValueError(f"{model_dir}: the pipeline is conditioned on classes {classes}, not on {class_name!r}")
+    return classes.index(class_name)
+
+
+def class_seed(seed: int, class_name: str) -> int:
+    """The seed of a class's sampled noise: each class draws as it would alone."""
+    return int.from_bytes(hashlib.sha256(f"{seed}/{class_name}".encode()).digest()[:7], "big")
 
 
 def generate_class(
@@ -229,25 +286,30 @@ def generate_class(
     settings: GenerateSettings,
     output_rate: int,
     class_name: str,
+    label: int | None = None,
 ) -> pd.DataFrame:
-    """Write one interpolated WAV per row of `pairs` (pairs_table's columns) into `out_dir`, named
-    by its pair, with a `pairs.csv` and a `generation.json` saying how and on which device; returns
-    the written pairs."""
+    """Write one generated WAV per row of `pairs` (pairs_table's columns) into `out_dir`, named by its
+    pair, with a `pairs.csv` and a `generation.json` saying how and on which device; returns the
+    written pairs. settings.mode interpolate slerps the inverted noises of the pair's two clips;
+    sample decodes fresh noise through the whole schedule (class_seed), the pair giving only its
+    loudness. A class-conditional pipeline works under the class's `label`."""
     device = resolve_device(settings.device, "generate.device")
     imager = MelImager(mel_spec_of(pipeline)).to(device)
-    interpolator = Interpolator(pipeline, settings.steps, device, settings.precision, settings.strength)
-    by_id = clips.set_index("id")
-    log.info(
-        "%s: %d pairs from %d clips, %d of %d DDIM steps on %s",
-        class_name,
-        len(pairs),
-        len(clips),
-        len(interpolator.timesteps),
-        settings.steps,
-        device,
+    sampling = settings.mode == "sample"
+    strength = 1.0 if sampling else settings.strength
+    interpolator = Interpolator(
+        pipeline, settings.steps, device, settings.precision, strength, label, settings.guidance_scale
     )
+    by_id = clips.set_index("id")
+    how = "sampled" if sampling else f"from {len(clips)} clips"
+    steps = f"{len(interpolator.timesteps)} of {settings.steps} DDIM steps"
+    log.info("%s: %d pairs %s, %s on %s", class_name, len(pairs), how, steps, device)
     sources = sorted(set(pairs["source_a"]) | set(pairs["source_b"]))
-    noise, loudness = _invert_sources(by_id.loc[sources, "path"], interpolator, imager, settings, class_name)
+    if sampling:
+        noise, loudness, rows = _sampled_noise(pairs, by_id, imager.spec, interpolator, settings, class_name)
+    else:
+        noise, loudness = _invert_sources(by_id.loc[sources, "path"], interpolator, imager, settings, class_name)
+        rows = list(pairs[["pair", "source_a", "source_b"]].itertuples(index=False, name=None))
     table = pd.DataFrame(
         {
             "file": [f"{pair}.wav" for pair in pairs["pair"]],
@@ -256,13 +318,12 @@ def generate_class(
             "source_b": pairs["source_b"].to_numpy(),
             "recording_a": by_id.loc[pairs["source_a"], "recording"].to_numpy(),
             "recording_b": by_id.loc[pairs["source_b"], "recording"].to_numpy(),
-            "alpha": settings.alpha,
+            "alpha": float("nan") if sampling else settings.alpha,
         },
         columns=list(GENERATED_COLUMNS),
     )
     with atomic_output(out_dir) as tmp:
         tmp.mkdir()
-        rows = list(pairs[["pair", "source_a", "source_b"]].itertuples(index=False, name=None))
         _decode_pairs(rows, noise, loudness, interpolator, imager, settings, output_rate, tmp, class_name)
         table.to_csv(tmp / "pairs.csv", index=False)
         record = {"runtime": runtime_signature(device, interpolator.precision), "clips": len(table)}
@@ -283,6 +344,25 @@ def _invert_sources(
         images = imager.audio_to_image(audio.to(device), quantize=settings.quantize) * 2 - 1
         noise.update(zip(chunk, interpolator.invert(images).cpu()))
     return noise, loudness
+
+
+def _sampled_noise(
+    pairs: pd.DataFrame,
+    by_id: pd.DataFrame,
+    spec: MelSpec,
+    interpolator: Interpolator,
+    settings: GenerateSettings,
+    class_name: str,
+) -> tuple[dict, dict, list]:
+    """({pair: its fresh noise}, {pair: the mean RMS loudness of its two clips}, decoding rows): each
+    sampled clip is decoded as a "pair" of its own noise with itself, at its pair's loudness."""
+    generator = torch.Generator().manual_seed(class_seed(settings.seed, class_name))
+    names = pairs["pair"].tolist()
+    noise = dict(zip(names, interpolator.noise(len(names), generator)))
+    sources = sorted(set(pairs["source_a"]) | set(pairs["source_b"]))
+    level = dict(zip(sources, source_slices(by_id.loc[sources, "path"], spec).pow(2).mean(1).sqrt().tolist()))
+    loudness = {p: 0.5 * (level[a] + level[b]) for p, a, b in pairs[["pair", "source_a", "source_b"]].values}
+    return noise, loudness, [(name, name, name) for name in names]
 
 
 def _decode_pairs(

@@ -120,6 +120,13 @@ def reconstruction_params(generate: dict) -> dict:
     return {key: value for key, value in generation_params(generate).items() if key != "alpha"}
 
 
+def sampling_params(generate: dict) -> dict:
+    """sample's params: generation's but for what sampling does not read (alpha, strength: it walks
+    the whole schedule from fresh noise; mode: it always samples)."""
+    unread = ("alpha", "strength", "mode")
+    return {key: value for key, value in generation_params(generate).items() if key not in unread}
+
+
 def imports_pipeline(diffusion: dict) -> bool:
     """Whether the run imports a diffusion pipeline (diffusion.pretrained or init_from) rather than training one."""
     return bool(diffusion.get("pretrained") or diffusion.get("init_from"))

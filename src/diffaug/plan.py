@@ -54,7 +54,23 @@ def settings_problems(config: dict) -> list[str]:
             "diffusion: pretrained and init_from are both set; choose one (pretrained generates with a "
             "pipeline as it is, init_from fine-tunes it on each split's training clips)"
         )
-    return problems + _consistency_problems(config)
+    return problems + _consistency_problems(config) + _conditioning_problems(config)
+
+
+def _conditioning_problems(config: dict) -> list[str]:
+    """Settings that need a class-conditional diffusion model where none is trained, and the reverse."""
+    diffusion, generate = config["diffusion"], config["generate"]
+    if diffusion["conditioning"] == "class":
+        if diffusion["pretrained"]:
+            return [
+                "diffusion.conditioning: class trains a class embedding, but diffusion.pretrained generates with "
+                "a pipeline as it is; fine-tune it with diffusion.init_from instead"
+            ]
+        return []
+    needs = [f"generate.guidance_scale {generate['guidance_scale']}"] if generate["guidance_scale"] != 1 else []
+    needs += ["generate.mode sample"] if generate["mode"] == "sample" else []
+    needs += ["the diffusion_sample arm"] if "diffusion_sample" in config["arms"] else []
+    return [f"{need}: needs a class-conditional model; set diffusion.conditioning: class" for need in needs]
 
 
 def _consistency_problems(config: dict) -> list[str]:

@@ -219,7 +219,7 @@ def pivot_markdown(pivot: pd.DataFrame, baseline: str = "baseline") -> str:
     return "\n".join(lines) + "\n" + note
 
 
-FIDELITY_ORIGINS = ("held_out", "sources", "round_trip", "reconstruction", "diffusion", "mel_average")
+FIDELITY_ORIGINS = ("held_out", "sources", "round_trip", "reconstruction", "diffusion", "sample", "mel_average")
 """The fidelity table's columns, from real clips no judge heard to each rung of the ladder."""
 
 
@@ -396,16 +396,19 @@ def tables_by_split(paths: list[str]) -> dict[str, pd.DataFrame]:
 
 
 def stage_records(records: list[str]) -> dict[str, list[dict]]:
-    """By stage, training.json of each trained diffusion model and generation.json of each generated
-    or reconstructed class (results/reconstructed/...) among the `records` folders."""
-    found = {"train_diffusion": [], "interpolate": [], "reconstruct": []}
+    """By stage, training.json of each trained diffusion model and generation.json of each generated,
+    reconstructed or sampled class (results/{generated,reconstructed,sampled}/...) among the `records` folders."""
+    found = {"train_diffusion": [], "interpolate": [], "reconstruct": [], "sample": []}
     for folder in map(Path, records):
         if (folder / "training.json").is_file():
             found["train_diffusion"].append(read_json(folder / "training.json"))
         if (folder / "generation.json").is_file():
-            stage = "reconstruct" if "reconstructed" in folder.parts else "interpolate"
-            found[stage].append(read_json(folder / "generation.json"))
-    return {stage: records for stage, records in found.items() if records or stage != "reconstruct"}
+            found[STAGE_OF[folder.parts[-4]]].append(read_json(folder / "generation.json"))
+    return {stage: made for stage, made in found.items() if made or stage in ("train_diffusion", "interpolate")}
+
+
+STAGE_OF = {"generated": "interpolate", "reconstructed": "reconstruct", "sampled": "sample"}
+"""The generating stage of each folder of class folders (results/<folder>/{split}/set{k}/{class})."""
 
 
 def diffusion_losses(records: list[str]) -> dict[str, list[float]]:

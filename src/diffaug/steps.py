@@ -213,10 +213,18 @@ def select_generated(
 
 
 def train_diffusion(
-    *, manifest_csv: str, split_json: str, diffusion: dict, output: str, init: str | None = None, threads: int = 1
+    *,
+    manifest_csv: str,
+    split_json: str,
+    diffusion: dict,
+    output: str,
+    init: str | None = None,
+    classes_txt: str | None = None,
+    threads: int = 1,
 ) -> None:
     """Train on the split's training clips: from scratch, or fine-tuning the pipeline folder `init`
-    (in its own mel settings)."""
+    (in its own mel settings); with diffusion.conditioning class, conditioned on the clips' classes
+    (`classes_txt`, saved with the pipeline)."""
     import diffaug.diffusion
 
     from .diffusion import DiffusionSettings, mel_spec_of, save_pipeline, training_images, tunable_pipeline
@@ -228,16 +236,23 @@ def train_diffusion(
     settings = DiffusionSettings.from_config(diffusion)
     device = resolve_device(settings.device, "diffusion.device")
     paths = table.loc[ids, "path"].tolist()
-    images = training_images(paths, spec, diffusion["max_slices"], device, worker_processes(threads))
+    classes = read_classes(classes_txt) if with_defaults("diffusion", diffusion)["conditioning"] == "class" else []
+    labelled = {"labels": table.loc[ids, "label"].tolist()} if classes else {}
+    made = training_images(paths, spec, diffusion["max_slices"], device, worker_processes(threads), **labelled)
+    images, labels = made if classes else (made, None)
     how = f"fine-tuning {diffusion['init_from']}" if start else "from scratch"
-    log.info("training on %d mel images from %d clips on %s, %s", len(images), len(ids), device, how)
+    conditioned = f", conditioned on {len(classes)} classes" if classes else ""
+    log.info("training on %d mel images from %d clips on %s, %s%s", len(images), len(ids), device, how, conditioned)
     runtime = runtime_signature(device, settings.precision)
-    checkpoint = Checkpoint(f"{output}.checkpoint.safetensors", fingerprint(diffusion, runtime, images))
+    key = fingerprint(diffusion, runtime, images, *([labels, classes] if classes else []))
+    checkpoint = Checkpoint(f"{output}.checkpoint.safetensors", key)
     tuned = {"init": start.unet, "scheduler": start.scheduler} if start else {}
-    unet, scheduler, losses = diffaug.diffusion.train_diffusion(images, spec, settings, device, checkpoint, **tuned)
+    unet, scheduler, losses = diffaug.diffusion.train_diffusion(
+        images, spec, settings, device, checkpoint, **tuned, labels=labels, classes=len(classes)
+    )
     record = {"images": len(images), "clips": len(ids), "runtime": runtime, "loss": losses}
     tuned_from = {"init_from": diffusion["init_from"]} if start else {}
-    save_pipeline(output, unet, scheduler, spec, record | tuned_from)
+    save_pipeline(output, unet, scheduler, spec, record | tuned_from, classes=classes)
     checkpoint.remove()
 
 
@@ -288,6 +303,22 @@ def reconstruct(
     """The reconstructions of one generated set, a folder per class: each pair's first clip inverted
     and decoded by the same model and settings as interpolation, with nothing mixed in (alpha 0)."""
     _decode_classes(manifest_csv, pairs_csv, model_dir, class_dirs, generate, generated_set, output_rate, mix=False)
+
+
+def sample(
+    *,
+    manifest_csv: str,
+    pairs_csv: str,
+    model_dir: str,
+    class_dirs: list[str],
+    generate: dict,
+    generated_set: int,
+    output_rate: int,
+) -> None:
+    """The sampled clips of one generated set, a folder per class: one per pair, drawn from fresh noise by
+    the class-conditional model under the pair's class (generate.mode sample), at the pair's loudness."""
+    generate = {**generate, "mode": "sample"}
+    _decode_classes(manifest_csv, pairs_csv, model_dir, class_dirs, generate, generated_set, output_rate)
 
 
 def _decode_classes(

@@ -17,6 +17,7 @@ from diffaug.params import (
     prepare_params,
     pretrained_params,
     reconstruction_params,
+    sampling_params,
     split_params,
 )
 from diffaug.plan import data_root, machine_fit, planned_catalogue, require_dataset, require_fit, settled_config
@@ -88,7 +89,7 @@ ARM_GENERATORS = sorted({ARMS[v].generator for v in config["arms"]} - {None})
 # image the round trip too, to tell the image's losses from the model's.
 SCORED = sorted(set(ARM_GENERATORS) | ({"round_trip"} if set(ARM_GENERATORS) & set(IMAGE_GENERATORS) else set()))
 # Where the clips that the diffusion model decodes are written, per generator.
-DECODED = {"diffusion": "generated", "reconstruction": "reconstructed"}
+DECODED = {"diffusion": "generated", "reconstruction": "reconstructed", "sample": "sampled"}
 GENERATED_SETS = config["generate"]["sets"]
 # Rule params (diffaug.params): what each rule reads, so that a changed setting reruns exactly that.
 PREPARE = prepare_params(WRITTEN["dataset"])
@@ -98,6 +99,7 @@ FEATURES = features_params(WRITTEN["features"])
 CLASSIFIER = classifier_params(WRITTEN["classifier"])
 GENERATION = generation_params(WRITTEN["generate"])
 RECONSTRUCTION = reconstruction_params(WRITTEN["generate"])
+SAMPLING = sampling_params(WRITTEN["generate"])
 IMPORTS = imports_pipeline(config["diffusion"])
 # The mel image of the diffusion pipelines: the imported one's (fine-tuning keeps it), or diffusion.mel.
 MEL = mel_params(WRITTEN["diffusion"])
@@ -151,6 +153,11 @@ def mel_image(wildcards=None):
 def fine_tuning_start(wildcards):
     """The imported pipeline that train_diffusion fine-tunes (diffusion.init_from), if any."""
     return f"{R}/diffusion/pretrained/model" if config["diffusion"]["init_from"] else []
+
+
+def conditioning_classes(wildcards):
+    """The class list that a class-conditional diffusion model is trained on (diffusion.conditioning class)."""
+    return rules.manifest.output.class_list if config["diffusion"]["conditioning"] == "class" else []
 
 
 def generator_features(split, generator, generated_set):

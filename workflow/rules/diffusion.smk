@@ -3,6 +3,7 @@ rule train_diffusion:
         manifest=rules.manifest.output.manifest,
         split=rules.split.output.split,
         init=fine_tuning_start,
+        class_list=conditioning_classes,
     output:
         model=directory(f"{R}/diffusion/{{split}}/model"),
     log:

@@ -69,6 +69,31 @@ rule reconstruct:
         "../../scripts/reconstruct.py"
 
 
+rule sample:
+    input:
+        manifest=rules.manifest.output.manifest,
+        pairs=rules.pairs.output.pairs,
+        model=diffusion_model,
+    output:
+        clips=class_folders("sampled"),
+    log:
+        log_for("sample", "{split}/set{generated_set}"),
+    benchmark:
+        benchmark_for("sample", "{split}/set{generated_set}")
+    priority: 1  # as train_diffusion
+    conda:
+        "../../envs/diffaug.yaml"
+    threads: THREADS["interpolate"]
+    resources:
+        **resources_for("sample", mem_mb=8000, runtime=240),
+        gpu=gpus("generate"),
+    params:
+        generate=SAMPLING,
+        output_rate=config["features"]["sample_rate"],
+    script:
+        "../../scripts/sample.py"
+
+
 rule score_generated:
     input:
         class_list=rules.manifest.output.class_list,
