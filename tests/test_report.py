@@ -14,6 +14,9 @@ from diffaug.report import (
     gain_pivot,
     markdown_table,
     mean_interval,
+    novelty_clips,
+    novelty_markdown,
+    novelty_table,
     pivot_markdown,
     protocol_label,
     report_markdown,
@@ -249,6 +252,46 @@ def test_fidelity_keeps_each_setting_of_labelled_clips_apart_and_averages_its_sp
     assert list(table["labelled_per_class"]) == ["50", "all"]
     assert list(table["diffusion"]) == [0.5, 0.5] and list(table["diffusion_clips"]) == [4, 2]
     assert "| 50 | siren | 100.0 | 50.0 |" in fidelity_markdown(table)
+
+
+def test_novelty_sets_each_origins_median_distance_beside_the_validation_clips(tmp_path):
+    from PIL import Image
+
+    from diffaug.plots import novelty_plot
+
+    def distances(origin, cls, features, judge):
+        return pd.DataFrame({"origin": origin, "class": cls, "feature_distance": features, "judge_distance": judge})
+
+    scores = {
+        "fold1": pd.concat(
+            [
+                distances("diffusion", "siren", [1.0, 2.0, 9.0], [0.1, 0.2, 0.3]),
+                distances("sample", "siren", [5.0], [0.5]),
+            ]
+        ),
+        "fold2": distances("diffusion", "siren", [3.0], [0.3]),
+        "fold1-n50": distances("diffusion", "siren", [7.0], [0.7]),
+    }
+    validation = {
+        split: distances("validation", "siren", [10.0, 20.0], [1.0, 2.0]).drop(columns="origin") for split in scores
+    }
+    clips = novelty_clips(scores, validation)
+    table = novelty_table(clips).set_index(["labelled_per_class", "class"])
+    assert list(table.columns) == [
+        f"{origin}_{distance}"
+        for origin in ("validation", "diffusion", "sample")
+        for distance in ("feature_distance", "judge_distance")
+    ]
+    # the median of each split's clips, then the mean over the setting's splits
+    assert table.loc[("all", "siren"), "diffusion_feature_distance"] == 2.5
+    assert table.loc[("all", "siren"), "validation_judge_distance"] == 1.5
+    assert table.loc[("50", "siren"), "diffusion_feature_distance"] == 7.0
+    assert math.isnan(table.loc[("50", "siren"), "sample_feature_distance"])
+    text = novelty_markdown(table.reset_index())
+    assert "| labelled per class | class | validation | diffusion | sample |" in text
+    assert "| all | siren | 15 / 1.50 | 2 / 0.25 | 5 / 0.50 |" in text and "validation clips" in text
+    novelty_plot(clips, tmp_path / "novelty.png")
+    assert Image.open(tmp_path / "novelty.png").size[0] > 300
 
 
 def test_runtime_table_counts_what_each_stage_made_per_device():

@@ -26,6 +26,7 @@ from diffaug.classifier import (
 )
 from diffaug.features import FeatureExtractor, FeatureSpec, load_feature_sets, save_feature_sets, select_parts
 from diffaug.files import load_tensors, save_tensors
+from diffaug.novelty import penultimate
 from diffaug.pairs import pair_id
 from diffaug.splits import make_split, save_split
 from diffaug.synthetic import CLASSES
@@ -121,15 +122,20 @@ def _score(tmp_path, generators: dict, real, settings=CLASSIFIER) -> pd.DataFram
     ids = pd.read_csv(tmp_path / "pairs.csv")["pair"].tolist()
     for generator, x in generators.items():
         save_feature_sets(tmp_path / f"{generator}.safetensors", {"train": (x, labels, ids)})
-    save_feature_sets(tmp_path / "sources.safetensors", {"all": (real, labels, [f"real{k}" for k in range(40)])})
+    real_ids = [f"real{k}" for k in range(40)]
+    save_feature_sets(tmp_path / "sources.safetensors", {"all": (real, labels, real_ids)})
+    save_split({"split": "fold1", "train": real_ids, "val": [], "test": []}, tmp_path / "split.json")
     for origin in [*generators, "sources"]:
         steps.score_generated(
             classes_txt=class_list_file(tmp_path),
             origin=origin,
             features=str(tmp_path / f"{origin}.safetensors"),
+            real=str(tmp_path / "sources.safetensors"),
+            split_json=str(tmp_path / "split.json"),
             pairs_csv=str(tmp_path / "pairs.csv"),
             judges=[str(tmp_path / f"judge{half}.safetensors") for half in (0, 1)],
             classifier=settings,
+            in_db=False,
             output=str(tmp_path / f"{origin}.csv"),
         )
     return pd.concat([pd.read_csv(tmp_path / f"{origin}.csv") for origin in [*generators, "sources"]])
@@ -148,6 +154,29 @@ def test_each_clip_is_scored_by_the_judge_of_the_other_half(tmp_path):
             expected = predict_proba(models[1 - k % 2], x[k : k + 1])[0]
             assert rows.loc[k, "confidence"] == pytest.approx(float(expected[k // 4]), abs=1e-6)
             assert rows.loc[k, "predicted"] == CLASSES[int(expected.argmax())]
+
+
+def test_a_clips_novelty_is_its_distance_to_the_nearest_training_clip(tmp_path):
+    models, _ = _judges_and_pairs(tmp_path)
+    g = torch.Generator().manual_seed(3)
+    real = torch.rand(40, 1, 64, 44, generator=g) + 0.1
+    generated = torch.rand(40, 1, 64, 44, generator=g) + 0.1
+    generated[::2] = real[torch.arange(1, 40, 2)]  # every other clip a copy of a training clip
+    scores = _score(tmp_path, {"diffusion": generated}, real)
+    made = scores[scores["origin"] == "diffusion"].reset_index(drop=True)
+    assert (made.loc[::2, ["feature_distance", "judge_distance"]] == 0).all().all()
+    in_db = lambda x: 10 * torch.log10(x.flatten(1).double())  # noqa: E731
+    expected = torch.cdist(in_db(generated[1::2]), in_db(real)).min(1).values
+    torch.testing.assert_close(torch.tensor(made.loc[1::2, "feature_distance"].to_numpy()), expected.float().double())
+    assert (made.loc[1::2, "judge_distance"] > 0).all()
+    # a source clip (a training clip itself) is measured against the other training clips
+    sources = scores[scores["origin"] == "sources"].reset_index(drop=True)
+    between = torch.cdist(in_db(real), in_db(real)).fill_diagonal_(float("inf")).min(1).values
+    torch.testing.assert_close(torch.tensor(sources["feature_distance"].to_numpy()), between.float().double())
+    judged = penultimate(models[1], real[:1], "fp32", "cpu")  # the first pair's judge is half 1's
+    others = penultimate(models[1], real[1:], "fp32", "cpu")
+    exact = torch.cdist(judged.double(), others.double(), compute_mode="donot_use_mm_for_euclid_dist")
+    assert sources.loc[0, "judge_distance"] == pytest.approx(float(exact.min()), rel=1e-4)
 
 
 def test_confidence_selection_keeps_the_same_share_of_every_generator(tmp_path):
@@ -218,7 +247,20 @@ def test_a_splits_judges_train_on_one_half_each_and_score_the_other(paired_datas
         weights=files[0],
         metrics=files[1],
         held_out=files[2],
+        in_db=True,
+        validation_csv=str(tmp_path / "validation.csv"),
     )
+    validation = pd.read_csv(tmp_path / "validation.csv")
+    assert list(validation["clip"]) == split["val"] * 2 and list(validation["judge"]) == [0] * len(split["val"]) + [
+        1
+    ] * len(split["val"])
+    rows_of = lambda ids: torch.tensor([list(manifest["id"]).index(clip) for clip in ids])  # noqa: E731
+    nearest = torch.cdist(real[rows_of(split["val"])].flatten(1), real[rows_of(split["train"])].flatten(1)).min(1)
+    torch.testing.assert_close(
+        torch.tensor(validation["feature_distance"].to_numpy()[: len(split["val"])], dtype=torch.float32),
+        nearest.values,
+    )  # in_db: the features as they are
+    assert validation["judge_distance"].ge(0).all() and validation["class"].isin(CLASSES).all()
     for half in (0, 1):
         metrics = json.loads((tmp_path / f"half{half}" / "metrics.json").read_text())
         assert metrics["half"] == half and metrics["train_clips"] == len(split["judge_halves"][half])

@@ -213,7 +213,7 @@ def training_images(
     with the clips' `labels`, (images, each image's label).
 
     `workers` processes decode the files; the images are made on `device`."""
-    slices = map_in_workers(partial(_clip_slices, spec=spec, max_slices=max_slices), paths, workers, "mel images")
+    slices = list(map_in_workers(partial(_clip_slices, spec=spec, max_slices=max_slices), paths, workers, "mel images"))
     imager = MelImager(spec).to(device)
     with torch.inference_mode():
         images = torch.cat([imager.audio_to_image(clip.to(device)).cpu() for clip in slices]) * 2 - 1  # UNet: [-1, 1]
@@ -376,6 +376,20 @@ def tunable_pipeline(folder: str | Path, init_from: str) -> AudioDiffusionPipeli
     return start
 
 
+def _starting_unet(spec: MelSpec, settings: DiffusionSettings, init: UNet2DModel | None, classes: int, labels):
+    """The UNet that training starts from: `init`, given a class embedding where `classes` asks for one
+    that it lacks, or a new one; `labels` (the images') must be given exactly when `classes` is."""
+    if (labels is None) != (classes == 0):
+        raise ValueError("a class-conditional UNet trains on labelled images, an unconditional one on unlabelled")
+    if init is None:
+        return build_unet(spec, settings.unet, classes)
+    if classes and class_count(init) == 0:
+        init = with_class_embedding(init, classes)
+    if class_count(init) != classes:
+        raise ValueError(f"the UNet to fine-tune is conditioned on {class_count(init)} classes, not {classes}")
+    return init
+
+
 def train_diffusion(
     images: torch.Tensor,
     spec: MelSpec,
@@ -390,26 +404,17 @@ def train_diffusion(
     """Train a UNet to predict the noise added to `images` ([-1, 1]); returns (unet, scheduler, losses).
 
     `init` is a UNet to fine-tune (with its pipeline's `scheduler`) instead of a new one built from
-    `settings.unet`. With `classes` and each image's label (`labels`), the UNet is class-conditional
-    (an unconditional `init` gets a zero class embedding), each label dropped to the empty one at
-    `settings.label_dropout`. On CUDA, `settings.precision` (bf16, fp16) applies to the UNet's passes.
-    With `settings.ema_decay`, the returned UNet holds an exponential moving average of the
-    weights, its decay ramping up as 1 - (1 + step)^-3/4 to that value. With a checkpoint, the
+    `settings.unet`; with `classes` and each image's `labels`, a class-conditional one (_starting_unet).
+    On CUDA, `settings.precision` (bf16, fp16) applies to the UNet's passes. With `settings.ema_decay`,
+    the returned UNet holds an exponential moving average of the weights, its decay ramping up as
+    1 - (1 + step)^-3/4 to that value. With a checkpoint, the
     state is saved every 5 % of the steps, less often where saving would take over a tenth of the
     time (a published-size UNet's state is about 2 GB), and a saved state is resumed from; the
     result is the same as that of an uninterrupted run.
     """
     device, steps = torch.device(device), settings.steps
     torch.manual_seed(settings.seed)
-    if (labels is None) != (classes == 0):
-        raise ValueError("a class-conditional UNet trains on labelled images, an unconditional one on unlabelled")
-    if init is None:
-        init = build_unet(spec, settings.unet, classes)
-    elif classes and class_count(init) == 0:
-        init = with_class_embedding(init, classes)
-    if class_count(init) != classes:
-        raise ValueError(f"the UNet to fine-tune is conditioned on {class_count(init)} classes, not {classes}")
-    unet = init.to(device)
+    unet = _starting_unet(spec, settings, init, classes, labels).to(device)
     scheduler = scheduler if scheduler is not None else _new_scheduler(settings)
     training = _Training(unet, scheduler, images, settings, device, labels)
     saved = checkpoint.load() if checkpoint else None

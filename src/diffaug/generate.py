@@ -300,8 +300,7 @@ def generate_class(
     interpolator = Interpolator(
         pipeline, settings.steps, device, settings.precision, strength, label, settings.guidance_scale
     )
-    by_id = clips.set_index("id")
-    how = "sampled" if sampling else f"from {len(clips)} clips"
+    by_id, how = clips.set_index("id"), "sampled" if sampling else f"from {len(clips)} clips"
     steps = f"{len(interpolator.timesteps)} of {settings.steps} DDIM steps"
     log.info("%s: %d pairs %s, %s on %s", class_name, len(pairs), how, steps, device)
     sources = sorted(set(pairs["source_a"]) | set(pairs["source_b"]))

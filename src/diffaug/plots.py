@@ -18,7 +18,15 @@ from matplotlib.ticker import MaxNLocator
 
 from .audio import load_mono
 from .mel_image import MelImager, MelSpec
-from .report import PUBLISHED, labelled_setting, runs_frame, setting_order, shows_published
+from .report import (
+    DISTANCES,
+    NOVELTY_ORIGINS,
+    PUBLISHED,
+    labelled_setting,
+    runs_frame,
+    setting_order,
+    shows_published,
+)
 from .splits import parse_split_name
 
 
@@ -235,11 +243,37 @@ def diffusion_training_plot(losses: dict[str, list[float]], path) -> None:
     fig.savefig(path, dpi=110, format="png")
 
 
+def novelty_plot(clips: pd.DataFrame, path) -> None:
+    """The distributions of each origin's distances to the nearest real training clip (novelty_clips), a
+    panel per distance (features, judge's layer), a box per origin, pooled over splits and classes."""
+    origins = [origin for origin in NOVELTY_ORIGINS if origin in set(clips["origin"])]
+    fig = Figure(figsize=(1.5 + 1.1 * len(origins), 6.4))
+    axes = fig.subplots(2, 1, squeeze=False)[:, 0]
+    for ax, (column, name) in zip(axes, DISTANCES.items()):
+        values = [clips.loc[clips["origin"] == origin, column].dropna().to_numpy() for origin in origins]
+        ax.boxplot(values, showfliers=True, flierprops={"markersize": 2})
+        ax.set_xticks(range(1, len(origins) + 1), [o.replace("_", " ") for o in origins], fontsize=8)
+        reference = np.median(values[0]) if origins[0] == "validation" and len(values[0]) else None
+        if reference is not None:
+            ax.axhline(reference, color="#999999", lw=0.8, ls="--", label="validation clips' median")
+            ax.legend(fontsize=7)
+        ax.set_ylabel(f"distance to nearest\ntraining clip ({name})", fontsize=9)
+    fig.suptitle(
+        "How new are the clips? (below the validation clips: nearer the training clips than unseen real)", fontsize=10
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, format="png")
+
+
 def report_figures(
-    metrics: list[dict], dataset: str, diffusion_losses: dict[str, list[float]] | None = None
+    metrics: list[dict],
+    dataset: str,
+    diffusion_losses: dict[str, list[float]] | None = None,
+    novelty: pd.DataFrame | None = None,
 ) -> dict[str, Callable]:
     """The report's figures by output name, each a function of the path it draws to: of the classifier
-    runs' `metrics`, and with `diffusion_losses` (by split) the diffusion models' training curves."""
+    runs' `metrics`, with `diffusion_losses` (by split) the diffusion models' training curves, and with
+    `novelty` (novelty_clips) the distributions of the clips' distances to the training clips."""
     runs = runs_frame(metrics)
     figures = {
         "plot": partial(accuracy_plot, runs, dataset=dataset),
@@ -249,6 +283,8 @@ def report_figures(
     }
     if diffusion_losses is not None:
         figures["diffusion_training"] = partial(diffusion_training_plot, diffusion_losses)
+    if novelty is not None:
+        figures["novelty"] = partial(novelty_plot, novelty)
     return figures
 
 

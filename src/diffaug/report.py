@@ -281,6 +281,72 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n" + FIDELITY_NOTE
 
 
+NOVELTY_ORIGINS = ("validation", "sources", "round_trip", "reconstruction", "diffusion", "sample", "mel_average")
+"""The novelty table's origins: real clips no model trained on (the splits' validation clips), the pairs' first
+clips (training clips, measured against the other training clips), then each rung of the ladder."""
+
+DISTANCES = {"feature_distance": "features", "judge_distance": "judge"}
+"""The distance columns of the score and validation tables, and their short names."""
+
+
+def novelty_clips(scores: dict[str, pd.DataFrame], validation: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every scored clip's and validation clip's distances to the nearest real training clip of its split,
+    with its origin (validation for the validation clips), class, split and labelled_per_class."""
+    frames = [frame.assign(split=split) for split, frame in scores.items()]
+    frames += [frame.assign(split=split, origin="validation") for split, frame in validation.items()]
+    columns = ["labelled_per_class", "split", "origin", "class", *DISTANCES]
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    every = pd.concat(frames, ignore_index=True)
+    return every.assign(labelled_per_class=every["split"].map(_labelled_setting))[columns]
+
+
+def novelty_table(clips: pd.DataFrame) -> pd.DataFrame:
+    """Per setting of labelled clips and class, per origin: the median distance of its clips (novelty_clips)
+    to the nearest real training clip, in features and in the judge's layer (`<origin>_<distance>`
+    columns), the mean over the setting's splits."""
+    keys = ["labelled_per_class", "class"]
+    if not len(clips):
+        return pd.DataFrame(columns=keys)
+    per_split = clips.groupby([*keys, "origin", "split"])[list(DISTANCES)].median()
+    wide = per_split.groupby([*keys, "origin"]).mean().unstack("origin")
+    origins = [origin for origin in NOVELTY_ORIGINS if origin in set(clips["origin"])]
+    wide = wide.reindex(columns=[(distance, origin) for origin in origins for distance in DISTANCES])
+    wide.columns = [f"{origin}_{distance}" for distance, origin in wide.columns]
+    return wide.reset_index()
+
+
+NOVELTY_NOTE = (
+    "\nEach cell is the median distance of a class's clips to the nearest real training clip of their split, in the "
+    "classifier's input features (Euclidean, over the mel bins in dB) / in the penultimate layer of the judge that "
+    "scored them; the mean over a setting's splits. validation: the split's validation clips, whole recordings no "
+    "model trained on (what an unseen real clip of the class reaches); sources: each pair's first clip, a training "
+    "clip, measured against the other training clips. A generator that copies its training clips shows distances "
+    "well below the validation clips'.\n"
+)
+
+
+def novelty_markdown(table: pd.DataFrame) -> str:
+    """The novelty columns for reading: a row per setting and class and one with the mean over classes,
+    a "features / judge" cell per origin."""
+    origins = [origin for origin in NOVELTY_ORIGINS if f"{origin}_feature_distance" in table.columns]
+    names = {"round_trip": "round trip", "mel_average": "mel average"}
+    lines = [
+        "| labelled per class | class | " + " | ".join(names.get(origin, origin) for origin in origins) + " |",
+        "|---|---|" + "---|" * len(origins),
+    ]
+    for labelled, group in table.groupby("labelled_per_class", sort=False):
+        means = {"class": "**mean over classes**", **group.drop(columns=["labelled_per_class", "class"]).mean()}
+        for r in [*group.to_dict("records"), means]:
+            cells = [f"{_number(r[f'{o}_feature_distance'])} / {_number(r[f'{o}_judge_distance'], 2)}" for o in origins]
+            lines.append(f"| {labelled} | {r['class']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n" + NOVELTY_NOTE
+
+
+def _number(value, digits: int = 0) -> str:
+    return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+
 def per_class_table(metrics: list[dict]) -> pd.DataFrame:
     """Mean per-class test accuracy of each (labelled clips per class, arm), classes in label order."""
     rows = [
@@ -384,6 +450,8 @@ def report_markdown(tables: dict[str, pd.DataFrame], generated_sets: int, skippe
         text += f"\n{skipped} unusable clip(s) were skipped: see results/data/rejected.csv.\n"
     if len(tables["fidelity"]):
         text += "\n# Do generated clips keep their class?\n\n" + fidelity_markdown(tables["fidelity"])
+    if any(column.endswith("_feature_distance") for column in tables["fidelity"].columns):
+        text += "\n# Are generated clips new?\n\n" + novelty_markdown(tables["fidelity"])
     return text + "\n# Where each stage ran\n\n" + runtime_markdown(tables["runtimes"])
 
 

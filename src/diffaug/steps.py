@@ -26,8 +26,9 @@ from .classifier import (
     ClassifierSettings,
     classifier_metrics,
     fit,
+    judge_functions,
     judge_metrics,
-    load_judges,
+    load_classifier,
     probabilities,
     training_parts,
 )
@@ -177,22 +178,43 @@ def features_round_trip(
 
 
 def score_generated(
-    *, classes_txt: str, origin: str, features: str, pairs_csv: str, judges: list[str], classifier: dict, output: str
+    *,
+    classes_txt: str,
+    origin: str,
+    features: str,
+    real: str,
+    split_json: str,
+    pairs_csv: str,
+    judges: list[str],
+    classifier: dict,
+    in_db: bool,
+    output: str,
 ) -> None:
-    """How the judges label the clips of one generator of a generated set: its `features` (one clip per
-    pair, named by it), or for the origin "sources" the pairs' first clips as they are (`features` is
-    then the dataset's real features). Each clip is labelled by the judge trained on the other half
-    of the training recordings than its pair (`judges`: the weights of half 0 and half 1), which heard
-    neither of the pair's clips. One row per clip: its origin, intended class, judge, predicted class
-    and the probability given to the intended one."""
+    """How the judges label the clips of one generator of a generated set, and how new the clips are: its
+    `features` (one clip per pair, named by it), or for the origin "sources" the pairs' first clips as
+    they are (`features` is then the dataset's `real` features). Each clip is labelled by the judge
+    trained on the other half of the training recordings than its pair (`judges`: the weights of half 0
+    and half 1), which heard neither of the pair's clips. One row per clip: its origin, intended class,
+    judge, predicted class, the probability given to the intended one, and its distances to the nearest
+    real training clip of the split (novelty.DISTANCE_COLUMNS; a source clip's to the nearest other)."""
+    from .novelty import clip_distances
+
     classes = read_classes(classes_txt)
-    judge = load_judges(judges, ClassifierSettings.from_config(classifier), len(classes))
+    settings = ClassifierSettings.from_config(classifier)
+    models = [load_classifier(path, settings.network, len(classes)) for path in judges]
     pairs = read_table(pairs_csv).set_index("pair")
     clips = first_clips(features, pairs, classes) if origin == "sources" else load_feature_sets(features)["train"]
-    scores = other_half_scores(origin, judge, pairs, clips, classes)
-    write_table(output, scores)
+    scores = other_half_scores(origin, judge_functions(models, settings), pairs, clips, classes)
+    train_x, _, train_ids = select_parts(real, load_split(split_json), ("train",))["train"]
+    row = {clip: i for i, clip in enumerate(train_ids)}
+    exclude = [row.get(clip) for clip in pairs.loc[clips[2], "source_a"]] if origin == "sources" else None
+    distances = clip_distances(clips[0], scores["judge"].tolist(), train_x, models, settings, in_db, exclude)
+    write_table(output, pd.concat([scores, distances], axis=1))
     share = 100 * share_as_intended(scores)
-    log.info("%s: %.1f %% of %d clips labelled as intended", origin, share, len(scores))
+    median = distances["feature_distance"].median()
+    log.info(
+        "%s: %.1f %% of %d clips labelled as intended, median feature distance %.1f", origin, share, len(scores), median
+    )
 
 
 def select_generated(
@@ -317,7 +339,7 @@ def sample(
 ) -> None:
     """The sampled clips of one generated set, a folder per class: one per pair, drawn from fresh noise by
     the class-conditional model under the pair's class (generate.mode sample), at the pair's loudness."""
-    generate = {**generate, "mode": "sample"}
+    generate = {**generate, "mode": "sample", "alpha": 0.0}  # nothing is mixed
     _decode_classes(manifest_csv, pairs_csv, model_dir, class_dirs, generate, generated_set, output_rate)
 
 
@@ -402,17 +424,23 @@ def train_judges(
     weights: list[str],
     metrics: list[str],
     held_out: list[str],
+    in_db: bool,
+    validation_csv: str,
 ) -> None:
     """The two judges of generated clips of a split, one after the other: each a classifier of the
     baseline's settings trained on one of the split's halves of training recordings (its
     `judge_halves`; half k writes the k-th of `weights`, `metrics` and `held_out`), its epoch chosen as
     the baseline's. A judge's held_out table is how it labels the other half's real training clips,
-    which it never heard: the share that an unseen real clip of each class reaches. Both checkpoints
-    stay until both judges are written, so that a job stopped part way takes up a finished judge."""
+    which it never heard: the share that an unseen real clip of each class reaches. `validation_csv`
+    holds how new real clips are that no model trained on: each validation clip's distances to the
+    nearest training clip (novelty.clip_distances, features `in_db` or not), once per judge. Both
+    checkpoints stay until both judges are written, so that a job stopped part way takes up a finished judge."""
+    from .novelty import clip_distances
+
     settings = ClassifierSettings.from_config(classifier)
     classes = read_classes(classes_txt)
     split = load_split(split_json)
-    checkpoints = []
+    runs = []
     for half, outputs in enumerate(zip(weights, metrics, held_out)):
         parts = select_parts(real, judge_split(split, half), ("train", "val", "test", "held_out"))
         sets = training_parts(parts, split, settings)
@@ -420,9 +448,18 @@ def train_judges(
             sets, sets["train"][:2], classifier, seed, classes, Path(outputs[0]).with_name("checkpoint.safetensors")
         )
         _write_judge(run, parts, sets, classes, split["split"], half, *outputs)
-        checkpoints.append(run.checkpoint)
-    for checkpoint in checkpoints:
-        checkpoint.remove()
+        runs.append(run)
+    parts = select_parts(real, split, ("train", "val"))
+    x, y, ids = parts["val"]
+    tables = [
+        pd.DataFrame({"clip": ids, "class": [classes[i] for i in y.tolist()], "judge": half}).join(
+            clip_distances(x, [0] * len(ids), parts["train"][0], [run.model], settings, in_db)
+        )
+        for half, run in enumerate(runs)
+    ]
+    write_table(validation_csv, pd.concat(tables, ignore_index=True))
+    for run in runs:
+        run.checkpoint.remove()
 
 
 def _write_judge(run, parts, sets, classes, split_name, half, weights: str, metrics: str, held_out_csv: str) -> None:
@@ -443,6 +480,7 @@ def report(
     scores: list[str],
     judges: list[str],
     held_out: list[str],
+    validation: list[str],
     records: list[str],
     rejected_csv: str,
     protocol: dict,
@@ -453,26 +491,25 @@ def report(
     """The accuracy, per-class, class-fidelity and runtime tables and the accuracy plots.
 
     `scores` are results/scores/{split}/set{k}/{origin}.csv files (score_generated), `judges` and
-    `held_out` the judges' metrics.json and held_out.csv (results/judges/{split}/half{h}/);
+    `held_out` the judges' metrics.json and held_out.csv (results/judges/{split}/half{h}/), `validation`
+    their validation.csv (results/judges/{split}/: how new unseen real clips are);
     `records` are the trained diffusion models and generated class folders;
     `outputs` maps table, pivot, markdown, per_class, fidelity, runtimes, plot, labelled_plot,
-    confusion, classifier_training and, where diffusion models are trained, diffusion_training to
-    their paths.
+    confusion, classifier_training, where diffusion models are trained diffusion_training, and where
+    clips are scored novelty, to their paths.
     """
     from .plots import report_figures
     from .report import (
         diffusion_losses,
-        fidelity_table,
         protocol_label,
         report_markdown,
         report_tables,
         stage_records,
-        tables_by_split,
     )
 
     loaded = [read_json(path) for path in metrics]
     skipped = len(pd.read_csv(rejected_csv))
-    fidelity = fidelity_table(tables_by_split(scores), tables_by_split(held_out))
+    fidelity, clips = _fidelity_and_novelty(scores, held_out, validation)
     by_stage = {**stage_records(records), "train_judge": [read_json(path) for path in judges]}
     label = protocol_label(with_defaults("protocol", protocol))
     tables = report_tables(loaded, label, dataset, skipped, fidelity, by_stage)
@@ -480,9 +517,20 @@ def report(
         write_table(outputs[key], table)
     write_text(outputs["markdown"], report_markdown(tables, generated_sets, skipped))
     losses = diffusion_losses(records) if "diffusion_training" in outputs else None
-    for key, draw in report_figures(loaded, dataset, losses).items():
+    novelty = clips if "novelty" in outputs else None
+    for key, draw in report_figures(loaded, dataset, losses, novelty).items():
         with atomic_output(outputs[key]) as tmp:
             draw(tmp)
+
+
+def _fidelity_and_novelty(scores: list[str], held_out: list[str], validation: list[str]):
+    """The fidelity table with its novelty columns, and every clip's distances (report.novelty_clips)."""
+    from .report import fidelity_table, novelty_clips, novelty_table, tables_by_split
+
+    by_split = tables_by_split(scores)
+    clips = novelty_clips(by_split, {Path(path).parent.name: read_table(path) for path in validation})
+    fidelity = fidelity_table(by_split, tables_by_split(held_out))
+    return fidelity.merge(novelty_table(clips), on=["labelled_per_class", "class"], how="left"), clips
 
 
 def listen(

@@ -212,11 +212,16 @@ def decoded_classes(wildcards):
     return class_dirs(DECODED[wildcards.generator], wildcards.split, wildcards.generated_set)
 
 
+def real_features(wildcards):
+    """Every clip's classifier input (rule features), for rules defined before it."""
+    return rules.features.output.features
+
+
 def scored_features(wildcards):
     """The features that score_generated labels: a generator's clips of one generated set, all of them,
     or for the origin "sources" the dataset's real clips (of which it takes the pairs' first clips)."""
     if wildcards.origin == "sources":
-        return rules.features.output.features
+        return real_features(wildcards)
     return f"{R}/features/{wildcards.split}/set{wildcards.generated_set}/{wildcards.origin}.safetensors"
 
 
@@ -233,6 +238,11 @@ def all_scores():
 
 def all_judge_files(name):
     return [path for split in SPLITS for path in judge_files(name, split)] if ARM_GENERATORS else []
+
+
+def all_validation_files():
+    """How new each split's validation clips are (train_judge), where arms add generated clips."""
+    return expand(f"{R}/judges/{{split}}/validation.csv", split=SPLITS) if ARM_GENERATORS else []
 
 
 def all_generation_records():

@@ -3,6 +3,12 @@ DIFFUSION_TRAINING = {
     "diffusion_training": report(plot, caption="../report/diffusion_training.rst", category="Training")
     for plot in diffusion_training_plots()
 }
+# The distributions of how new the scored clips are, where arms add generated clips.
+NOVELTY = (
+    {"novelty": report(f"{R}/plots/novelty.png", caption="../report/novelty.rst", category="Generated clips")}
+    if ARM_GENERATORS
+    else {}
+)
 
 
 rule report:
@@ -11,10 +17,12 @@ rule report:
         scores=all_scores(),
         judges=all_judge_files("metrics.json"),
         held_out=all_judge_files("held_out.csv"),
+        validation=all_validation_files(),
         records=all_generation_records(),
         rejected=rules.manifest.output.rejected,
     output:
         **DIFFUSION_TRAINING,
+        **NOVELTY,
         table=report(f"{R}/tables/accuracy.csv", caption="../report/accuracy_table.rst", category="Accuracy"),
         pivot=report(f"{R}/tables/gain_pivot.csv", caption="../report/gain_pivot.rst", category="Accuracy"),
         markdown=f"{R}/tables/accuracy.md",

@@ -1,0 +1,105 @@
+"""How new a clip is: its distance to the nearest real training clip of its split, in the classifier's
+input features and in a judge's penultimate layer. A generator that copies its training clips makes
+clips far nearer to them than unseen real clips of the class are."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .classifier import training_device
+from .devices import autocast
+
+DISTANCE_COLUMNS = ["feature_distance", "judge_distance"]
+"""A clip's distance to the nearest real training clip: in the classifier's input features (in dB),
+and in the penultimate layer of the judge that scores it."""
+
+
+def feature_vectors(x: torch.Tensor, in_db: bool) -> torch.Tensor:
+    """(clips, values): classifier inputs flattened, in dB (10 log10 of the power, floored at -100 dB)
+    unless they are already (`in_db`): distances in power would hear only the loudest bins."""
+    flat = x.flatten(1).float()
+    return flat if in_db else 10 * torch.log10(flat.clamp_min(1e-10))
+
+
+def nearest_distances(
+    queries: torch.Tensor, references: torch.Tensor, exclude: Sequence[int | None] | None = None, chunk: int = 512
+) -> torch.Tensor:
+    """Each query row's Euclidean distance to the nearest reference row, leaving out the reference row
+    `exclude[i]` for query i where given (a training clip's distance to the nearest other one); in
+    chunks of queries, so memory is chunk x references."""
+    if len(references) == 0:
+        return torch.full((len(queries),), float("nan"))
+    found = []
+    for start in range(0, len(queries), chunk):
+        block = torch.cdist(
+            queries[start : start + chunk].double(), references.double(), compute_mode="donot_use_mm_for_euclid_dist"
+        )  # exact: a copy is at 0, not at rounding noise
+        for i, row in enumerate(exclude[start : start + chunk] if exclude is not None else []):
+            if row is not None:
+                block[i, row] = float("inf")
+        found.append(block.min(1).values.float())
+    return torch.cat(found) if found else torch.empty(0)
+
+
+@torch.inference_mode()
+def penultimate(model: nn.Module, x: torch.Tensor, precision: str, device: str, batch_size: int = 256) -> torch.Tensor:
+    """(clips, units): a classifier's activations that enter its output layer, on its device and in
+    its precision; a network that labels a clip by its patches gives the mean over them."""
+    where = training_device(device)
+    model = model.to(where).eval()
+    caught = []
+    hook = model.head[-1].register_forward_pre_hook(lambda _, inputs: caught.append(inputs[0].float().cpu()))
+    try:
+        with autocast(where, precision, cpu_bf16=True):
+            for start in range(0, len(x), batch_size):
+                model(x[start : start + batch_size].to(where))
+    finally:
+        hook.remove()
+    if not caught:
+        return torch.empty(0, model.head[-1].in_features)
+    units = torch.cat(caught)
+    return units.view(len(x), -1, units.shape[-1]).mean(1)  # patches of a clip follow each other
+
+
+def judged_distances(
+    judges: Sequence[nn.Module],
+    judge_of: Sequence[int],
+    x: torch.Tensor,
+    train_x: torch.Tensor,
+    precision: str,
+    device: str,
+    exclude: Sequence[int | None] | None = None,
+) -> torch.Tensor:
+    """Each clip's distance to the nearest training clip (`train_x`) in the penultimate layer of the
+    judge (`judges`) that `judge_of` names for it; `exclude` as nearest_distances takes it."""
+    distances = torch.full((len(x),), float("nan"))
+    for index, judge in enumerate(judges):
+        rows = [i for i, j in enumerate(judge_of) if j == index]
+        if rows:
+            references = penultimate(judge, train_x, precision, device)
+            skipped = [exclude[i] for i in rows] if exclude is not None else None
+            queries = penultimate(judge, x[torch.tensor(rows)], precision, device)
+            distances[torch.tensor(rows)] = nearest_distances(queries, references, skipped)
+    return distances
+
+
+def clip_distances(
+    x: torch.Tensor,
+    judge_of: Sequence[int],
+    train_x: torch.Tensor,
+    judges: Sequence[nn.Module],
+    settings,
+    in_db: bool,
+    exclude: Sequence[int | None] | None = None,
+) -> pd.DataFrame:
+    """DISTANCE_COLUMNS of each clip `x` to the training clips `train_x`: in the classifier's input
+    features (`in_db`: they are in dB already) and in the penultimate layer of its judge (`judge_of`
+    indexes `judges`, classifiers of `settings`); `exclude` as nearest_distances takes it."""
+    precision, device = settings.network.precision, settings.device
+    features = nearest_distances(feature_vectors(x, in_db), feature_vectors(train_x, in_db), exclude)
+    judged = judged_distances(judges, judge_of, x, train_x, precision, device, exclude)
+    return pd.DataFrame({"feature_distance": features.tolist(), "judge_distance": judged.tolist()})
