@@ -11,7 +11,10 @@ the config gives its rule:
                     batch, precision and EMA
   generation        one batched UNet pass per sample and mel image -> audio per clip; a class's cost
                     follows from its pass count (each source clip inverted once), checked against
-                    a real generate_class call
+                    a real generate_class call. With diffusion.conditioning class the UNet has a class
+                    embedding and a decoding pass is guided where generate.guidance_scale is not 1 (the
+                    conditional and empty-label predictions in one doubled batch), timed apart; the
+                    sample stage (diffusion_sample) decodes every clip through the whole schedule
   round trip        one real clip through the mel image and Griffin-Lim on the CPU
   classifier        one training step per clip, and one prediction per clip, in the configured
                     precision
@@ -66,12 +69,14 @@ from diffaug.devices import reduced_dtype, resolve_device
 from diffaug.diffusion import (
     DiffusionSettings,
     build_unet,
+    class_count,
     load_pipeline,
     mel_spec_of,
     save_pipeline,
     saved_mel_spec,
     train_diffusion,
     training_images,
+    with_class_embedding,
 )
 from diffaug.features import FeatureExtractor, FeatureSpec
 from diffaug.files import worker_processes
@@ -97,6 +102,7 @@ GPU_STAGES = {
     "train_diffusion": "diffusion",
     "interpolate": "generate",
     "reconstruct": "generate",
+    "sample": "generate",
     "train_judge": "classifier",
     "score_generated": "classifier",
     "train_classifier": "classifier",
@@ -149,29 +155,34 @@ def section_device(config: dict, section: str, machine: torch.device) -> torch.d
     return machine if will_use_cuda(config[section]["device"], machine.type == "cuda") else torch.device("cpu")
 
 
-def start_model(config: dict, key: str) -> tuple[MelSpec, torch.nn.Module, str]:
+def start_model(config: dict, key: str, classes: int) -> tuple[MelSpec, torch.nn.Module, str]:
     """The UNet and mel settings of `diffusion.<key>` when it is a local folder; else the config's
-    own UNet and mel stand in."""
+    own UNet and mel stand in. With diffusion.conditioning class, conditioned on `classes` classes."""
     location = config["diffusion"][key]
+    conditional = classes if config["diffusion"]["conditioning"] == "class" else 0
     if location and Path(location).is_dir():
         pipeline = load_pipeline(location)
-        return mel_spec_of(pipeline), pipeline.unet, f"{key} {location}"
+        unet = with_class_embedding(pipeline.unet, conditional) if conditional else pipeline.unet
+        return mel_spec_of(pipeline), unet, f"{key} {location}"
     spec = MelSpec(**config["diffusion"]["mel"])
     torch.manual_seed(0)
     note = f"{key} {location} is not a local folder: the config's unet and mel stand in for it" if location else ""
-    return spec, build_unet(spec, config["diffusion"]["unet"]), note or "from scratch"
+    return spec, build_unet(spec, config["diffusion"]["unet"], conditional), note or "from scratch"
 
 
 def diffusion_step_seconds(config, spec, unet, device, batch: int, steps: int, precision: str) -> float:
     """One optimizer step: the time of 1 + `steps` steps less that of 1, after a warm-up step (so
-    cuDNN's choice of kernels for these shapes and this precision is left out, as is set-up)."""
+    cuDNN's choice of kernels for these shapes and this precision is left out, as is set-up); a
+    class-conditional UNet's with labels, some dropped."""
     images = torch.rand(max(64, batch), 1, spec.y_res, spec.x_res) * 2 - 1
+    classes = class_count(unet)
+    labelled = {"labels": torch.arange(len(images)) % classes, "classes": classes} if classes else {}
     settings = config["diffusion"] | {"batch_size": batch, "precision": precision}
     start = {k: v.clone() for k, v in unet.state_dict().items()}
 
     def run(n):
         steps = DiffusionSettings.from_config(settings | {"steps": n})
-        took = timed(device, train_diffusion, images, spec, steps, device, init=unet)
+        took = timed(device, train_diffusion, images, spec, steps, device, init=unet, **labelled)
         unet.load_state_dict(start)
         return took
 
@@ -202,22 +213,39 @@ def walked_steps(generate: dict) -> int:
 
 
 def generation_units(pipeline, settings: dict, device: torch.device, repeats: int) -> dict:
-    """Seconds of one UNet pass per sample at the batch size, and of mel image -> audio per clip."""
-    interpolator = Interpolator(pipeline, settings["steps"], device, settings["precision"], settings["strength"])
+    """Seconds of one UNet pass per sample at the batch size (inversion's, and decoding's, guided where
+    the pipeline is class-conditional and generate.guidance_scale is not 1), and of mel image ->
+    audio per clip."""
+    label = 0 if class_count(pipeline.unet) else None
+    guidance = settings.get("guidance_scale", 1.0) if label is not None else 1.0
+    interpolator = Interpolator(
+        pipeline, settings["steps"], device, settings["precision"], settings["strength"], label, guidance
+    )
     imager = MelImager(mel_spec_of(pipeline)).to(device)
     images = torch.rand(settings["batch_size"], 1, imager.spec.y_res, imager.spec.x_res, device=device)
     t = interpolator.timesteps[0]
+
+    def passes(guided: bool) -> float:
+        interpolator._eps(images, t, guided)  # warm-up
+        return sum(timed(device, interpolator._eps, images, t, guided) for _ in range(repeats)) / repeats / len(images)
+
     with torch.inference_mode():
-        interpolator._eps(images, t), imager.image_to_audio(images)  # warm-up
-        unet = sum(timed(device, interpolator._eps, images, t) for _ in range(repeats)) / repeats
+        imager.image_to_audio(images)  # warm-up
+        unet, guided = passes(False), passes(True)
         audio = timed(device, imager.image_to_audio, images)
-    return {"unet_pass_seconds_per_sample": unet / len(images), "image_to_audio_seconds_per_clip": audio / len(images)}
+    return {
+        "unet_pass_seconds_per_sample": unet,
+        "decoding_pass_seconds_per_sample": guided,
+        "image_to_audio_seconds_per_clip": audio / len(images),
+    }
 
 
 def generated_clip_seconds(units: dict, steps: int, sources: int, clips: int) -> float:
-    """A class's seconds per generated clip: every source inverted once, every clip decoded once."""
-    passes = (sources + clips) * steps
-    return (passes * units["unet_pass_seconds_per_sample"] + clips * units["image_to_audio_seconds_per_clip"]) / clips
+    """A class's seconds per generated clip: every source inverted once, every clip decoded once (its
+    passes guided where they are: older units lines have no decoding pass of their own)."""
+    decoding = units.get("decoding_pass_seconds_per_sample", units["unet_pass_seconds_per_sample"])
+    unet = sources * steps * units["unet_pass_seconds_per_sample"] + clips * steps * decoding
+    return (unet + clips * units["image_to_audio_seconds_per_clip"]) / clips
 
 
 def generation_check(workdir: Path, folder: Path, settings: dict, device, count: int, files: list[str]):
@@ -231,8 +259,10 @@ def generation_check(workdir: Path, folder: Path, settings: dict, device, count:
     )
     pipeline, run = load_pipeline(folder), GenerateSettings.from_config(settings | {"device": str(device), "seed": 1})
     pairs = pairs_table(clips.assign(**{"class": "siren"}), count, 1)
-    generate_class(pipeline, clips, workdir / "warm", pairs.head(settings["batch_size"]), run, 22050, "siren")
-    took = timed(device, generate_class, pipeline, clips, workdir / "generated", pairs, run, 22050, "siren")
+    label = 0 if class_count(pipeline.unet) else None
+    warm = pairs.head(settings["batch_size"])
+    generate_class(pipeline, clips, workdir / "warm", warm, run, 22050, "siren", label)
+    took = timed(device, generate_class, pipeline, clips, workdir / "generated", pairs, run, 22050, "siren", label)
     return took / count, len(set(pairs["source_a"]) | set(pairs["source_b"]))
 
 
@@ -357,7 +387,7 @@ def measure(config: dict, machine: torch.device, quick: bool, classes: int) -> t
             units["features_seconds_per_clip"] = slope(machine, lambda p: extractor.from_files(p, None, workers), files)
         log("manifest and features", units)
 
-        spec, unet, note = start_model(config, "init_from")
+        spec, unet, note = start_model(config, "init_from", classes)
         notes.append(note)
         device, max_slices = section_device(config, "diffusion", machine), config["diffusion"]["max_slices"]
         with threads_of(config, "train_diffusion"):
@@ -383,7 +413,7 @@ def measure(config: dict, machine: torch.device, quick: bool, classes: int) -> t
         log("diffusion", units, ratios)
 
         if config["diffusion"]["pretrained"]:
-            spec, unet, note = start_model(config, "pretrained")
+            spec, unet, note = start_model(config, "pretrained", 0)
             notes.append(note)
         with threads_of(config, "features_round_trip"):
 
@@ -392,12 +422,17 @@ def measure(config: dict, machine: torch.device, quick: bool, classes: int) -> t
 
             units["round_trip_seconds_per_clip"] = slope(torch.device("cpu"), rebuild, files[:8])
         folder, device = workdir / "model", section_device(config, "generate", machine)
-        save_pipeline(folder, unet, DDIMScheduler(clip_sample=False), spec)
+        names = [f"class{k}" for k in range(class_count(unet))]
+        save_pipeline(folder, unet, DDIMScheduler(clip_sample=False), spec, classes=names)
         generate = dict(config["generate"])
         if quick:  # per sample, a CPU's pass costs about the same at any batch
             generate |= {"steps": 2, "batch_size": min(2, generate["batch_size"])}
         with threads_of(config, "interpolate"):
             units |= generation_units(load_pipeline(folder), generate, device, 1 if quick else 5)
+            if units["decoding_pass_seconds_per_sample"] != units["unet_pass_seconds_per_sample"]:
+                ratios["guided_over_conditional_pass"] = (
+                    units["decoding_pass_seconds_per_sample"] / units["unet_pass_seconds_per_sample"]
+                )
             if not quick:
                 count = min(config["generate"]["pairs_per_class"], 2 * generate["batch_size"])
                 measured, sources = generation_check(workdir, folder, generate, device, count, files[:8])
@@ -431,7 +466,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
     decoded, imaged = set(generators) & set(MODEL_GENERATORS), set(generators) & set(IMAGE_GENERATORS)
     scored = len(set(generators) | ({"round_trip"} if imaged else set())) + 1  # and the pairs' first clips
     clips = sum(counts["fold_clips"].values())
-    stages = ["manifest", "features", "train_diffusion", "interpolate", "reconstruct", "features_round_trip"]
+    stages = ["manifest", "features", "train_diffusion", "interpolate", "reconstruct", "sample", "features_round_trip"]
     seconds_of = dict.fromkeys([*stages, "train_judge", "score_generated", "train_classifier"], 0.0)
     jobs_of = dict.fromkeys(seconds_of, 0)
     seconds_of["manifest"] = clips * units["manifest_seconds_per_clip"]
@@ -459,7 +494,11 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
         ):
             if generator in generators:  # a reconstruction inverts and decodes each pair's first clip once
                 per_clip = generated_clip_seconds(units, walked_steps(generate), inverts, decodes)
+                if generator == "diffusion" and generate.get("mode") == "sample":  # as the sample stage
+                    per_clip = generated_clip_seconds(units, generate["steps"], 0, 1)
                 add(stage, sets, classes * decodes * per_clip)
+        if "sample" in generators:  # nothing inverted, every clip decoded through the whole schedule
+            add("sample", sets, classes * pairs_per_class * generated_clip_seconds(units, generate["steps"], 0, 1))
         if imaged:
             add("features_round_trip", sets, classes * firsts * units["round_trip_seconds_per_clip"])
         if generators:  # one job, two judges, each on half the training clips, predicting the other half at the end
@@ -472,7 +511,7 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
     threads = config["threads"]
     gpu = [stage for stage, section in GPU_STAGES.items() if on_gpu[section]]
     beside = [stage for stage in seconds_of if stage not in gpu and stage not in ("manifest", "features")]
-    threads_from = {"reconstruct": "interpolate", "train_judge": "train_classifier"}  # the rules' threads settings
+    threads_from = {"reconstruct": "interpolate", "sample": "interpolate", "train_judge": "train_classifier"}  # the rules' threads settings
     core_seconds = sum(seconds_of[stage] * threads.get(threads_from.get(stage, stage), 1) for stage in beside)
     first = seconds_of["manifest"] + seconds_of["features"]  # everything waits for these
     wall = first + max(sum(seconds_of[stage] for stage in gpu), core_seconds / cores)

@@ -165,3 +165,31 @@ def test_sampling_from_an_unconditional_pipeline_or_an_unknown_class_is_refused(
             settings,
             16000,
         )
+
+
+def test_a_conditional_fine_tune_starts_from_the_imported_unet_and_saves_the_class_names(
+    manifest, tiny_pipeline, tmp_path, class_list
+):
+    from diffaug import steps
+    from diffaug.splits import make_split, save_split
+
+    manifest.to_csv(tmp_path / "manifest.csv", index=False)
+    protocol = {"kind": "kfold", "test_folds": [1], "test_fraction": 0.1, "val_fraction": 0.2, "seed": 0}
+    save_split(make_split(manifest, "fold1", protocol), tmp_path / "split.json")
+    settings = TRAINING | {"init_from": "some/hub-id", "mel": TINY_MEL.__dict__, "max_slices": 1}
+    steps.train_diffusion(
+        manifest_csv=str(tmp_path / "manifest.csv"),
+        split_json=str(tmp_path / "split.json"),
+        diffusion=settings | {"steps": 2, "learning_rate": 1e-9, "conditioning": "class"},
+        output=str(tmp_path / "tuned"),
+        init=str(tiny_pipeline),
+        classes_txt=class_list,
+    )
+    tuned, start = load_pipeline(tmp_path / "tuned"), load_pipeline(tiny_pipeline)
+    assert pipeline_classes(tmp_path / "tuned") == list(CLASSES) and class_count(tuned.unet) == len(CLASSES)
+    x = torch.randn(2, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # two steps at a negligible rate: the imported model, whatever the class
+        expected = start.unet(x, 100).sample
+        for label in (0, 9, len(CLASSES)):
+            got = tuned.unet(x, 100, class_labels=torch.full((2,), label)).sample
+            torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)

@@ -184,6 +184,19 @@ def test_pretrained_and_init_from_together_are_refused():
         check_config(config, SCHEMA)
 
 
+def test_guidance_and_sampling_need_a_class_conditional_model():
+    for setting, named in (
+        ({"generate__guidance_scale": 2.0}, "generate.guidance_scale 2.0"),
+        ({"generate__mode": "sample"}, "generate.mode sample"),
+        ({"arms": ["baseline", "diffusion_sample"]}, "the diffusion_sample arm"),
+    ):
+        with pytest.raises(ConfigError, match=f"{named}: needs a class-conditional model; set diffusion.conditioning"):
+            check_config(config_yaml(**setting), SCHEMA)
+        check_config(config_yaml(diffusion__conditioning="class", **setting), SCHEMA)
+    with pytest.raises(ConfigError, match="conditioning: class trains a class embedding, but diffusion.pretrained"):
+        check_config(config_yaml(diffusion__conditioning="class", diffusion__pretrained="a/pipeline"), SCHEMA)
+
+
 def test_classifier_and_feature_options_are_accepted():
     config = config_yaml(classifier__model="sb_cnn", classifier__normalise="per_band", features__log=True)
     config["features"]["num_samples"] = 88200

@@ -55,6 +55,26 @@ def test_generated_clips_follow_the_classes(study_cost, config):
     assert twenty["train_diffusion"] > ten["train_diffusion"]  # twice the training clips, the same steps
 
 
+def test_guided_decoding_and_sampling_are_priced_by_their_passes(study_cost, config):
+    """Guidance doubles a decoding pass (measured apart); sampling decodes every clip through the whole
+    schedule and inverts nothing."""
+    counts = study_cost.dataset_counts(None, 4000, 10, 10)
+    generate = config["generate"]
+    arms = {"arms": ["baseline", "diffusion", "diffusion_sample"]}
+    guided = UNITS | {"decoding_pass_seconds_per_sample": 2.0}
+    plain, doubled = (
+        study_cost.project(config | arms, counts, units, ON_GPU, 16)["stage_minutes"] for units in (UNITS, guided)
+    )
+    splits = len(study_cost.split_names(config["protocol"]))
+    clips = splits * 10 * generate["pairs_per_class"]  # ten classes
+    audio = clips * UNITS["image_to_audio_seconds_per_clip"]
+    assert plain["sample"] == pytest.approx((clips * generate["steps"] + audio) / 60, rel=1e-3)
+    assert doubled["sample"] == pytest.approx((2 * clips * generate["steps"] + audio) / 60, rel=1e-3)
+    decoding = clips * study_cost.walked_steps(generate)
+    assert doubled["interpolate"] - plain["interpolate"] == pytest.approx(decoding / 60, rel=1e-3)  # inversion alike
+    assert study_cost.GPU_STAGES["sample"] == "generate"
+
+
 def test_few_clips_per_class_are_inverted_once_however_many_pairs_they_start(study_cost):
     assert study_cost.drawn_sources(100, 28, 1.0, 0) == (28, 28)  # ESC-50's training clips of a class: 378 pairs
     inverted, firsts = study_cost.drawn_sources(100, 700, 8732 / 1297, 0)  # UrbanSound8K's
