@@ -511,7 +511,8 @@ def project(config: dict, counts: dict, units: dict, on_gpu: dict, cores: int, m
     threads = config["threads"]
     gpu = [stage for stage, section in GPU_STAGES.items() if on_gpu[section]]
     beside = [stage for stage in seconds_of if stage not in gpu and stage not in ("manifest", "features")]
-    threads_from = {"reconstruct": "interpolate", "sample": "interpolate", "train_judge": "train_classifier"}  # the rules' threads settings
+    # the rules' threads settings
+    threads_from = {"reconstruct": "interpolate", "sample": "interpolate", "train_judge": "train_classifier"}
     core_seconds = sum(seconds_of[stage] * threads.get(threads_from.get(stage, stage), 1) for stage in beside)
     first = seconds_of["manifest"] + seconds_of["features"]  # everything waits for these
     wall = first + max(sum(seconds_of[stage] for stage in gpu), core_seconds / cores)
