@@ -146,6 +146,27 @@ def test_sampling_draws_each_class_from_fresh_noise_deterministically(conditiona
     assert record["clips"] == 3
 
 
+def test_interpolation_inverts_and_decodes_under_the_class_label_deterministically(
+    conditional_pipeline, manifest, tmp_path
+):
+    clips = manifest[manifest["class"] == "siren"]
+    pairs = pairs_table(clips, 2, 0)
+    label = CLASSES.index("siren")
+    pipeline = load_pipeline(conditional_pipeline)
+    seen = []
+    pipeline.unet.register_forward_pre_hook(
+        lambda _, args, kwargs: seen.append(kwargs["class_labels"].unique().tolist()), with_kwargs=True
+    )
+    made = {}
+    for name, scale in (("guided", 2.0), ("again", 2.0), ("plain", 1.0)):
+        settings = GenerateSettings.from_config(SAMPLING | {"mode": "interpolate", "guidance_scale": scale})
+        generate_class(pipeline, clips, tmp_path / name, pairs, settings, 16000, "siren", label)
+        made[name] = (tmp_path / name / f"{pairs['pair'].iloc[0]}.wav").read_bytes()
+    assert made["guided"] == made["again"] != made["plain"]
+    assert {tuple(labels) for labels in seen} == {(label,), (label, len(CLASSES))}  # guided passes add the empty one
+    assert pd.read_csv(tmp_path / "plain" / "pairs.csv")["alpha"].eq(0.5).all()
+
+
 def test_sampling_from_an_unconditional_pipeline_or_an_unknown_class_is_refused(
     tiny_pipeline, conditional_pipeline, manifest, tmp_path
 ):
