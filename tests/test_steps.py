@@ -503,8 +503,8 @@ def test_the_listening_page_plays_what_each_source_adds(
     assert page.count("<audio") == 2 * 2 * 3  # two pairs per class: A, B and their mel average
     assert "round trip" not in page and "as the classifier reads it" in page
 
-    folders = {"generated": [], "reconstructed": []}
-    for kind, clip in (("generated", 0), ("reconstructed", 1)):  # stand-ins: real WAVs named by their pair
+    folders = {"generated": [], "reconstructed": [], "sampled": []}
+    for kind, clip in (("generated", 0), ("reconstructed", 1), ("sampled", 0)):  # stand-ins: real WAVs by pair
         for name in shown:
             folder = tmp_path / kind / name
             folder.mkdir(parents=True)
@@ -521,10 +521,13 @@ def test_the_listening_page_plays_what_each_source_adds(
         features=features,
         seed=0,
     )
+    listen(output=str(tmp_path / "listen.html"), sampled_dirs=folders["sampled"])
+    page = (tmp_path / "listen.html").read_text()
+    # A and B real and round trip, A reconstructed, interpolated, averaged, sampled
+    assert page.count('title="sampled: the class from noise"') == 2 * 2 and "Sampled: a clip of the pair" in page
     listen(output=str(tmp_path / "listen.html"))
     page = (tmp_path / "listen.html").read_text()
-    # A and B real and round trip, A reconstructed, interpolated, averaged
-    assert page.count("<audio") == 2 * 2 * 7 and page.count("<img") == 2 * 2 * 7
+    assert page.count("<audio") == 2 * 2 * 7 and page.count("<img") == 2 * 2 * 7 and "Sampled" not in page
     assert page.count('title="A: reconstruction"') == 2 * 2 and "Reconstruction: A inverted" in page
     assert "siren-00002" not in page  # the first two pairs of each class only
     first = pairs[pairs["class"] == "siren"].iloc[0]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -45,13 +45,14 @@ def heard_samples(mel: MelSpec | None, features: FeatureSpec) -> int:
 @dataclass(frozen=True)
 class PairSounds:
     """What the page plays of its pairs: each real clip and its round trip by clip id, the decoded WAVs
-    (reconstruction, diffusion) and the mel average by pair; an empty mapping leaves its players out."""
+    (reconstruction, diffusion, sample) and the mel average by pair; an empty mapping leaves its players out."""
 
     real: dict[str, torch.Tensor]
     round_trip: dict[str, torch.Tensor]
     reconstruction: dict[str, Path]
     diffusion: dict[str, Path]
     mel_average: dict[str, torch.Tensor]
+    sample: dict[str, Path] = field(default_factory=dict)
 
 
 def real_sounds(
@@ -200,6 +201,8 @@ def _pair_players(pair: dict, sounds: PairSounds, rate: int) -> list[Clip]:
         clips.append(clip("diffusion: A to B", load_mono(sounds.diffusion[pair["pair"]], rate), rate))
     if sounds.mel_average:
         clips.append(clip("mel average of A and B", sounds.mel_average[pair["pair"]], rate))
+    if sounds.sample:
+        clips.append(clip("sampled: the class from noise", load_mono(sounds.sample[pair["pair"]], rate), rate))
     return clips
 
 
@@ -227,7 +230,7 @@ def listening_page(
         )
     split, set_number = generated_set
     shown = (max(map(len, classes.values())), len(classes), drawn["class"].nunique())
-    made = (bool(sounds.diffusion), bool(sounds.mel_average), bool(sounds.reconstruction))
+    made = (bool(sounds.diffusion), bool(sounds.mel_average), bool(sounds.reconstruction), bool(sounds.sample))
     seconds = heard_samples(mel, features) / features.sample_rate
     notes = explanations(split, set_number, shown, seconds, mel, features, *made)
     return page(f"Listen: split {split}, generated set {set_number}", notes, classes)
@@ -243,6 +246,7 @@ def explanations(
     diffusion: bool,
     mel_average: bool,
     reconstruction: bool = False,
+    sample: bool = False,
 ) -> list[str]:
     """The page's notes: what each clip is. `shown` is (pairs per class, classes on the page, classes in
     the set); `features` is the classifier's FeatureSpec."""
@@ -273,6 +277,11 @@ def explanations(
             "mel_average arm trains on. It "
             "has no audio of its own, so it is heard through a least-squares inverse of the mel bands and "
             "Griffin-Lim, which add a roughness of their own."
+        )
+    if sample:
+        notes.append(
+            "Sampled: a clip of the pair's class drawn from fresh noise by the class-conditional model, as the "
+            "sample rule wrote it; A and B give it only its loudness."
         )
     notes.append(
         f"Spectrograms: {DISPLAY['y_res']} mel bands, low bands at the bottom, in dB down to {DISPLAY['top_db']} "

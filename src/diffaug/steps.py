@@ -539,6 +539,7 @@ def listen(
     pairs_csv: str,
     class_dirs: list[str],
     reconstructed_dirs: list[str] = (),
+    sampled_dirs: list[str] = (),
     mel_average: str | None,
     mel: dict | None = None,
     model_dir: str | None = None,
@@ -549,8 +550,8 @@ def listen(
     """A page to hear one generated set (`pairs_csv`: results/pairs/{split}/set{k}.csv): per class, its
     first pairs' real clips, each through the round trip (given the diffusion pipeline's mel image:
     `mel` or `model_dir`, as mel_spec_from takes them), the first clip's reconstruction (given
-    `reconstructed_dirs`), the interpolated clip (given `class_dirs`) and the mel average (given the
-    `mel_average` features)."""
+    `reconstructed_dirs`), the interpolated clip (given `class_dirs`), the mel average (given the
+    `mel_average` features) and the class sampled from noise (given `sampled_dirs`)."""
     from .diffusion import mel_spec_from
     from .listen import PairSounds, listening_page, mel_average_sounds, pairs_on_page, real_sounds
 
@@ -561,10 +562,11 @@ def listen(
     mel_spec = mel_spec_from(mel, model_dir) if mel or model_dir else None
     wavs = pair_wavs(shown, class_dirs, "interpolate")
     reconstructed = pair_wavs(shown, reconstructed_dirs, "reconstruct")
+    sampled = pair_wavs(shown, sampled_dirs, "sample")
     generator = torch.Generator().manual_seed(seed)
     real, rebuilt = real_sounds(shown, paths, feature_spec, mel_spec, generator)
     averaged = mel_average_sounds(shown, mel_average, pairs_csv, feature_spec, generator) if mel_average else {}
-    sounds = PairSounds(real, rebuilt, reconstructed, wavs, averaged)
+    sounds = PairSounds(real, rebuilt, reconstructed, wavs, averaged, sampled)
     text = listening_page(generated_set_of_pairs(pairs_csv), drawn, shown, sounds, mel_spec, feature_spec)
     write_text(output, text)
     players, classes = text.count("<audio "), len({pair["class"] for pair in shown})

@@ -287,7 +287,7 @@ def listen_inputs(wildcards):
     inputs = {"manifest": rules.manifest.output.manifest, "pairs": f"{R}/pairs/{split}/set0.csv"}
     if set(ARM_GENERATORS) & set(IMAGE_GENERATORS):
         inputs |= mel_image()
-    for generator, name in (("diffusion", "classes"), ("reconstruction", "reconstructed")):
+    for generator, name in (("diffusion", "classes"), ("reconstruction", "reconstructed"), ("sample", "sampled")):
         if generator in ARM_GENERATORS:
             inputs[name] = decoded_classes(SimpleNamespace(split=split, generated_set=0, generator=generator))
     if "mel_average" in ARM_GENERATORS:
