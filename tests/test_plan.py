@@ -193,6 +193,9 @@ def test_guidance_and_sampling_need_a_class_conditional_model():
         with pytest.raises(ConfigError, match=f"{named}: needs a class-conditional model; set diffusion.conditioning"):
             check_config(config_yaml(**setting), SCHEMA)
         check_config(config_yaml(diffusion__conditioning="class", **setting), SCHEMA)
+    unguidable = config_yaml(diffusion__conditioning="class", diffusion__label_dropout=0, generate__guidance_scale=2)
+    with pytest.raises(ConfigError, match="guidance needs the model's prediction without a class"):
+        check_config(unguidable, SCHEMA)
     with pytest.raises(ConfigError, match="conditioning: class trains a class embedding, but diffusion.pretrained"):
         check_config(config_yaml(diffusion__conditioning="class", diffusion__pretrained="a/pipeline"), SCHEMA)
 

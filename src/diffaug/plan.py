@@ -66,6 +66,11 @@ def _conditioning_problems(config: dict) -> list[str]:
                 "diffusion.conditioning: class trains a class embedding, but diffusion.pretrained generates with "
                 "a pipeline as it is; fine-tune it with diffusion.init_from instead"
             ]
+        if generate["guidance_scale"] != 1 and diffusion["label_dropout"] == 0:
+            return [
+                "generate.guidance_scale: guidance needs the model's prediction without a class, which it learns "
+                "only from dropped labels; set diffusion.label_dropout above 0 (e.g. 0.1)"
+            ]
         return []
     needs = [f"generate.guidance_scale {generate['guidance_scale']}"] if generate["guidance_scale"] != 1 else []
     needs += ["generate.mode sample"] if generate["mode"] == "sample" else []
