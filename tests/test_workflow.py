@@ -427,6 +427,7 @@ def test_the_readme_rule_table_is_the_rule_graph(tmp_path):
         "generate: {filter: confidence}",
         "{generate: {filter: none}, diffusion: {pretrained: /a/pipeline}}",
         "diffusion: {init_from: /a/pipeline}",
+        "{diffusion: {conditioning: class}, arms: [baseline, diffusion, diffusion_sample]}",
     ):
         planned |= _snakemake_rule_graph(tmp_path, change)
     assert listed == {(a, b) for a, b in planned if b != "all"}
