@@ -429,7 +429,7 @@ def measure(config: dict, machine: torch.device, quick: bool, classes: int) -> t
             generate |= {"steps": 2, "batch_size": min(2, generate["batch_size"])}
         with threads_of(config, "interpolate"):
             units |= generation_units(load_pipeline(folder), generate, device, 1 if quick else 5)
-            if units["decoding_pass_seconds_per_sample"] != units["unet_pass_seconds_per_sample"]:
+            if config["diffusion"]["conditioning"] == "class" and generate["guidance_scale"] != 1:
                 ratios["guided_over_conditional_pass"] = (
                     units["decoding_pass_seconds_per_sample"] / units["unet_pass_seconds_per_sample"]
                 )

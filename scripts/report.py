@@ -7,7 +7,7 @@ with run_step(snakemake.log[0], snakemake.threads):
         scores=list(snakemake.input.scores),
         judges=list(snakemake.input.judges),
         held_out=list(snakemake.input.held_out),
-        validation=list(snakemake.input.validation),
+        novelty=list(snakemake.input.novelty),
         records=list(snakemake.input.records),
         rejected_csv=snakemake.input.rejected,
         protocol=snakemake.params.protocol,

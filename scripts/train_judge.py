@@ -11,6 +11,4 @@ with run_step(snakemake.log[0], snakemake.threads, getattr(snakemake.resources, 
         weights=list(snakemake.output.weights),
         metrics=list(snakemake.output.metrics),
         held_out=list(snakemake.output.held_out),
-        in_db=snakemake.params.in_db,
-        validation_csv=snakemake.output.validation,
     )

@@ -262,20 +262,19 @@ def test_novelty_sets_each_origins_median_distance_beside_the_validation_clips(t
     def distances(origin, cls, features, judge):
         return pd.DataFrame({"origin": origin, "class": cls, "feature_distance": features, "judge_distance": judge})
 
-    scores = {
+    unseen = distances("validation", "siren", [10.0, 20.0], [1.0, 2.0])
+    novelty = {
         "fold1": pd.concat(
             [
                 distances("diffusion", "siren", [1.0, 2.0, 9.0], [0.1, 0.2, 0.3]),
                 distances("sample", "siren", [5.0], [0.5]),
+                unseen,
             ]
         ),
-        "fold2": distances("diffusion", "siren", [3.0], [0.3]),
-        "fold1-n50": distances("diffusion", "siren", [7.0], [0.7]),
+        "fold2": pd.concat([distances("diffusion", "siren", [3.0], [0.3]), unseen]),
+        "fold1-n50": pd.concat([distances("diffusion", "siren", [7.0], [0.7]), unseen]),
     }
-    validation = {
-        split: distances("validation", "siren", [10.0, 20.0], [1.0, 2.0]).drop(columns="origin") for split in scores
-    }
-    clips = novelty_clips(scores, validation)
+    clips = novelty_clips(novelty)
     table = novelty_table(clips).set_index(["labelled_per_class", "class"])
     assert list(table.columns) == [
         f"{origin}_{distance}"

@@ -122,20 +122,15 @@ def _score(tmp_path, generators: dict, real, settings=CLASSIFIER) -> pd.DataFram
     ids = pd.read_csv(tmp_path / "pairs.csv")["pair"].tolist()
     for generator, x in generators.items():
         save_feature_sets(tmp_path / f"{generator}.safetensors", {"train": (x, labels, ids)})
-    real_ids = [f"real{k}" for k in range(40)]
-    save_feature_sets(tmp_path / "sources.safetensors", {"all": (real, labels, real_ids)})
-    save_split({"split": "fold1", "train": real_ids, "val": [], "test": []}, tmp_path / "split.json")
+    save_feature_sets(tmp_path / "sources.safetensors", {"all": (real, labels, [f"real{k}" for k in range(40)])})
     for origin in [*generators, "sources"]:
         steps.score_generated(
             classes_txt=class_list_file(tmp_path),
             origin=origin,
             features=str(tmp_path / f"{origin}.safetensors"),
-            real=str(tmp_path / "sources.safetensors"),
-            split_json=str(tmp_path / "split.json"),
             pairs_csv=str(tmp_path / "pairs.csv"),
             judges=[str(tmp_path / f"judge{half}.safetensors") for half in (0, 1)],
             classifier=settings,
-            in_db=False,
             output=str(tmp_path / f"{origin}.csv"),
         )
     return pd.concat([pd.read_csv(tmp_path / f"{origin}.csv") for origin in [*generators, "sources"]])
@@ -157,26 +152,50 @@ def test_each_clip_is_scored_by_the_judge_of_the_other_half(tmp_path):
 
 
 def test_a_clips_novelty_is_its_distance_to_the_nearest_training_clip(tmp_path):
-    models, _ = _judges_and_pairs(tmp_path)
+    models, ids = _judges_and_pairs(tmp_path)
     g = torch.Generator().manual_seed(3)
-    real = torch.rand(40, 1, 64, 44, generator=g) + 0.1
+    real = torch.rand(50, 1, 64, 44, generator=g) + 0.1  # real0..39 train, real40..49 validate
     generated = torch.rand(40, 1, 64, 44, generator=g) + 0.1
     generated[::2] = real[torch.arange(1, 40, 2)]  # every other clip a copy of a training clip
-    scores = _score(tmp_path, {"diffusion": generated}, real)
-    made = scores[scores["origin"] == "diffusion"].reset_index(drop=True)
+    labels, real_ids = torch.arange(50) // 5 % 10, [f"real{k}" for k in range(50)]
+    save_feature_sets(tmp_path / "real.safetensors", {"all": (real, labels, real_ids)})
+    pair_labels = torch.arange(40) // 4  # the class of each pair
+    save_feature_sets(tmp_path / "set0" / "diffusion.safetensors", {"train": (generated, pair_labels, ids)})
+    save_split({"split": "fold1", "train": real_ids[:40], "val": real_ids[40:], "test": []}, tmp_path / "split.json")
+    steps.novelty(
+        classes_txt=class_list_file(tmp_path),
+        real=str(tmp_path / "real.safetensors"),
+        split_json=str(tmp_path / "split.json"),
+        pairs_csvs=[str(tmp_path / "pairs.csv")],
+        scored=[str(tmp_path / "set0" / "diffusion.safetensors")],
+        judges=[str(tmp_path / f"judge{half}.safetensors") for half in (0, 1)],
+        classifier=CLASSIFIER,
+        in_db=False,
+        output=str(tmp_path / "novelty.csv"),
+    )
+    table = pd.read_csv(tmp_path / "novelty.csv")
+    assert list(table.columns) == ["set", "origin", "clip", "class", "judge", "feature_distance", "judge_distance"]
+    made = table[table["origin"] == "diffusion"].reset_index(drop=True)
+    assert list(made["clip"]) == ids and list(made["judge"]) == [1 - k % 2 for k in range(40)]  # as scored
     assert (made.loc[::2, ["feature_distance", "judge_distance"]] == 0).all().all()
     in_db = lambda x: 10 * torch.log10(x.flatten(1).double())  # noqa: E731
-    expected = torch.cdist(in_db(generated[1::2]), in_db(real)).min(1).values
+    exact = partial(torch.cdist, compute_mode="donot_use_mm_for_euclid_dist")
+    expected = exact(in_db(generated[1::2]), in_db(real[:40])).min(1).values
     torch.testing.assert_close(torch.tensor(made.loc[1::2, "feature_distance"].to_numpy()), expected.float().double())
-    assert (made.loc[1::2, "judge_distance"] > 0).all()
     # a source clip (a training clip itself) is measured against the other training clips
-    sources = scores[scores["origin"] == "sources"].reset_index(drop=True)
-    between = torch.cdist(in_db(real), in_db(real)).fill_diagonal_(float("inf")).min(1).values
+    sources = table[table["origin"] == "sources"].reset_index(drop=True)
+    between = exact(in_db(real[:40]), in_db(real[:40])).fill_diagonal_(float("inf")).min(1).values
     torch.testing.assert_close(torch.tensor(sources["feature_distance"].to_numpy()), between.float().double())
-    judged = penultimate(models[1], real[:1], "fp32", "cpu")  # the first pair's judge is half 1's
-    others = penultimate(models[1], real[1:], "fp32", "cpu")
-    exact = torch.cdist(judged.double(), others.double(), compute_mode="donot_use_mm_for_euclid_dist")
-    assert sources.loc[0, "judge_distance"] == pytest.approx(float(exact.min()), rel=1e-4)
+    judged = penultimate(models[1], real[:1], "fp32", "cpu").double()  # the first pair's judge is half 1's
+    others = penultimate(models[1], real[1:40], "fp32", "cpu").double()
+    assert sources.loc[0, "judge_distance"] == pytest.approx(float(exact(judged, others).min()), rel=1e-4)
+    # the validation clips, once per judge, against every training clip
+    validation = table[table["origin"] == "validation"]
+    assert list(validation["clip"]) == real_ids[40:] * 2 and list(validation["judge"]) == [0] * 10 + [1] * 10
+    nearest = exact(in_db(real[40:]), in_db(real[:40])).min(1).values.float().double()
+    torch.testing.assert_close(torch.tensor(validation["feature_distance"].to_numpy()[:10]), nearest)
+    assert validation["set"].isna().all() and set(made["set"]) == {0}
+    assert list(made["class"]) == [CLASSES[c] for c in pair_labels]
 
 
 def test_confidence_selection_keeps_the_same_share_of_every_generator(tmp_path):
@@ -247,20 +266,7 @@ def test_a_splits_judges_train_on_one_half_each_and_score_the_other(paired_datas
         weights=files[0],
         metrics=files[1],
         held_out=files[2],
-        in_db=True,
-        validation_csv=str(tmp_path / "validation.csv"),
     )
-    validation = pd.read_csv(tmp_path / "validation.csv")
-    assert list(validation["clip"]) == split["val"] * 2 and list(validation["judge"]) == [0] * len(split["val"]) + [
-        1
-    ] * len(split["val"])
-    rows_of = lambda ids: torch.tensor([list(manifest["id"]).index(clip) for clip in ids])  # noqa: E731
-    nearest = torch.cdist(real[rows_of(split["val"])].flatten(1), real[rows_of(split["train"])].flatten(1)).min(1)
-    torch.testing.assert_close(
-        torch.tensor(validation["feature_distance"].to_numpy()[: len(split["val"])], dtype=torch.float32),
-        nearest.values,
-    )  # in_db: the features as they are
-    assert validation["judge_distance"].ge(0).all() and validation["class"].isin(CLASSES).all()
     for half in (0, 1):
         metrics = json.loads((tmp_path / f"half{half}" / "metrics.json").read_text())
         assert metrics["half"] == half and metrics["train_clips"] == len(split["judge_halves"][half])

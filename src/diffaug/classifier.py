@@ -687,7 +687,9 @@ def judge_metrics(
     }
 
 
-def judge_functions(models: Sequence[nn.Module], settings: ClassifierSettings) -> list[Callable]:
-    """Each judge `models` as a function of features to class probabilities (probabilities)."""
-    precision = settings.network.precision
-    return [partial(probabilities, model, precision=precision, device=settings.device) for model in models]
+def load_judges(weights: Sequence, settings: ClassifierSettings, n_classes: int) -> list[Callable]:
+    """Each weights file's classifier (of these settings) as a function of features to class
+    probabilities, on the classifier's device and in its precision."""
+    network = settings.network
+    models = [load_classifier(path, network, n_classes) for path in weights]
+    return [partial(probabilities, model, precision=network.precision, device=settings.device) for model in models]

@@ -236,6 +236,16 @@ def listening_page(
     return page(f"Listen: split {split}, generated set {set_number}", notes, classes)
 
 
+DECODED_NOTES = (
+    "Reconstruction: A inverted to noise and decoded again by the diffusion model with nothing mixed in, as the "
+    "reconstruct rule wrote it: what the model keeps of a clip before any interpolation.",
+    "Diffusion: the pair's interpolated clip, as the interpolate rule wrote it.",
+    "Sampled: a clip of the pair's class drawn from fresh noise by the class-conditional model, as the sample rule "
+    "wrote it; A and B give it only its loudness.",
+)
+"""The page's notes on the clips that the diffusion model decoded: reconstruction, interpolation, sample."""
+
+
 def explanations(
     split: str,
     set_number: str,
@@ -263,13 +273,7 @@ def explanations(
             "Griffin-Lim, no diffusion: what the image alone keeps. Griffin-Lim starts from random phases, so "
             "these are fresh round trips of the clips, not byte for byte the ones the round_trip rows scored."
         )
-    if reconstruction:
-        notes.append(
-            "Reconstruction: A inverted to noise and decoded again by the diffusion model with nothing mixed in, as "
-            "the reconstruct rule wrote it: what the model keeps of a clip before any interpolation."
-        )
-    if diffusion:
-        notes.append("Diffusion: the pair's interpolated clip, as the interpolate rule wrote it.")
+    notes += [note for made, note in zip((reconstruction, diffusion, sample), DECODED_NOTES) if made]
     if mel_average:
         notes.append(
             "Mel average: the average, in power, of A's and B's classifier mel spectrograms "
@@ -277,11 +281,6 @@ def explanations(
             "mel_average arm trains on. It "
             "has no audio of its own, so it is heard through a least-squares inverse of the mel bands and "
             "Griffin-Lim, which add a roughness of their own."
-        )
-    if sample:
-        notes.append(
-            "Sampled: a clip of the pair's class drawn from fresh noise by the class-conditional model, as the "
-            "sample rule wrote it; A and B give it only its loudness."
         )
     notes.append(
         f"Spectrograms: {DISPLAY['y_res']} mel bands, low bands at the bottom, in dB down to {DISPLAY['top_db']} "

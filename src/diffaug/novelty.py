@@ -28,20 +28,19 @@ def feature_vectors(x: torch.Tensor, in_db: bool) -> torch.Tensor:
 def nearest_distances(
     queries: torch.Tensor, references: torch.Tensor, exclude: Sequence[int | None] | None = None, chunk: int = 512
 ) -> torch.Tensor:
-    """Each query row's Euclidean distance to the nearest reference row, leaving out the reference row
-    `exclude[i]` for query i where given (a training clip's distance to the nearest other one); in
-    chunks of queries, so memory is chunk x references."""
-    if len(references) == 0:
-        return torch.full((len(queries),), float("nan"))
+    """Each query row's Euclidean distance to the nearest reference row (both float64), leaving out the
+    reference row `exclude[i]` for query i where given (a training clip's distance to the nearest other
+    one); NaN where no reference is left. In chunks of queries, so memory is chunk x references."""
     found = []
     for start in range(0, len(queries), chunk):
-        block = torch.cdist(
-            queries[start : start + chunk].double(), references.double(), compute_mode="donot_use_mm_for_euclid_dist"
-        )  # exact: a copy is at 0, not at rounding noise
+        block = torch.cdist(  # exact: a copy is at 0, not at rounding noise
+            queries[start : start + chunk].double(), references, compute_mode="donot_use_mm_for_euclid_dist"
+        )
         for i, row in enumerate(exclude[start : start + chunk] if exclude is not None else []):
             if row is not None:
                 block[i, row] = float("inf")
-        found.append(block.min(1).values.float())
+        nearest = block.min(1).values if block.shape[1] else torch.full((len(block),), float("inf"))
+        found.append(nearest.masked_fill(nearest.isinf(), float("nan")).float())
     return torch.cat(found) if found else torch.empty(0)
 
 
@@ -65,41 +64,28 @@ def penultimate(model: nn.Module, x: torch.Tensor, precision: str, device: str, 
     return units.view(len(x), -1, units.shape[-1]).mean(1)  # patches of a clip follow each other
 
 
-def judged_distances(
-    judges: Sequence[nn.Module],
-    judge_of: Sequence[int],
-    x: torch.Tensor,
-    train_x: torch.Tensor,
-    precision: str,
-    device: str,
-    exclude: Sequence[int | None] | None = None,
-) -> torch.Tensor:
-    """Each clip's distance to the nearest training clip (`train_x`) in the penultimate layer of the
-    judge (`judges`) that `judge_of` names for it; `exclude` as nearest_distances takes it."""
-    distances = torch.full((len(x),), float("nan"))
-    for index, judge in enumerate(judges):
-        rows = [i for i, j in enumerate(judge_of) if j == index]
-        if rows:
-            references = penultimate(judge, train_x, precision, device)
-            skipped = [exclude[i] for i in rows] if exclude is not None else None
-            queries = penultimate(judge, x[torch.tensor(rows)], precision, device)
-            distances[torch.tensor(rows)] = nearest_distances(queries, references, skipped)
-    return distances
+class TrainingClips:
+    """A split's real training clips as the distances see them: classifier features (feature_vectors)
+    and each judge's penultimate layer, computed once for every clip measured against them."""
 
+    def __init__(self, x: torch.Tensor, judges: Sequence[nn.Module], settings, in_db: bool):
+        self.judges, self.in_db = judges, in_db
+        self.precision, self.device = settings.network.precision, settings.device
+        self.features = feature_vectors(x, in_db).double()
+        self.layers = [penultimate(judge, x, self.precision, self.device).double() for judge in judges]
 
-def clip_distances(
-    x: torch.Tensor,
-    judge_of: Sequence[int],
-    train_x: torch.Tensor,
-    judges: Sequence[nn.Module],
-    settings,
-    in_db: bool,
-    exclude: Sequence[int | None] | None = None,
-) -> pd.DataFrame:
-    """DISTANCE_COLUMNS of each clip `x` to the training clips `train_x`: in the classifier's input
-    features (`in_db`: they are in dB already) and in the penultimate layer of its judge (`judge_of`
-    indexes `judges`, classifiers of `settings`); `exclude` as nearest_distances takes it."""
-    precision, device = settings.network.precision, settings.device
-    features = nearest_distances(feature_vectors(x, in_db), feature_vectors(train_x, in_db), exclude)
-    judged = judged_distances(judges, judge_of, x, train_x, precision, device, exclude)
-    return pd.DataFrame({"feature_distance": features.tolist(), "judge_distance": judged.tolist()})
+    def distances(
+        self, x: torch.Tensor, judge_of: Sequence[int], exclude: Sequence[int | None] | None = None
+    ) -> pd.DataFrame:
+        """DISTANCE_COLUMNS of each clip of `x` to the nearest training clip: in features, and in the
+        layer of the judge (an index of `judges`) that `judge_of` names for it; `exclude` as
+        nearest_distances takes it."""
+        features = nearest_distances(feature_vectors(x, self.in_db), self.features, exclude)
+        judged = torch.full((len(x),), float("nan"))
+        for index, judge in enumerate(self.judges):
+            rows = [i for i, j in enumerate(judge_of) if j == index]
+            if rows:
+                layer = penultimate(judge, x[torch.tensor(rows)], self.precision, self.device)
+                skipped = [exclude[i] for i in rows] if exclude is not None else None
+                judged[torch.tensor(rows)] = nearest_distances(layer, self.layers[index], skipped)
+        return pd.DataFrame({"feature_distance": features.tolist(), "judge_distance": judged.tolist()})

@@ -111,13 +111,23 @@ UNREAD_BY_GENERATION = ("filter", "keep", "sets")
 
 def generation_params(generate: dict) -> dict:
     """interpolate's params: the generate section as written but for UNREAD_BY_GENERATION, so that e.g. a
-    changed `keep` reruns selection, not generation."""
-    return {key: value for key, value in generate.items() if key not in UNREAD_BY_GENERATION}
+    changed `keep` reruns selection, not generation; `mode` and `guidance_scale` left out at their defaults."""
+    read = {key: value for key, value in generate.items() if key not in UNREAD_BY_GENERATION}
+    return _without_defaults("generate", read, ("mode", "guidance_scale"))
 
 
 def reconstruction_params(generate: dict) -> dict:
-    """reconstruct's params: generation's but for `alpha`, as a reconstruction mixes nothing."""
-    return {key: value for key, value in generation_params(generate).items() if key != "alpha"}
+    """reconstruct's params: generation's but for `alpha`, as a reconstruction mixes nothing, and `mode`,
+    as it always inverts its clip."""
+    return {key: value for key, value in generation_params(generate).items() if key not in ("alpha", "mode")}
+
+
+def diffusion_params(diffusion: dict) -> dict:
+    """train_diffusion's params: the diffusion section as written, `conditioning` left out at its default
+    and `label_dropout` wherever nothing is conditioned, so that models trained before the keys existed
+    keep their params."""
+    read = _without_defaults("diffusion", diffusion, ("conditioning",))
+    return read if "conditioning" in read else {key: value for key, value in read.items() if key != "label_dropout"}
 
 
 def sampling_params(generate: dict) -> dict:

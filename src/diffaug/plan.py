@@ -66,6 +66,11 @@ def _conditioning_problems(config: dict) -> list[str]:
                 "diffusion.conditioning: class trains a class embedding, but diffusion.pretrained generates with "
                 "a pipeline as it is; fine-tune it with diffusion.init_from instead"
             ]
+        if generate["mode"] == "sample" and "diffusion_sample" in config["arms"]:
+            return [
+                "generate.mode: sample makes the diffusion arm sample as the diffusion_sample arm does (the same "
+                "clips); keep mode interpolate to compare the two"
+            ]
         if generate["guidance_scale"] != 1 and diffusion["label_dropout"] == 0:
             return [
                 "generate.guidance_scale: guidance needs the model's prediction without a class, which it learns "

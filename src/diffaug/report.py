@@ -258,9 +258,10 @@ FIDELITY_NOTE = (
     "half's real training clips, judged by the other half's judge (what an unseen real clip of the class "
     "reaches); sources: each pair's first clip as it is; round trip: that clip through the diffusion pipeline's "
     "mel image and Griffin-Lim only; reconstruction: that clip also inverted and decoded by the diffusion model; "
-    "diffusion: the pair's interpolation; mel average: the pair's mel spectrograms averaged in power (no image, no "
-    "model). A generator that copied its sources would score as the sources do, never above held-out real clips; "
-    "one that makes noise scores near one in the number of classes.\n"
+    "diffusion: the pair's interpolation; sample: a clip of the class drawn from noise by a class-conditional model; "
+    "mel average: the pair's mel spectrograms averaged in power (no image, no model). A generator that copied its "
+    "sources would score as the sources do, never above held-out real clips; one that makes noise scores near one "
+    "in the number of classes.\n"
 )
 
 
@@ -282,22 +283,21 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
 
 
 NOVELTY_ORIGINS = ("validation", "sources", "round_trip", "reconstruction", "diffusion", "sample", "mel_average")
-"""The novelty table's origins: real clips no model trained on (the splits' validation clips), the pairs' first
-clips (training clips, measured against the other training clips), then each rung of the ladder."""
+"""The novelty table's origins: real clips that neither the diffusion model nor the judges trained on (the splits'
+validation clips), the pairs' first clips (training clips, measured against the other training clips), then each
+rung of the ladder."""
 
 DISTANCES = {"feature_distance": "features", "judge_distance": "judge"}
-"""The distance columns of the score and validation tables, and their short names."""
+"""The distance columns of the novelty tables (results/novelty/{split}.csv), and their short names."""
 
 
-def novelty_clips(scores: dict[str, pd.DataFrame], validation: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Every scored clip's and validation clip's distances to the nearest real training clip of its split,
-    with its origin (validation for the validation clips), class, split and labelled_per_class."""
-    frames = [frame.assign(split=split) for split, frame in scores.items()]
-    frames += [frame.assign(split=split, origin="validation") for split, frame in validation.items()]
+def novelty_clips(novelty: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every clip's distances to the nearest real training clip of its split (`novelty`: each split's
+    novelty table, results/novelty/{split}.csv), with its split and labelled_per_class."""
     columns = ["labelled_per_class", "split", "origin", "class", *DISTANCES]
-    if not frames:
+    if not novelty:
         return pd.DataFrame(columns=columns)
-    every = pd.concat(frames, ignore_index=True)
+    every = pd.concat([frame.assign(split=split) for split, frame in novelty.items()], ignore_index=True)
     return every.assign(labelled_per_class=every["split"].map(_labelled_setting))[columns]
 
 
@@ -319,10 +319,10 @@ def novelty_table(clips: pd.DataFrame) -> pd.DataFrame:
 NOVELTY_NOTE = (
     "\nEach cell is the median distance of a class's clips to the nearest real training clip of their split, in the "
     "classifier's input features (Euclidean, over the mel bins in dB) / in the penultimate layer of the judge that "
-    "scored them; the mean over a setting's splits. validation: the split's validation clips, whole recordings no "
-    "model trained on (what an unseen real clip of the class reaches); sources: each pair's first clip, a training "
-    "clip, measured against the other training clips. A generator that copies its training clips shows distances "
-    "well below the validation clips'.\n"
+    "scored them; the mean over a setting's splits. validation: the split's validation clips, whole recordings that "
+    "neither the diffusion model nor the judges trained on (what an unseen real clip of the class reaches); "
+    "sources: each pair's first clip, a training clip, measured against the other training clips. A generator that "
+    "copies its training clips shows distances well below the validation clips'.\n"
 )
 
 

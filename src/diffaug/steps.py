@@ -26,9 +26,9 @@ from .classifier import (
     ClassifierSettings,
     classifier_metrics,
     fit,
-    judge_functions,
     judge_metrics,
     load_classifier,
+    load_judges,
     probabilities,
     training_parts,
 )
@@ -178,43 +178,74 @@ def features_round_trip(
 
 
 def score_generated(
+    *, classes_txt: str, origin: str, features: str, pairs_csv: str, judges: list[str], classifier: dict, output: str
+) -> None:
+    """How the judges label the clips of one generator of a generated set: its `features` (one clip per
+    pair, named by it), or for the origin "sources" the pairs' first clips as they are (`features` is
+    then the dataset's real features). Each clip is labelled by the judge trained on the other half
+    of the training recordings than its pair (`judges`: the weights of half 0 and half 1), which heard
+    neither of the pair's clips. One row per clip: its origin, intended class, judge, predicted class
+    and the probability given to the intended one."""
+    classes = read_classes(classes_txt)
+    judge = load_judges(judges, ClassifierSettings.from_config(classifier), len(classes))
+    pairs = read_table(pairs_csv).set_index("pair")
+    clips = first_clips(features, pairs, classes) if origin == "sources" else load_feature_sets(features)["train"]
+    scores = other_half_scores(origin, judge, pairs, clips, classes)
+    write_table(output, scores)
+    share = 100 * share_as_intended(scores)
+    log.info("%s: %.1f %% of %d clips labelled as intended", origin, share, len(scores))
+
+
+def novelty(
     *,
     classes_txt: str,
-    origin: str,
-    features: str,
     real: str,
     split_json: str,
-    pairs_csv: str,
+    pairs_csvs: list[str],
+    scored: list[str],
     judges: list[str],
     classifier: dict,
     in_db: bool,
     output: str,
 ) -> None:
-    """How the judges label the clips of one generator of a generated set, and how new the clips are: its
-    `features` (one clip per pair, named by it), or for the origin "sources" the pairs' first clips as
-    they are (`features` is then the dataset's `real` features). Each clip is labelled by the judge
-    trained on the other half of the training recordings than its pair (`judges`: the weights of half 0
-    and half 1), which heard neither of the pair's clips. One row per clip: its origin, intended class,
-    judge, predicted class, the probability given to the intended one, and its distances to the nearest
-    real training clip of the split (novelty.DISTANCE_COLUMNS; a source clip's to the nearest other)."""
-    from .novelty import clip_distances
+    """How new the clips of a split are: each clip's distance to the nearest real training clip of the
+    split (novelty.TrainingClips), in classifier features (`in_db`: they are in dB already) and in the
+    penultimate layer of its judge (`judges`: half 0's and half 1's weights). One row per clip of every
+    generated set k (`pairs_csvs[k]`): of each scored origin (`scored`: its features,
+    results/features/{split}/set{k}/{origin}.safetensors), judged as score_generated judges it; of the
+    pairs' first clips as they are (origin sources: training clips, against the other training clips);
+    and, once per judge, the split's validation clips (origin validation: whole recordings that neither
+    the diffusion model nor the judges trained on)."""
+    from .novelty import TrainingClips
 
     classes = read_classes(classes_txt)
     settings = ClassifierSettings.from_config(classifier)
     models = [load_classifier(path, settings.network, len(classes)) for path in judges]
-    pairs = read_table(pairs_csv).set_index("pair")
-    clips = first_clips(features, pairs, classes) if origin == "sources" else load_feature_sets(features)["train"]
-    scores = other_half_scores(origin, judge_functions(models, settings), pairs, clips, classes)
-    train_x, _, train_ids = select_parts(real, load_split(split_json), ("train",))["train"]
-    row = {clip: i for i, clip in enumerate(train_ids)}
-    exclude = [row.get(clip) for clip in pairs.loc[clips[2], "source_a"]] if origin == "sources" else None
-    distances = clip_distances(clips[0], scores["judge"].tolist(), train_x, models, settings, in_db, exclude)
-    write_table(output, pd.concat([scores, distances], axis=1))
-    share = 100 * share_as_intended(scores)
-    median = distances["feature_distance"].median()
-    log.info(
-        "%s: %.1f %% of %d clips labelled as intended, median feature distance %.1f", origin, share, len(scores), median
-    )
+    parts = select_parts(real, load_split(split_json), ("train", "val"))
+    train = TrainingClips(parts["train"][0], models, settings, in_db)
+    row = {clip: i for i, clip in enumerate(parts["train"][2])}
+    tables = []
+    for generated_set, pairs_csv in enumerate(pairs_csvs):
+        pairs = read_table(pairs_csv).set_index("pair")
+        of_set = [path for path in scored if Path(path).parent.name == f"set{generated_set}"]
+        for origin, path in [("sources", real), *((Path(path).stem, path) for path in of_set)]:
+            x, y, ids = first_clips(real, pairs, classes) if origin == "sources" else load_feature_sets(path)["train"]
+            exclude = [row.get(clip) for clip in pairs.loc[ids, "source_a"]] if origin == "sources" else None
+            judge_of = (1 - pairs.loc[ids, "half"]).tolist()
+            named = _clip_rows(ids, y, classes, judge_of).assign(set=generated_set, origin=origin)
+            tables.append(named.join(train.distances(x, judge_of, exclude)))
+    x, y, ids = parts["val"]
+    for judge in range(len(models)):
+        named = _clip_rows(ids, y, classes, [judge] * len(ids)).assign(origin="validation")
+        tables.append(named.join(train.distances(x, [judge] * len(ids))))
+    table = pd.concat(tables, ignore_index=True)
+    write_table(output, table[["set", "origin", "clip", "class", "judge", "feature_distance", "judge_distance"]])
+    medians = table.groupby("origin", sort=False)["feature_distance"].median().round(1).to_dict()
+    log.info("median distance to the nearest training clip in features, by origin: %s", medians)
+
+
+def _clip_rows(ids: list[str], labels: torch.Tensor, classes: list[str], judge_of: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({"clip": ids, "class": [classes[i] for i in labels.tolist()], "judge": judge_of})
 
 
 def select_generated(
@@ -254,11 +285,11 @@ def train_diffusion(
     table = read_manifest(manifest_csv).set_index("id")
     ids = load_split(split_json)["train"]
     start = tunable_pipeline(init, diffusion["init_from"]) if init else None
+    classes = _conditioning_classes(diffusion, classes_txt, init)
     spec = mel_spec_of(start) if start else MelSpec(**diffusion["mel"])
     settings = DiffusionSettings.from_config(diffusion)
     device = resolve_device(settings.device, "diffusion.device")
     paths = table.loc[ids, "path"].tolist()
-    classes = read_classes(classes_txt) if with_defaults("diffusion", diffusion)["conditioning"] == "class" else []
     labelled = {"labels": table.loc[ids, "label"].tolist()} if classes else {}
     made = training_images(paths, spec, diffusion["max_slices"], device, worker_processes(threads), **labelled)
     images, labels = made if classes else (made, None)
@@ -276,6 +307,20 @@ def train_diffusion(
     tuned_from = {"init_from": diffusion["init_from"]} if start else {}
     save_pipeline(output, unet, scheduler, spec, record | tuned_from, classes=classes)
     checkpoint.remove()
+
+
+def _conditioning_classes(diffusion: dict, classes_txt: str | None, init: str | None) -> list[str]:
+    """The classes that diffusion training conditions on ([] unless diffusion.conditioning is class); a
+    conditional pipeline to fine-tune (`init`) must know the same ones, in the same order."""
+    from .diffusion import pipeline_classes
+
+    classes = read_classes(classes_txt) if with_defaults("diffusion", diffusion)["conditioning"] == "class" else []
+    if init and pipeline_classes(init) and pipeline_classes(init) != classes:
+        raise ValueError(
+            f"diffusion.init_from {diffusion['init_from']}: conditioned on {pipeline_classes(init)}, "
+            f"not on this dataset's classes {classes}"
+        )
+    return classes
 
 
 def import_pretrained(*, pipeline: str, output: str, revision: str | None = None) -> None:
@@ -324,6 +369,7 @@ def reconstruct(
 ) -> None:
     """The reconstructions of one generated set, a folder per class: each pair's first clip inverted
     and decoded by the same model and settings as interpolation, with nothing mixed in (alpha 0)."""
+    generate = {**generate, "mode": "interpolate"}  # a reconstruction inverts its clip, whatever generate.mode
     _decode_classes(manifest_csv, pairs_csv, model_dir, class_dirs, generate, generated_set, output_rate, mix=False)
 
 
@@ -424,23 +470,17 @@ def train_judges(
     weights: list[str],
     metrics: list[str],
     held_out: list[str],
-    in_db: bool,
-    validation_csv: str,
 ) -> None:
     """The two judges of generated clips of a split, one after the other: each a classifier of the
     baseline's settings trained on one of the split's halves of training recordings (its
     `judge_halves`; half k writes the k-th of `weights`, `metrics` and `held_out`), its epoch chosen as
     the baseline's. A judge's held_out table is how it labels the other half's real training clips,
-    which it never heard: the share that an unseen real clip of each class reaches. `validation_csv`
-    holds how new real clips are that no model trained on: each validation clip's distances to the
-    nearest training clip (novelty.clip_distances, features `in_db` or not), once per judge. Both
-    checkpoints stay until both judges are written, so that a job stopped part way takes up a finished judge."""
-    from .novelty import clip_distances
-
+    which it never heard: the share that an unseen real clip of each class reaches. Both checkpoints
+    stay until both judges are written, so that a job stopped part way takes up a finished judge."""
     settings = ClassifierSettings.from_config(classifier)
     classes = read_classes(classes_txt)
     split = load_split(split_json)
-    runs = []
+    checkpoints = []
     for half, outputs in enumerate(zip(weights, metrics, held_out)):
         parts = select_parts(real, judge_split(split, half), ("train", "val", "test", "held_out"))
         sets = training_parts(parts, split, settings)
@@ -448,18 +488,9 @@ def train_judges(
             sets, sets["train"][:2], classifier, seed, classes, Path(outputs[0]).with_name("checkpoint.safetensors")
         )
         _write_judge(run, parts, sets, classes, split["split"], half, *outputs)
-        runs.append(run)
-    parts = select_parts(real, split, ("train", "val"))
-    x, y, ids = parts["val"]
-    tables = [
-        pd.DataFrame({"clip": ids, "class": [classes[i] for i in y.tolist()], "judge": half}).join(
-            clip_distances(x, [0] * len(ids), parts["train"][0], [run.model], settings, in_db)
-        )
-        for half, run in enumerate(runs)
-    ]
-    write_table(validation_csv, pd.concat(tables, ignore_index=True))
-    for run in runs:
-        run.checkpoint.remove()
+        checkpoints.append(run.checkpoint)
+    for checkpoint in checkpoints:
+        checkpoint.remove()
 
 
 def _write_judge(run, parts, sets, classes, split_name, half, weights: str, metrics: str, held_out_csv: str) -> None:
@@ -480,7 +511,7 @@ def report(
     scores: list[str],
     judges: list[str],
     held_out: list[str],
-    validation: list[str],
+    novelty: list[str],
     records: list[str],
     rejected_csv: str,
     protocol: dict,
@@ -491,8 +522,8 @@ def report(
     """The accuracy, per-class, class-fidelity and runtime tables and the accuracy plots.
 
     `scores` are results/scores/{split}/set{k}/{origin}.csv files (score_generated), `judges` and
-    `held_out` the judges' metrics.json and held_out.csv (results/judges/{split}/half{h}/), `validation`
-    their validation.csv (results/judges/{split}/: how new unseen real clips are);
+    `held_out` the judges' metrics.json and held_out.csv (results/judges/{split}/half{h}/), `novelty`
+    the splits' novelty tables (results/novelty/{split}.csv);
     `records` are the trained diffusion models and generated class folders;
     `outputs` maps table, pivot, markdown, per_class, fidelity, runtimes, plot, labelled_plot,
     confusion, classifier_training, where diffusion models are trained diffusion_training, and where
@@ -509,7 +540,7 @@ def report(
 
     loaded = [read_json(path) for path in metrics]
     skipped = len(pd.read_csv(rejected_csv))
-    fidelity, clips = _fidelity_and_novelty(scores, held_out, validation)
+    fidelity, clips = _fidelity_and_novelty(scores, held_out, novelty)
     by_stage = {**stage_records(records), "train_judge": [read_json(path) for path in judges]}
     label = protocol_label(with_defaults("protocol", protocol))
     tables = report_tables(loaded, label, dataset, skipped, fidelity, by_stage)
@@ -523,13 +554,12 @@ def report(
             draw(tmp)
 
 
-def _fidelity_and_novelty(scores: list[str], held_out: list[str], validation: list[str]):
+def _fidelity_and_novelty(scores: list[str], held_out: list[str], novelty: list[str]):
     """The fidelity table with its novelty columns, and every clip's distances (report.novelty_clips)."""
     from .report import fidelity_table, novelty_clips, novelty_table, tables_by_split
 
-    by_split = tables_by_split(scores)
-    clips = novelty_clips(by_split, {Path(path).parent.name: read_table(path) for path in validation})
-    fidelity = fidelity_table(by_split, tables_by_split(held_out))
+    clips = novelty_clips({Path(path).stem: read_table(path) for path in novelty})
+    fidelity = fidelity_table(tables_by_split(scores), tables_by_split(held_out))
     return fidelity.merge(novelty_table(clips), on=["labelled_per_class", "class"], how="left"), clips
 
 

@@ -7,7 +7,6 @@ rule train_judge:
         weights=judge_files("model.safetensors", "{split}"),
         metrics=judge_files("metrics.json", "{split}"),
         held_out=judge_files("held_out.csv", "{split}"),
-        validation=f"{R}/judges/{{split}}/validation.csv",
     log:
         log_for("train_judge", "{split}"),
     benchmark:
@@ -21,7 +20,6 @@ rule train_judge:
     params:
         classifier=CLASSIFIER,
         seed=FIRST_SEED,
-        in_db=config["features"]["log"],
     script:
         "../../scripts/train_judge.py"
 

@@ -8,6 +8,7 @@ from diffaug.arms import ARMS, GENERATORS, IMAGE_GENERATORS, MODEL_GENERATORS
 from diffaug.layouts import URBANSOUND8K_CLASSES, DatasetError, index_file
 from diffaug.params import (
     classifier_params,
+    diffusion_params,
     features_params,
     generation_params,
     imports_pipeline,
@@ -212,16 +213,11 @@ def decoded_classes(wildcards):
     return class_dirs(DECODED[wildcards.generator], wildcards.split, wildcards.generated_set)
 
 
-def real_features(wildcards):
-    """Every clip's classifier input (rule features), for rules defined before it."""
-    return rules.features.output.features
-
-
 def scored_features(wildcards):
     """The features that score_generated labels: a generator's clips of one generated set, all of them,
     or for the origin "sources" the dataset's real clips (of which it takes the pairs' first clips)."""
     if wildcards.origin == "sources":
-        return real_features(wildcards)
+        return rules.features.output.features
     return f"{R}/features/{wildcards.split}/set{wildcards.generated_set}/{wildcards.origin}.safetensors"
 
 
@@ -240,9 +236,15 @@ def all_judge_files(name):
     return [path for split in SPLITS for path in judge_files(name, split)] if ARM_GENERATORS else []
 
 
-def all_validation_files():
-    """How new each split's validation clips are (train_judge), where arms add generated clips."""
-    return expand(f"{R}/judges/{{split}}/validation.csv", split=SPLITS) if ARM_GENERATORS else []
+def all_novelty_files():
+    """How new each split's clips are (rule novelty), where arms add generated clips."""
+    return expand(f"{R}/novelty/{{split}}.csv", split=SPLITS) if ARM_GENERATORS else []
+
+
+def scored_of_split(wildcards):
+    """The features of every scored generator's clips in every generated set of a split: what novelty measures."""
+    features = f"{R}/features/{wildcards.split}/set{{generated_set}}/{{generator}}.safetensors"
+    return expand(features, generated_set=range(GENERATED_SETS), generator=SCORED)
 
 
 def all_generation_records():

@@ -18,7 +18,7 @@ rule train_diffusion:
         **resources_for("train_diffusion", mem_mb=8000, runtime=240),
         gpu=gpus("diffusion"),
     params:
-        diffusion=WRITTEN["diffusion"],
+        diffusion=diffusion_params(WRITTEN["diffusion"]),
     script:
         "../../scripts/train_diffusion.py"
 

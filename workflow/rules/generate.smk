@@ -98,8 +98,6 @@ rule score_generated:
     input:
         class_list=rules.manifest.output.class_list,
         features=scored_features,
-        real=real_features,
-        split=rules.split.output.split,
         pairs=rules.pairs.output.pairs,
         judges=judges,
     output:
@@ -118,7 +116,6 @@ rule score_generated:
         gpu=gpus("classifier"),
     params:
         classifier=CLASSIFIER,
-        in_db=config["features"]["log"],
     script:
         "../../scripts/score_generated.py"
 

@@ -11,13 +11,40 @@ NOVELTY = (
 )
 
 
+rule novelty:
+    input:
+        class_list=rules.manifest.output.class_list,
+        real=rules.features.output.features,
+        split=rules.split.output.split,
+        pairs=expand(rules.pairs.output.pairs, generated_set=range(GENERATED_SETS), allow_missing=True),
+        scored=scored_of_split,
+        judges=judges,
+    output:
+        novelty=f"{R}/novelty/{{split}}.csv",
+    log:
+        log_for("novelty", "{split}"),
+    benchmark:
+        benchmark_for("novelty", "{split}")
+    conda:
+        "../../envs/diffaug.yaml"
+    threads: 1
+    resources:
+        **resources_for("novelty", mem_mb=8000, runtime=60),
+        gpu=gpus("classifier"),
+    params:
+        classifier=CLASSIFIER,
+        in_db=config["features"]["log"],
+    script:
+        "../../scripts/novelty.py"
+
+
 rule report:
     input:
         metrics=all_metrics(),
         scores=all_scores(),
         judges=all_judge_files("metrics.json"),
         held_out=all_judge_files("held_out.csv"),
-        validation=all_validation_files(),
+        novelty=all_novelty_files(),
         records=all_generation_records(),
         rejected=rules.manifest.output.rejected,
     output:
