@@ -304,5 +304,5 @@ def final_outputs():
     if "diffusion" in ARM_GENERATORS:
         outputs += expand(f"{R}/plots/examples_{{split}}.png", split=SPLITS)
     if ARM_GENERATORS:
-        outputs.append(f"{R}/report/listen.html")
+        outputs += [f"{R}/report/listen.html", f"{R}/plots/novelty.png"]
     return outputs
