@@ -257,6 +257,7 @@ def novelty_plot(clips: pd.DataFrame, path) -> None:
         if reference is not None:
             ax.axhline(reference, color="#999999", lw=0.8, ls="--", label="validation clips' median")
             ax.legend(fontsize=7)
+        ax.set_yscale("symlog", linthresh=1)  # long tails above, copies at 0
         ax.set_ylabel(f"distance to nearest\ntraining clip ({name})", fontsize=9)
     fig.suptitle(
         "How new are the clips? (below the validation clips: nearer the training clips than unseen real)", fontsize=10
