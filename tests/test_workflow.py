@@ -446,7 +446,14 @@ def test_a_config_change_reruns_exactly_what_depends_on_it(finished_run, tmp_pat
     assert _planned_jobs(result.stdout + result.stderr) == expected
 
 
-CLASSIFIER_RERUNS = {"train_judge": 1, "train_classifier": 7, "score_generated": 5, "select_generated": 4, "report": 1}
+CLASSIFIER_RERUNS = {
+    "train_judge": 1,
+    "train_classifier": 7,
+    "score_generated": 5,
+    "select_generated": 4,
+    "novelty": 1,
+    "report": 1,
+}
 
 
 @pytest.mark.parametrize(
@@ -506,7 +513,7 @@ def _gpu_requests(output: str) -> dict[str, set[int]]:
 GPU_RULES = {
     "diffusion": ["train_diffusion"],
     "generate": ["interpolate", "reconstruct"],
-    "classifier": ["train_classifier", "train_judge", "score_generated"],
+    "classifier": ["train_classifier", "train_judge", "score_generated", "novelty"],
 }
 
 
