@@ -305,7 +305,8 @@ def generate_class(
     log.info("%s: %d pairs %s, %s on %s", class_name, len(pairs), how, steps, device)
     sources = sorted(set(pairs["source_a"]) | set(pairs["source_b"]))
     if sampling:
-        noise, loudness, rows = _sampled_noise(pairs, by_id, imager.spec, interpolator, settings, class_name)
+        paths = by_id.loc[sources, "path"]
+        noise, loudness, rows = _sampled_noise(pairs, paths, imager.spec, interpolator, settings, class_name)
     else:
         noise, loudness = _invert_sources(by_id.loc[sources, "path"], interpolator, imager, settings, class_name)
         rows = list(pairs[["pair", "source_a", "source_b"]].itertuples(index=False, name=None))
@@ -347,19 +348,18 @@ def _invert_sources(
 
 def _sampled_noise(
     pairs: pd.DataFrame,
-    by_id: pd.DataFrame,
+    paths: pd.Series,
     spec: MelSpec,
     interpolator: Interpolator,
     settings: GenerateSettings,
     class_name: str,
 ) -> tuple[dict, dict, list]:
-    """({pair: its fresh noise}, {pair: the mean RMS loudness of its two clips}, decoding rows): each
-    sampled clip is decoded as a "pair" of its own noise with itself, at its pair's loudness."""
+    """({pair: its fresh noise}, {pair: the mean RMS loudness of its two clips, read from `paths` by
+    clip id}, decoding rows): each sampled clip is decoded as a "pair" of its own noise with itself."""
     generator = torch.Generator().manual_seed(class_seed(settings.seed, class_name))
     names = pairs["pair"].tolist()
     noise = dict(zip(names, interpolator.noise(len(names), generator)))
-    sources = sorted(set(pairs["source_a"]) | set(pairs["source_b"]))
-    level = dict(zip(sources, source_slices(by_id.loc[sources, "path"], spec).pow(2).mean(1).sqrt().tolist()))
+    level = dict(zip(paths.index, source_slices(paths, spec).pow(2).mean(1).sqrt().tolist()))
     loudness = {p: 0.5 * (level[a] + level[b]) for p, a, b in pairs[["pair", "source_a", "source_b"]].values}
     return noise, loudness, [(name, name, name) for name in names]
 
