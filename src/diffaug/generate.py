@@ -303,12 +303,11 @@ def generate_class(
     by_id, how = clips.set_index("id"), "sampled" if sampling else f"from {len(clips)} clips"
     steps = f"{len(interpolator.timesteps)} of {settings.steps} DDIM steps"
     log.info("%s: %d pairs %s, %s on %s", class_name, len(pairs), how, steps, device)
-    sources = sorted(set(pairs["source_a"]) | set(pairs["source_b"]))
+    paths = by_id.loc[sorted(set(pairs["source_a"]) | set(pairs["source_b"])), "path"]
     if sampling:
-        paths = by_id.loc[sources, "path"]
         noise, loudness, rows = _sampled_noise(pairs, paths, imager.spec, interpolator, settings, class_name)
     else:
-        noise, loudness = _invert_sources(by_id.loc[sources, "path"], interpolator, imager, settings, class_name)
+        noise, loudness = _invert_sources(paths, interpolator, imager, settings, class_name)
         rows = list(pairs[["pair", "source_a", "source_b"]].itertuples(index=False, name=None))
     table = pd.DataFrame(
         {
