@@ -7,6 +7,7 @@ from helpers import SCHEMA, config_yaml, config_yaml_merged
 
 from diffaug.params import (
     classifier_params,
+    diffusion_params,
     features_params,
     generation_params,
     manifest_params,
@@ -15,6 +16,7 @@ from diffaug.params import (
     prepare_params,
     pretrained_params,
     reconstruction_params,
+    sampling_params,
     sorted_keys,
     split_params,
     written_config,
@@ -72,6 +74,20 @@ def test_generation_reads_neither_selection_nor_the_number_of_sets_and_reconstru
     assert not {"filter", "keep", "sets"} & set(generation) and generation["alpha"] == generate["alpha"]
     assert reconstruction_params(generate) == {k: v for k, v in generation.items() if k != "alpha"}
     assert pairs_params(generate) == {"pairs_per_class": generate["pairs_per_class"], "seed": generate["seed"]}
+
+
+def test_conditioning_keys_at_their_defaults_leave_the_params_as_before_them():
+    diffusion, generate = config_yaml()["diffusion"], config_yaml()["generate"]
+    written = {"conditioning": "none", "label_dropout": 0.3}
+    assert diffusion_params(diffusion | written) == diffusion_params(diffusion) == diffusion  # nothing conditioned
+    conditioned = diffusion_params(diffusion | {"conditioning": "class", "label_dropout": 0.3})
+    assert conditioned["conditioning"] == "class" and conditioned["label_dropout"] == 0.3
+    defaults = {"mode": "interpolate", "guidance_scale": 1.0}
+    assert generation_params(generate | defaults) == generation_params(generate)
+    guided = generate | {"mode": "sample", "guidance_scale": 2.0}
+    assert generation_params(guided)["mode"] == "sample" and reconstruction_params(guided)["guidance_scale"] == 2.0
+    assert "mode" not in reconstruction_params(guided)  # a reconstruction always inverts
+    assert not {"alpha", "strength", "mode"} & set(sampling_params(guided)) and sampling_params(guided)["steps"]
 
 
 def test_the_manifest_reads_a_layouts_own_keys_and_a_folder_trees_clip_list():
