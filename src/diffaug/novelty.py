@@ -10,8 +10,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .classifier import training_device
-from .devices import autocast
+from .classifier import probabilities
 
 DISTANCE_COLUMNS = ["feature_distance", "judge_distance"]
 """A clip's distance to the nearest real training clip: in the classifier's input features (in dB),
@@ -44,18 +43,14 @@ def nearest_distances(
     return torch.cat(found) if found else torch.empty(0)
 
 
-@torch.inference_mode()
-def penultimate(model: nn.Module, x: torch.Tensor, precision: str, device: str, batch_size: int = 256) -> torch.Tensor:
-    """(clips, units): a classifier's activations that enter its output layer, on its device and in
-    its precision; a network that labels a clip by its patches gives the mean over them."""
-    where = training_device(device)
-    model = model.to(where).eval()
+def penultimate(model: nn.Module, x: torch.Tensor, precision: str, device: str) -> torch.Tensor:
+    """(clips, units): a classifier's activations that enter its output layer, caught on their way while
+    it labels `x` as a judge does (classifier.probabilities: its device, precision and batches); a
+    network that labels a clip by its patches gives the mean over them."""
     caught = []
     hook = model.head[-1].register_forward_pre_hook(lambda _, inputs: caught.append(inputs[0].float().cpu()))
     try:
-        with autocast(where, precision, cpu_bf16=True):
-            for start in range(0, len(x), batch_size):
-                model(x[start : start + batch_size].to(where))
+        probabilities(model, x, precision, device)
     finally:
         hook.remove()
     if not caught:

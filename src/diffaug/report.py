@@ -219,6 +219,9 @@ def pivot_markdown(pivot: pd.DataFrame, baseline: str = "baseline") -> str:
     return "\n".join(lines) + "\n" + note
 
 
+ORIGIN_NAMES = {"held_out": "held-out real", "round_trip": "round trip", "mel_average": "mel average"}
+"""How the report's tables head an origin whose name is not a word of its own."""
+
 FIDELITY_ORIGINS = ("held_out", "sources", "round_trip", "reconstruction", "diffusion", "sample", "mel_average")
 """The fidelity table's columns, from real clips no judge heard to each rung of the ladder."""
 
@@ -269,7 +272,7 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
     """The fidelity table for reading: a row per setting and class and one with the mean over classes,
     a column per origin in the ladder's order."""
     origins = [origin for origin in FIDELITY_ORIGINS if origin in table.columns]
-    names = {"held_out": "held-out real", "round_trip": "round trip", "mel_average": "mel average"}
+    names = ORIGIN_NAMES
     lines = [
         "| labelled per class | class | " + " | ".join(f"{names.get(s, s)} %" for s in origins) + " |",
         "|---|---|" + "---|" * len(origins),
@@ -330,9 +333,8 @@ def novelty_markdown(table: pd.DataFrame) -> str:
     """The novelty columns for reading: a row per setting and class and one with the mean over classes,
     a "features / judge" cell per origin."""
     origins = [origin for origin in NOVELTY_ORIGINS if f"{origin}_feature_distance" in table.columns]
-    names = {"round_trip": "round trip", "mel_average": "mel average"}
     lines = [
-        "| labelled per class | class | " + " | ".join(names.get(origin, origin) for origin in origins) + " |",
+        "| labelled per class | class | " + " | ".join(ORIGIN_NAMES.get(origin, origin) for origin in origins) + " |",
         "|---|---|" + "---|" * len(origins),
     ]
     for labelled, group in table.groupby("labelled_per_class", sort=False):

@@ -222,15 +222,18 @@ def novelty(
     settings = ClassifierSettings.from_config(classifier)
     models = [load_classifier(path, settings.network, len(classes)) for path in judges]
     parts = select_parts(real, load_split(split_json), ("train", "val"))
-    train = TrainingClips(parts["train"][0], models, settings, in_db)
-    row = {clip: i for i, clip in enumerate(parts["train"][2])}
+    train_x, train_y, train_ids = parts["train"]
+    train = TrainingClips(train_x, models, settings, in_db)
+    row = {clip: i for i, clip in enumerate(train_ids)}
     tables = []
     for generated_set, pairs_csv in enumerate(pairs_csvs):
         pairs = read_table(pairs_csv).set_index("pair")
+        first = [row[clip] for clip in pairs["source_a"]]  # the pairs' first clips are training clips
+        sources = (train_x[first], train_y[first], pairs.index.tolist())
         of_set = [path for path in scored if Path(path).parent.name == f"set{generated_set}"]
-        for origin, path in [("sources", real), *((Path(path).stem, path) for path in of_set)]:
-            x, y, ids = first_clips(real, pairs, classes) if origin == "sources" else load_feature_sets(path)["train"]
-            exclude = [row.get(clip) for clip in pairs.loc[ids, "source_a"]] if origin == "sources" else None
+        for origin, path in [("sources", None), *((Path(path).stem, path) for path in of_set)]:
+            x, y, ids = sources if origin == "sources" else load_feature_sets(path)["train"]
+            exclude = first if origin == "sources" else None
             judge_of = (1 - pairs.loc[ids, "half"]).tolist()
             named = _clip_rows(ids, y, classes, judge_of).assign(set=generated_set, origin=origin)
             tables.append(named.join(train.distances(x, judge_of, exclude)))
@@ -315,10 +318,11 @@ def _conditioning_classes(diffusion: dict, classes_txt: str | None, init: str | 
     from .diffusion import pipeline_classes
 
     classes = read_classes(classes_txt) if with_defaults("diffusion", diffusion)["conditioning"] == "class" else []
-    if init and pipeline_classes(init) and pipeline_classes(init) != classes:
+    imported = pipeline_classes(init) if init else []
+    if imported and imported != classes:
         raise ValueError(
-            f"diffusion.init_from {diffusion['init_from']}: conditioned on {pipeline_classes(init)}, "
-            f"not on this dataset's classes {classes}"
+            f"diffusion.init_from {diffusion['init_from']}: conditioned on {imported}, not on this dataset's classes "
+            f"{classes}"
         )
     return classes
 
