@@ -9,6 +9,7 @@ import torch
 from diffusers import DDIMScheduler
 from helpers import TINY_MEL, TINY_UNET
 
+from diffaug.arms import heard_as
 from diffaug.diffusion import (
     DiffusionSettings,
     build_unet,
@@ -214,3 +215,8 @@ def test_a_conditional_fine_tune_starts_from_the_imported_unet_and_saves_the_cla
         for label in (0, 9, len(CLASSES)):
             got = tuned.unet(x, 100, class_labels=torch.full((2,), label)).sample
             torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
+
+
+def test_in_sample_mode_the_listening_page_plays_the_diffusion_arms_clips_as_samples():
+    assert heard_as("diffusion", "sample") == "sample" and heard_as("diffusion", "interpolate") == "diffusion"
+    assert heard_as("reconstruction", "sample") == "reconstruction"  # reconstruct inverts in every mode

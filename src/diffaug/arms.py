@@ -38,3 +38,9 @@ IMAGE_GENERATORS = ("round_trip", "reconstruction", "diffusion", "sample")
 
 MODEL_GENERATORS = ("reconstruction", "diffusion", "sample")
 """The generators whose clips the diffusion model decodes (written as WAVs per class by a generating rule)."""
+
+
+def heard_as(generator: str, mode: str) -> str:
+    """What a model generator's clips are to a listener under `generate.mode`: in mode sample the
+    diffusion arm's clips are drawn from noise, as the sample generator's are."""
+    return "sample" if generator == "diffusion" and mode == "sample" else generator

@@ -240,8 +240,8 @@ DECODED_NOTES = (
     "Reconstruction: A inverted to noise and decoded again by the diffusion model with nothing mixed in, as the "
     "reconstruct rule wrote it: what the model keeps of a clip before any interpolation.",
     "Diffusion: the pair's interpolated clip, as the interpolate rule wrote it.",
-    "Sampled: a clip of the pair's class drawn from fresh noise by the class-conditional model, as the sample rule "
-    "wrote it; A and B give it only its loudness.",
+    "Sampled: a clip of the pair's class drawn from fresh noise by the class-conditional model (the sample rule's, or "
+    "the interpolate rule's in generate.mode sample); A and B give it only its loudness.",
 )
 """The page's notes on the clips that the diffusion model decoded: reconstruction, interpolation, sample."""
 

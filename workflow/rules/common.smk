@@ -4,7 +4,7 @@ from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
 
-from diffaug.arms import ARMS, GENERATORS, IMAGE_GENERATORS, MODEL_GENERATORS
+from diffaug.arms import ARMS, GENERATORS, IMAGE_GENERATORS, MODEL_GENERATORS, heard_as
 from diffaug.layouts import URBANSOUND8K_CLASSES, DatasetError, index_file
 from diffaug.params import (
     classifier_params,
@@ -289,9 +289,10 @@ def listen_inputs(wildcards):
     inputs = {"manifest": rules.manifest.output.manifest, "pairs": f"{R}/pairs/{split}/set0.csv"}
     if set(ARM_GENERATORS) & set(IMAGE_GENERATORS):
         inputs |= mel_image()
-    for generator, name in (("diffusion", "classes"), ("reconstruction", "reconstructed"), ("sample", "sampled")):
-        if generator in ARM_GENERATORS:
-            inputs[name] = decoded_classes(SimpleNamespace(split=split, generated_set=0, generator=generator))
+    names = {"diffusion": "classes", "reconstruction": "reconstructed", "sample": "sampled"}
+    for generator in (g for g in names if g in ARM_GENERATORS):
+        name = names[heard_as(generator, config["generate"]["mode"])]
+        inputs[name] = decoded_classes(SimpleNamespace(split=split, generated_set=0, generator=generator))
     if "mel_average" in ARM_GENERATORS:
         inputs["mel_average"] = f"{R}/features/{split}/set0/mel_average.safetensors"
     return inputs
