@@ -9,6 +9,9 @@ seeds        benchmarks/stacked_seeds.py: classifier runs per minute at 1, 3 and
              against stacked with vmap
 projection   benchmarks/study_cost.py on config/urbansound8k.yaml: unit costs measured here, the
              projected hours of the real study
+guidance     the same with diffusion.conditioning class and guidance 2: what a guided decoding pass
+             (the conditional and empty-label predictions in one doubled batch) costs against a
+             conditional one, and the projected hours
 
   make gpu-check           # python benchmarks/gpu_check.py; exits 1 if a part failed, 2 without CUDA
   python benchmarks/gpu_check.py --device cpu --parts workflow    # the same workflow check on a CPU (fp32)
@@ -101,17 +104,37 @@ def seeds(workdir: Path, device: str) -> str:
     )
 
 
-def projection(workdir: Path, device: str) -> str:
-    result = run([sys.executable, str(ROOT / "benchmarks" / "study_cost.py"), "--device", device], workdir, 900)
+def study_cost(workdir: Path, device: str, overlay: dict | None = None) -> dict:
+    """benchmarks/study_cost.py's figures for config/urbansound8k.yaml, with `overlay` over it."""
+    configs = [str(ROOT / "config" / "urbansound8k.yaml")]
+    if overlay:
+        (workdir / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+        configs.append(str(workdir / "overlay.yaml"))
+    command = [sys.executable, str(ROOT / "benchmarks" / "study_cost.py"), "--device", device, "--config", *configs]
+    result = run(command, workdir, 900)
     if result.returncode:
         raise RuntimeError(result.stderr[-3000:])
-    figures = last_json(result.stdout)
+    return last_json(result.stdout)
+
+
+def projection(workdir: Path, device: str) -> str:
+    figures = study_cost(workdir, device)
     jobs, minutes = figures["stage_jobs"], figures["stage_minutes"]
     stages = ", ".join(f"{stage} {minutes[stage]} min ({jobs[stage]} jobs)" for stage in minutes if jobs[stage])
     return f"{figures['machine']}: {figures['projected_hours']} h projected for config/urbansound8k.yaml; {stages}"
 
 
-PARTS = {"workflow": workflow, "generation": generation, "seeds": seeds, "projection": projection}
+def guidance(workdir: Path, device: str) -> str:
+    figures = study_cost(workdir, device, {"diffusion": {"conditioning": "class"}, "generate": {"guidance_scale": 2}})
+    units, ratios = figures["units"], figures["ratios"]
+    return (
+        f"a guided decoding pass costs {ratios['guided_over_conditional_pass']}x a conditional one "
+        f"({units['decoding_pass_seconds_per_sample'] * 1e3:.1f} ms a sample); "
+        f"{figures['projected_hours']} h projected for config/urbansound8k.yaml with conditioning class, guidance 2"
+    )
+
+
+PARTS = {"workflow": workflow, "generation": generation, "seeds": seeds, "projection": projection, "guidance": guidance}
 
 
 def main() -> int:
