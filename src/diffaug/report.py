@@ -272,17 +272,21 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
     """The fidelity table for reading: a row per setting and class and one with the mean over classes,
     a column per origin in the ladder's order."""
     origins = [origin for origin in FIDELITY_ORIGINS if origin in table.columns]
-    names = ORIGIN_NAMES
-    lines = [
-        "| labelled per class | class | " + " | ".join(f"{names.get(s, s)} %" for s in origins) + " |",
-        "|---|---|" + "---|" * len(origins),
-    ]
-    for labelled, group in table.groupby("labelled_per_class", sort=False):
-        rows = [*group.to_dict("records"), {"class": "**mean over classes**", **group[origins].mean().to_dict()}]
-        for r in rows:
-            cells = " | ".join(_pct(r[origin]) for origin in origins)
-            lines.append(f"| {labelled} | {r['class']} | {cells} |")
+    headers = [f"{ORIGIN_NAMES.get(origin, origin)} %" for origin in origins]
+    lines = _class_rows(table, headers, lambda row: [_pct(row[origin]) for origin in origins])
     return "\n".join(lines) + "\n" + FIDELITY_NOTE
+
+
+def _class_rows(table: pd.DataFrame, headers: list[str], cells) -> list[str]:
+    """The lines of a markdown table with a row per setting of labelled clips and class, then one per
+    setting with the mean over its classes: `headers` name the columns after those two, `cells(row)`
+    fills them."""
+    lines = ["| labelled per class | class | " + " | ".join(headers) + " |", "|---|---|" + "---|" * len(headers)]
+    for labelled, group in table.groupby("labelled_per_class", sort=False):
+        means = group.drop(columns=["labelled_per_class", "class"]).mean(numeric_only=True)
+        for row in [*group.to_dict("records"), {"class": "**mean over classes**", **means}]:
+            lines.append(f"| {labelled} | {row['class']} | " + " | ".join(cells(row)) + " |")
+    return lines
 
 
 NOVELTY_ORIGINS = ("validation", "sources", "round_trip", "reconstruction", "diffusion", "sample", "mel_average")
@@ -333,15 +337,11 @@ def novelty_markdown(table: pd.DataFrame) -> str:
     """The novelty columns for reading: a row per setting and class and one with the mean over classes,
     a "features / judge" cell per origin."""
     origins = [origin for origin in NOVELTY_ORIGINS if f"{origin}_feature_distance" in table.columns]
-    lines = [
-        "| labelled per class | class | " + " | ".join(ORIGIN_NAMES.get(origin, origin) for origin in origins) + " |",
-        "|---|---|" + "---|" * len(origins),
-    ]
-    for labelled, group in table.groupby("labelled_per_class", sort=False):
-        means = {"class": "**mean over classes**", **group.drop(columns=["labelled_per_class", "class"]).mean()}
-        for r in [*group.to_dict("records"), means]:
-            cells = [f"{_number(r[f'{o}_feature_distance'])} / {_number(r[f'{o}_judge_distance'], 2)}" for o in origins]
-            lines.append(f"| {labelled} | {r['class']} | " + " | ".join(cells) + " |")
+
+    def cells(row: dict) -> list[str]:
+        return [f"{_number(row[f'{o}_feature_distance'])} / {_number(row[f'{o}_judge_distance'], 2)}" for o in origins]
+
+    lines = _class_rows(table, [ORIGIN_NAMES.get(origin, origin) for origin in origins], cells)
     return "\n".join(lines) + "\n" + NOVELTY_NOTE
 
 
