@@ -3,7 +3,7 @@ keeps the most class-like share of each class."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pandas as pd
 import torch
@@ -52,11 +52,17 @@ def judged_scores(
     """class_scores of the clips (x, labels, ids), each row's probabilities from the judge (a function
     of features to class probabilities) that `judge_of` names for it, named in a `judge` column."""
     proba = torch.zeros(len(ids), len(classes))
-    for index, judge in enumerate(judges):
-        rows = torch.tensor([i for i, j in enumerate(judge_of) if j == index], dtype=torch.long)
-        if len(rows):
-            proba[rows] = judge(x[rows])
+    for index, rows in judge_rows(judge_of, len(judges)):
+        proba[rows] = judges[index](x[rows])
     return class_scores(proba, labels, ids, classes).assign(judge=list(judge_of))
+
+
+def judge_rows(judge_of: Sequence[int], judges: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """(judge, the rows that `judge_of` gives it) for each of `judges` judges that has rows."""
+    for index in range(judges):
+        rows = [i for i, j in enumerate(judge_of) if j == index]
+        if rows:
+            yield index, torch.tensor(rows, dtype=torch.long)
 
 
 SCORE_COLUMNS = ["origin", "clip", "class", "judge", "predicted", "confidence"]

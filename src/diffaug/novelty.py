@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .classifier import probabilities
+from .confidence import judge_rows
 
 DISTANCE_COLUMNS = ["feature_distance", "judge_distance"]
 """A clip's distance to the nearest real training clip: in the classifier's input features (in dB),
@@ -77,10 +78,8 @@ class TrainingClips:
         nearest_distances takes it."""
         features = nearest_distances(feature_vectors(x, self.in_db), self.features, exclude)
         judged = torch.full((len(x),), float("nan"))
-        for index, judge in enumerate(self.judges):
-            rows = [i for i, j in enumerate(judge_of) if j == index]
-            if rows:
-                layer = penultimate(judge, x[torch.tensor(rows)], self.precision, self.device)
-                skipped = [exclude[i] for i in rows] if exclude is not None else None
-                judged[torch.tensor(rows)] = nearest_distances(layer, self.layers[index], skipped)
+        for index, rows in judge_rows(judge_of, len(self.judges)):
+            layer = penultimate(self.judges[index], x[rows], self.precision, self.device)
+            skipped = [exclude[i] for i in rows.tolist()] if exclude is not None else None
+            judged[rows] = nearest_distances(layer, self.layers[index], skipped)
         return pd.DataFrame({"feature_distance": features.tolist(), "judge_distance": judged.tolist()})
