@@ -37,8 +37,8 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m pytest -m "not slow" -n 2 --dist loadfile
 
-# On a machine with CUDA: the tiny workflow with every GPU rule on the GPU, the generation benchmark and the
-# real study's projection, a summary line each (benchmarks/gpu_check.py).
+# On a machine with CUDA: the tiny workflow with every GPU rule on the GPU, the generation benchmark, seeds
+# stacked, and the real study's projection unguided and guided, a summary line each (benchmarks/gpu_check.py).
 gpu-check: $(STAMP)
 	$(PY) benchmarks/gpu_check.py
 

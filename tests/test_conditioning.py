@@ -217,6 +217,6 @@ def test_a_conditional_fine_tune_starts_from_the_imported_unet_and_saves_the_cla
             torch.testing.assert_close(got, expected, atol=1e-4, rtol=0)
 
 
-def test_in_sample_mode_the_listening_page_plays_the_diffusion_arms_clips_as_samples():
+def test_in_sample_mode_the_diffusion_arms_clips_are_heard_as_samples():
     assert heard_as("diffusion", "sample") == "sample" and heard_as("diffusion", "interpolate") == "diffusion"
     assert heard_as("reconstruction", "sample") == "reconstruction"  # reconstruct inverts in every mode

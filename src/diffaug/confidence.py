@@ -52,14 +52,14 @@ def judged_scores(
     """class_scores of the clips (x, labels, ids), each row's probabilities from the judge (a function
     of features to class probabilities) that `judge_of` names for it, named in a `judge` column."""
     proba = torch.zeros(len(ids), len(classes))
-    for index, rows in judge_rows(judge_of, len(judges)):
+    for index, rows in judge_rows(judge_of, count=len(judges)):
         proba[rows] = judges[index](x[rows])
     return class_scores(proba, labels, ids, classes).assign(judge=list(judge_of))
 
 
-def judge_rows(judge_of: Sequence[int], judges: int) -> Iterator[tuple[int, torch.Tensor]]:
-    """(judge, the rows that `judge_of` gives it) for each of `judges` judges that has rows."""
-    for index in range(judges):
+def judge_rows(judge_of: Sequence[int], count: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """(judge, the rows that `judge_of` gives it) for each of `count` judges that has rows."""
+    for index in range(count):
         rows = [i for i, j in enumerate(judge_of) if j == index]
         if rows:
             yield index, torch.tensor(rows, dtype=torch.long)

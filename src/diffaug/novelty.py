@@ -78,7 +78,7 @@ class TrainingClips:
         nearest_distances takes it."""
         features = nearest_distances(feature_vectors(x, self.in_db), self.features, exclude)
         judged = torch.full((len(x),), float("nan"))
-        for index, rows in judge_rows(judge_of, len(self.judges)):
+        for index, rows in judge_rows(judge_of, count=len(self.judges)):
             layer = penultimate(self.judges[index], x[rows], self.precision, self.device)
             skipped = [exclude[i] for i in rows.tolist()] if exclude is not None else None
             judged[rows] = nearest_distances(layer, self.layers[index], skipped)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -261,7 +262,8 @@ FIDELITY_NOTE = (
     "half's real training clips, judged by the other half's judge (what an unseen real clip of the class "
     "reaches); sources: each pair's first clip as it is; round trip: that clip through the diffusion pipeline's "
     "mel image and Griffin-Lim only; reconstruction: that clip also inverted and decoded by the diffusion model; "
-    "diffusion: the pair's interpolation; sample: a clip of the class drawn from noise by a class-conditional model; "
+    "diffusion: the pair's interpolation (in generate.mode sample, a clip of its class drawn from noise); "
+    "sample: a clip of the class drawn from noise by a class-conditional model; "
     "mel average: the pair's mel spectrograms averaged in power (no image, no model). A generator that copied its "
     "sources would score as the sources do, never above held-out real clips; one that makes noise scores near one "
     "in the number of classes.\n"
@@ -277,7 +279,7 @@ def fidelity_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n" + FIDELITY_NOTE
 
 
-def _class_rows(table: pd.DataFrame, headers: list[str], cells) -> list[str]:
+def _class_rows(table: pd.DataFrame, headers: list[str], cells: Callable[[dict], list[str]]) -> list[str]:
     """The lines of a markdown table with a row per setting of labelled clips and class, then one per
     setting with the mean over its classes: `headers` name the columns after those two, `cells(row)`
     fills them."""

@@ -596,7 +596,7 @@ def listen(
     mel_spec = mel_spec_from(mel, model_dir) if mel or model_dir else None
     wavs = pair_wavs(shown, class_dirs, "interpolate")
     reconstructed = pair_wavs(shown, reconstructed_dirs, "reconstruct")
-    sampled = pair_wavs(shown, sampled_dirs, "sample")
+    sampled = pair_wavs(shown, sampled_dirs, "sample (interpolate in generate.mode sample)")
     generator = torch.Generator().manual_seed(seed)
     real, rebuilt = real_sounds(shown, paths, feature_spec, mel_spec, generator)
     averaged = mel_average_sounds(shown, mel_average, pairs_csv, feature_spec, generator) if mel_average else {}
