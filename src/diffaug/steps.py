@@ -15,6 +15,7 @@ run and tested without Snakemake.
 from __future__ import annotations
 
 import logging
+from itertools import chain
 from pathlib import Path
 
 import pandas as pd
@@ -231,9 +232,8 @@ def novelty(
         first = [row[clip] for clip in pairs["source_a"]]  # the pairs' first clips are training clips
         sources = (train_x[first], train_y[first], pairs.index.tolist())
         of_set = [path for path in scored if Path(path).parent.name == f"set{generated_set}"]
-        for origin, path in [("sources", None), *((Path(path).stem, path) for path in of_set)]:
-            x, y, ids = sources if origin == "sources" else load_feature_sets(path)["train"]
-            exclude = first if origin == "sources" else None
+        made = ((Path(path).stem, load_feature_sets(path)["train"], None) for path in of_set)  # read in turn
+        for origin, (x, y, ids), exclude in chain([("sources", sources, first)], made):
             judge_of = (1 - pairs.loc[ids, "half"]).tolist()
             named = _clip_rows(ids, y, classes, judge_of).assign(set=generated_set, origin=origin)
             tables.append(named.join(train.distances(x, judge_of, exclude)))
